@@ -1,0 +1,14 @@
+//! Authentication: access JWTs, opaque rotating refresh tokens, the refresh cookie, password
+//! hashing, revocation, CSRF and throttling.
+
+pub mod cookies;
+pub mod csrf;
+pub mod extractor;
+pub mod flows;
+pub mod password;
+pub mod refresh;
+pub mod revocation;
+pub mod throttle;
+pub mod tokens;
+
+pub use extractor::AuthUser;

@@ -1,0 +1,301 @@
+//! Access tokens: Ed25519-signed JWTs (RFC 9068 style), verified with a pinned algorithm.
+//!
+//! Why Ed25519: small keys and signatures, no parameter choices to get wrong, and an asymmetric
+//! key means anything that only verifies (another service, the JWKS consumer) can't mint tokens.
+//! Several verification keys may be live at once (key rotation): each token names its key in
+//! `kid`, and an unknown `kid` is refused rather than tried against every key.
+
+use std::{
+    collections::HashMap,
+    sync::{Mutex, RwLock},
+};
+
+use anyhow::Context;
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use ed25519_dalek::SigningKey;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+use crate::store::{keys::KeyRow, Db};
+
+/// Audience of every access token: this API and nothing else.
+pub const AUDIENCE: &str = "cloakroom-api";
+/// JOSE `typ` of access tokens (RFC 9068); a token with another `typ` is refused.
+pub const ACCESS_TYP: &str = "at+jwt";
+/// Claim marking the token kind, so an ID token or any other JWT signed by the same key
+/// can never pass as an access token.
+pub const TOKEN_USE_ACCESS: &str = "access";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: String,
+    /// Session id: what revocation is keyed on.
+    pub sid: String,
+    pub jti: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub roles: Vec<String>,
+    pub preferred_username: String,
+    pub token_use: String,
+}
+
+/// PKCS#8 v1 wrapping of a raw Ed25519 seed (RFC 8410): fixed prefix + 32 bytes.
+fn pkcs8_from_seed(seed: &[u8; 32]) -> Vec<u8> {
+    let mut der = vec![
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+    ];
+    der.extend_from_slice(seed);
+    der
+}
+
+struct VerifyKey {
+    kid: String,
+    key: DecodingKey,
+    x: String,
+}
+
+struct KeySet {
+    signing_kid: String,
+    signing: EncodingKey,
+    verifying: Vec<VerifyKey>,
+}
+
+/// The signer and verifiers, plus a bounded cache of already-verified tokens.
+pub struct Keys {
+    set: RwLock<KeySet>,
+    issuer: String,
+    /// Verified tokens by their exact string: an Ed25519 verification costs tens of µs, a map
+    /// lookup well under one. Entries carry the token's own `exp` and are never trusted past
+    /// it; revocation is still checked on every request by the caller.
+    cache: Mutex<HashMap<String, AccessClaims>>,
+}
+
+const CACHE_MAX: usize = 10_000;
+
+impl Keys {
+    /// Loads the persisted keys, generating and persisting the first one on first start.
+    pub async fn load_or_create(db: &Db, issuer: &str, now: i64) -> anyhow::Result<Self> {
+        let mut rows = crate::store::keys::all(db).await?;
+        if !rows.iter().any(|r| r.retired_at.is_none()) {
+            let row = generate_key(now);
+            crate::store::keys::insert(db, &row).await.context("persisting signing key")?;
+            tracing::info!(kid = %row.kid, "generated a new access-token signing key");
+            rows.insert(0, row);
+        }
+        let set = key_set(&rows)?;
+        Ok(Self { set: RwLock::new(set), issuer: issuer.to_owned(), cache: Mutex::new(HashMap::new()) })
+    }
+
+    /// Key id of the current signer.
+    pub fn signing_kid(&self) -> String {
+        self.set.read().map(|s| s.signing_kid.clone()).unwrap_or_default()
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Signs an access token for a session.
+    pub fn issue(
+        &self,
+        user_id: &str,
+        username: &str,
+        session_id: &str,
+        roles: &[String],
+        now: i64,
+        ttl_secs: i64,
+    ) -> anyhow::Result<String> {
+        let set = self.set.read().map_err(|_| anyhow::anyhow!("key set poisoned"))?;
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(set.signing_kid.clone());
+        header.typ = Some(ACCESS_TYP.to_owned());
+        let claims = AccessClaims {
+            iss: self.issuer.clone(),
+            aud: AUDIENCE.to_owned(),
+            sub: user_id.to_owned(),
+            sid: session_id.to_owned(),
+            jti: uuid::Uuid::new_v4().to_string(),
+            iat: now,
+            exp: now + ttl_secs,
+            roles: roles.to_vec(),
+            preferred_username: username.to_owned(),
+            token_use: TOKEN_USE_ACCESS.to_owned(),
+        };
+        Ok(jsonwebtoken::encode(&header, &claims, &set.signing)?)
+    }
+
+    /// Verifies signature, algorithm, kid, typ, iss, aud, exp and token kind. Does not check
+    /// revocation (see `revocation::Revoked`).
+    pub fn verify(&self, token: &str, now: i64) -> Result<AccessClaims, &'static str> {
+        if let Ok(cache) = self.cache.lock() {
+            if let Some(c) = cache.get(token) {
+                if c.exp > now {
+                    return Ok(c.clone());
+                }
+            }
+        }
+        let claims = self.verify_uncached(token, now)?;
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() >= CACHE_MAX {
+                cache.retain(|_, c| c.exp > now);
+                if cache.len() >= CACHE_MAX {
+                    cache.clear();
+                }
+            }
+            cache.insert(token.to_owned(), claims.clone());
+        }
+        Ok(claims)
+    }
+
+    fn verify_uncached(&self, token: &str, now: i64) -> Result<AccessClaims, &'static str> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| "malformed token")?;
+        // Pin the algorithm before looking at anything else: alg:none, HS256-with-the-public-key
+        // and every other algorithm confusion stop here.
+        if header.alg != Algorithm::EdDSA {
+            return Err("unexpected token algorithm");
+        }
+        if header.typ.as_deref() != Some(ACCESS_TYP) {
+            return Err("not an access token");
+        }
+        let kid = header.kid.ok_or("token has no key id")?;
+        let set = self.set.read().map_err(|_| "key set unavailable")?;
+        let key = set.verifying.iter().find(|k| k.kid == kid).ok_or("unknown signing key")?;
+        let mut v = Validation::new(Algorithm::EdDSA);
+        v.set_audience(&[AUDIENCE]);
+        v.set_issuer(&[&self.issuer]);
+        v.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        // Signer and verifier are the same process: no clock skew to forgive, and a leeway
+        // would silently stretch every token's life.
+        v.leeway = 0;
+        let data = jsonwebtoken::decode::<AccessClaims>(token, &key.key, &v).map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => "token expired",
+            jsonwebtoken::errors::ErrorKind::InvalidAudience => "token is for another audience",
+            jsonwebtoken::errors::ErrorKind::InvalidIssuer => "token is from another issuer",
+            jsonwebtoken::errors::ErrorKind::InvalidSignature => "bad token signature",
+            _ => "invalid token",
+        })?;
+        let claims = data.claims;
+        if claims.token_use != TOKEN_USE_ACCESS {
+            return Err("not an access token");
+        }
+        if claims.exp <= now {
+            return Err("token expired");
+        }
+        Ok(claims)
+    }
+
+    /// The public keys as a JWKS document.
+    pub fn jwks(&self) -> serde_json::Value {
+        let set = match self.set.read() {
+            Ok(s) => s,
+            Err(_) => return serde_json::json!({ "keys": [] }),
+        };
+        let keys: Vec<_> = set
+            .verifying
+            .iter()
+            .map(|k| {
+                serde_json::json!({
+                    "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig",
+                    "kid": k.kid, "x": k.x,
+                })
+            })
+            .collect();
+        serde_json::json!({ "keys": keys })
+    }
+}
+
+/// A fresh random signing key.
+pub fn generate_key(now: i64) -> KeyRow {
+    let mut seed = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut seed);
+    let public = SigningKey::from_bytes(&seed).verifying_key().to_bytes();
+    let mut kid_bytes = [0u8; 12];
+    rand::rngs::OsRng.fill_bytes(&mut kid_bytes);
+    KeyRow {
+        kid: URL_SAFE_NO_PAD.encode(kid_bytes),
+        seed: seed.to_vec(),
+        public_key: public.to_vec(),
+        created_at: now,
+        retired_at: None,
+    }
+}
+
+fn key_set(rows: &[KeyRow]) -> anyhow::Result<KeySet> {
+    let signer = rows.iter().find(|r| r.retired_at.is_none()).context("no active signing key")?;
+    let seed: [u8; 32] = signer.seed.as_slice().try_into().context("signing key seed is not 32 bytes")?;
+    let verifying = rows
+        .iter()
+        .map(|r| {
+            let x = URL_SAFE_NO_PAD.encode(&r.public_key);
+            let key = DecodingKey::from_ed_components(&x)?;
+            Ok(VerifyKey { kid: r.kid.clone(), key, x })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(KeySet {
+        signing_kid: signer.kid.clone(),
+        signing: EncodingKey::from_ed_der(&pkcs8_from_seed(&seed)),
+        verifying,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(rows: &[KeyRow]) -> Keys {
+        Keys {
+            set: RwLock::new(key_set(rows).unwrap()),
+            issuer: "http://test".into(),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    #[test]
+    fn issued_tokens_verify_and_carry_claims() {
+        let k = keys(&[generate_key(0)]);
+        let now = crate::now();
+        let t = k.issue("u1", "alice", "s1", &["admin".into()], now, 300).unwrap();
+        let c = k.verify(&t, now).unwrap();
+        assert_eq!((c.sub.as_str(), c.sid.as_str(), c.exp), ("u1", "s1", now + 300));
+        assert_eq!(c.roles, vec!["admin".to_string()]);
+        let header = jsonwebtoken::decode_header(&t).unwrap();
+        assert_eq!(header.kid.as_deref(), Some(k.signing_kid().as_str()));
+    }
+
+    #[test]
+    fn another_keys_signature_is_refused() {
+        let now = crate::now();
+        let a = keys(&[generate_key(0)]);
+        let mut other = generate_key(0);
+        other.kid = a.signing_kid();
+        let b = keys(&[other]);
+        let forged = b.issue("u1", "alice", "s1", &[], now, 300).unwrap();
+        assert_eq!(a.verify(&forged, now), Err("bad token signature"));
+    }
+
+    #[test]
+    fn expired_tokens_are_refused_even_from_cache() {
+        let k = keys(&[generate_key(0)]);
+        let now = crate::now();
+        let t = k.issue("u1", "alice", "s1", &[], now, 10).unwrap();
+        assert!(k.verify(&t, now).is_ok());
+        assert!(k.verify(&t, now + 10).is_err());
+    }
+
+    #[test]
+    fn any_old_key_still_verifies_and_jwks_lists_all() {
+        let old = generate_key(0);
+        let mut old_retired = old.clone();
+        old_retired.retired_at = Some(1);
+        let now = crate::now();
+        let before = keys(&[old]);
+        let t = before.issue("u", "a", "s", &[], now, 300).unwrap();
+        let after = keys(&[generate_key(1), old_retired]);
+        assert!(after.verify(&t, now).is_ok());
+        assert_ne!(after.signing_kid(), before.signing_kid());
+        assert_eq!(after.jwks()["keys"].as_array().unwrap().len(), 2);
+    }
+}

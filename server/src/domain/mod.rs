@@ -1,0 +1,10 @@
+//! Types that validate when parsed: a handler holding a `Username` knows it is well formed, so
+//! an invalid value cannot reach the store.
+
+mod note;
+mod password;
+mod username;
+
+pub use note::{NoteBody, NoteTitle};
+pub use password::Password;
+pub use username::Username;

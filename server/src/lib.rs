@@ -1,0 +1,29 @@
+//! Cloakroom's backend: the server keeps your coat (the refresh token, in an HttpOnly cookie and
+//! hashed in its store) and hands you a ticket (a short-lived access JWT kept in client memory).
+
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod extract;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+
+/// Seconds since the Unix epoch; the one clock every token and session decision reads.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// RFC 3339 rendering of a Unix timestamp, for API answers.
+pub fn rfc3339(ts: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ts)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}

@@ -1,0 +1,185 @@
+//! Browser auth routes: signup, login, cookie refresh, logout, sessions.
+
+use api_types::{LoginRequest, SessionInfo, SignupRequest, TokenResponse, UserCreated};
+use axum::{
+    extract::{DefaultBodyLimit, Path, State},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{delete, get, post},
+    Json, Router,
+};
+
+use super::ClientMeta;
+use crate::{
+    auth::{csrf, flows, AuthUser},
+    domain::{Password, Username},
+    error::{ApiError, ApiResult},
+    extract::ApiJson,
+    state::AppState,
+    store::{self, users::CreateUser},
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/auth/signup", post(signup))
+        .route("/api/auth/login", post(login))
+        .route("/api/auth/refresh", post(refresh))
+        .route("/api/auth/logout", post(logout))
+        .route("/api/auth/logout-all", post(logout_all))
+        .route("/api/auth/sessions", get(list_sessions))
+        .route("/api/auth/sessions/{id}", delete(revoke_session))
+        // Credentials are small; a large body here is an attack or a bug.
+        .layer(DefaultBodyLimit::max(8 * 1024))
+}
+
+#[tracing::instrument(skip_all, fields(username = %body.username))]
+async fn signup(
+    State(state): State<AppState>,
+    meta: ClientMeta,
+    ApiJson(body): ApiJson<SignupRequest>,
+) -> ApiResult<(StatusCode, Json<UserCreated>)> {
+    state.auth_ip_limiter.check(meta.ip)?;
+    let username = Username::parse(&body.username).map_err(ApiError::Unprocessable)?;
+    let password = Password::parse_new(&body.password, username.as_str()).map_err(ApiError::Unprocessable)?;
+    let hash = state.hasher.hash(&password).await?;
+    match store::users::create(&state.db, username.as_str(), &hash, crate::now()).await? {
+        CreateUser::Created(u) => {
+            tracing::info!(user = %u.id, "signed up");
+            Ok((StatusCode::CREATED, Json(UserCreated { id: u.id, username: u.username })))
+        }
+        CreateUser::UsernameTaken => Err(ApiError::Conflict(format!("username {:?} is taken", username.as_str()))),
+    }
+}
+
+#[tracing::instrument(skip_all, fields(username = %body.username))]
+async fn login(
+    State(state): State<AppState>,
+    meta: ClientMeta,
+    ApiJson(body): ApiJson<LoginRequest>,
+) -> ApiResult<Response> {
+    let user = flows::check_password(&state, meta.ip, &body.username, &body.password).await?;
+    let (grant, refresh) =
+        flows::start_session(&state, &user, body.remember, meta.user_agent.as_deref(), meta.ip).await?;
+    let now = crate::now();
+    let tokens = state.access_token(&grant.user_id, &grant.username, &grant.session_id, &grant.roles, now)?;
+    tracing::info!(user = %grant.user_id, session = %grant.session_id, "logged in");
+    Ok(with_refresh_cookie(&state, tokens, Some((&refresh, grant.persistent.then_some(grant.refresh_expires_at - now)))))
+}
+
+/// The token answer, with the refresh cookie when one was (re)issued.
+fn with_refresh_cookie(state: &AppState, tokens: TokenResponse, cookie: Option<(&str, Option<i64>)>) -> Response {
+    let mut res = Json(tokens).into_response();
+    if let Some((token, max_age)) = cookie {
+        res.headers_mut().append(header::SET_COOKIE, state.cookies.set(token, max_age));
+    }
+    res
+}
+
+/// An error response that also removes the refresh cookie (it is useless from now on).
+fn clearing_cookie(state: &AppState, err: ApiError) -> Response {
+    let mut res = err.into_response();
+    res.headers_mut().append(header::SET_COOKIE, state.cookies.clear());
+    res
+}
+
+#[tracing::instrument(skip_all)]
+async fn refresh(State(state): State<AppState>, meta: ClientMeta, headers: HeaderMap) -> ApiResult<Response> {
+    csrf::check(&headers, &state.settings.public_origin)?;
+    let Some(token) = state.cookies.read(&headers) else {
+        return Err(ApiError::unauthorized("no refresh cookie: log in"));
+    };
+    let presented = match flows::present_refresh(&state, &token, Some(meta.ip)).await {
+        Ok(p) => p,
+        Err(e @ ApiError::Unauthorized(_)) => return Ok(clearing_cookie(&state, e)),
+        Err(e) => return Err(e),
+    };
+    let g = &presented.grant;
+    let now = crate::now();
+    let tokens = state.access_token(&g.user_id, &g.username, &g.session_id, &g.roles, now)?;
+    // Within the grace window no cookie is sent: the winning request already set the new one,
+    // and overwriting it with nothing (or with an old value) would break the session.
+    let cookie = presented
+        .new_token
+        .as_deref()
+        .map(|t| (t, g.persistent.then_some(g.refresh_expires_at - now)));
+    Ok(with_refresh_cookie(&state, tokens, cookie))
+}
+
+#[tracing::instrument(skip_all)]
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    csrf::check(&headers, &state.settings.public_origin)?;
+    let now = crate::now();
+    let mut session = None;
+    if let Some(token) = state.cookies.read(&headers) {
+        session = store::sessions::find_by_token(&state.db, &crate::auth::refresh::hash(&token), now).await?;
+    }
+    // Without a usable cookie, a valid Bearer token still names the session to end.
+    if session.is_none() {
+        let bearer = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if let Some(user) = bearer.and_then(|t| state.authenticate(t, now).ok()) {
+            session = Some((user.session_id, user.user_id));
+        }
+    }
+    if let Some((sid, uid)) = session {
+        if store::sessions::revoke(&state.db, &uid, &sid, now, "logout").await? {
+            state.mark_revoked([&sid], now);
+            tracing::info!(session = %sid, "logged out");
+        }
+    }
+    Ok(logged_out(&state))
+}
+
+/// 204 that removes the refresh cookie.
+fn logged_out(state: &AppState) -> Response {
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    res.headers_mut().append(header::SET_COOKIE, state.cookies.clear());
+    res
+}
+
+#[tracing::instrument(skip_all, fields(user = %user.user_id))]
+async fn logout_all(State(state): State<AppState>, headers: HeaderMap, user: AuthUser) -> ApiResult<Response> {
+    csrf::check(&headers, &state.settings.public_origin)?;
+    let now = crate::now();
+    let ids = store::sessions::revoke_all(&state.db, &user.user_id, now, "logout everywhere").await?;
+    state.mark_revoked(&ids, now);
+    tracing::info!(count = ids.len(), "logged out everywhere");
+    Ok(logged_out(&state))
+}
+
+async fn list_sessions(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<Vec<SessionInfo>>> {
+    let rows = store::sessions::list_live(&state.db, &user.user_id, crate::now()).await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|s| SessionInfo {
+                current: s.id == user.session_id,
+                id: s.id,
+                created_at: crate::rfc3339(s.created_at),
+                last_used_at: crate::rfc3339(s.last_used_at),
+                user_agent: s.user_agent,
+                ip: s.ip,
+            })
+            .collect(),
+    ))
+}
+
+#[tracing::instrument(skip_all, fields(user = %user.user_id, session = %id))]
+async fn revoke_session(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let now = crate::now();
+    if store::sessions::revoke(&state.db, &user.user_id, &id, now, "revoked by user").await? {
+        state.mark_revoked([&id], now);
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound("no such session".into()))
+    }
+}
+
+/// `Cache-Control: no-store` value for every API response: tokens and private data must never
+/// sit in a shared or disk cache.
+pub const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");

@@ -1,0 +1,89 @@
+//! Notes, the protected resource. Another user's note answers 404, never 403, so ids reveal
+//! nothing about other accounts.
+
+use api_types::{Note, NoteInput};
+use axum::{
+    extract::{DefaultBodyLimit, Path, State},
+    http::StatusCode,
+    routing::get,
+    Json, Router,
+};
+
+use crate::{
+    auth::AuthUser,
+    domain::{NoteBody, NoteTitle},
+    error::{ApiError, ApiResult},
+    extract::ApiJson,
+    state::AppState,
+    store::{self, notes::NoteRow},
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/notes", get(list).post(create))
+        .route("/api/notes/{id}", get(read).put(update).delete(remove))
+        // 64 KiB of text can double in size once JSON-escaped; the domain type enforces the
+        // real limit with a precise message.
+        .layer(DefaultBodyLimit::max(256 * 1024))
+}
+
+fn to_api(n: NoteRow) -> Note {
+    Note {
+        id: n.id,
+        title: n.title,
+        body: n.body,
+        created_at: crate::rfc3339(n.created_at),
+        updated_at: crate::rfc3339(n.updated_at),
+    }
+}
+
+fn parse(input: &NoteInput) -> ApiResult<(NoteTitle, NoteBody)> {
+    let title = NoteTitle::parse(&input.title).map_err(ApiError::Unprocessable)?;
+    let body = NoteBody::parse(&input.body).map_err(ApiError::Unprocessable)?;
+    Ok((title, body))
+}
+
+fn not_found() -> ApiError {
+    ApiError::NotFound("no such note".into())
+}
+
+async fn list(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<Vec<Note>>> {
+    let rows = store::notes::list(&state.db, &user.user_id).await?;
+    Ok(Json(rows.into_iter().map(to_api).collect()))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(input): ApiJson<NoteInput>,
+) -> ApiResult<(StatusCode, Json<Note>)> {
+    let (title, body) = parse(&input)?;
+    let row = store::notes::create(&state.db, &user.user_id, title.as_str(), body.as_str(), crate::now()).await?;
+    Ok((StatusCode::CREATED, Json(to_api(row))))
+}
+
+async fn read(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<Json<Note>> {
+    let row = store::notes::get(&state.db, &user.user_id, &id).await?.ok_or_else(not_found)?;
+    Ok(Json(to_api(row)))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<NoteInput>,
+) -> ApiResult<Json<Note>> {
+    let (title, body) = parse(&input)?;
+    let row = store::notes::update(&state.db, &user.user_id, &id, title.as_str(), body.as_str(), crate::now())
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(Json(to_api(row)))
+}
+
+async fn remove(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    if store::notes::delete(&state.db, &user.user_id, &id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(not_found())
+    }
+}

@@ -1,0 +1,240 @@
+//! Builds the application: opens the store, loads keys and revocations, binds the listener
+//! (port 0 in tests), and assembles the router.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use axum::{
+    body::Body,
+    extract::{Request, State},
+    http::{header, HeaderValue, StatusCode},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::get,
+    Router,
+};
+use tokio::net::TcpListener;
+use tower_http::{
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
+    services::{ServeDir, ServeFile},
+    set_header::SetResponseHeaderLayer,
+    trace::TraceLayer,
+};
+
+use crate::{
+    auth::{
+        cookies::CookiePolicy,
+        password::Hasher,
+        revocation::Revoked,
+        throttle::{IpLimiter, LoginThrottle},
+        tokens::Keys,
+    },
+    config::Settings,
+    error::ApiError,
+    routes,
+    state::AppState,
+    store::{self, Db},
+};
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+    port: u16,
+}
+
+impl Application {
+    pub async fn build(mut settings: Settings) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(SocketAddr::new(settings.host, settings.port)).await?;
+        let port = listener.local_addr()?.port();
+        if settings.public_origin.ends_with(":0") {
+            // Port 0 (tests): the origin is only known once bound.
+            settings.public_origin = format!("{}{port}", settings.public_origin.trim_end_matches('0'));
+        }
+        let state = build_state(settings).await?;
+        let router = router(state.clone());
+        spawn_housekeeping(state.clone());
+        Ok(Self { listener, router, state, port })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until SIGTERM or Ctrl-C, finishing in-flight requests.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    pub async fn run_until(self, stop: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let db = self.state.db.clone();
+        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(stop)
+            .await?;
+        db.close().await;
+        Ok(())
+    }
+}
+
+pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
+    let db = Db::open(&settings.data_dir).await?;
+    let now = crate::now();
+    let keys = Keys::load_or_create(&db, &settings.public_origin, now).await?;
+    let access_ttl = settings.access_ttl.as_secs() as i64;
+    let revoked = Revoked::new(store::sessions::revoked_since(&db, now - access_ttl).await?, access_ttl);
+    Ok(AppState {
+        hasher: Hasher::new(settings.argon2_m_kib)?,
+        login_throttle: Arc::new(LoginThrottle::new(
+            settings.login_max_failures,
+            settings.login_failure_window.as_secs() as i64,
+        )),
+        auth_ip_limiter: Arc::new(IpLimiter::per_minute(settings.auth_rate_per_minute)),
+        cookies: CookiePolicy { insecure_dev: settings.dev_insecure_cookies },
+        keys: Arc::new(keys),
+        revoked: Arc::new(revoked),
+        settings: Arc::new(settings),
+        db,
+    })
+}
+
+/// Periodic pruning of in-memory sets and ended sessions.
+fn spawn_housekeeping(state: AppState) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        let mut n: u64 = 0;
+        loop {
+            tick.tick().await;
+            let now = crate::now();
+            state.revoked.prune(now);
+            state.auth_ip_limiter.prune();
+            if n % 60 == 0 {
+                // Rotated tokens are kept until their session ends (that is how reuse is
+                // detected); a day after the end they serve no purpose.
+                match store::sessions::purge_ended(&state.db, now - 86_400).await {
+                    Ok(k) if k > 0 => tracing::info!(sessions = k, "purged ended sessions"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "purging ended sessions failed"),
+                }
+            }
+            n += 1;
+        }
+    });
+}
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .merge(routes::auth::router())
+        .merge(routes::token::router())
+        .merge(routes::me::router())
+        .merge(routes::notes::router())
+        .route("/readyz", get(readyz))
+        .fallback(api_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, routes::auth::NO_STORE));
+
+    let dist = state.settings.dist_dir.clone();
+    let spa = ServeDir::new(&dist)
+        .precompressed_br()
+        .precompressed_gzip()
+        .fallback(ServeFile::new(dist.join("index.html")));
+
+    Router::new()
+        .merge(routes::meta::router())
+        .nest("/api", Router::new().fallback(api_not_found))
+        .merge(api)
+        .fallback_service(spa)
+        .layer(middleware::from_fn(static_cache_headers))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
+                let id = req
+                    .extensions()
+                    .get::<RequestId>()
+                    .and_then(|r| r.header_value().to_str().ok())
+                    .unwrap_or("-")
+                    .to_owned();
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
+    sqlx::query("SELECT 1").execute(&state.db.read).await?;
+    Ok("ready")
+}
+
+async fn api_not_found() -> ApiError {
+    ApiError::NotFound("no such API route".into())
+}
+
+async fn method_not_allowed() -> Response {
+    let mut res = ApiError::BadRequest("method not allowed on this route".into()).into_response();
+    *res.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    if let Ok(body) = serde_json::to_vec(&api_types::Problem {
+        type_: "about:blank".into(),
+        title: "Method Not Allowed".into(),
+        status: 405,
+        detail: Some("method not allowed on this route".into()),
+        instance: None,
+        retry_after: None,
+    }) {
+        *res.body_mut() = Body::from(body);
+    }
+    res
+}
+
+/// Cache policy for the client files: Trunk names assets by content hash, so they may be cached
+/// forever; `index.html` (and the SPA fallback) must be revalidated so a deploy is seen at once.
+async fn static_cache_headers(req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    let mut res = next.run(req).await;
+    if path.starts_with("/api/") || path == "/healthz" || path == "/readyz" || path.starts_with("/.well-known/") {
+        return res;
+    }
+    if res.status().is_success() || res.status() == StatusCode::NOT_MODIFIED {
+        let hashed = path.rsplit('/').next().is_some_and(is_hashed_asset);
+        let value = if hashed { "public, max-age=31536000, immutable" } else { "no-cache" };
+        res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
+    }
+    res
+}
+
+/// `app-1a2b3c4d5e6f7a8b.js`, `app-…_bg.wasm`, `style-….css`: a 16-hex-digit content hash.
+fn is_hashed_asset(file: &str) -> bool {
+    let stem = file.split('.').next().unwrap_or("");
+    let stem = stem.strip_suffix("_bg").unwrap_or(stem);
+    stem.rsplit_once('-')
+        .is_some_and(|(_, h)| h.len() == 16 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hashed_asset_names() {
+        assert!(super::is_hashed_asset("app-1a2b3c4d5e6f7a8b.js"));
+        assert!(super::is_hashed_asset("app-1a2b3c4d5e6f7a8b_bg.wasm"));
+        assert!(!super::is_hashed_asset("index.html"));
+        assert!(!super::is_hashed_asset("favicon.svg"));
+    }
+}

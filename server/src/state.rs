@@ -1,0 +1,80 @@
+//! `AppState`: what every handler shares, and the few operations that touch several parts of it.
+
+use std::sync::Arc;
+
+use api_types::TokenResponse;
+
+use crate::{
+    auth::{
+        cookies::CookiePolicy,
+        password::Hasher,
+        revocation::Revoked,
+        throttle::{IpLimiter, LoginThrottle},
+        tokens::Keys,
+        AuthUser,
+    },
+    config::Settings,
+    error::ApiError,
+    store::{sessions::Lifetimes, Db},
+};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub settings: Arc<Settings>,
+    pub keys: Arc<Keys>,
+    pub revoked: Arc<Revoked>,
+    pub hasher: Hasher,
+    pub login_throttle: Arc<LoginThrottle>,
+    pub auth_ip_limiter: Arc<IpLimiter>,
+    pub cookies: CookiePolicy,
+}
+
+impl AppState {
+    pub fn lifetimes(&self) -> Lifetimes {
+        Lifetimes {
+            refresh_idle: self.settings.refresh_idle_ttl.as_secs() as i64,
+            session_max: self.settings.session_max_ttl.as_secs() as i64,
+            reuse_grace: self.settings.reuse_grace.as_secs() as i64,
+        }
+    }
+
+    pub fn access_ttl(&self) -> i64 {
+        self.settings.access_ttl.as_secs() as i64
+    }
+
+    /// Verifies an access token and checks its session is not revoked.
+    pub fn authenticate(&self, token: &str, now: i64) -> Result<AuthUser, ApiError> {
+        let claims = self.keys.verify(token, now).map_err(ApiError::unauthorized)?;
+        if self.revoked.contains(&claims.sid) {
+            return Err(ApiError::unauthorized("session has been revoked"));
+        }
+        Ok(AuthUser {
+            user_id: claims.sub,
+            username: claims.preferred_username,
+            session_id: claims.sid,
+            roles: claims.roles,
+        })
+    }
+
+    /// Mints the access token answer for a session.
+    pub fn access_token(
+        &self,
+        user_id: &str,
+        username: &str,
+        session_id: &str,
+        roles: &[String],
+        now: i64,
+    ) -> Result<TokenResponse, ApiError> {
+        let ttl = self.access_ttl();
+        let access_token = self.keys.issue(user_id, username, session_id, roles, now, ttl)?;
+        Ok(TokenResponse { access_token, token_type: "Bearer".into(), expires_in: ttl as u64 })
+    }
+
+    /// Marks sessions revoked for Bearer checks (the store already records it).
+    pub fn mark_revoked<'a>(&self, session_ids: impl IntoIterator<Item = &'a String>, now: i64) {
+        for sid in session_ids {
+            self.revoked.insert(sid, now);
+        }
+    }
+}

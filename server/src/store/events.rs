@@ -1,0 +1,33 @@
+//! The security event log.
+
+use super::Db;
+
+pub async fn record(
+    db: &Db,
+    now: i64,
+    kind: &str,
+    user_id: Option<&str>,
+    session_id: Option<&str>,
+    ip: Option<&str>,
+    detail: &str,
+) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO security_events (at, kind, user_id, session_id, ip, detail) VALUES (?, ?, ?, ?, ?, ?)")
+        .bind(now)
+        .bind(kind)
+        .bind(user_id)
+        .bind(session_id)
+        .bind(ip)
+        .bind(detail)
+        .execute(&db.write)
+        .await?;
+    Ok(())
+}
+
+/// Number of events of `kind` for a session (tests and operators).
+pub async fn count(db: &Db, kind: &str, session_id: &str) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM security_events WHERE kind = ? AND session_id = ?")
+        .bind(kind)
+        .bind(session_id)
+        .fetch_one(&db.read)
+        .await
+}

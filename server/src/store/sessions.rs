@@ -1,0 +1,300 @@
+//! Sessions and their refresh-token families. Rotation, reuse detection and revocation are each
+//! one transaction on the single write connection, so two concurrent refreshes of one token can
+//! never both rotate it.
+
+use sqlx::FromRow;
+
+use super::{users::split_roles, Db};
+
+/// What a new session needs to know about where it comes from.
+#[derive(Debug, Clone)]
+pub struct NewSession<'a> {
+    pub user_id: &'a str,
+    pub persistent: bool,
+    pub user_agent: Option<&'a str>,
+    pub ip: Option<&'a str>,
+}
+
+/// Lifetimes applied when issuing refresh tokens.
+#[derive(Debug, Clone, Copy)]
+pub struct Lifetimes {
+    pub refresh_idle: i64,
+    pub session_max: i64,
+    pub reuse_grace: i64,
+}
+
+/// The session facts a token is minted from.
+#[derive(Debug, Clone)]
+pub struct SessionGrant {
+    pub session_id: String,
+    pub user_id: String,
+    pub username: String,
+    pub roles: Vec<String>,
+    pub persistent: bool,
+    /// When the refresh token just issued stops working (idle limit, capped by the session's
+    /// absolute end).
+    pub refresh_expires_at: i64,
+}
+
+/// Creates a session with its first refresh token (given by hash).
+pub async fn create(
+    db: &Db,
+    new: &NewSession<'_>,
+    username: &str,
+    roles: &str,
+    token_hash: &[u8],
+    now: i64,
+    life: Lifetimes,
+) -> sqlx::Result<SessionGrant> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let expires_at = now + life.session_max;
+    let token_expires = (now + life.refresh_idle).min(expires_at);
+    let mut tx = db.write.begin().await?;
+    sqlx::query(
+        "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, persistent, user_agent, ip)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&id)
+    .bind(new.user_id)
+    .bind(now)
+    .bind(now)
+    .bind(expires_at)
+    .bind(new.persistent)
+    .bind(new.user_agent)
+    .bind(new.ip)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at) VALUES (?, ?, ?, ?)")
+        .bind(token_hash)
+        .bind(&id)
+        .bind(now)
+        .bind(token_expires)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(SessionGrant {
+        session_id: id,
+        user_id: new.user_id.to_owned(),
+        username: username.to_owned(),
+        roles: split_roles(roles),
+        persistent: new.persistent,
+        refresh_expires_at: token_expires,
+    })
+}
+
+#[derive(Debug, FromRow)]
+struct TokenLookup {
+    session_id: String,
+    token_expires_at: i64,
+    rotated_at: Option<i64>,
+    user_id: String,
+    session_expires_at: i64,
+    revoked_at: Option<i64>,
+    persistent: bool,
+    username: String,
+    roles: String,
+}
+
+/// What presenting a refresh token led to.
+#[derive(Debug)]
+pub enum RefreshOutcome {
+    /// The token was current: it is now rotated and `new_hash` is the session's current token.
+    Rotated(SessionGrant),
+    /// The token was rotated moments ago (within the grace window): a concurrent request from
+    /// the same client. Mint an access token, issue no new refresh token, revoke nothing.
+    Grace(SessionGrant),
+    /// The token had already been rotated before the grace window: theft is assumed and the
+    /// whole session is now revoked.
+    Reused { session_id: String, user_id: String },
+    /// Unknown, expired, or its session is over.
+    Invalid,
+}
+
+/// Presents refresh token `old_hash`; on success it is replaced by `new_hash`.
+pub async fn rotate(
+    db: &Db,
+    old_hash: &[u8],
+    new_hash: &[u8],
+    now: i64,
+    life: Lifetimes,
+) -> sqlx::Result<RefreshOutcome> {
+    let mut tx = db.write.begin().await?;
+    let row: Option<TokenLookup> = sqlx::query_as(
+        "SELECT t.session_id, t.expires_at AS token_expires_at, t.rotated_at,
+                s.user_id, s.expires_at AS session_expires_at, s.revoked_at, s.persistent,
+                u.username, u.roles
+         FROM refresh_tokens t
+         JOIN sessions s ON s.id = t.session_id
+         JOIN users u ON u.id = s.user_id
+         WHERE t.token_hash = ?",
+    )
+    .bind(old_hash)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else {
+        return Ok(RefreshOutcome::Invalid);
+    };
+    if row.revoked_at.is_some() || row.session_expires_at <= now {
+        return Ok(RefreshOutcome::Invalid);
+    }
+    let grant = |refresh_expires_at| SessionGrant {
+        session_id: row.session_id.clone(),
+        user_id: row.user_id.clone(),
+        username: row.username.clone(),
+        roles: split_roles(&row.roles),
+        persistent: row.persistent,
+        refresh_expires_at,
+    };
+    if let Some(rotated_at) = row.rotated_at {
+        if now - rotated_at <= life.reuse_grace {
+            return Ok(RefreshOutcome::Grace(grant(row.token_expires_at)));
+        }
+        revoke_in(&mut tx, &row.session_id, now, "refresh token reuse").await?;
+        tx.commit().await?;
+        return Ok(RefreshOutcome::Reused { session_id: row.session_id, user_id: row.user_id });
+    }
+    if row.token_expires_at <= now {
+        return Ok(RefreshOutcome::Invalid);
+    }
+    let updated = sqlx::query("UPDATE refresh_tokens SET rotated_at = ? WHERE token_hash = ? AND rotated_at IS NULL")
+        .bind(now)
+        .bind(old_hash)
+        .execute(&mut *tx)
+        .await?;
+    if updated.rows_affected() != 1 {
+        // Cannot happen with one writer; if it ever does, the other writer won the race.
+        return Ok(RefreshOutcome::Grace(grant(row.token_expires_at)));
+    }
+    let token_expires = (now + life.refresh_idle).min(row.session_expires_at);
+    sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at) VALUES (?, ?, ?, ?)")
+        .bind(new_hash)
+        .bind(&row.session_id)
+        .bind(now)
+        .bind(token_expires)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE sessions SET last_used_at = ? WHERE id = ?")
+        .bind(now)
+        .bind(&row.session_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(RefreshOutcome::Rotated(grant(token_expires)))
+}
+
+async fn revoke_in(
+    tx: &mut sqlx::SqliteConnection,
+    session_id: &str,
+    now: i64,
+    reason: &str,
+) -> sqlx::Result<bool> {
+    let res = sqlx::query(
+        "UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(reason)
+    .bind(session_id)
+    .execute(&mut *tx)
+    .await?;
+    Ok(res.rows_affected() == 1)
+}
+
+/// The live session a refresh token (current or recently rotated) belongs to, with its user.
+pub async fn find_by_token(db: &Db, token_hash: &[u8], now: i64) -> sqlx::Result<Option<(String, String)>> {
+    sqlx::query_as(
+        "SELECT s.id, s.user_id FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+         WHERE t.token_hash = ? AND s.revoked_at IS NULL AND s.expires_at > ?",
+    )
+    .bind(token_hash)
+    .bind(now)
+    .fetch_optional(&db.read)
+    .await
+}
+
+/// Whether a refresh token is the current, unexpired token of a live session.
+pub async fn is_current_token(db: &Db, token_hash: &[u8], now: i64) -> sqlx::Result<bool> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+         WHERE t.token_hash = ? AND t.rotated_at IS NULL AND t.expires_at > ?
+           AND s.revoked_at IS NULL AND s.expires_at > ?",
+    )
+    .bind(token_hash)
+    .bind(now)
+    .bind(now)
+    .fetch_one(&db.read)
+    .await?;
+    Ok(n > 0)
+}
+
+/// Revokes one session of `user_id`. `false` if it is not that user's live session.
+pub async fn revoke(db: &Db, user_id: &str, session_id: &str, now: i64, reason: &str) -> sqlx::Result<bool> {
+    let res = sqlx::query(
+        "UPDATE sessions SET revoked_at = ?, revoked_reason = ?
+         WHERE id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ?",
+    )
+    .bind(now)
+    .bind(reason)
+    .bind(session_id)
+    .bind(user_id)
+    .bind(now)
+    .execute(&db.write)
+    .await?;
+    Ok(res.rows_affected() == 1)
+}
+
+/// Revokes every live session of a user; returns their ids.
+pub async fn revoke_all(db: &Db, user_id: &str, now: i64, reason: &str) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "UPDATE sessions SET revoked_at = ?, revoked_reason = ?
+         WHERE user_id = ? AND revoked_at IS NULL RETURNING id",
+    )
+    .bind(now)
+    .bind(reason)
+    .bind(user_id)
+    .fetch_all(&db.write)
+    .await
+}
+
+/// Sessions revoked at or after `since`: their access tokens may still be unexpired.
+pub async fn revoked_since(db: &Db, since: i64) -> sqlx::Result<Vec<(String, i64)>> {
+    sqlx::query_as("SELECT id, revoked_at FROM sessions WHERE revoked_at IS NOT NULL AND revoked_at >= ?")
+        .bind(since)
+        .fetch_all(&db.read)
+        .await
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct SessionRow {
+    pub id: String,
+    pub created_at: i64,
+    pub last_used_at: i64,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+}
+
+/// A user's live sessions: not revoked, within their absolute lifetime, and holding a current
+/// refresh token that has not idled out. Most recently used first.
+pub async fn list_live(db: &Db, user_id: &str, now: i64) -> sqlx::Result<Vec<SessionRow>> {
+    sqlx::query_as(
+        "SELECT s.id, s.created_at, s.last_used_at, s.user_agent, s.ip FROM sessions s
+         WHERE s.user_id = ? AND s.revoked_at IS NULL AND s.expires_at > ?
+           AND EXISTS (SELECT 1 FROM refresh_tokens t
+                       WHERE t.session_id = s.id AND t.rotated_at IS NULL AND t.expires_at > ?)
+         ORDER BY s.last_used_at DESC, s.id",
+    )
+    .bind(user_id)
+    .bind(now)
+    .bind(now)
+    .fetch_all(&db.read)
+    .await
+}
+
+/// Deletes sessions (and, by cascade, their tokens) that ended before `before`.
+pub async fn purge_ended(db: &Db, before: i64) -> sqlx::Result<u64> {
+    let res = sqlx::query("DELETE FROM sessions WHERE expires_at < ? OR revoked_at < ?")
+        .bind(before)
+        .bind(before)
+        .execute(&db.write)
+        .await?;
+    Ok(res.rows_affected())
+}

@@ -1,0 +1,64 @@
+//! Users and their credentials.
+
+use sqlx::FromRow;
+
+use super::{is_unique_violation, Db};
+
+#[derive(Debug, Clone, FromRow)]
+pub struct UserRow {
+    pub id: String,
+    pub username: String,
+    pub password_hash: String,
+    pub roles: String,
+}
+
+impl UserRow {
+    pub fn role_list(&self) -> Vec<String> {
+        split_roles(&self.roles)
+    }
+}
+
+pub fn split_roles(roles: &str) -> Vec<String> {
+    roles.split_whitespace().map(str::to_owned).collect()
+}
+
+pub enum CreateUser {
+    Created(UserRow),
+    UsernameTaken,
+}
+
+pub async fn create(db: &Db, username: &str, password_hash: &str, now: i64) -> sqlx::Result<CreateUser> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let res = sqlx::query("INSERT INTO users (id, username, password_hash, roles, created_at) VALUES (?, ?, ?, '', ?)")
+        .bind(&id)
+        .bind(username)
+        .bind(password_hash)
+        .bind(now)
+        .execute(&db.write)
+        .await;
+    match res {
+        Ok(_) => Ok(CreateUser::Created(UserRow {
+            id,
+            username: username.to_owned(),
+            password_hash: password_hash.to_owned(),
+            roles: String::new(),
+        })),
+        Err(e) if is_unique_violation(&e) => Ok(CreateUser::UsernameTaken),
+        Err(e) => Err(e),
+    }
+}
+
+/// Looks a user up by name, case-insensitively.
+pub async fn find_by_username(db: &Db, username: &str) -> sqlx::Result<Option<UserRow>> {
+    sqlx::query_as("SELECT id, username, password_hash, roles FROM users WHERE username = ?")
+        .bind(username)
+        .fetch_optional(&db.read)
+        .await
+}
+
+pub async fn find_by_id(db: &Db, id: &str) -> sqlx::Result<Option<UserRow>> {
+    sqlx::query_as("SELECT id, username, password_hash, roles FROM users WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&db.read)
+        .await
+}
