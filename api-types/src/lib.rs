@@ -161,7 +161,11 @@ mod tests {
 
     #[test]
     fn token_pair_omits_missing_refresh() {
-        let json = serde_json::to_string(&TokenPair { access: "x".into(), refresh: None }).unwrap();
+        let json = serde_json::to_string(&TokenPair {
+            access: "x".into(),
+            refresh: None,
+        })
+        .unwrap();
         assert_eq!(json, r#"{"access":"x"}"#);
     }
 }

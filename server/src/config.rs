@@ -89,14 +89,21 @@ impl Settings {
                 .split(',')
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
-                .map(|s| s.parse().with_context(|| format!("CLOAKROOM_TRUSTED_PROXIES: {s:?}")))
+                .map(|s| {
+                    s.parse()
+                        .with_context(|| format!("CLOAKROOM_TRUSTED_PROXIES: {s:?}"))
+                })
                 .collect::<anyhow::Result<_>>()?,
         };
         let s = Settings {
             host,
             port,
-            data_dir: get("CLOAKROOM_DATA_DIR").unwrap_or_else(|| "data".into()).into(),
-            dist_dir: get("CLOAKROOM_DIST_DIR").unwrap_or_else(|| "dist".into()).into(),
+            data_dir: get("CLOAKROOM_DATA_DIR")
+                .unwrap_or_else(|| "data".into())
+                .into(),
+            dist_dir: get("CLOAKROOM_DIST_DIR")
+                .unwrap_or_else(|| "dist".into())
+                .into(),
             public_origin,
             access_ttl: secs("CLOAKROOM_ACCESS_TTL_SECS", 300)?,
             refresh_idle_ttl: secs("CLOAKROOM_REFRESH_IDLE_TTL_SECS", 86_400)?,
@@ -126,8 +133,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn with(pairs: &[(&str, &str)]) -> anyhow::Result<Settings> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Settings::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -146,7 +155,10 @@ mod tests {
     #[test]
     fn bad_values_are_named_in_the_error() {
         let err = with(&[("CLOAKROOM_ACCESS_TTL_SECS", "soon")]).unwrap_err();
-        assert!(err.to_string().contains("CLOAKROOM_ACCESS_TTL_SECS"), "{err}");
+        assert!(
+            err.to_string().contains("CLOAKROOM_ACCESS_TTL_SECS"),
+            "{err}"
+        );
         assert!(with(&[("CLOAKROOM_PUBLIC_ORIGIN", "example.com")]).is_err());
         assert!(with(&[("CLOAKROOM_ACCESS_TTL_SECS", "0")]).is_err());
     }

@@ -36,7 +36,10 @@ pub enum ApiError {
     Unprocessable(String),
     /// 429 with `Retry-After`.
     #[error("{detail}")]
-    TooManyRequests { detail: String, retry_after_secs: u64 },
+    TooManyRequests {
+        detail: String,
+        retry_after_secs: u64,
+    },
     /// 500: logged, never described to the client.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -76,7 +79,9 @@ impl ApiError {
             detail,
             instance: None,
             retry_after: match self {
-                ApiError::TooManyRequests { retry_after_secs, .. } => Some(*retry_after_secs),
+                ApiError::TooManyRequests {
+                    retry_after_secs, ..
+                } => Some(*retry_after_secs),
                 _ => None,
             },
         }
@@ -116,9 +121,13 @@ impl IntoResponse for ApiError {
                     HeaderValue::from_static(r#"Bearer realm="cloakroom", error="invalid_token""#),
                 );
             }
-            ApiError::TooManyRequests { retry_after_secs, .. } => {
-                res.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs.max(&1).to_owned()));
+            ApiError::TooManyRequests {
+                retry_after_secs, ..
+            } => {
+                res.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(retry_after_secs.max(&1).to_owned()),
+                );
             }
             _ => {}
         }
@@ -143,14 +152,23 @@ mod tests {
     fn unauthorized_carries_www_authenticate() {
         let res = ApiError::unauthorized("expired").into_response();
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-        assert!(res.headers()[header::WWW_AUTHENTICATE].to_str().unwrap().starts_with("Bearer"));
-        assert_eq!(res.headers()[header::CONTENT_TYPE], "application/problem+json");
+        assert!(res.headers()[header::WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer"));
+        assert_eq!(
+            res.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
     }
 
     #[test]
     fn too_many_requests_sets_retry_after() {
-        let res = ApiError::TooManyRequests { detail: "slow down".into(), retry_after_secs: 42 }
-            .into_response();
+        let res = ApiError::TooManyRequests {
+            detail: "slow down".into(),
+            retry_after_secs: 42,
+        }
+        .into_response();
         assert_eq!(res.headers()[header::RETRY_AFTER], "42");
     }
 }

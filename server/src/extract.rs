@@ -31,7 +31,9 @@ where
 fn json_rejection(rejection: JsonRejection) -> ApiError {
     let detail = rejection.body_text();
     match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge("request body is too large".into()),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::PayloadTooLarge("request body is too large".into())
+        }
         StatusCode::UNSUPPORTED_MEDIA_TYPE => {
             ApiError::UnsupportedMediaType("expected `Content-Type: application/json`".into())
         }

@@ -12,7 +12,11 @@ async fn main() -> anyhow::Result<()> {
         "starting cloakroom"
     );
     let app = Application::build(settings).await?;
-    tracing::info!("listening on http://{}:{}", app.state().settings.host, app.port());
+    tracing::info!(
+        "listening on http://{}:{}",
+        app.state().settings.host,
+        app.port()
+    );
     app.run_until_stopped().await?;
     Ok(())
 }

@@ -48,12 +48,18 @@ impl Application {
         let port = listener.local_addr()?.port();
         if settings.public_origin.ends_with(":0") {
             // Port 0 (tests): the origin is only known once bound.
-            settings.public_origin = format!("{}{port}", settings.public_origin.trim_end_matches('0'));
+            settings.public_origin =
+                format!("{}{port}", settings.public_origin.trim_end_matches('0'));
         }
         let state = build_state(settings).await?;
         let router = router(state.clone());
         spawn_housekeeping(state.clone());
-        Ok(Self { listener, router, state, port })
+        Ok(Self {
+            listener,
+            router,
+            state,
+            port,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -69,11 +75,18 @@ impl Application {
         self.run_until(shutdown_signal()).await
     }
 
-    pub async fn run_until(self, stop: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until(
+        self,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let db = self.state.db.clone();
-        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(stop)
-            .await?;
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stop)
+        .await?;
         db.close().await;
         Ok(())
     }
@@ -84,7 +97,10 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     let now = crate::now();
     let keys = Keys::load_or_create(&db, &settings.public_origin, now).await?;
     let access_ttl = settings.access_ttl.as_secs() as i64;
-    let revoked = Revoked::new(store::sessions::revoked_since(&db, now - access_ttl).await?, access_ttl);
+    let revoked = Revoked::new(
+        store::sessions::revoked_since(&db, now - access_ttl).await?,
+        access_ttl,
+    );
     Ok(AppState {
         hasher: Hasher::new(settings.argon2_m_kib)?,
         login_throttle: Arc::new(LoginThrottle::new(
@@ -92,7 +108,9 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
             settings.login_failure_window.as_secs() as i64,
         )),
         auth_ip_limiter: Arc::new(IpLimiter::per_minute(settings.auth_rate_per_minute)),
-        cookies: CookiePolicy { insecure_dev: settings.dev_insecure_cookies },
+        cookies: CookiePolicy {
+            insecure_dev: settings.dev_insecure_cookies,
+        },
         keys: Arc::new(keys),
         revoked: Arc::new(revoked),
         settings: Arc::new(settings),
@@ -110,7 +128,7 @@ fn spawn_housekeeping(state: AppState) {
             let now = crate::now();
             state.revoked.prune(now);
             state.auth_ip_limiter.prune();
-            if n % 60 == 0 {
+            if n.is_multiple_of(60) {
                 // Rotated tokens are kept until their session ends (that is how reuse is
                 // detected); a day after the end they serve no purpose.
                 match store::sessions::purge_ended(&state.db, now - 86_400).await {
@@ -133,7 +151,10 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .fallback(api_not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, routes::auth::NO_STORE));
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            routes::auth::NO_STORE,
+        ));
 
     let dist = state.settings.dist_dir.clone();
     let spa = ServeDir::new(&dist)
@@ -193,13 +214,22 @@ async fn method_not_allowed() -> Response {
 async fn static_cache_headers(req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     let mut res = next.run(req).await;
-    if path.starts_with("/api/") || path == "/healthz" || path == "/readyz" || path.starts_with("/.well-known/") {
+    if path.starts_with("/api/")
+        || path == "/healthz"
+        || path == "/readyz"
+        || path.starts_with("/.well-known/")
+    {
         return res;
     }
     if res.status().is_success() || res.status() == StatusCode::NOT_MODIFIED {
         let hashed = path.rsplit('/').next().is_some_and(is_hashed_asset);
-        let value = if hashed { "public, max-age=31536000, immutable" } else { "no-cache" };
-        res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
+        let value = if hashed {
+            "public, max-age=31536000, immutable"
+        } else {
+            "no-cache"
+        };
+        res.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
     }
     res
 }
@@ -218,7 +248,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

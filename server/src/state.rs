@@ -45,7 +45,10 @@ impl AppState {
 
     /// Verifies an access token and checks its session is not revoked.
     pub fn authenticate(&self, token: &str, now: i64) -> Result<AuthUser, ApiError> {
-        let claims = self.keys.verify(token, now).map_err(ApiError::unauthorized)?;
+        let claims = self
+            .keys
+            .verify(token, now)
+            .map_err(ApiError::unauthorized)?;
         if self.revoked.contains(&claims.sid) {
             return Err(ApiError::unauthorized("session has been revoked"));
         }
@@ -67,8 +70,14 @@ impl AppState {
         now: i64,
     ) -> Result<TokenResponse, ApiError> {
         let ttl = self.access_ttl();
-        let access_token = self.keys.issue(user_id, username, session_id, roles, now, ttl)?;
-        Ok(TokenResponse { access_token, token_type: "Bearer".into(), expires_in: ttl as u64 })
+        let access_token = self
+            .keys
+            .issue(user_id, username, session_id, roles, now, ttl)?;
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer".into(),
+            expires_in: ttl as u64,
+        })
     }
 
     /// Marks sessions revoked for Bearer checks (the store already records it).

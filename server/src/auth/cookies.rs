@@ -52,7 +52,9 @@ impl CookiePolicy {
     pub fn clear(&self) -> HeaderValue {
         let mut c = self.base(String::new());
         c.set_max_age(CookieDuration::ZERO);
-        c.set_expires(cookie::Expiration::DateTime(cookie::time::OffsetDateTime::UNIX_EPOCH));
+        c.set_expires(cookie::Expiration::DateTime(
+            cookie::time::OffsetDateTime::UNIX_EPOCH,
+        ));
         HeaderValue::from_str(&c.to_string()).expect("cookie is ASCII")
     }
 
@@ -75,27 +77,47 @@ mod tests {
 
     #[test]
     fn secure_cookie_has_every_attribute() {
-        let v = CookiePolicy { insecure_dev: false }.set("tok", Some(60));
+        let v = CookiePolicy {
+            insecure_dev: false,
+        }
+        .set("tok", Some(60));
         let s = v.to_str().unwrap();
-        for part in ["__Secure-cloakroom_refresh=tok", "HttpOnly", "Secure", "SameSite=Strict", "Path=/api/auth", "Max-Age=60"] {
+        for part in [
+            "__Secure-cloakroom_refresh=tok",
+            "HttpOnly",
+            "Secure",
+            "SameSite=Strict",
+            "Path=/api/auth",
+            "Max-Age=60",
+        ] {
             assert!(s.contains(part), "{s} lacks {part}");
         }
     }
 
     #[test]
     fn session_cookie_has_no_max_age_and_clear_matches_path() {
-        let p = CookiePolicy { insecure_dev: false };
+        let p = CookiePolicy {
+            insecure_dev: false,
+        };
         assert!(!p.set("tok", None).to_str().unwrap().contains("Max-Age"));
         let clear = p.clear();
         let s = clear.to_str().unwrap();
-        assert!(s.contains("Max-Age=0") && s.contains("Path=/api/auth") && s.contains("Secure"), "{s}");
+        assert!(
+            s.contains("Max-Age=0") && s.contains("Path=/api/auth") && s.contains("Secure"),
+            "{s}"
+        );
     }
 
     #[test]
     fn reads_among_other_cookies() {
-        let p = CookiePolicy { insecure_dev: false };
+        let p = CookiePolicy {
+            insecure_dev: false,
+        };
         let mut h = HeaderMap::new();
-        h.insert("cookie", HeaderValue::from_static("theme=dark; __Secure-cloakroom_refresh=abc"));
+        h.insert(
+            "cookie",
+            HeaderValue::from_static("theme=dark; __Secure-cloakroom_refresh=abc"),
+        );
         assert_eq!(p.read(&h).as_deref(), Some("abc"));
         assert_eq!(CookiePolicy { insecure_dev: true }.read(&h), None);
     }

@@ -46,9 +46,27 @@ mod tests {
     fn rules() {
         let o = "http://127.0.0.1:3000";
         assert!(check(&h(&[("x-requested-with", "cloakroom")]), o).is_ok());
-        assert!(check(&h(&[("x-requested-with", "cloakroom"), ("origin", "http://127.0.0.1:3000")]), o).is_ok());
-        assert!(check(&h(&[("x-requested-with", "cloakroom"), ("origin", "http://evil.test")]), o).is_err());
-        assert!(check(&h(&[("x-requested-with", "cloakroom"), ("origin", "null")]), o).is_err());
+        assert!(check(
+            &h(&[
+                ("x-requested-with", "cloakroom"),
+                ("origin", "http://127.0.0.1:3000")
+            ]),
+            o
+        )
+        .is_ok());
+        assert!(check(
+            &h(&[
+                ("x-requested-with", "cloakroom"),
+                ("origin", "http://evil.test")
+            ]),
+            o
+        )
+        .is_err());
+        assert!(check(
+            &h(&[("x-requested-with", "cloakroom"), ("origin", "null")]),
+            o
+        )
+        .is_err());
         assert!(check(&h(&[]), o).is_err());
         assert!(check(&h(&[("x-requested-with", "XMLHttpRequest")]), o).is_err());
     }

@@ -20,7 +20,12 @@ pub const BAD_CREDENTIALS: &str = "invalid username or password";
 
 /// Checks a username/password pair with the per-IP and per-username brakes applied. An unknown
 /// or malformed username still costs one argon2 verification, so response time tells nothing.
-pub async fn check_password(state: &AppState, ip: IpAddr, username: &str, password: &str) -> ApiResult<UserRow> {
+pub async fn check_password(
+    state: &AppState,
+    ip: IpAddr,
+    username: &str,
+    password: &str,
+) -> ApiResult<UserRow> {
     state.auth_ip_limiter.check(ip)?;
     let now = crate::now();
     let folded = username.to_ascii_lowercase();
@@ -30,7 +35,10 @@ pub async fn check_password(state: &AppState, ip: IpAddr, username: &str, passwo
         Ok(u) => store::users::find_by_username(&state.db, u.as_str()).await?,
         Err(_) => None,
     };
-    let ok = state.hasher.verify(&password, user.as_ref().map(|u| u.password_hash.as_str())).await?;
+    let ok = state
+        .hasher
+        .verify(&password, user.as_ref().map(|u| u.password_hash.as_str()))
+        .await?;
     match user {
         Some(user) if ok => {
             state.login_throttle.record_success(&folded);
@@ -55,7 +63,12 @@ pub async fn start_session(
 ) -> ApiResult<(SessionGrant, String)> {
     let token = refresh::generate();
     let ip = ip.to_string();
-    let new = NewSession { user_id: &user.id, persistent, user_agent, ip: Some(&ip) };
+    let new = NewSession {
+        user_id: &user.id,
+        persistent,
+        user_agent,
+        ip: Some(&ip),
+    };
     let grant = store::sessions::create(
         &state.db,
         &new,
@@ -78,19 +91,40 @@ pub struct Presented {
 
 /// Presents a refresh token. Reuse revokes the session (in the store and for Bearer checks)
 /// and is recorded as a security event.
-pub async fn present_refresh(state: &AppState, token: &str, ip: Option<IpAddr>) -> ApiResult<Presented> {
+pub async fn present_refresh(
+    state: &AppState,
+    token: &str,
+    ip: Option<IpAddr>,
+) -> ApiResult<Presented> {
     if !refresh::looks_valid(token) {
         return Err(ApiError::unauthorized("refresh token is invalid"));
     }
     let now = crate::now();
     let new = refresh::generate();
-    match store::sessions::rotate(&state.db, &refresh::hash(token), &new.hash, now, state.lifetimes()).await? {
-        RefreshOutcome::Rotated(grant) => Ok(Presented { grant, new_token: Some(new.token) }),
+    match store::sessions::rotate(
+        &state.db,
+        &refresh::hash(token),
+        &new.hash,
+        now,
+        state.lifetimes(),
+    )
+    .await?
+    {
+        RefreshOutcome::Rotated(grant) => Ok(Presented {
+            grant,
+            new_token: Some(new.token),
+        }),
         RefreshOutcome::Grace(grant) => {
             tracing::debug!(session = %grant.session_id, "refresh within reuse grace");
-            Ok(Presented { grant, new_token: None })
+            Ok(Presented {
+                grant,
+                new_token: None,
+            })
         }
-        RefreshOutcome::Reused { session_id, user_id } => {
+        RefreshOutcome::Reused {
+            session_id,
+            user_id,
+        } => {
             state.mark_revoked([&session_id], now);
             let ip = ip.map(|i| i.to_string());
             tracing::warn!(session = %session_id, user = %user_id, ip = ?ip, "refresh token reuse: session revoked");
@@ -108,6 +142,8 @@ pub async fn present_refresh(state: &AppState, token: &str, ip: Option<IpAddr>) 
                 "refresh token was already used: the session has been revoked for safety; log in again",
             ))
         }
-        RefreshOutcome::Invalid => Err(ApiError::unauthorized("refresh token is expired, revoked or unknown")),
+        RefreshOutcome::Invalid => Err(ApiError::unauthorized(
+            "refresh token is expired, revoked or unknown",
+        )),
     }
 }

@@ -27,9 +27,16 @@ pub struct Hasher {
 
 impl Hasher {
     pub fn new(m_kib: u32) -> anyhow::Result<Self> {
-        let params = Params::new(m_kib, 2, 1, None).map_err(|e| anyhow::anyhow!("argon2 params: {e}"))?;
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        Ok(Self { params, permits: Arc::new(Semaphore::new(cores)), dummy: Arc::new(OnceCell::new()) })
+        let params =
+            Params::new(m_kib, 2, 1, None).map_err(|e| anyhow::anyhow!("argon2 params: {e}"))?;
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        Ok(Self {
+            params,
+            permits: Arc::new(Semaphore::new(cores)),
+            dummy: Arc::new(OnceCell::new()),
+        })
     }
 
     fn argon2(params: Params) -> Argon2<'static> {
@@ -60,8 +67,11 @@ impl Hasher {
         let params = self.params.clone();
         let ok = self
             .run(move || {
-                let parsed = PasswordHash::new(&phc).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
-                Ok(Self::argon2(params).verify_password(pw.as_bytes(), &parsed).is_ok())
+                let parsed =
+                    PasswordHash::new(&phc).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
+                Ok(Self::argon2(params)
+                    .verify_password(pw.as_bytes(), &parsed)
+                    .is_ok())
             })
             .await?;
         Ok(ok && real)
@@ -72,7 +82,8 @@ impl Hasher {
             .get_or_try_init(|| async {
                 let mut random = [0u8; 24];
                 argon2::password_hash::rand_core::RngCore::fill_bytes(&mut OsRng, &mut random);
-                self.hash(&Password::for_login(&format!("{random:?}"))).await
+                self.hash(&Password::for_login(&format!("{random:?}")))
+                    .await
             })
             .await
             .cloned()
@@ -83,7 +94,9 @@ impl Hasher {
         f: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
     ) -> anyhow::Result<T> {
         let _permit = self.permits.acquire().await.context("hasher closed")?;
-        tokio::task::spawn_blocking(f).await.context("hashing task panicked")?
+        tokio::task::spawn_blocking(f)
+            .await
+            .context("hashing task panicked")?
     }
 }
 
@@ -98,7 +111,10 @@ mod tests {
         let phc = h.hash(&pw).await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=64,t=2,p=1$"), "{phc}");
         assert!(h.verify(&pw, Some(&phc)).await.unwrap());
-        assert!(!h.verify(&Password::for_login("wrong password!!"), Some(&phc)).await.unwrap());
+        assert!(!h
+            .verify(&Password::for_login("wrong password!!"), Some(&phc))
+            .await
+            .unwrap());
         assert!(!h.verify(&pw, None).await.unwrap());
     }
 }

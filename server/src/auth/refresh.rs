@@ -38,7 +38,10 @@ pub fn hash(token: &str) -> [u8; 32] {
 /// Whether a string could be one of our refresh tokens (43 base64url chars); anything else is
 /// refused before touching the database.
 pub fn looks_valid(token: &str) -> bool {
-    token.len() == 43 && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    token.len() == 43
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 #[cfg(test)]

@@ -14,11 +14,17 @@ pub struct Revoked {
 
 impl Revoked {
     pub fn new(initial: Vec<(String, i64)>, access_ttl_secs: i64) -> Self {
-        Self { by_session: RwLock::new(initial.into_iter().collect()), horizon_secs: access_ttl_secs }
+        Self {
+            by_session: RwLock::new(initial.into_iter().collect()),
+            horizon_secs: access_ttl_secs,
+        }
     }
 
     pub fn contains(&self, session_id: &str) -> bool {
-        self.by_session.read().map(|m| m.contains_key(session_id)).unwrap_or(true)
+        self.by_session
+            .read()
+            .map(|m| m.contains_key(session_id))
+            .unwrap_or(true)
     }
 
     pub fn insert(&self, session_id: &str, at: i64) {

@@ -30,18 +30,29 @@ pub struct LoginThrottle {
 
 impl LoginThrottle {
     pub fn new(max_failures: u32, window_secs: i64) -> Self {
-        Self { failures: Mutex::new(HashMap::new()), max_failures: max_failures as usize, window_secs }
+        Self {
+            failures: Mutex::new(HashMap::new()),
+            max_failures: max_failures as usize,
+            window_secs,
+        }
     }
 
     /// `Err(429)` while `username` is locked.
     pub fn check(&self, username: &str, now: i64) -> Result<(), ApiError> {
-        let mut map = self.failures.lock().map_err(|_| anyhow::anyhow!("throttle poisoned"))?;
+        let mut map = self
+            .failures
+            .lock()
+            .map_err(|_| anyhow::anyhow!("throttle poisoned"))?;
         if let Some(q) = map.get_mut(username) {
             while q.front().is_some_and(|t| *t + self.window_secs <= now) {
                 q.pop_front();
             }
             if q.len() >= self.max_failures {
-                let retry = q.front().map(|t| t + self.window_secs - now).unwrap_or(1).max(1);
+                let retry = q
+                    .front()
+                    .map(|t| t + self.window_secs - now)
+                    .unwrap_or(1)
+                    .max(1);
                 return Err(ApiError::TooManyRequests {
                     detail: format!(
                         "too many failed logins for this account; try again in {}",
@@ -95,7 +106,9 @@ pub struct IpLimiter {
 impl IpLimiter {
     pub fn per_minute(n: u32) -> Self {
         let n = NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
-        Self { limiter: RateLimiter::keyed(Quota::per_minute(n)) }
+        Self {
+            limiter: RateLimiter::keyed(Quota::per_minute(n)),
+        }
     }
 
     pub fn check(&self, ip: IpAddr) -> Result<(), ApiError> {
@@ -103,7 +116,10 @@ impl IpLimiter {
             let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
             ApiError::TooManyRequests {
-                detail: format!("too many attempts from your network; try again in {} seconds", secs.max(1)),
+                detail: format!(
+                    "too many attempts from your network; try again in {} seconds",
+                    secs.max(1)
+                ),
                 retry_after_secs: secs.max(1),
             }
         })
@@ -129,7 +145,11 @@ pub fn client_ip(peer: SocketAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> I
         .flat_map(|v| v.split(','))
         .filter_map(|s| s.trim().parse().ok())
         .collect();
-    chain.into_iter().rev().find(|ip| !trusted.contains(ip)).unwrap_or(peer_ip)
+    chain
+        .into_iter()
+        .rev()
+        .find(|ip| !trusted.contains(ip))
+        .unwrap_or(peer_ip)
 }
 
 #[cfg(test)]
@@ -145,7 +165,9 @@ mod tests {
             t.record_failure("bob", 1000 + i);
         }
         match t.check("bob", 1010) {
-            Err(ApiError::TooManyRequests { retry_after_secs, .. }) => assert_eq!(retry_after_secs, 890),
+            Err(ApiError::TooManyRequests {
+                retry_after_secs, ..
+            }) => assert_eq!(retry_after_secs, 890),
             other => panic!("expected 429, got {other:?}"),
         }
         assert!(t.check("alice", 1010).is_ok());
@@ -173,10 +195,19 @@ mod tests {
     #[test]
     fn forwarded_for_only_from_trusted_proxies() {
         let mut h = HeaderMap::new();
-        h.insert("x-forwarded-for", HeaderValue::from_static("6.6.6.6, 203.0.113.9"));
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("6.6.6.6, 203.0.113.9"),
+        );
         let proxy: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         let trusted = ["127.0.0.1".parse().unwrap()];
-        assert_eq!(client_ip(proxy, &h, &trusted), "203.0.113.9".parse::<IpAddr>().unwrap());
-        assert_eq!(client_ip(proxy, &h, &[]), "127.0.0.1".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            client_ip(proxy, &h, &trusted),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            client_ip(proxy, &h, &[]),
+            "127.0.0.1".parse::<IpAddr>().unwrap()
+        );
     }
 }

@@ -43,9 +43,10 @@ pub struct AccessClaims {
 }
 
 /// PKCS#8 v1 wrapping of a raw Ed25519 seed (RFC 8410): fixed prefix + 32 bytes.
-fn pkcs8_from_seed(seed: &[u8; 32]) -> Vec<u8> {
+pub fn pkcs8_from_seed(seed: &[u8; 32]) -> Vec<u8> {
     let mut der = vec![
-        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
     ];
     der.extend_from_slice(seed);
     der
@@ -81,17 +82,26 @@ impl Keys {
         let mut rows = crate::store::keys::all(db).await?;
         if !rows.iter().any(|r| r.retired_at.is_none()) {
             let row = generate_key(now);
-            crate::store::keys::insert(db, &row).await.context("persisting signing key")?;
+            crate::store::keys::insert(db, &row)
+                .await
+                .context("persisting signing key")?;
             tracing::info!(kid = %row.kid, "generated a new access-token signing key");
             rows.insert(0, row);
         }
         let set = key_set(&rows)?;
-        Ok(Self { set: RwLock::new(set), issuer: issuer.to_owned(), cache: Mutex::new(HashMap::new()) })
+        Ok(Self {
+            set: RwLock::new(set),
+            issuer: issuer.to_owned(),
+            cache: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Key id of the current signer.
     pub fn signing_kid(&self) -> String {
-        self.set.read().map(|s| s.signing_kid.clone()).unwrap_or_default()
+        self.set
+            .read()
+            .map(|s| s.signing_kid.clone())
+            .unwrap_or_default()
     }
 
     pub fn issuer(&self) -> &str {
@@ -108,7 +118,10 @@ impl Keys {
         now: i64,
         ttl_secs: i64,
     ) -> anyhow::Result<String> {
-        let set = self.set.read().map_err(|_| anyhow::anyhow!("key set poisoned"))?;
+        let set = self
+            .set
+            .read()
+            .map_err(|_| anyhow::anyhow!("key set poisoned"))?;
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(set.signing_kid.clone());
         header.typ = Some(ACCESS_TYP.to_owned());
@@ -162,7 +175,11 @@ impl Keys {
         }
         let kid = header.kid.ok_or("token has no key id")?;
         let set = self.set.read().map_err(|_| "key set unavailable")?;
-        let key = set.verifying.iter().find(|k| k.kid == kid).ok_or("unknown signing key")?;
+        let key = set
+            .verifying
+            .iter()
+            .find(|k| k.kid == kid)
+            .ok_or("unknown signing key")?;
         let mut v = Validation::new(Algorithm::EdDSA);
         v.set_audience(&[AUDIENCE]);
         v.set_issuer(&[&self.issuer]);
@@ -170,13 +187,20 @@ impl Keys {
         // Signer and verifier are the same process: no clock skew to forgive, and a leeway
         // would silently stretch every token's life.
         v.leeway = 0;
-        let data = jsonwebtoken::decode::<AccessClaims>(token, &key.key, &v).map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::ExpiredSignature => "token expired",
-            jsonwebtoken::errors::ErrorKind::InvalidAudience => "token is for another audience",
-            jsonwebtoken::errors::ErrorKind::InvalidIssuer => "token is from another issuer",
-            jsonwebtoken::errors::ErrorKind::InvalidSignature => "bad token signature",
-            _ => "invalid token",
-        })?;
+        let data =
+            jsonwebtoken::decode::<AccessClaims>(token, &key.key, &v).map_err(|e| {
+                match e.kind() {
+                    jsonwebtoken::errors::ErrorKind::ExpiredSignature => "token expired",
+                    jsonwebtoken::errors::ErrorKind::InvalidAudience => {
+                        "token is for another audience"
+                    }
+                    jsonwebtoken::errors::ErrorKind::InvalidIssuer => {
+                        "token is from another issuer"
+                    }
+                    jsonwebtoken::errors::ErrorKind::InvalidSignature => "bad token signature",
+                    _ => "invalid token",
+                }
+            })?;
         let claims = data.claims;
         if claims.token_use != TOKEN_USE_ACCESS {
             return Err("not an access token");
@@ -224,14 +248,25 @@ pub fn generate_key(now: i64) -> KeyRow {
 }
 
 fn key_set(rows: &[KeyRow]) -> anyhow::Result<KeySet> {
-    let signer = rows.iter().find(|r| r.retired_at.is_none()).context("no active signing key")?;
-    let seed: [u8; 32] = signer.seed.as_slice().try_into().context("signing key seed is not 32 bytes")?;
+    let signer = rows
+        .iter()
+        .find(|r| r.retired_at.is_none())
+        .context("no active signing key")?;
+    let seed: [u8; 32] = signer
+        .seed
+        .as_slice()
+        .try_into()
+        .context("signing key seed is not 32 bytes")?;
     let verifying = rows
         .iter()
         .map(|r| {
             let x = URL_SAFE_NO_PAD.encode(&r.public_key);
             let key = DecodingKey::from_ed_components(&x)?;
-            Ok(VerifyKey { kid: r.kid.clone(), key, x })
+            Ok(VerifyKey {
+                kid: r.kid.clone(),
+                key,
+                x,
+            })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(KeySet {
@@ -257,9 +292,14 @@ mod tests {
     fn issued_tokens_verify_and_carry_claims() {
         let k = keys(&[generate_key(0)]);
         let now = crate::now();
-        let t = k.issue("u1", "alice", "s1", &["admin".into()], now, 300).unwrap();
+        let t = k
+            .issue("u1", "alice", "s1", &["admin".into()], now, 300)
+            .unwrap();
         let c = k.verify(&t, now).unwrap();
-        assert_eq!((c.sub.as_str(), c.sid.as_str(), c.exp), ("u1", "s1", now + 300));
+        assert_eq!(
+            (c.sub.as_str(), c.sid.as_str(), c.exp),
+            ("u1", "s1", now + 300)
+        );
         assert_eq!(c.roles, vec!["admin".to_string()]);
         let header = jsonwebtoken::decode_header(&t).unwrap();
         assert_eq!(header.kid.as_deref(), Some(k.signing_kid().as_str()));

@@ -8,22 +8,37 @@ use cloakroom::{auth::refresh, store};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let dir = args.next().ok_or_else(|| anyhow::anyhow!("usage: bench-seed <data-dir> <count>"))?;
+    let dir = args
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("usage: bench-seed <data-dir> <count>"))?;
     let count: usize = args.next().unwrap_or_else(|| "1000".into()).parse()?;
     let db = store::Db::open(std::path::Path::new(&dir)).await?;
     let now = cloakroom::now();
     let user = match store::users::find_by_username(&db, "bench_refresh").await? {
         Some(u) => u,
-        None => match store::users::create(&db, "bench_refresh", "$argon2id$unusable", now).await? {
-            store::users::CreateUser::Created(u) => u,
-            store::users::CreateUser::UsernameTaken => anyhow::bail!("race creating bench user"),
-        },
+        None => {
+            match store::users::create(&db, "bench_refresh", "$argon2id$unusable", now).await? {
+                store::users::CreateUser::Created(u) => u,
+                store::users::CreateUser::UsernameTaken => {
+                    anyhow::bail!("race creating bench user")
+                }
+            }
+        }
     };
-    let life = store::sessions::Lifetimes { refresh_idle: 86_400, session_max: 7 * 86_400, reuse_grace: 10 };
+    let life = store::sessions::Lifetimes {
+        refresh_idle: 86_400,
+        session_max: 7 * 86_400,
+        reuse_grace: 10,
+    };
     let mut out = String::with_capacity(count * 44);
     for _ in 0..count {
         let t = refresh::generate();
-        let new = store::sessions::NewSession { user_id: &user.id, persistent: true, user_agent: Some("bench"), ip: None };
+        let new = store::sessions::NewSession {
+            user_id: &user.id,
+            persistent: true,
+            user_agent: Some("bench"),
+            ip: None,
+        };
         store::sessions::create(&db, &new, &user.username, &user.roles, &t.hash, now, life).await?;
         out.push_str(&t.token);
         out.push('\n');

@@ -13,7 +13,9 @@ impl NoteTitle {
             return Err("title must not be empty".into());
         }
         if n > NOTE_TITLE_MAX_CHARS {
-            return Err(format!("title must be at most {NOTE_TITLE_MAX_CHARS} characters (got {n})"));
+            return Err(format!(
+                "title must be at most {NOTE_TITLE_MAX_CHARS} characters (got {n})"
+            ));
         }
         if t.chars().any(char::is_control) {
             return Err("title must be a single line without control characters".into());
@@ -55,7 +57,10 @@ mod tests {
     fn title_bounds() {
         assert!(NoteTitle::parse("   ").is_err());
         assert!(NoteTitle::parse(&"t".repeat(201)).is_err());
-        assert_eq!(NoteTitle::parse("  Shopping  ").unwrap().as_str(), "Shopping");
+        assert_eq!(
+            NoteTitle::parse("  Shopping  ").unwrap().as_str(),
+            "Shopping"
+        );
         assert!(NoteTitle::parse("two\nlines").is_err());
     }
 

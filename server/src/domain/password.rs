@@ -10,7 +10,13 @@ const COMMON: &str = include_str!("common-passwords.txt");
 
 fn common() -> &'static HashSet<String> {
     static SET: OnceLock<HashSet<String>> = OnceLock::new();
-    SET.get_or_init(|| COMMON.lines().map(|l| l.trim().to_lowercase()).filter(|l| !l.is_empty()).collect())
+    SET.get_or_init(|| {
+        COMMON
+            .lines()
+            .map(|l| l.trim().to_lowercase())
+            .filter(|l| !l.is_empty())
+            .collect()
+    })
 }
 
 pub struct Password(String);
@@ -20,14 +26,18 @@ impl Password {
     pub fn parse_new(s: &str, username: &str) -> Result<Self, String> {
         let len = s.chars().count();
         if len < 12 {
-            return Err(format!("password must be at least 12 characters long (got {len})"));
+            return Err(format!(
+                "password must be at least 12 characters long (got {len})"
+            ));
         }
         if len > 256 {
             return Err("password must be at most 256 characters long".into());
         }
         let lower = s.to_lowercase();
         if common().contains(&lower) {
-            return Err("this password is in a list of commonly used passwords; choose another".into());
+            return Err(
+                "this password is in a list of commonly used passwords; choose another".into(),
+            );
         }
         let mut chars = s.chars();
         let first = chars.next();
@@ -63,8 +73,12 @@ mod tests {
 
     #[test]
     fn length_rules() {
-        assert!(Password::parse_new("short", "bob").unwrap_err().contains("at least 12"));
-        assert!(Password::parse_new(&"ab".repeat(129), "bob").unwrap_err().contains("at most 256"));
+        assert!(Password::parse_new("short", "bob")
+            .unwrap_err()
+            .contains("at least 12"));
+        assert!(Password::parse_new(&"ab".repeat(129), "bob")
+            .unwrap_err()
+            .contains("at most 256"));
         assert!(Password::parse_new("correct horse battery", "bob").is_ok());
     }
 

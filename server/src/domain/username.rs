@@ -8,9 +8,14 @@ impl Username {
     pub fn parse(s: &str) -> Result<Self, String> {
         let len = s.chars().count();
         if !(3..=32).contains(&len) {
-            return Err(format!("username must be 3 to 32 characters long (got {len})"));
+            return Err(format!(
+                "username must be 3 to 32 characters long (got {len})"
+            ));
         }
-        if let Some(bad) = s.chars().find(|c| !(c.is_ascii_alphanumeric() || "_.-".contains(*c))) {
+        if let Some(bad) = s
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || "_.-".contains(*c)))
+        {
             return Err(format!(
                 "username may contain only letters A-Z, digits, '_', '.' and '-' (found {bad:?})"
             ));
@@ -41,7 +46,15 @@ mod tests {
 
     #[test]
     fn rejects_length_and_characters() {
-        for bad in ["", "ab", &"x".repeat(33), "has space", "émile", "a/b", "semi;colon"] {
+        for bad in [
+            "",
+            "ab",
+            &"x".repeat(33),
+            "has space",
+            "émile",
+            "a/b",
+            "semi;colon",
+        ] {
             assert!(Username::parse(bad).is_err(), "{bad}");
         }
     }

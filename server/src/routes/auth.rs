@@ -40,14 +40,24 @@ async fn signup(
 ) -> ApiResult<(StatusCode, Json<UserCreated>)> {
     state.auth_ip_limiter.check(meta.ip)?;
     let username = Username::parse(&body.username).map_err(ApiError::Unprocessable)?;
-    let password = Password::parse_new(&body.password, username.as_str()).map_err(ApiError::Unprocessable)?;
+    let password =
+        Password::parse_new(&body.password, username.as_str()).map_err(ApiError::Unprocessable)?;
     let hash = state.hasher.hash(&password).await?;
     match store::users::create(&state.db, username.as_str(), &hash, crate::now()).await? {
         CreateUser::Created(u) => {
             tracing::info!(user = %u.id, "signed up");
-            Ok((StatusCode::CREATED, Json(UserCreated { id: u.id, username: u.username })))
+            Ok((
+                StatusCode::CREATED,
+                Json(UserCreated {
+                    id: u.id,
+                    username: u.username,
+                }),
+            ))
         }
-        CreateUser::UsernameTaken => Err(ApiError::Conflict(format!("username {:?} is taken", username.as_str()))),
+        CreateUser::UsernameTaken => Err(ApiError::Conflict(format!(
+            "username {:?} is taken",
+            username.as_str()
+        ))),
     }
 }
 
@@ -58,19 +68,43 @@ async fn login(
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
     let user = flows::check_password(&state, meta.ip, &body.username, &body.password).await?;
-    let (grant, refresh) =
-        flows::start_session(&state, &user, body.remember, meta.user_agent.as_deref(), meta.ip).await?;
+    let (grant, refresh) = flows::start_session(
+        &state,
+        &user,
+        body.remember,
+        meta.user_agent.as_deref(),
+        meta.ip,
+    )
+    .await?;
     let now = crate::now();
-    let tokens = state.access_token(&grant.user_id, &grant.username, &grant.session_id, &grant.roles, now)?;
+    let tokens = state.access_token(
+        &grant.user_id,
+        &grant.username,
+        &grant.session_id,
+        &grant.roles,
+        now,
+    )?;
     tracing::info!(user = %grant.user_id, session = %grant.session_id, "logged in");
-    Ok(with_refresh_cookie(&state, tokens, Some((&refresh, grant.persistent.then_some(grant.refresh_expires_at - now)))))
+    Ok(with_refresh_cookie(
+        &state,
+        tokens,
+        Some((
+            &refresh,
+            grant.persistent.then_some(grant.refresh_expires_at - now),
+        )),
+    ))
 }
 
 /// The token answer, with the refresh cookie when one was (re)issued.
-fn with_refresh_cookie(state: &AppState, tokens: TokenResponse, cookie: Option<(&str, Option<i64>)>) -> Response {
+fn with_refresh_cookie(
+    state: &AppState,
+    tokens: TokenResponse,
+    cookie: Option<(&str, Option<i64>)>,
+) -> Response {
     let mut res = Json(tokens).into_response();
     if let Some((token, max_age)) = cookie {
-        res.headers_mut().append(header::SET_COOKIE, state.cookies.set(token, max_age));
+        res.headers_mut()
+            .append(header::SET_COOKIE, state.cookies.set(token, max_age));
     }
     res
 }
@@ -78,12 +112,17 @@ fn with_refresh_cookie(state: &AppState, tokens: TokenResponse, cookie: Option<(
 /// An error response that also removes the refresh cookie (it is useless from now on).
 fn clearing_cookie(state: &AppState, err: ApiError) -> Response {
     let mut res = err.into_response();
-    res.headers_mut().append(header::SET_COOKIE, state.cookies.clear());
+    res.headers_mut()
+        .append(header::SET_COOKIE, state.cookies.clear());
     res
 }
 
 #[tracing::instrument(skip_all)]
-async fn refresh(State(state): State<AppState>, meta: ClientMeta, headers: HeaderMap) -> ApiResult<Response> {
+async fn refresh(
+    State(state): State<AppState>,
+    meta: ClientMeta,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     csrf::check(&headers, &state.settings.public_origin)?;
     let Some(token) = state.cookies.read(&headers) else {
         return Err(ApiError::unauthorized("no refresh cookie: log in"));
@@ -111,7 +150,9 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<
     let now = crate::now();
     let mut session = None;
     if let Some(token) = state.cookies.read(&headers) {
-        session = store::sessions::find_by_token(&state.db, &crate::auth::refresh::hash(&token), now).await?;
+        session =
+            store::sessions::find_by_token(&state.db, &crate::auth::refresh::hash(&token), now)
+                .await?;
     }
     // Without a usable cookie, a valid Bearer token still names the session to end.
     if session.is_none() {
@@ -135,21 +176,30 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<
 /// 204 that removes the refresh cookie.
 fn logged_out(state: &AppState) -> Response {
     let mut res = StatusCode::NO_CONTENT.into_response();
-    res.headers_mut().append(header::SET_COOKIE, state.cookies.clear());
+    res.headers_mut()
+        .append(header::SET_COOKIE, state.cookies.clear());
     res
 }
 
 #[tracing::instrument(skip_all, fields(user = %user.user_id))]
-async fn logout_all(State(state): State<AppState>, headers: HeaderMap, user: AuthUser) -> ApiResult<Response> {
+async fn logout_all(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    user: AuthUser,
+) -> ApiResult<Response> {
     csrf::check(&headers, &state.settings.public_origin)?;
     let now = crate::now();
-    let ids = store::sessions::revoke_all(&state.db, &user.user_id, now, "logout everywhere").await?;
+    let ids =
+        store::sessions::revoke_all(&state.db, &user.user_id, now, "logout everywhere").await?;
     state.mark_revoked(&ids, now);
     tracing::info!(count = ids.len(), "logged out everywhere");
     Ok(logged_out(&state))
 }
 
-async fn list_sessions(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<Vec<SessionInfo>>> {
+async fn list_sessions(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> ApiResult<Json<Vec<SessionInfo>>> {
     let rows = store::sessions::list_live(&state.db, &user.user_id, crate::now()).await?;
     Ok(Json(
         rows.into_iter()

@@ -14,5 +14,9 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn me(user: AuthUser) -> Json<Me> {
-    Json(Me { id: user.user_id, username: user.username, roles: user.roles })
+    Json(Me {
+        id: user.user_id,
+        username: user.username,
+        roles: user.roles,
+    })
 }

@@ -17,5 +17,8 @@ async fn healthz() -> &'static str {
 
 async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
     // Public keys may be cached briefly; rotation keeps old keys listed long enough.
-    ([(header::CACHE_CONTROL, "public, max-age=300")], Json(state.keys.jwks()))
+    (
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        Json(state.keys.jwks()),
+    )
 }

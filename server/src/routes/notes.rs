@@ -58,12 +58,25 @@ async fn create(
     ApiJson(input): ApiJson<NoteInput>,
 ) -> ApiResult<(StatusCode, Json<Note>)> {
     let (title, body) = parse(&input)?;
-    let row = store::notes::create(&state.db, &user.user_id, title.as_str(), body.as_str(), crate::now()).await?;
+    let row = store::notes::create(
+        &state.db,
+        &user.user_id,
+        title.as_str(),
+        body.as_str(),
+        crate::now(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(to_api(row))))
 }
 
-async fn read(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<Json<Note>> {
-    let row = store::notes::get(&state.db, &user.user_id, &id).await?.ok_or_else(not_found)?;
+async fn read(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Note>> {
+    let row = store::notes::get(&state.db, &user.user_id, &id)
+        .await?
+        .ok_or_else(not_found)?;
     Ok(Json(to_api(row)))
 }
 
@@ -74,13 +87,24 @@ async fn update(
     ApiJson(input): ApiJson<NoteInput>,
 ) -> ApiResult<Json<Note>> {
     let (title, body) = parse(&input)?;
-    let row = store::notes::update(&state.db, &user.user_id, &id, title.as_str(), body.as_str(), crate::now())
-        .await?
-        .ok_or_else(not_found)?;
+    let row = store::notes::update(
+        &state.db,
+        &user.user_id,
+        &id,
+        title.as_str(),
+        body.as_str(),
+        crate::now(),
+    )
+    .await?
+    .ok_or_else(not_found)?;
     Ok(Json(to_api(row)))
 }
 
-async fn remove(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn remove(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     if store::notes::delete(&state.db, &user.user_id, &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {

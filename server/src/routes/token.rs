@@ -33,9 +33,19 @@ async fn obtain(
     ApiJson(body): ApiJson<TokenObtainRequest>,
 ) -> ApiResult<Json<TokenPair>> {
     let user = flows::check_password(&state, meta.ip, &body.username, &body.password).await?;
-    let (g, refresh) = flows::start_session(&state, &user, true, meta.user_agent.as_deref(), meta.ip).await?;
-    let access = state.access_token(&g.user_id, &g.username, &g.session_id, &g.roles, crate::now())?;
-    Ok(Json(TokenPair { access: access.access_token, refresh: Some(refresh) }))
+    let (g, refresh) =
+        flows::start_session(&state, &user, true, meta.user_agent.as_deref(), meta.ip).await?;
+    let access = state.access_token(
+        &g.user_id,
+        &g.username,
+        &g.session_id,
+        &g.roles,
+        crate::now(),
+    )?;
+    Ok(Json(TokenPair {
+        access: access.access_token,
+        refresh: Some(refresh),
+    }))
 }
 
 #[tracing::instrument(skip_all)]
@@ -46,8 +56,17 @@ async fn refresh_pair(
 ) -> ApiResult<Json<TokenPair>> {
     let p = flows::present_refresh(&state, &body.refresh, Some(meta.ip)).await?;
     let g = &p.grant;
-    let access = state.access_token(&g.user_id, &g.username, &g.session_id, &g.roles, crate::now())?;
-    Ok(Json(TokenPair { access: access.access_token, refresh: p.new_token }))
+    let access = state.access_token(
+        &g.user_id,
+        &g.username,
+        &g.session_id,
+        &g.roles,
+        crate::now(),
+    )?;
+    Ok(Json(TokenPair {
+        access: access.access_token,
+        refresh: p.new_token,
+    }))
 }
 
 /// 200 `{}` for a live access token or a current refresh token, 401 otherwise (like simplejwt,
@@ -61,7 +80,8 @@ async fn verify(
         state.authenticate(&body.token, now).is_ok()
     } else {
         refresh::looks_valid(&body.token)
-            && store::sessions::is_current_token(&state.db, &refresh::hash(&body.token), now).await?
+            && store::sessions::is_current_token(&state.db, &refresh::hash(&body.token), now)
+                .await?
     };
     if valid {
         Ok(Json(serde_json::json!({})))

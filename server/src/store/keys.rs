@@ -15,7 +15,10 @@ pub struct KeyRow {
 
 impl std::fmt::Debug for KeyRow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyRow").field("kid", &self.kid).field("created_at", &self.created_at).finish_non_exhaustive()
+        f.debug_struct("KeyRow")
+            .field("kid", &self.kid)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
     }
 }
 

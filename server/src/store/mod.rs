@@ -10,7 +10,9 @@ pub mod users;
 use std::{path::Path, str::FromStr, time::Duration};
 
 use anyhow::Context;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 /// Two pools over one SQLite file. SQLite has one writer at a time; funnelling every write
 /// through a single connection makes writers queue in the async pool instead of spinning in
@@ -24,7 +26,8 @@ pub struct Db {
 impl Db {
     /// Opens (creating if needed) `dir/cloakroom.db` and applies the embedded migrations.
     pub async fn open(dir: &Path) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating data dir {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating data dir {}", dir.display()))?;
         let path = dir.join("cloakroom.db");
         let opts = SqliteConnectOptions::from_str("sqlite:")?
             .filename(&path)
@@ -40,7 +43,10 @@ impl Db {
             .connect_with(opts.clone())
             .await
             .with_context(|| format!("opening {}", path.display()))?;
-        sqlx::migrate!("./migrations").run(&write).await.context("running migrations")?;
+        sqlx::migrate!("./migrations")
+            .run(&write)
+            .await
+            .context("running migrations")?;
         let read = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(opts.read_only(true))

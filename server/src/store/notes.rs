@@ -17,21 +17,31 @@ pub struct NoteRow {
 const COLS: &str = "id, title, body, created_at, updated_at";
 
 pub async fn list(db: &Db, user_id: &str) -> sqlx::Result<Vec<NoteRow>> {
-    sqlx::query_as(&format!("SELECT {COLS} FROM notes WHERE user_id = ? ORDER BY updated_at DESC, id"))
-        .bind(user_id)
-        .fetch_all(&db.read)
-        .await
+    sqlx::query_as(&format!(
+        "SELECT {COLS} FROM notes WHERE user_id = ? ORDER BY updated_at DESC, id"
+    ))
+    .bind(user_id)
+    .fetch_all(&db.read)
+    .await
 }
 
 pub async fn get(db: &Db, user_id: &str, id: &str) -> sqlx::Result<Option<NoteRow>> {
-    sqlx::query_as(&format!("SELECT {COLS} FROM notes WHERE user_id = ? AND id = ?"))
-        .bind(user_id)
-        .bind(id)
-        .fetch_optional(&db.read)
-        .await
+    sqlx::query_as(&format!(
+        "SELECT {COLS} FROM notes WHERE user_id = ? AND id = ?"
+    ))
+    .bind(user_id)
+    .bind(id)
+    .fetch_optional(&db.read)
+    .await
 }
 
-pub async fn create(db: &Db, user_id: &str, title: &str, body: &str, now: i64) -> sqlx::Result<NoteRow> {
+pub async fn create(
+    db: &Db,
+    user_id: &str,
+    title: &str,
+    body: &str,
+    now: i64,
+) -> sqlx::Result<NoteRow> {
     let id = uuid::Uuid::new_v4().to_string();
     sqlx::query("INSERT INTO notes (id, user_id, title, body, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)")
         .bind(&id)
@@ -42,7 +52,13 @@ pub async fn create(db: &Db, user_id: &str, title: &str, body: &str, now: i64) -
         .bind(now)
         .execute(&db.write)
         .await?;
-    Ok(NoteRow { id, title: title.into(), body: body.into(), created_at: now, updated_at: now })
+    Ok(NoteRow {
+        id,
+        title: title.into(),
+        body: body.into(),
+        created_at: now,
+        updated_at: now,
+    })
 }
 
 pub async fn update(

@@ -151,16 +151,21 @@ pub async fn rotate(
         }
         revoke_in(&mut tx, &row.session_id, now, "refresh token reuse").await?;
         tx.commit().await?;
-        return Ok(RefreshOutcome::Reused { session_id: row.session_id, user_id: row.user_id });
+        return Ok(RefreshOutcome::Reused {
+            session_id: row.session_id,
+            user_id: row.user_id,
+        });
     }
     if row.token_expires_at <= now {
         return Ok(RefreshOutcome::Invalid);
     }
-    let updated = sqlx::query("UPDATE refresh_tokens SET rotated_at = ? WHERE token_hash = ? AND rotated_at IS NULL")
-        .bind(now)
-        .bind(old_hash)
-        .execute(&mut *tx)
-        .await?;
+    let updated = sqlx::query(
+        "UPDATE refresh_tokens SET rotated_at = ? WHERE token_hash = ? AND rotated_at IS NULL",
+    )
+    .bind(now)
+    .bind(old_hash)
+    .execute(&mut *tx)
+    .await?;
     if updated.rows_affected() != 1 {
         // Cannot happen with one writer; if it ever does, the other writer won the race.
         return Ok(RefreshOutcome::Grace(grant(row.token_expires_at)));
@@ -200,7 +205,11 @@ async fn revoke_in(
 }
 
 /// The live session a refresh token (current or recently rotated) belongs to, with its user.
-pub async fn find_by_token(db: &Db, token_hash: &[u8], now: i64) -> sqlx::Result<Option<(String, String)>> {
+pub async fn find_by_token(
+    db: &Db,
+    token_hash: &[u8],
+    now: i64,
+) -> sqlx::Result<Option<(String, String)>> {
     sqlx::query_as(
         "SELECT s.id, s.user_id FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
          WHERE t.token_hash = ? AND s.revoked_at IS NULL AND s.expires_at > ?",
@@ -227,7 +236,13 @@ pub async fn is_current_token(db: &Db, token_hash: &[u8], now: i64) -> sqlx::Res
 }
 
 /// Revokes one session of `user_id`. `false` if it is not that user's live session.
-pub async fn revoke(db: &Db, user_id: &str, session_id: &str, now: i64, reason: &str) -> sqlx::Result<bool> {
+pub async fn revoke(
+    db: &Db,
+    user_id: &str,
+    session_id: &str,
+    now: i64,
+    reason: &str,
+) -> sqlx::Result<bool> {
     let res = sqlx::query(
         "UPDATE sessions SET revoked_at = ?, revoked_reason = ?
          WHERE id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ?",
@@ -243,7 +258,12 @@ pub async fn revoke(db: &Db, user_id: &str, session_id: &str, now: i64, reason: 
 }
 
 /// Revokes every live session of a user; returns their ids.
-pub async fn revoke_all(db: &Db, user_id: &str, now: i64, reason: &str) -> sqlx::Result<Vec<String>> {
+pub async fn revoke_all(
+    db: &Db,
+    user_id: &str,
+    now: i64,
+    reason: &str,
+) -> sqlx::Result<Vec<String>> {
     sqlx::query_scalar(
         "UPDATE sessions SET revoked_at = ?, revoked_reason = ?
          WHERE user_id = ? AND revoked_at IS NULL RETURNING id",
@@ -257,10 +277,12 @@ pub async fn revoke_all(db: &Db, user_id: &str, now: i64, reason: &str) -> sqlx:
 
 /// Sessions revoked at or after `since`: their access tokens may still be unexpired.
 pub async fn revoked_since(db: &Db, since: i64) -> sqlx::Result<Vec<(String, i64)>> {
-    sqlx::query_as("SELECT id, revoked_at FROM sessions WHERE revoked_at IS NOT NULL AND revoked_at >= ?")
-        .bind(since)
-        .fetch_all(&db.read)
-        .await
+    sqlx::query_as(
+        "SELECT id, revoked_at FROM sessions WHERE revoked_at IS NOT NULL AND revoked_at >= ?",
+    )
+    .bind(since)
+    .fetch_all(&db.read)
+    .await
 }
 
 #[derive(Debug, Clone, FromRow)]

@@ -27,7 +27,12 @@ pub enum CreateUser {
     UsernameTaken,
 }
 
-pub async fn create(db: &Db, username: &str, password_hash: &str, now: i64) -> sqlx::Result<CreateUser> {
+pub async fn create(
+    db: &Db,
+    username: &str,
+    password_hash: &str,
+    now: i64,
+) -> sqlx::Result<CreateUser> {
     let id = uuid::Uuid::new_v4().to_string();
     let res = sqlx::query("INSERT INTO users (id, username, password_hash, roles, created_at) VALUES (?, ?, ?, '', ?)")
         .bind(&id)

@@ -1,0 +1,48 @@
+# Cloakroom: two commands on a fresh machine.
+#   make run    build the client and serve everything on http://127.0.0.1:3000 (SQLite in ./data)
+#   make test   fmt, clippy, unit + integration tests, release client build, Playwright suite
+# The first run installs missing tools from package registries (see .ci/setup); ~25 minutes
+# on 2 cores, seconds after that.
+
+SHELL := /bin/bash
+# node-based wasm-opt (binaryen@132) and Playwright come from end2end/node_modules.
+export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+TRUNK := trunk --skip-version-check
+
+.PHONY: setup run client test check unit e2e bench size clean
+
+setup:
+	@.ci/setup all
+
+# Release client into dist/ (wasm size profile + wasm-opt, offline).
+client: setup
+	$(TRUNK) build --release
+
+run: client
+	cargo run --release -p cloakroom-server --bin cloakroom
+
+check: setup
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy -p app --target wasm32-unknown-unknown -- -D warnings
+
+unit: setup
+	cargo test --workspace
+
+e2e: client
+	cargo build --release -p cloakroom-server --bin cloakroom
+	cd end2end && npx playwright test
+
+test: check unit e2e
+
+bench:
+	@.ci/setup bench
+	cargo build --release -p cloakroom-server --bins
+	bash .ci/bench.sh
+
+size: client
+	@bash .ci/size.sh
+
+clean:
+	cargo clean
+	rm -rf dist end2end/test-results end2end/playwright-report

@@ -1,0 +1,11 @@
+//! Integration tests through the real HTTP surface: one binary, one module per area.
+
+mod helpers;
+
+mod auth_flow;
+mod csrf;
+mod notes;
+mod requests;
+mod sessions;
+mod simplejwt;
+mod tokens;

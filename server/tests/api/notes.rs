@@ -1,0 +1,193 @@
+//! Notes CRUD and isolation between users.
+
+use crate::helpers::*;
+use api_types::Note;
+use reqwest::StatusCode;
+use serde_json::json;
+
+#[tokio::test]
+async fn crud_round_trip() {
+    let app = spawn_app().await;
+    let (_, l) = app.new_user().await;
+    let list = app.get_auth("/api/notes", &l.access).await;
+    assert_eq!(list.json::<Vec<Note>>().await.unwrap(), vec![]);
+
+    let res = app
+        .client
+        .post(app.url("/api/notes"))
+        .bearer_auth(&l.access)
+        .json(&json!({"title": " Groceries ", "body": "<b>eggs</b>"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let note: Note = res.json().await.unwrap();
+    assert_eq!(
+        (note.title.as_str(), note.body.as_str()),
+        ("Groceries", "<b>eggs</b>")
+    );
+
+    let got: Note = app
+        .get_auth(&format!("/api/notes/{}", note.id), &l.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got, note);
+
+    let res = app
+        .client
+        .put(app.url(&format!("/api/notes/{}", note.id)))
+        .bearer_auth(&l.access)
+        .json(&json!({"title": "Groceries", "body": "milk"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.json::<Note>().await.unwrap().body, "milk");
+
+    let list: Vec<Note> = app
+        .get_auth("/api/notes", &l.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list.len(), 1);
+
+    let res = app
+        .client
+        .delete(app.url(&format!("/api/notes/{}", note.id)))
+        .bearer_auth(&l.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_problem(
+        app.get_auth(&format!("/api/notes/{}", note.id), &l.access)
+            .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn another_users_note_is_404_for_every_verb() {
+    let app = spawn_app().await;
+    let (_, a) = app.new_user().await;
+    let (_, b) = app.new_user().await;
+    let note: Note = app
+        .client
+        .post(app.url("/api/notes"))
+        .bearer_auth(&a.access)
+        .json(&json!({"title": "private", "body": "a's secret"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = app.url(&format!("/api/notes/{}", note.id));
+    assert_problem(
+        app.client
+            .get(&url)
+            .bearer_auth(&b.access)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let put = app
+        .client
+        .put(&url)
+        .bearer_auth(&b.access)
+        .json(&json!({"title": "pwned"}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(put, StatusCode::NOT_FOUND).await;
+    assert_problem(
+        app.client
+            .delete(&url)
+            .bearer_auth(&b.access)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let b_list: Vec<Note> = app
+        .get_auth("/api/notes", &b.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(b_list.is_empty());
+    // A's note is untouched.
+    let got: Note = app
+        .get_auth(&format!("/api/notes/{}", note.id), &a.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got.title, "private");
+}
+
+#[tokio::test]
+async fn validation_and_limits() {
+    let app = spawn_app().await;
+    let (_, l) = app.new_user().await;
+    let post = |body: serde_json::Value| {
+        app.client
+            .post(app.url("/api/notes"))
+            .bearer_auth(&l.access)
+            .json(&body)
+            .send()
+    };
+    let p = assert_problem(
+        post(json!({"title": "", "body": "x"})).await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(p["detail"].as_str().unwrap().contains("title"));
+    assert_problem(
+        post(json!({"title": "t".repeat(201)})).await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    let p = assert_problem(
+        post(json!({"title": "big", "body": "b".repeat(64 * 1024 + 1)}))
+            .await
+            .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(p["detail"].as_str().unwrap().contains("64 KiB"), "{p}");
+    assert_eq!(
+        post(json!({"title": "max", "body": "b".repeat(64 * 1024)}))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::CREATED
+    );
+    assert_problem(
+        post(json!({"title": "huge", "body": "b".repeat(300 * 1024)}))
+            .await
+            .unwrap(),
+        StatusCode::PAYLOAD_TOO_LARGE,
+    )
+    .await;
+    assert_problem(
+        post(json!({"title": "x", "owner": "someone"}))
+            .await
+            .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    // Without a token: 401, not 404.
+    assert_problem(
+        app.client.get(app.url("/api/notes")).send().await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+}

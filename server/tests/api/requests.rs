@@ -1,0 +1,146 @@
+//! Malformed requests, unknown routes, health and discovery: always problem+json, never 500.
+
+use crate::helpers::*;
+use reqwest::StatusCode;
+
+#[tokio::test]
+async fn malformed_bodies_are_4xx_problems() {
+    let app = spawn_app().await;
+    let post = |body: &'static str, ct: &'static str| {
+        app.client
+            .post(app.url("/api/auth/signup"))
+            .header("content-type", ct)
+            .body(body)
+            .send()
+    };
+    assert_problem(
+        post("{not json", "application/json").await.unwrap(),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_problem(
+        post("", "application/json").await.unwrap(),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_problem(
+        post(r#"{"username":"abc"}"#, "application/json")
+            .await
+            .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_problem(
+        post(r#"{"username":1,"password":2}"#, "application/json")
+            .await
+            .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_problem(
+        post(r#"{"username":"abc","password":"x"}"#, "text/plain")
+            .await
+            .unwrap(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+    )
+    .await;
+    let p = assert_problem(
+        app.post_json(
+            "/api/auth/login",
+            &serde_json::json!({"username":"a","password":"b","admin":true}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(
+        p["detail"].as_str().unwrap().contains("unknown field"),
+        "{p}"
+    );
+    let big = format!(
+        r#"{{"username":"abc","password":"{}"}}"#,
+        "x".repeat(100_000)
+    );
+    let res = app
+        .client
+        .post(app.url("/api/auth/signup"))
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, StatusCode::PAYLOAD_TOO_LARGE).await;
+}
+
+#[tokio::test]
+async fn unknown_api_routes_and_methods_are_problems() {
+    let app = spawn_app().await;
+    assert_problem(
+        app.client.get(app.url("/api/nope")).send().await.unwrap(),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    assert_problem(
+        app.client
+            .get(app.url("/api/auth/login"))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::METHOD_NOT_ALLOWED,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn health_readiness_and_request_ids() {
+    let app = spawn_app().await;
+    let res = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers().contains_key("x-request-id"));
+    assert_eq!(
+        app.client
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn api_responses_are_never_cached() {
+    let app = spawn_app().await;
+    let (_, l) = app.new_user().await;
+    let res = app.get_auth("/api/me", &l.access).await;
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let res = app.refresh_raw(&l.refresh).await;
+    assert_eq!(res.headers()["cache-control"], "no-store");
+}
+
+#[tokio::test]
+async fn jwks_lists_the_signing_key() {
+    let app = spawn_app().await;
+    let (_, l) = app.new_user().await;
+    let jwks: serde_json::Value = app
+        .client
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    let header = jsonwebtoken::decode_header(&l.access).unwrap();
+    assert_eq!(keys[0]["kid"].as_str(), header.kid.as_deref());
+    assert_eq!(keys[0]["kty"], "OKP");
+    assert_eq!(keys[0]["crv"], "Ed25519");
+    // The published key really verifies the token.
+    let key =
+        jsonwebtoken::DecodingKey::from_ed_components(keys[0]["x"].as_str().unwrap()).unwrap();
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
+    v.set_audience(&["cloakroom-api"]);
+    assert!(jsonwebtoken::decode::<serde_json::Value>(&l.access, &key, &v).is_ok());
+}

@@ -1,0 +1,87 @@
+//! Listing and revoking one's own sessions.
+
+use crate::helpers::*;
+use api_types::SessionInfo;
+use reqwest::StatusCode;
+
+#[tokio::test]
+async fn list_shows_live_sessions_with_current_flag() {
+    let app = spawn_app().await;
+    let (name, a) = app.new_user().await;
+    let b = app.login(&name).await;
+    let list: Vec<SessionInfo> = app
+        .get_auth("/api/auth/sessions", &a.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list.iter().filter(|s| s.current).count(), 1);
+    let current = list.iter().find(|s| s.current).unwrap();
+    assert_eq!(
+        current.id,
+        crate::auth_flow::decode_claims(&a.access)["sid"]
+    );
+    assert_eq!(current.ip.as_deref(), Some("127.0.0.1"));
+    assert!(current.created_at.ends_with('Z'));
+
+    // Revoke the other one.
+    let other = list.iter().find(|s| !s.current).unwrap();
+    let url = app.url(&format!("/api/auth/sessions/{}", other.id));
+    assert_eq!(
+        app.client
+            .delete(&url)
+            .bearer_auth(&a.access)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.me_status(&b.access).await,
+        StatusCode::UNAUTHORIZED,
+        "revoked at once"
+    );
+    assert_eq!(
+        app.refresh_raw(&b.refresh).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_problem(
+        app.client
+            .delete(&url)
+            .bearer_auth(&a.access)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let list: Vec<SessionInfo> = app
+        .get_auth("/api/auth/sessions", &a.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list.len(), 1);
+}
+
+#[tokio::test]
+async fn another_users_session_is_404() {
+    let app = spawn_app().await;
+    let (_, a) = app.new_user().await;
+    let (_, b) = app.new_user().await;
+    let b_sid = crate::auth_flow::decode_claims(&b.access)["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = app
+        .client
+        .delete(app.url(&format!("/api/auth/sessions/{b_sid}")))
+        .bearer_auth(&a.access)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, StatusCode::NOT_FOUND).await;
+    assert_eq!(app.me_status(&b.access).await, StatusCode::OK);
+}

@@ -1,0 +1,118 @@
+//! The simplejwt-compatible token flow for non-browser clients.
+
+use crate::helpers::*;
+use api_types::TokenPair;
+use reqwest::StatusCode;
+use serde_json::json;
+
+#[tokio::test]
+async fn obtain_verify_refresh_and_reuse() {
+    let app = spawn_with(&[("CLOAKROOM_REUSE_GRACE_SECS", "0")]).await;
+    let name = unique_name();
+    app.signup(&name, PASSWORD).await;
+    let res = app
+        .post_json(
+            "/api/token/",
+            &json!({"username": name, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.headers().get("set-cookie").is_none(),
+        "no cookie in the body flow"
+    );
+    let pair: TokenPair = res.json().await.unwrap();
+    let refresh = pair.refresh.clone().unwrap();
+
+    assert_eq!(
+        app.post_json("/api/token/verify/", &json!({"token": pair.access}))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.post_json("/api/token/verify/", &json!({"token": refresh}))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_problem(
+        app.post_json("/api/token/verify/", &json!({"token": "x.y.z"}))
+            .await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    assert_eq!(app.me_status(&pair.access).await, StatusCode::OK);
+
+    let res = app
+        .post_json("/api/token/refresh/", &json!({"refresh": refresh}))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let next: TokenPair = res.json().await.unwrap();
+    let next_refresh = next.refresh.clone().expect("rotated");
+    assert_ne!(next_refresh, refresh);
+    // The rotated-out token no longer verifies.
+    assert_problem(
+        app.post_json("/api/token/verify/", &json!({"token": refresh}))
+            .await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_problem(
+        app.post_json("/api/token/refresh/", &json!({"refresh": refresh}))
+            .await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    // Reuse killed the family: the newest token and access tokens too.
+    assert_problem(
+        app.post_json("/api/token/refresh/", &json!({"refresh": next_refresh}))
+            .await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    assert_eq!(app.me_status(&next.access).await, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn grace_duplicate_gets_access_only() {
+    let app = spawn_app().await;
+    let name = unique_name();
+    app.signup(&name, PASSWORD).await;
+    let pair: TokenPair = app
+        .post_json(
+            "/api/token/",
+            &json!({"username": name, "password": PASSWORD}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let refresh = pair.refresh.unwrap();
+    let first = app
+        .post_json("/api/token/refresh/", &json!({"refresh": refresh}))
+        .await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let dup: serde_json::Value = app
+        .post_json("/api/token/refresh/", &json!({"refresh": refresh}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(dup["access"].is_string());
+    assert!(dup.get("refresh").is_none(), "{dup}");
+}
+
+#[tokio::test]
+async fn bad_credentials_are_401() {
+    let app = spawn_app().await;
+    let res = app
+        .post_json(
+            "/api/token/",
+            &json!({"username": "ghost", "password": PASSWORD}),
+        )
+        .await;
+    assert_problem(res, StatusCode::UNAUTHORIZED).await;
+}
