@@ -1,0 +1,112 @@
+//! Decoding an access token's header and claims for display (the inspector, the countdown).
+//! Never used to trust anything: the server verifies every token; the client only reads.
+
+use serde_json::Value;
+
+/// Decodes unpadded base64url (RFC 4648 §5), the JWT segment encoding.
+pub fn base64url_decode(input: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(input.len() * 3 / 4);
+    let mut buf: u32 = 0;
+    let mut bits = 0;
+    for c in input.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' => 62,
+            b'_' => 63,
+            b'=' => break,
+            _ => return None,
+        };
+        buf = (buf << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buf >> bits) as u8);
+            buf &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+/// The readable parts of a JWT.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    pub header: Value,
+    pub claims: Value,
+}
+
+impl Decoded {
+    pub fn exp(&self) -> Option<i64> {
+        self.claims.get("exp").and_then(Value::as_i64)
+    }
+    pub fn iat(&self) -> Option<i64> {
+        self.claims.get("iat").and_then(Value::as_i64)
+    }
+    pub fn str_claim(&self, name: &str) -> Option<&str> {
+        self.claims.get(name).and_then(Value::as_str)
+    }
+    pub fn roles(&self) -> Vec<String> {
+        self.claims
+            .get("roles")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
+    }
+}
+
+pub fn decode(token: &str) -> Option<Decoded> {
+    let mut parts = token.split('.');
+    let (h, c, _sig) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let header = serde_json::from_slice(&base64url_decode(h)?).ok()?;
+    let claims = serde_json::from_slice(&base64url_decode(c)?).ok()?;
+    Some(Decoded { header, claims })
+}
+
+/// Whether `s` has the shape of a JWT (three base64url segments, the first decoding to a JSON
+/// object with `alg`): used by the storage audit to spot tokens under any key name.
+pub fn looks_like_jwt(s: &str) -> bool {
+    let s = s.trim().trim_matches('"');
+    decode(s).is_some_and(|d| d.header.get("alg").is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // {"alg":"EdDSA","typ":"at+jwt","kid":"k1"} . {"sub":"u1","exp":2000,"iat":1700,"roles":["admin"]} . sig
+    const TOKEN: &str = "eyJhbGciOiJFZERTQSIsInR5cCI6ImF0K2p3dCIsImtpZCI6ImsxIn0.eyJzdWIiOiJ1MSIsImV4cCI6MjAwMCwiaWF0IjoxNzAwLCJyb2xlcyI6WyJhZG1pbiJdfQ.c2ln";
+
+    #[test]
+    fn base64url_round_trips_known_vectors() {
+        assert_eq!(base64url_decode("").unwrap(), b"");
+        assert_eq!(base64url_decode("Zg").unwrap(), b"f");
+        assert_eq!(base64url_decode("Zm9vYmFy").unwrap(), b"foobar");
+        assert_eq!(base64url_decode("-_8").unwrap(), vec![0xfb, 0xff]);
+        assert!(base64url_decode("a+b/").is_none(), "standard alphabet is not base64url");
+    }
+
+    #[test]
+    fn decodes_header_and_claims() {
+        let d = decode(TOKEN).unwrap();
+        assert_eq!(d.header["alg"], "EdDSA");
+        assert_eq!(d.header["kid"], "k1");
+        assert_eq!(d.exp(), Some(2000));
+        assert_eq!(d.iat(), Some(1700));
+        assert_eq!(d.str_claim("sub"), Some("u1"));
+        assert_eq!(d.roles(), vec!["admin".to_string()]);
+    }
+
+    #[test]
+    fn rejects_non_jwts() {
+        assert!(decode("abc").is_none());
+        assert!(decode("a.b.c.d").is_none());
+        assert!(!looks_like_jwt("dark"));
+        assert!(!looks_like_jwt("a.b.c"));
+        assert!(looks_like_jwt(TOKEN));
+        assert!(looks_like_jwt(&format!("\"{TOKEN}\"")));
+    }
+}

@@ -1,0 +1,53 @@
+//! When to refresh proactively.
+//!
+//! At about 80% of the token's lifetime: late enough not to waste refreshes, early enough that
+//! a slow network or a throttled background timer still lands before expiry (and if it does
+//! not, the API client's 401 → refresh → retry is the safety net).
+
+/// Milliseconds from `now_ms` until the proactive refresh of a token issued at `issued_ms`
+/// that lives `lifetime_secs`. Never negative; at least one second, so a clock oddity can't
+/// make a refresh loop.
+pub fn refresh_delay_ms(issued_ms: f64, lifetime_secs: u64, now_ms: f64) -> f64 {
+    let lifetime_ms = lifetime_secs as f64 * 1000.0;
+    let at = issued_ms + lifetime_ms * 0.8;
+    (at - now_ms).max(1000.0_f64.min(lifetime_ms * 0.1))
+}
+
+/// On returning to a tab (timers are throttled in background tabs): refresh now if the token
+/// is past its 80% point or already expired.
+pub fn due_on_wake(issued_ms: f64, lifetime_secs: u64, now_ms: f64) -> bool {
+    now_ms >= issued_ms + lifetime_secs as f64 * 1000.0 * 0.8
+}
+
+/// Whole seconds left until `expires_ms`, for the countdown (0 once expired).
+pub fn seconds_left(expires_ms: f64, now_ms: f64) -> u64 {
+    ((expires_ms - now_ms) / 1000.0).ceil().max(0.0) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refreshes_at_eighty_percent() {
+        assert_eq!(refresh_delay_ms(0.0, 300, 0.0), 240_000.0);
+        assert_eq!(refresh_delay_ms(0.0, 300, 100_000.0), 140_000.0);
+        assert_eq!(refresh_delay_ms(0.0, 5, 0.0), 4_000.0);
+    }
+
+    #[test]
+    fn overdue_refreshes_soon_but_not_in_a_tight_loop() {
+        assert_eq!(refresh_delay_ms(0.0, 300, 299_000.0), 1_000.0);
+        assert_eq!(refresh_delay_ms(0.0, 300, 1e9), 1_000.0);
+        // Very short tokens (tests use 5 s) get a proportionally small floor.
+        assert_eq!(refresh_delay_ms(0.0, 5, 10_000.0), 500.0);
+    }
+
+    #[test]
+    fn wake_and_countdown() {
+        assert!(!due_on_wake(0.0, 300, 200_000.0));
+        assert!(due_on_wake(0.0, 300, 240_000.0));
+        assert_eq!(seconds_left(10_000.0, 8_500.0), 2);
+        assert_eq!(seconds_left(10_000.0, 12_000.0), 0);
+    }
+}

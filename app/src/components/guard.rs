@@ -1,0 +1,49 @@
+//! `Protected`: shows its children only with a live session; a neutral loading state while the
+//! silent refresh runs (never a flash of the login page); otherwise a redirect to the login
+//! page that comes back here afterwards.
+
+use leptos::prelude::*;
+use leptos_router::{components::Redirect, hooks::use_location};
+
+use crate::auth::{auth, Status};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Checking,
+    In,
+    Out,
+}
+
+#[component]
+pub fn Protected(children: ChildrenFn) -> impl IntoView {
+    let a = auth();
+    // A memo over the phase only: a token refresh (a new Session value) must not re-render
+    // the page and lose what the user is typing.
+    let phase = Memo::new(move |_| {
+        a.status.with(|s| match s {
+            Status::Checking => Phase::Checking,
+            Status::LoggedIn(_) => Phase::In,
+            Status::LoggedOut { .. } => Phase::Out,
+        })
+    });
+    let location = use_location();
+    move || match phase.get() {
+        Phase::Checking => view! { <Loading/> }.into_any(),
+        Phase::In => children().into_any(),
+        Phase::Out => {
+            let here = location.pathname.get_untracked();
+            let path = format!("/login?next={}", js_sys::encode_uri_component(&here));
+            view! { <Redirect path=path/> }.into_any()
+        }
+    }
+}
+
+#[component]
+pub fn Loading() -> impl IntoView {
+    view! {
+        <div class="loading" role="status" aria-live="polite" data-testid="loading">
+            <span class="spinner" aria-hidden="true"></span>
+            " Checking your session…"
+        </div>
+    }
+}

@@ -1,0 +1,52 @@
+//! Cloakroom's client: routes, navigation, and the guard that keeps protected pages behind a
+//! live session.
+
+pub mod api;
+pub mod audit;
+pub mod auth;
+pub mod components;
+pub mod pages;
+pub mod prefs;
+
+use leptos::prelude::*;
+use leptos_router::{
+    components::{Route, Router, Routes},
+    path,
+};
+
+use auth::Auth;
+use components::nav::Nav;
+use pages::{inspector::InspectorPage, login::LoginPage, notes::NotesPage, sessions::SessionsPage, signup::SignupPage};
+
+#[component]
+pub fn App() -> impl IntoView {
+    prefs::apply_theme(prefs::theme());
+    let auth = Auth::init();
+    provide_context(auth);
+    view! {
+        <Router>
+            <a class="skip" href="#main">"Skip to content"</a>
+            <Nav/>
+            <main id="main" tabindex="-1">
+                <Routes fallback=|| view! { <NotFound/> }>
+                    <Route path=path!("/") view=|| view! { <components::guard::Protected><NotesPage/></components::guard::Protected> }/>
+                    <Route path=path!("/notes") view=|| view! { <components::guard::Protected><NotesPage/></components::guard::Protected> }/>
+                    <Route path=path!("/sessions") view=|| view! { <components::guard::Protected><SessionsPage/></components::guard::Protected> }/>
+                    <Route path=path!("/inspector") view=InspectorPage/>
+                    <Route path=path!("/login") view=LoginPage/>
+                    <Route path=path!("/signup") view=SignupPage/>
+                </Routes>
+            </main>
+        </Router>
+    }
+}
+
+#[component]
+fn NotFound() -> impl IntoView {
+    view! {
+        <section class="card narrow">
+            <h1>"Page not found"</h1>
+            <p>"There is nothing at this address. " <a href="/notes">"Go to your notes"</a> "."</p>
+        </section>
+    }
+}

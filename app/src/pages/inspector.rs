@@ -1,0 +1,176 @@
+//! The token inspector, for developers studying token storage: what the in-memory access token
+//! says, when it expires, every refresh and why, and a live audit of everything script can see
+//! in web storage and cookies.
+
+use leptos::prelude::*;
+use std::time::Duration;
+
+use crate::{
+    audit::{self, Finding, Place},
+    auth::{auth, now_ms, schedule, Status},
+};
+
+fn pretty(v: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_default()
+}
+
+fn storage_findings(storage: Option<web_sys::Storage>, place: Place, token: Option<&str>, out: &mut Vec<Finding>) {
+    let Some(s) = storage else { return };
+    let n = s.length().unwrap_or(0);
+    for i in 0..n {
+        if let Ok(Some(key)) = s.key(i) {
+            let value = s.get_item(&key).ok().flatten().unwrap_or_default();
+            out.push(audit::judge(place, &key, &value, token));
+        }
+    }
+}
+
+/// Reads everything a script on this page can read.
+fn run_audit(token: Option<&str>) -> Vec<Finding> {
+    let w = window();
+    let mut out = Vec::new();
+    storage_findings(w.local_storage().ok().flatten(), Place::LocalStorage, token, &mut out);
+    storage_findings(w.session_storage().ok().flatten(), Place::SessionStorage, token, &mut out);
+    use wasm_bindgen::JsCast;
+    let cookies = document().dyn_into::<web_sys::HtmlDocument>().ok().and_then(|d| d.cookie().ok()).unwrap_or_default();
+    for (k, v) in audit::parse_cookie_string(&cookies) {
+        out.push(audit::judge(Place::Cookie, &k, &v, token));
+    }
+    out
+}
+
+#[component]
+pub fn InspectorPage() -> impl IntoView {
+    let a = auth();
+    let now = RwSignal::new(now_ms());
+    let findings = RwSignal::new(Vec::<Finding>::new());
+    let idb = RwSignal::new(None::<Vec<String>>);
+    let refresh_audit = move || {
+        findings.set(run_audit(a.token().as_deref()));
+        leptos::task::spawn_local(async move {
+            idb.set(indexed_db_names().await);
+        });
+    };
+    refresh_audit();
+    if let Ok(h) = set_interval_with_handle(
+        move || {
+            now.set(now_ms());
+            findings.set(run_audit(a.token().as_deref()));
+        },
+        Duration::from_millis(1000),
+    ) {
+        on_cleanup(move || h.clear());
+    }
+    let session = move || {
+        a.status.with(|s| match s {
+            Status::LoggedIn(sess) => Some(sess.clone()),
+            _ => None,
+        })
+    };
+    let timeline = move || {
+        let mut v = a.events.get();
+        v.reverse();
+        v
+    };
+    let all_clear = move || findings.with(|f| f.iter().all(|x| !x.credential));
+
+    view! {
+        <section class="card">
+            <h1>"Token inspector"</h1>
+            <p class="lede">"Where each token lives right now, and why. Everything on this page is read live from this tab."</p>
+            <div class="grid2">
+                <div class="panel">
+                    <h2>"Access token"</h2>
+                    <p>"Lives in: " <strong>"this tab's WebAssembly memory"</strong> " (a Rust value). Gone on reload; the silent refresh brings a new one."</p>
+                    {move || match session() {
+                        None => view! { <p data-testid="no-token">"No access token in memory: you are not logged in."</p> }.into_any(),
+                        Some(sess) => {
+                            let (header, claims) = sess.decoded.as_ref()
+                                .map(|d| (pretty(&d.header), pretty(&d.claims)))
+                                .unwrap_or_default();
+                            let exp = sess.expires_ms();
+                            view! {
+                                <p class="countdown" data-testid="countdown" aria-live="off">
+                                    "Expires in " <strong>{move || schedule::seconds_left(exp, now.get())}</strong> " s"
+                                    " (proactive refresh at 80% of its " {sess.lifetime_secs} " s life)"
+                                </p>
+                                <h3>"Header"</h3>
+                                <pre data-testid="token-header">{header}</pre>
+                                <h3>"Claims"</h3>
+                                <pre data-testid="token-claims">{claims}</pre>
+                            }.into_any()
+                        }
+                    }}
+                </div>
+                <div class="panel">
+                    <h2>"Refresh token"</h2>
+                    <p>"Lives in: " <strong>"an HttpOnly cookie"</strong> " set by the server: "
+                        <code>"__Secure-cloakroom_refresh"</code> ", " <code>"Secure; SameSite=Strict; Path=/api/auth"</code> "."</p>
+                    <p>"JavaScript cannot read it — not this app, and not a script injected into this page. The browser attaches it only to requests to " <code>"/api/auth/*"</code> " on this site. The server stores only its SHA-256, rotates it on every use, and if an old one is ever replayed it ends the whole session."</p>
+                    <h3>"If a script were injected here, it could…"</h3>
+                    <ul>
+                        <li>"read the access token from memory only by taking over the running app, and use it until it expires (minutes) or the session is revoked;"</li>
+                        <li>"call the API as you while the page is open;"</li>
+                    </ul>
+                    <h3>"…and it could not"</h3>
+                    <ul>
+                        <li>"read or copy the refresh token (HttpOnly);"</li>
+                        <li>"find any token in localStorage, sessionStorage, IndexedDB or cookies (there is none — see the audit);"</li>
+                        <li>"keep access after you close the tab or log out."</li>
+                    </ul>
+                </div>
+            </div>
+        </section>
+        <section class="card">
+            <h2>"Refresh timeline"</h2>
+            <ol class="timeline" data-testid="timeline">
+                <For each=timeline key=|e| (e.at_ms as i64, e.what.clone()) let:e>
+                    <li class={if e.ok { "ok" } else { "bad" }}>
+                        <time>{String::from(js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(e.at_ms)).to_locale_time_string("default"))}</time>
+                        " " {e.what.clone()}
+                    </li>
+                </For>
+            </ol>
+            <Show when=move || a.events.with(Vec::is_empty)><p class="empty">"No refresh yet in this tab."</p></Show>
+        </section>
+        <section class="card">
+            <h2>"Storage audit"</h2>
+            <p data-testid="audit-verdict" class=move || if all_clear() { "verdict ok" } else { "verdict bad" }>
+                {move || if all_clear() { "All clear: no credential in any storage a script can read." } else { "Danger: a credential was found in script-readable storage." }}
+            </p>
+            <table data-testid="audit-table">
+                <thead><tr><th scope="col">"Where"</th><th scope="col">"Key"</th><th scope="col">"Verdict"</th></tr></thead>
+                <tbody>
+                    <For each=move || findings.get() key=|f| (f.place.label(), f.key.clone(), f.credential) let:f>
+                        <tr data-testid="audit-row" data-credential=f.credential.to_string()>
+                            <td>{f.place.label()}</td><td><code>{f.key.clone()}</code></td>
+                            <td>{if f.credential { format!("credential: {}", f.reason) } else { format!("ok: {}", f.reason) }}</td>
+                        </tr>
+                    </For>
+                    <tr><td>"IndexedDB"</td><td colspan="2" data-testid="audit-idb">{move || match idb.get() {
+                        None => "not inspectable in this browser".to_owned(),
+                        Some(v) if v.is_empty() => "ok: no databases".to_owned(),
+                        Some(v) => format!("databases: {} (this app creates none)", v.join(", ")),
+                    }}</td></tr>
+                </tbody>
+            </table>
+            <p class="hint">"localStorage holds only " <code>"cloakroom.theme"</code> " (your light/dark choice), kept with gloo-storage; it is not a credential."</p>
+            <button class="ghost" on:click=move |_| refresh_audit()>"Re-run audit"</button>
+        </section>
+    }
+}
+
+/// Names of this origin's IndexedDB databases (`indexedDB.databases()`), if the browser says.
+async fn indexed_db_names() -> Option<Vec<String>> {
+    use wasm_bindgen::JsCast;
+    let factory = window().indexed_db().ok().flatten()?;
+    let f = js_sys::Reflect::get(&factory, &"databases".into()).ok()?.dyn_into::<js_sys::Function>().ok()?;
+    let p = f.call0(&factory).ok()?.dyn_into::<js_sys::Promise>().ok()?;
+    let list = wasm_bindgen_futures::JsFuture::from(p).await.ok()?;
+    let arr = list.dyn_into::<js_sys::Array>().ok()?;
+    Some(
+        arr.iter()
+            .filter_map(|d| js_sys::Reflect::get(&d, &"name".into()).ok().and_then(|n| n.as_string()))
+            .collect(),
+    )
+}

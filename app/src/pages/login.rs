@@ -1,0 +1,114 @@
+//! Log in, with "remember me". Shows why the user landed here (revoked, expired, logged out in
+//! another tab) and returns them where they were going.
+
+use api_types::{LoginRequest, TokenResponse};
+use leptos::prelude::*;
+use leptos_router::hooks::{use_navigate, use_query_map};
+
+use crate::{
+    api::{self, human_wait},
+    auth::{auth, Status},
+};
+
+/// Only same-site paths are followed after login (no open redirect via `?next=`).
+pub fn safe_next(next: Option<String>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/login") => n,
+        _ => "/notes".into(),
+    }
+}
+
+#[component]
+pub fn LoginPage() -> impl IntoView {
+    let a = auth();
+    let query = use_query_map();
+    let navigate = use_navigate();
+    let username = RwSignal::new(String::new());
+    let password = RwSignal::new(String::new());
+    let remember = RwSignal::new(false);
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let notice = move || {
+        a.status.with(|s| match s {
+            Status::LoggedOut { message } => message.clone(),
+            _ => None,
+        })
+    };
+    // Already logged in (e.g. silent refresh succeeded): go on.
+    let nav2 = navigate.clone();
+    Effect::new(move |_| {
+        if matches!(a.status.get(), Status::LoggedIn(_)) {
+            nav2(&safe_next(query.get_untracked().get("next")), Default::default());
+        }
+    });
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if busy.get_untracked() {
+            return;
+        }
+        let body = LoginRequest {
+            username: username.get_untracked().trim().to_owned(),
+            password: password.get_untracked(),
+            remember: remember.get_untracked(),
+        };
+        if body.username.is_empty() || body.password.is_empty() {
+            error.set(Some("Enter your username and password.".into()));
+            return;
+        }
+        busy.set(true);
+        error.set(None);
+        let navigate = navigate.clone();
+        leptos::task::spawn_local(async move {
+            match api::post_public::<_, TokenResponse>("/api/auth/login", &body).await {
+                Ok(t) => {
+                    password.set(String::new());
+                    auth().logged_in(t);
+                    navigate(&safe_next(query.get_untracked().get("next")), Default::default());
+                }
+                Err(e) if e.status == 429 => error.set(Some(format!(
+                    "Too many attempts. Try again in {}.",
+                    human_wait(e.retry_after.unwrap_or(60))
+                ))),
+                Err(e) if e.status == 401 => error.set(Some("Wrong username or password.".into())),
+                Err(e) => error.set(Some(e.message)),
+            }
+            busy.set(false);
+        });
+    };
+    view! {
+        <section class="card narrow">
+            <h1>"Log in"</h1>
+            <Show when=move || notice().is_some()>
+                <p class="notice" role="status" data-testid="login-notice">{notice}</p>
+            </Show>
+            <form on:submit=submit novalidate>
+                <label for="login-username">"Username"</label>
+                <input id="login-username" name="username" autocomplete="username" required bind:value=username/>
+                <label for="login-password">"Password"</label>
+                <input id="login-password" name="password" type="password" autocomplete="current-password" required bind:value=password/>
+                <label class="check">
+                    <input type="checkbox" bind:checked=remember/>
+                    " Remember me on this device"
+                </label>
+                <p class="hint">"Without it, you are logged out when the browser closes."</p>
+                <div class="error" role="alert" aria-live="assertive" data-testid="form-error">{move || error.get()}</div>
+                <button type="submit" disabled=move || busy.get()>{move || if busy.get() { "Logging in…" } else { "Log in" }}</button>
+            </form>
+            <p>"New here? " <a href="/signup">"Create an account"</a></p>
+        </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_is_same_site_only() {
+        assert_eq!(safe_next(Some("/sessions".into())), "/sessions");
+        assert_eq!(safe_next(Some("//evil.example".into())), "/notes");
+        assert_eq!(safe_next(Some("https://evil.example".into())), "/notes");
+        assert_eq!(safe_next(Some("/login?next=/x".into())), "/notes");
+        assert_eq!(safe_next(None), "/notes");
+    }
+}

@@ -1,0 +1,7 @@
+//! One file per page.
+
+pub mod inspector;
+pub mod login;
+pub mod notes;
+pub mod sessions;
+pub mod signup;

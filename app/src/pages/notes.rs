@@ -1,0 +1,157 @@
+//! Notes: list, create, edit, delete. Bodies are rendered as text, never as HTML.
+
+use api_types::{Note, NoteInput, NOTE_BODY_MAX_BYTES, NOTE_TITLE_MAX_CHARS};
+use leptos::prelude::*;
+
+use crate::api::{self, Method};
+
+fn when(rfc3339: &str) -> String {
+    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_str(rfc3339));
+    if d.get_time().is_nan() {
+        return rfc3339.to_owned();
+    }
+    d.to_locale_string("default", &wasm_bindgen::JsValue::UNDEFINED).into()
+}
+
+#[component]
+pub fn NotesPage() -> impl IntoView {
+    let notes = RwSignal::new(Vec::<Note>::new());
+    let loaded = RwSignal::new(false);
+    let error = RwSignal::new(None::<String>);
+    let title = RwSignal::new(String::new());
+    let body = RwSignal::new(String::new());
+    let busy = RwSignal::new(false);
+
+    let reload = move || {
+        leptos::task::spawn_local(async move {
+            match api::get::<Vec<Note>>("/api/notes").await {
+                Ok(list) => {
+                    notes.set(list);
+                    error.set(None);
+                }
+                Err(e) => error.set(Some(e.message)),
+            }
+            loaded.set(true);
+        });
+    };
+    reload();
+
+    let create = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let input = NoteInput { title: title.get_untracked(), body: body.get_untracked() };
+        if input.title.trim().is_empty() {
+            error.set(Some("Give the note a title.".into()));
+            return;
+        }
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            match api::call::<Note>(Method::Post, "/api/notes", Some(&input)).await {
+                Ok(n) => {
+                    notes.update(|v| v.insert(0, n));
+                    // Cleared only on success: a failed save keeps what was typed.
+                    title.set(String::new());
+                    body.set(String::new());
+                    error.set(None);
+                }
+                Err(e) => error.set(Some(e.message)),
+            }
+            busy.set(false);
+        });
+    };
+
+    view! {
+        <section class="card">
+            <h1>"Your notes"</h1>
+            <form class="note-form" on:submit=create aria-label="New note">
+                <label for="note-title">"Title"</label>
+                <input id="note-title" maxlength=NOTE_TITLE_MAX_CHARS.to_string() bind:value=title/>
+                <label for="note-body">"Text"</label>
+                <textarea id="note-body" rows="4" bind:value=body></textarea>
+                <p class="hint">{format!("Plain text, up to {} KiB.", NOTE_BODY_MAX_BYTES / 1024)}</p>
+                <button type="submit" disabled=move || busy.get()>"Add note"</button>
+            </form>
+            <div class="error" role="alert" aria-live="assertive" data-testid="notes-error">{move || error.get()}</div>
+        </section>
+        <section aria-label="Notes list" aria-busy=move || (!loaded.get()).to_string()>
+            <Show when=move || loaded.get() && notes.with(Vec::is_empty)>
+                <p class="empty" data-testid="notes-empty">"No notes yet. Whatever you write stays yours: other users can't even tell it exists."</p>
+            </Show>
+            <ul class="notes" data-testid="notes-list">
+                <For each=move || notes.get() key=|n| (n.id.clone(), n.updated_at.clone()) let:note>
+                    <NoteItem note=note notes=notes/>
+                </For>
+            </ul>
+        </section>
+    }
+}
+
+#[component]
+fn NoteItem(note: Note, notes: RwSignal<Vec<Note>>) -> impl IntoView {
+    let editing = RwSignal::new(false);
+    let title = RwSignal::new(note.title.clone());
+    let body = RwSignal::new(note.body.clone());
+    let error = RwSignal::new(None::<String>);
+    let id = note.id.clone();
+    let id_save = id.clone();
+    let save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let input = NoteInput { title: title.get_untracked(), body: body.get_untracked() };
+        let id = id_save.clone();
+        leptos::task::spawn_local(async move {
+            match api::call::<Note>(Method::Put, &format!("/api/notes/{id}"), Some(&input)).await {
+                Ok(n) => {
+                    notes.update(|v| {
+                        v.retain(|x| x.id != n.id);
+                        v.insert(0, n);
+                    });
+                }
+                Err(e) => error.set(Some(e.message)),
+            }
+        });
+    };
+    let remove = move |_| {
+        let id = id.clone();
+        let ok = window().confirm_with_message("Delete this note?").unwrap_or(false);
+        if !ok {
+            return;
+        }
+        leptos::task::spawn_local(async move {
+            match api::call::<()>(Method::Delete, &format!("/api/notes/{id}"), None::<&()>).await {
+                Ok(()) => notes.update(|v| v.retain(|x| x.id != id)),
+                Err(e) => error.set(Some(e.message)),
+            }
+        });
+    };
+    let Note { title: shown_title, body: shown_body, updated_at, .. } = note;
+    view! {
+        <li class="note" data-testid="note">
+            <Show
+                when=move || editing.get()
+                fallback={
+                    let (t, b, u) = (shown_title.clone(), shown_body.clone(), when(&updated_at));
+                    move || view! {
+                        <h2 class="note-title">{t.clone()}</h2>
+                        <p class="note-body" data-testid="note-body">{b.clone()}</p>
+                        <p class="meta">"Updated " {u.clone()}</p>
+                        <div class="actions">
+                            <button class="ghost" on:click=move |_| editing.set(true)>"Edit"</button>
+                        </div>
+                    }
+                }
+            >
+                <form on:submit=save.clone() aria-label="Edit note">
+                    <label>"Title" <input bind:value=title/></label>
+                    <label>"Text" <textarea rows="4" bind:value=body></textarea></label>
+                    <div class="actions">
+                        <button type="submit">"Save"</button>
+                        <button type="button" class="ghost" on:click=move |_| editing.set(false)>"Cancel"</button>
+                    </div>
+                </form>
+            </Show>
+            <div class="actions">
+                <button class="danger ghost" on:click=remove.clone()>"Delete"</button>
+            </div>
+            <div class="error" role="alert">{move || error.get()}</div>
+        </li>
+    }
+}

@@ -1,0 +1,91 @@
+//! The user's devices: where they are logged in, and the power to end any of those sessions.
+
+use api_types::SessionInfo;
+use leptos::prelude::*;
+use leptos_router::hooks::use_navigate;
+
+use crate::{
+    api::{self, Method},
+    auth::auth,
+};
+
+#[component]
+pub fn SessionsPage() -> impl IntoView {
+    let sessions = RwSignal::new(Vec::<SessionInfo>::new());
+    let error = RwSignal::new(None::<String>);
+    let loaded = RwSignal::new(false);
+    let load = move || {
+        leptos::task::spawn_local(async move {
+            match api::get::<Vec<SessionInfo>>("/api/auth/sessions").await {
+                Ok(v) => {
+                    sessions.set(v);
+                    error.set(None);
+                }
+                Err(e) => error.set(Some(e.message)),
+            }
+            loaded.set(true);
+        });
+    };
+    load();
+    let navigate = use_navigate();
+    let everywhere = move |_| {
+        if !window().confirm_with_message("Log out on every device, including this one?").unwrap_or(false) {
+            return;
+        }
+        let navigate = navigate.clone();
+        leptos::task::spawn_local(async move {
+            let headers = [(api_types::CSRF_HEADER, api_types::CSRF_HEADER_VALUE)];
+            match api::call_with_headers::<()>(Method::Post, "/api/auth/logout-all", &headers).await {
+                Ok(()) => {
+                    auth().drop_session(Some("You logged out on every device.".into()));
+                    navigate("/login", Default::default());
+                }
+                Err(e) => error.set(Some(e.message)),
+            }
+        });
+    };
+    view! {
+        <section class="card">
+            <h1>"Sessions"</h1>
+            <p>"Each row is one login. Ending a session stops its tokens at once, on that device's next request."</p>
+            <div class="error" role="alert" aria-live="assertive">{move || error.get()}</div>
+            <table class="sessions" data-testid="sessions-table">
+                <thead><tr><th scope="col">"Device"</th><th scope="col">"IP"</th><th scope="col">"Signed in"</th><th scope="col">"Last active"</th><th scope="col"><span class="sr-only">"Actions"</span></th></tr></thead>
+                <tbody>
+                    <For each=move || sessions.get() key=|s| s.id.clone() let:s>
+                        <SessionRow s=s sessions=sessions error=error/>
+                    </For>
+                </tbody>
+            </table>
+            <Show when=move || loaded.get() && sessions.with(Vec::is_empty)>
+                <p class="empty">"No live sessions."</p>
+            </Show>
+            <button class="danger" on:click=everywhere data-testid="logout-all">"Log out everywhere"</button>
+        </section>
+    }
+}
+
+#[component]
+fn SessionRow(s: SessionInfo, sessions: RwSignal<Vec<SessionInfo>>, error: RwSignal<Option<String>>) -> impl IntoView {
+    let id = s.id.clone();
+    let revoke = move |_| {
+        let id = id.clone();
+        leptos::task::spawn_local(async move {
+            match api::call::<()>(Method::Delete, &format!("/api/auth/sessions/{id}"), None::<&()>).await {
+                Ok(()) => sessions.update(|v| v.retain(|x| x.id != id)),
+                Err(e) => error.set(Some(e.message)),
+            }
+        });
+    };
+    let current = s.current;
+    view! {
+        <tr data-testid="session-row" data-current=current.to_string()>
+            <td>{s.user_agent.clone().unwrap_or_else(|| "unknown device".into())}
+                {current.then(|| view! { <span class="badge">"this device"</span> })}</td>
+            <td class="nowrap">{s.ip.clone().unwrap_or_default()}</td>
+            <td>{s.created_at.replace('T', " ").replace('Z', " UTC")}</td>
+            <td>{s.last_used_at.replace('T', " ").replace('Z', " UTC")}</td>
+            <td>{(!current).then(|| view! { <button class="ghost danger" on:click=revoke.clone()>"End session"</button> })}</td>
+        </tr>
+    }
+}
