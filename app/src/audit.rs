@@ -38,12 +38,20 @@ pub fn judge(place: Place, key: &str, value: &str, access_token: Option<&str>) -
         (true, "contains the current access token".to_owned())
     } else if crate::auth::jwt::looks_like_jwt(value) {
         (true, "value is a JWT".to_owned())
-    } else if ["token", "jwt", "bearer", "refresh", "session", "auth"].iter().any(|w| lower.contains(w)) {
+    } else if ["token", "jwt", "bearer", "refresh", "session", "auth"]
+        .iter()
+        .any(|w| lower.contains(w))
+    {
         (true, "key is named like a credential".to_owned())
     } else {
         (false, "not a credential".to_owned())
     };
-    Finding { place, key: key.to_owned(), credential, reason }
+    Finding {
+        place,
+        key: key.to_owned(),
+        credential,
+        reason,
+    }
 }
 
 /// Splits `document.cookie` into (name, value) pairs.
@@ -64,8 +72,24 @@ mod tests {
 
     #[test]
     fn preferences_pass_and_tokens_fail() {
-        assert!(!judge(Place::LocalStorage, "cloakroom.theme", "\"dark\"", Some("abc.def.ghi")).credential);
-        assert!(judge(Place::LocalStorage, "x", "prefix abc.def.ghi suffix", Some("abc.def.ghi")).credential);
+        assert!(
+            !judge(
+                Place::LocalStorage,
+                "cloakroom.theme",
+                "\"dark\"",
+                Some("abc.def.ghi")
+            )
+            .credential
+        );
+        assert!(
+            judge(
+                Place::LocalStorage,
+                "x",
+                "prefix abc.def.ghi suffix",
+                Some("abc.def.ghi")
+            )
+            .credential
+        );
         assert!(judge(Place::SessionStorage, "access_token", "whatever", None).credential);
         let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln";
         assert!(judge(Place::Cookie, "innocent", jwt, None).credential);

@@ -16,7 +16,10 @@ use leptos_router::{
 
 use auth::Auth;
 use components::nav::Nav;
-use pages::{inspector::InspectorPage, login::LoginPage, notes::NotesPage, sessions::SessionsPage, signup::SignupPage};
+use pages::{
+    inspector::InspectorPage, login::LoginPage, notes::NotesPage, sessions::SessionsPage,
+    signup::SignupPage,
+};
 
 #[component]
 pub fn App() -> impl IntoView {

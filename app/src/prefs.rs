@@ -23,7 +23,13 @@ pub fn set_theme(t: Theme) {
 }
 
 pub fn apply_theme(t: Theme) {
-    if let Some(root) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.document_element()) {
-        let _ = root.set_attribute("data-theme", if t == Theme::Dark { "dark" } else { "light" });
+    if let Some(root) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.document_element())
+    {
+        let _ = root.set_attribute(
+            "data-theme",
+            if t == Theme::Dark { "dark" } else { "light" },
+        );
     }
 }

@@ -7,6 +7,7 @@ pub mod domain;
 pub mod error;
 pub mod extract;
 pub mod routes;
+pub mod security;
 pub mod startup;
 pub mod state;
 pub mod store;

@@ -111,6 +111,11 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         cookies: CookiePolicy {
             insecure_dev: settings.dev_insecure_cookies,
         },
+        security: crate::security::SecurityHeaders::new(
+            &settings.dist_dir,
+            settings.public_origin.starts_with("https://"),
+        ),
+        report_limiter: Arc::new(IpLimiter::per_minute(60)),
         keys: Arc::new(keys),
         revoked: Arc::new(revoked),
         settings: Arc::new(settings),
@@ -128,6 +133,7 @@ fn spawn_housekeeping(state: AppState) {
             let now = crate::now();
             state.revoked.prune(now);
             state.auth_ip_limiter.prune();
+            state.report_limiter.prune();
             if n.is_multiple_of(60) {
                 // Rotated tokens are kept until their session ends (that is how reuse is
                 // detected); a day after the end they serve no purpose.
@@ -148,6 +154,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::token::router())
         .merge(routes::me::router())
         .merge(routes::notes::router())
+        .merge(routes::csp::router())
         .route("/readyz", get(readyz))
         .fallback(api_not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -168,6 +175,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .fallback_service(spa)
         .layer(middleware::from_fn(static_cache_headers))
+        .layer(middleware::from_fn_with_state(state.clone(), crate::security::headers))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {

@@ -28,6 +28,9 @@ pub struct AppState {
     pub login_throttle: Arc<LoginThrottle>,
     pub auth_ip_limiter: Arc<IpLimiter>,
     pub cookies: CookiePolicy,
+    pub security: crate::security::SecurityHeaders,
+    /// Per-IP budget for CSP violation reports (anyone can post them).
+    pub report_limiter: Arc<IpLimiter>,
 }
 
 impl AppState {

@@ -17,7 +17,11 @@ pub struct ApiError {
 
 impl ApiError {
     fn network(e: impl std::fmt::Display) -> Self {
-        Self { status: 0, message: format!("Could not reach the server ({e}). Nothing was lost: try again."), retry_after: None }
+        Self {
+            status: 0,
+            message: format!("Could not reach the server ({e}). Nothing was lost: try again."),
+            retry_after: None,
+        }
     }
 }
 
@@ -51,7 +55,10 @@ pub async fn problem_detail(res: Response) -> String {
 
 async fn problem(res: Response) -> ApiError {
     let status = res.status();
-    let header_retry = res.headers().get("retry-after").and_then(|v| v.parse().ok());
+    let header_retry = res
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.parse().ok());
     let text = res.text().await.unwrap_or_default();
     match serde_json::from_str::<api_types::Problem>(&text) {
         Ok(p) => ApiError {
@@ -59,7 +66,11 @@ async fn problem(res: Response) -> ApiError {
             message: p.detail.unwrap_or(p.title),
             retry_after: p.retry_after.or(header_retry),
         },
-        Err(_) => ApiError { status, message: format!("The server answered {status}."), retry_after: header_retry },
+        Err(_) => ApiError {
+            status,
+            message: format!("The server answered {status}."),
+            retry_after: header_retry,
+        },
     }
 }
 
@@ -68,9 +79,17 @@ async fn decode<T: DeserializeOwned>(res: Response) -> Result<T, ApiError> {
         return Err(problem(res).await);
     }
     if res.status() == 204 {
-        return serde_json::from_str("null").map_err(|e| ApiError { status: 204, message: e.to_string(), retry_after: None });
+        return serde_json::from_str("null").map_err(|e| ApiError {
+            status: 204,
+            message: e.to_string(),
+            retry_after: None,
+        });
     }
-    res.json().await.map_err(|e| ApiError { status: res.status(), message: format!("Unreadable answer: {e}"), retry_after: None })
+    res.json().await.map_err(|e| ApiError {
+        status: res.status(),
+        message: format!("Unreadable answer: {e}"),
+        retry_after: None,
+    })
 }
 
 async fn send_once(
@@ -88,7 +107,9 @@ async fn send_once(
         b = b.header("Authorization", &format!("Bearer {t}"));
     }
     let req = match body {
-        Some(json) => b.header("Content-Type", "application/json").body(json.to_owned()),
+        Some(json) => b
+            .header("Content-Type", "application/json")
+            .body(json.to_owned()),
         None => b.build(),
     }
     .map_err(ApiError::network)?;
@@ -97,23 +118,39 @@ async fn send_once(
 
 fn session_over(e: RefreshError) -> ApiError {
     match e {
-        RefreshError::Rejected(m) => ApiError { status: 401, message: format!("Your session has ended: {m}"), retry_after: None },
+        RefreshError::Rejected(m) => ApiError {
+            status: 401,
+            message: format!("Your session has ended: {m}"),
+            retry_after: None,
+        },
         RefreshError::Unavailable(m) => ApiError::network(m),
     }
 }
 
 /// An authenticated call. Waits for the on-load silent refresh if it is still running.
-pub async fn call<T: DeserializeOwned>(method: Method, path: &str, body: Option<&impl Serialize>) -> Result<T, ApiError> {
+pub async fn call<T: DeserializeOwned>(
+    method: Method,
+    path: &str,
+    body: Option<&impl Serialize>,
+) -> Result<T, ApiError> {
     let json = body
         .map(serde_json::to_string)
         .transpose()
-        .map_err(|e| ApiError { status: 0, message: e.to_string(), retry_after: None })?;
+        .map_err(|e| ApiError {
+            status: 0,
+            message: e.to_string(),
+            retry_after: None,
+        })?;
     call_inner(method, path, json, &[]).await
 }
 
 /// An authenticated call without a body but with extra headers (the CSRF header on
 /// cookie-adjacent routes such as logout-all).
-pub async fn call_with_headers<T: DeserializeOwned>(method: Method, path: &str, headers: &[(&str, &str)]) -> Result<T, ApiError> {
+pub async fn call_with_headers<T: DeserializeOwned>(
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<T, ApiError> {
     call_inner(method, path, None, headers).await
 }
 
@@ -126,7 +163,10 @@ async fn call_inner<T: DeserializeOwned>(
     let a = auth();
     let token = match a.token() {
         Some(t) => t,
-        None => a.refresh(RefreshReason::After401).await.map_err(session_over)?,
+        None => a
+            .refresh(RefreshReason::After401)
+            .await
+            .map_err(session_over)?,
     };
     let res = send_once(method, path, json.as_deref(), Some(&token), headers).await?;
     if res.status() != 401 {
@@ -135,7 +175,10 @@ async fn call_inner<T: DeserializeOwned>(
     // If another request already refreshed while this one was in flight, just use its token.
     let fresh = match a.token() {
         Some(t) if t != token => t,
-        _ => a.refresh(RefreshReason::After401).await.map_err(session_over)?,
+        _ => a
+            .refresh(RefreshReason::After401)
+            .await
+            .map_err(session_over)?,
     };
     decode(send_once(method, path, json.as_deref(), Some(&fresh), headers).await?).await
 }
@@ -145,8 +188,15 @@ pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
 }
 
 /// An unauthenticated JSON POST (signup, login).
-pub async fn post_public<B: Serialize, T: DeserializeOwned>(path: &str, body: &B) -> Result<T, ApiError> {
-    let json = serde_json::to_string(body).map_err(|e| ApiError { status: 0, message: e.to_string(), retry_after: None })?;
+pub async fn post_public<B: Serialize, T: DeserializeOwned>(
+    path: &str,
+    body: &B,
+) -> Result<T, ApiError> {
+    let json = serde_json::to_string(body).map_err(|e| ApiError {
+        status: 0,
+        message: e.to_string(),
+        retry_after: None,
+    })?;
     decode(send_once(Method::Post, path, Some(&json), None, &[]).await?).await
 }
 

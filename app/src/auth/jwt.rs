@@ -50,7 +50,11 @@ impl Decoded {
         self.claims
             .get("roles")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -86,7 +90,10 @@ mod tests {
         assert_eq!(base64url_decode("Zg").unwrap(), b"f");
         assert_eq!(base64url_decode("Zm9vYmFy").unwrap(), b"foobar");
         assert_eq!(base64url_decode("-_8").unwrap(), vec![0xfb, 0xff]);
-        assert!(base64url_decode("a+b/").is_none(), "standard alphabet is not base64url");
+        assert!(
+            base64url_decode("a+b/").is_none(),
+            "standard alphabet is not base64url"
+        );
     }
 
     #[test]

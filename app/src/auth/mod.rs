@@ -33,7 +33,11 @@ impl Session {
         self.issued_ms + self.lifetime_secs as f64 * 1000.0
     }
     pub fn username(&self) -> String {
-        self.decoded.as_ref().and_then(|d| d.str_claim("preferred_username")).unwrap_or("").to_owned()
+        self.decoded
+            .as_ref()
+            .and_then(|d| d.str_claim("preferred_username"))
+            .unwrap_or("")
+            .to_owned()
     }
     pub fn roles(&self) -> Vec<String> {
         self.decoded.as_ref().map(|d| d.roles()).unwrap_or_default()
@@ -46,7 +50,9 @@ pub enum Status {
     Checking,
     LoggedIn(Session),
     /// `message` says why, when the user should be told (revoked, expired, logged out elsewhere).
-    LoggedOut { message: Option<String> },
+    LoggedOut {
+        message: Option<String>,
+    },
 }
 
 /// Why a refresh ran: shown in the inspector's timeline.
@@ -113,14 +119,20 @@ pub fn now_ms() -> f64 {
 
 /// The app-wide auth handle (created by `Auth::init`).
 pub fn auth() -> Auth {
-    AUTH.with(|a| a.borrow().expect("Auth::init runs before anything uses auth()"))
+    AUTH.with(|a| {
+        a.borrow()
+            .expect("Auth::init runs before anything uses auth()")
+    })
 }
 
 impl Auth {
     /// Creates the state, wires the other-tab channel and visibility handling, and starts the
     /// silent refresh that logs a returning user in without showing the login page.
     pub fn init() -> Auth {
-        let a = Auth { status: RwSignal::new(Status::Checking), events: RwSignal::new(Vec::new()) };
+        let a = Auth {
+            status: RwSignal::new(Status::Checking),
+            events: RwSignal::new(Vec::new()),
+        };
         AUTH.with(|s| *s.borrow_mut() = Some(a));
         tabs::listen();
         leptos::task::spawn_local(async move {
@@ -138,7 +150,11 @@ impl Auth {
     }
 
     pub fn record(&self, what: impl Into<String>, ok: bool) {
-        let ev = RefreshEvent { at_ms: now_ms(), what: what.into(), ok };
+        let ev = RefreshEvent {
+            at_ms: now_ms(),
+            what: what.into(),
+            ok,
+        };
         self.events.update(|v| {
             v.push(ev);
             if v.len() > 50 {
@@ -178,13 +194,18 @@ impl Auth {
 
     async fn refresh_now(self, reason: RefreshReason) -> Result<String, RefreshError> {
         use gloo_net::http::Request;
-        let res = Request::post("/api/auth/refresh").header(CSRF_HEADER, CSRF_HEADER_VALUE).send().await;
+        let res = Request::post("/api/auth/refresh")
+            .header(CSRF_HEADER, CSRF_HEADER_VALUE)
+            .send()
+            .await;
         let res = match res {
             Ok(r) => r,
             Err(e) => {
                 self.record(format!("{}: network error", reason.label()), false);
                 if reason == RefreshReason::OnLoad {
-                    self.drop_session(Some("Could not reach the server. Check your connection and reload.".into()));
+                    self.drop_session(Some(
+                        "Could not reach the server. Check your connection and reload.".into(),
+                    ));
                 }
                 return Err(RefreshError::Unavailable(e.to_string()));
             }
@@ -204,11 +225,12 @@ impl Auth {
         if status == 401 || status == 403 {
             let was_logged_in = self.token().is_some();
             // A first visit with no cookie is not news; anything else the user should read.
-            let message = if reason == RefreshReason::OnLoad && detail.starts_with("no refresh cookie") {
-                None
-            } else {
-                Some(format!("Your session has ended: {detail}"))
-            };
+            let message =
+                if reason == RefreshReason::OnLoad && detail.starts_with("no refresh cookie") {
+                    None
+                } else {
+                    Some(format!("Your session has ended: {detail}"))
+                };
             self.record(format!("{}: refused ({detail})", reason.label()), false);
             self.drop_session(message);
             if was_logged_in {
@@ -219,9 +241,13 @@ impl Auth {
         } else {
             self.record(format!("{}: server error {status}", reason.label()), false);
             if reason == RefreshReason::OnLoad {
-                self.drop_session(Some(format!("The server is unavailable ({status}). Try again shortly.")));
+                self.drop_session(Some(format!(
+                    "The server is unavailable ({status}). Try again shortly."
+                )));
             }
-            Err(RefreshError::Unavailable(format!("server answered {status}")))
+            Err(RefreshError::Unavailable(format!(
+                "server answered {status}"
+            )))
         }
     }
 

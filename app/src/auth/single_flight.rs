@@ -14,13 +14,17 @@ pub struct SingleFlight<T: Clone + 'static> {
 
 impl<T: Clone + 'static> Clone for SingleFlight<T> {
     fn clone(&self) -> Self {
-        Self { current: self.current.clone() }
+        Self {
+            current: self.current.clone(),
+        }
     }
 }
 
 impl<T: Clone + 'static> Default for SingleFlight<T> {
     fn default() -> Self {
-        Self { current: Rc::new(RefCell::new(None)) }
+        Self {
+            current: Rc::new(RefCell::new(None)),
+        }
     }
 }
 

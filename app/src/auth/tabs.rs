@@ -51,30 +51,29 @@ pub fn announce(m: Message) {
 
 pub fn listen() {
     if let Ok(ch) = web_sys::BroadcastChannel::new(CHANNEL) {
-        let on_message = Closure::<dyn Fn(web_sys::MessageEvent)>::new(|ev: web_sys::MessageEvent| {
-            let a = auth();
-            match ev.data().as_string().as_deref() {
-                Some("logout") => {
-                    a.record("another tab logged out", true);
-                    a.drop_session(Some("You logged out in another tab.".into()));
-                }
-                Some("ended") => {
-                    if a.token().is_some() {
-                        a.record("another tab's refresh was refused", false);
-                        a.drop_session(Some("Your session has ended (noticed in another tab). Log in again.".into()));
+        let on_message =
+            Closure::<dyn Fn(web_sys::MessageEvent)>::new(|ev: web_sys::MessageEvent| {
+                let a = auth();
+                match ev.data().as_string().as_deref() {
+                    Some("logout") => {
+                        a.record("another tab logged out", true);
+                        a.drop_session(Some("You logged out in another tab.".into()));
                     }
-                }
-                Some("login") => {
-                    if a.token().is_none() {
+                    Some("ended") if a.token().is_some() => {
+                        a.record("another tab's refresh was refused", false);
+                        a.drop_session(Some(
+                            "Your session has ended (noticed in another tab). Log in again.".into(),
+                        ));
+                    }
+                    Some("login") if a.token().is_none() => {
                         leptos::task::spawn_local(async move {
                             let _ = a.refresh(RefreshReason::OtherTabLogin).await;
                         });
                     }
+                    Some("refreshed") => a.record("another tab refreshed its token", true),
+                    _ => {}
                 }
-                Some("refreshed") => a.record("another tab refreshed its token", true),
-                _ => {}
-            }
-        });
+            });
         ch.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         on_message.forget();
         CHANNEL_HANDLE.with(|c| *c.borrow_mut() = Some(ch));
@@ -101,13 +100,15 @@ pub fn listen() {
             }
         }
     });
-    let _ = document().add_event_listener_with_callback("visibilitychange", on_visible.as_ref().unchecked_ref());
+    let _ = document()
+        .add_event_listener_with_callback("visibilitychange", on_visible.as_ref().unchecked_ref());
     on_visible.forget();
 }
 
 pub fn schedule_refresh(session: &Session) {
     cancel_refresh();
-    let delay = schedule::refresh_delay_ms(session.issued_ms, session.lifetime_secs, super::now_ms());
+    let delay =
+        schedule::refresh_delay_ms(session.issued_ms, session.lifetime_secs, super::now_ms());
     let handle = set_timeout_with_handle(
         || {
             leptos::task::spawn_local(async {
@@ -145,7 +146,8 @@ where
     let (out2, work2) = (out.clone(), work.clone());
     let callback = Closure::once(move |_lock: JsValue| -> js_sys::Promise {
         wasm_bindgen_futures::future_to_promise(async move {
-            if let Some(w) = work2.borrow_mut().take() {
+            let w = work2.borrow_mut().take();
+            if let Some(w) = w {
                 let v = w().await;
                 *out2.borrow_mut() = Some(v);
             }
@@ -153,12 +155,21 @@ where
         })
     });
     let options = js_sys::Object::new();
-    let _ = js_sys::Reflect::set(&options, &"signal".into(), &web_sys::AbortSignal::timeout_with_u32(LOCK_WAIT_MS));
+    let _ = js_sys::Reflect::set(
+        &options,
+        &"signal".into(),
+        &web_sys::AbortSignal::timeout_with_u32(LOCK_WAIT_MS),
+    );
     let request = js_sys::Reflect::get(&locks, &"request".into())
         .ok()
         .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
     if let Some(request) = request {
-        if let Ok(p) = request.call3(&locks, &LOCK.into(), &options, callback.as_ref().unchecked_ref()) {
+        if let Ok(p) = request.call3(
+            &locks,
+            &LOCK.into(),
+            &options,
+            callback.as_ref().unchecked_ref(),
+        ) {
             if let Ok(p) = p.dyn_into::<js_sys::Promise>() {
                 // Err here means the wait timed out (AbortError) before we got the lock.
                 let _ = wasm_bindgen_futures::JsFuture::from(p).await;

@@ -27,7 +27,11 @@ pub fn Nav() -> impl IntoView {
     };
     let theme = RwSignal::new(prefs::theme());
     let toggle_theme = move |_| {
-        let next = if theme.get_untracked() == Theme::Dark { Theme::Light } else { Theme::Dark };
+        let next = if theme.get_untracked() == Theme::Dark {
+            Theme::Light
+        } else {
+            Theme::Dark
+        };
         prefs::set_theme(next);
         theme.set(next);
     };

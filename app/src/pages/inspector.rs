@@ -14,7 +14,12 @@ fn pretty(v: &serde_json::Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_default()
 }
 
-fn storage_findings(storage: Option<web_sys::Storage>, place: Place, token: Option<&str>, out: &mut Vec<Finding>) {
+fn storage_findings(
+    storage: Option<web_sys::Storage>,
+    place: Place,
+    token: Option<&str>,
+    out: &mut Vec<Finding>,
+) {
     let Some(s) = storage else { return };
     let n = s.length().unwrap_or(0);
     for i in 0..n {
@@ -29,10 +34,24 @@ fn storage_findings(storage: Option<web_sys::Storage>, place: Place, token: Opti
 fn run_audit(token: Option<&str>) -> Vec<Finding> {
     let w = window();
     let mut out = Vec::new();
-    storage_findings(w.local_storage().ok().flatten(), Place::LocalStorage, token, &mut out);
-    storage_findings(w.session_storage().ok().flatten(), Place::SessionStorage, token, &mut out);
+    storage_findings(
+        w.local_storage().ok().flatten(),
+        Place::LocalStorage,
+        token,
+        &mut out,
+    );
+    storage_findings(
+        w.session_storage().ok().flatten(),
+        Place::SessionStorage,
+        token,
+        &mut out,
+    );
     use wasm_bindgen::JsCast;
-    let cookies = document().dyn_into::<web_sys::HtmlDocument>().ok().and_then(|d| d.cookie().ok()).unwrap_or_default();
+    let cookies = document()
+        .dyn_into::<web_sys::HtmlDocument>()
+        .ok()
+        .and_then(|d| d.cookie().ok())
+        .unwrap_or_default();
     for (k, v) in audit::parse_cookie_string(&cookies) {
         out.push(audit::judge(Place::Cookie, &k, &v, token));
     }
@@ -164,13 +183,20 @@ pub fn InspectorPage() -> impl IntoView {
 async fn indexed_db_names() -> Option<Vec<String>> {
     use wasm_bindgen::JsCast;
     let factory = window().indexed_db().ok().flatten()?;
-    let f = js_sys::Reflect::get(&factory, &"databases".into()).ok()?.dyn_into::<js_sys::Function>().ok()?;
+    let f = js_sys::Reflect::get(&factory, &"databases".into())
+        .ok()?
+        .dyn_into::<js_sys::Function>()
+        .ok()?;
     let p = f.call0(&factory).ok()?.dyn_into::<js_sys::Promise>().ok()?;
     let list = wasm_bindgen_futures::JsFuture::from(p).await.ok()?;
     let arr = list.dyn_into::<js_sys::Array>().ok()?;
     Some(
         arr.iter()
-            .filter_map(|d| js_sys::Reflect::get(&d, &"name".into()).ok().and_then(|n| n.as_string()))
+            .filter_map(|d| {
+                js_sys::Reflect::get(&d, &"name".into())
+                    .ok()
+                    .and_then(|n| n.as_string())
+            })
             .collect(),
     )
 }

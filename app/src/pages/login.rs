@@ -38,7 +38,10 @@ pub fn LoginPage() -> impl IntoView {
     let nav2 = navigate.clone();
     Effect::new(move |_| {
         if matches!(a.status.get(), Status::LoggedIn(_)) {
-            nav2(&safe_next(query.get_untracked().get("next")), Default::default());
+            nav2(
+                &safe_next(query.get_untracked().get("next")),
+                Default::default(),
+            );
         }
     });
     let submit = move |ev: leptos::ev::SubmitEvent| {
@@ -63,7 +66,10 @@ pub fn LoginPage() -> impl IntoView {
                 Ok(t) => {
                     password.set(String::new());
                     auth().logged_in(t);
-                    navigate(&safe_next(query.get_untracked().get("next")), Default::default());
+                    navigate(
+                        &safe_next(query.get_untracked().get("next")),
+                        Default::default(),
+                    );
                 }
                 Err(e) if e.status == 429 => error.set(Some(format!(
                     "Too many attempts. Try again in {}.",

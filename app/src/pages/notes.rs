@@ -10,7 +10,8 @@ fn when(rfc3339: &str) -> String {
     if d.get_time().is_nan() {
         return rfc3339.to_owned();
     }
-    d.to_locale_string("default", &wasm_bindgen::JsValue::UNDEFINED).into()
+    d.to_locale_string("default", &wasm_bindgen::JsValue::UNDEFINED)
+        .into()
 }
 
 #[component]
@@ -38,7 +39,10 @@ pub fn NotesPage() -> impl IntoView {
 
     let create = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let input = NoteInput { title: title.get_untracked(), body: body.get_untracked() };
+        let input = NoteInput {
+            title: title.get_untracked(),
+            body: body.get_untracked(),
+        };
         if input.title.trim().is_empty() {
             error.set(Some("Give the note a title.".into()));
             return;
@@ -95,7 +99,10 @@ fn NoteItem(note: Note, notes: RwSignal<Vec<Note>>) -> impl IntoView {
     let id_save = id.clone();
     let save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let input = NoteInput { title: title.get_untracked(), body: body.get_untracked() };
+        let input = NoteInput {
+            title: title.get_untracked(),
+            body: body.get_untracked(),
+        };
         let id = id_save.clone();
         leptos::task::spawn_local(async move {
             match api::call::<Note>(Method::Put, &format!("/api/notes/{id}"), Some(&input)).await {
@@ -111,7 +118,9 @@ fn NoteItem(note: Note, notes: RwSignal<Vec<Note>>) -> impl IntoView {
     };
     let remove = move |_| {
         let id = id.clone();
-        let ok = window().confirm_with_message("Delete this note?").unwrap_or(false);
+        let ok = window()
+            .confirm_with_message("Delete this note?")
+            .unwrap_or(false);
         if !ok {
             return;
         }
@@ -122,7 +131,12 @@ fn NoteItem(note: Note, notes: RwSignal<Vec<Note>>) -> impl IntoView {
             }
         });
     };
-    let Note { title: shown_title, body: shown_body, updated_at, .. } = note;
+    let Note {
+        title: shown_title,
+        body: shown_body,
+        updated_at,
+        ..
+    } = note;
     view! {
         <li class="note" data-testid="note">
             <Show

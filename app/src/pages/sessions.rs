@@ -29,13 +29,17 @@ pub fn SessionsPage() -> impl IntoView {
     load();
     let navigate = use_navigate();
     let everywhere = move |_| {
-        if !window().confirm_with_message("Log out on every device, including this one?").unwrap_or(false) {
+        if !window()
+            .confirm_with_message("Log out on every device, including this one?")
+            .unwrap_or(false)
+        {
             return;
         }
         let navigate = navigate.clone();
         leptos::task::spawn_local(async move {
             let headers = [(api_types::CSRF_HEADER, api_types::CSRF_HEADER_VALUE)];
-            match api::call_with_headers::<()>(Method::Post, "/api/auth/logout-all", &headers).await {
+            match api::call_with_headers::<()>(Method::Post, "/api/auth/logout-all", &headers).await
+            {
                 Ok(()) => {
                     auth().drop_session(Some("You logged out on every device.".into()));
                     navigate("/login", Default::default());
@@ -66,12 +70,22 @@ pub fn SessionsPage() -> impl IntoView {
 }
 
 #[component]
-fn SessionRow(s: SessionInfo, sessions: RwSignal<Vec<SessionInfo>>, error: RwSignal<Option<String>>) -> impl IntoView {
+fn SessionRow(
+    s: SessionInfo,
+    sessions: RwSignal<Vec<SessionInfo>>,
+    error: RwSignal<Option<String>>,
+) -> impl IntoView {
     let id = s.id.clone();
     let revoke = move |_| {
         let id = id.clone();
         leptos::task::spawn_local(async move {
-            match api::call::<()>(Method::Delete, &format!("/api/auth/sessions/{id}"), None::<&()>).await {
+            match api::call::<()>(
+                Method::Delete,
+                &format!("/api/auth/sessions/{id}"),
+                None::<&()>,
+            )
+            .await
+            {
                 Ok(()) => sessions.update(|v| v.retain(|x| x.id != id)),
                 Err(e) => error.set(Some(e.message)),
             }

@@ -12,7 +12,10 @@ pub fn precheck(username: &str, password: &str, confirm: &str) -> Result<(), Str
     if !(3..=32).contains(&n) {
         return Err("Username must be 3 to 32 characters.".into());
     }
-    if !username.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
+    if !username
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+    {
         return Err("Username may contain only letters, digits, '_', '.' and '-'.".into());
     }
     if password.chars().count() < 12 {
@@ -34,7 +37,11 @@ pub fn SignupPage() -> impl IntoView {
     let busy = RwSignal::new(false);
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let (u, p, c) = (username.get_untracked().trim().to_owned(), password.get_untracked(), confirm.get_untracked());
+        let (u, p, c) = (
+            username.get_untracked().trim().to_owned(),
+            password.get_untracked(),
+            confirm.get_untracked(),
+        );
         if let Err(msg) = precheck(&u, &p, &c) {
             error.set(Some(msg));
             return;
@@ -45,18 +52,28 @@ pub fn SignupPage() -> impl IntoView {
         leptos::task::spawn_local(async move {
             let created = api::post_public::<_, UserCreated>(
                 "/api/auth/signup",
-                &SignupRequest { username: u.clone(), password: p.clone() },
+                &SignupRequest {
+                    username: u.clone(),
+                    password: p.clone(),
+                },
             )
             .await;
             match created {
                 Ok(_) => {
-                    let login = LoginRequest { username: u, password: p, remember: false };
+                    let login = LoginRequest {
+                        username: u,
+                        password: p,
+                        remember: false,
+                    };
                     match api::post_public::<_, TokenResponse>("/api/auth/login", &login).await {
                         Ok(t) => {
                             auth().logged_in(t);
                             navigate("/notes", Default::default());
                         }
-                        Err(e) => error.set(Some(format!("Account created, but logging in failed: {}", e.message))),
+                        Err(e) => error.set(Some(format!(
+                            "Account created, but logging in failed: {}",
+                            e.message
+                        ))),
                     }
                 }
                 Err(e) => error.set(Some(e.message)),

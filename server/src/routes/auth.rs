@@ -173,11 +173,16 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<
     Ok(logged_out(&state))
 }
 
-/// 204 that removes the refresh cookie.
+/// 204 that removes the refresh cookie, and asks the browser to drop anything else this
+/// origin stored (defence in depth: the app itself stores no credential).
 fn logged_out(state: &AppState) -> Response {
     let mut res = StatusCode::NO_CONTENT.into_response();
-    res.headers_mut()
-        .append(header::SET_COOKIE, state.cookies.clear());
+    let h = res.headers_mut();
+    h.append(header::SET_COOKIE, state.cookies.clear());
+    h.insert(
+        header::HeaderName::from_static("clear-site-data"),
+        HeaderValue::from_static("\"cookies\", \"storage\""),
+    );
     res
 }
 

@@ -1,6 +1,7 @@
 //! HTTP routes, one file per area, each with its own `router()`; merged in `startup`.
 
 pub mod auth;
+pub mod csp;
 pub mod me;
 pub mod meta;
 pub mod notes;

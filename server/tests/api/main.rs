@@ -4,6 +4,7 @@ mod helpers;
 
 mod auth_flow;
 mod csrf;
+mod headers;
 mod notes;
 mod requests;
 mod sessions;

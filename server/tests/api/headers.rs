@@ -1,0 +1,118 @@
+//! Security headers, the CSP report endpoint, and Clear-Site-Data on logout.
+
+use crate::helpers::*;
+use reqwest::StatusCode;
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let app = spawn_app().await;
+    for path in ["/healthz", "/api/nope", "/notes"] {
+        let res = app.client.get(app.url(path)).send().await.unwrap();
+        let h = res.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("default-src 'self'") && csp.contains("object-src 'none'"),
+            "{path}: {csp}"
+        );
+        assert!(
+            !csp.contains("unsafe-inline") && !csp.contains("'unsafe-eval'"),
+            "{csp}"
+        );
+        assert!(
+            csp.contains("frame-ancestors 'none'") && csp.contains("report-uri /api/csp-report")
+        );
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(h["referrer-policy"], "no-referrer");
+        assert_eq!(h["cross-origin-opener-policy"], "same-origin");
+        assert!(h["permissions-policy"]
+            .to_str()
+            .unwrap()
+            .contains("camera=()"));
+        assert!(
+            h.get("strict-transport-security").is_none(),
+            "no HSTS over plain http"
+        );
+    }
+}
+
+#[tokio::test]
+async fn hsts_when_served_over_https() {
+    let app = spawn_with(&[("CLOAKROOM_PUBLIC_ORIGIN", "https://notes.example")]).await;
+    let res = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert!(res.headers()["strict-transport-security"]
+        .to_str()
+        .unwrap()
+        .starts_with("max-age="));
+}
+
+#[tokio::test]
+async fn inline_scripts_of_index_html_are_hashed_into_the_policy() {
+    let dist = tempfile::TempDir::new().unwrap();
+    std::fs::write(
+        dist.path().join("index.html"),
+        "<html><head><script type=\"module\">import init from '/app.js'; await init();</script></head></html>",
+    )
+    .unwrap();
+    let app = spawn_with(&[("CLOAKROOM_DIST_DIR", dist.path().to_str().unwrap())]).await;
+    let res = app.client.get(app.url("/")).send().await.unwrap();
+    assert_eq!(res.headers()["cache-control"], "no-cache");
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let expected = cloakroom::security::inline_script_hashes(&res.text().await.unwrap());
+    assert_eq!(expected.len(), 1);
+    assert!(csp.contains(&format!("'{}'", expected[0])), "{csp}");
+    // SPA fallback: deep links get index.html too.
+    let res = app.client.get(app.url("/sessions")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.text().await.unwrap().contains("<script"));
+}
+
+#[tokio::test]
+async fn csp_reports_are_accepted_bounded_and_rate_limited() {
+    let app = spawn_app().await;
+    let report = serde_json::json!({"csp-report": {"document-uri": "http://x/notes?secret=1", "violated-directive": "script-src-elem", "blocked-uri": "inline"}});
+    let post = || {
+        app.client
+            .post(app.url("/api/csp-report"))
+            .header("content-type", "application/csp-report")
+            .body(report.to_string())
+            .send()
+    };
+    assert_eq!(post().await.unwrap().status(), StatusCode::NO_CONTENT);
+    let big = app
+        .client
+        .post(app.url("/api/csp-report"))
+        .body(vec![b'x'; 64 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(big.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let mut limited = false;
+    for _ in 0..70 {
+        if post().await.unwrap().status() == StatusCode::TOO_MANY_REQUESTS {
+            limited = true;
+            break;
+        }
+    }
+    assert!(limited, "report endpoint is rate limited per IP");
+}
+
+#[tokio::test]
+async fn logout_sends_clear_site_data() {
+    let app = spawn_app().await;
+    let (_, login) = app.new_user().await;
+    let res = app
+        .client
+        .post(app.url("/api/auth/logout"))
+        .header(
+            "cookie",
+            format!("__Secure-cloakroom_refresh={}", login.refresh),
+        )
+        .header("x-requested-with", "cloakroom")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["clear-site-data"], "\"cookies\", \"storage\"");
+}
