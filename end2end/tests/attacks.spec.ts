@@ -1,0 +1,138 @@
+// What an attacker can try, and what they get: a replayed refresh token, a revoked device,
+// a cross-site request, an injected script.
+import { expect, test } from '@playwright/test';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { PASSWORD, captureAccessTokens, createUser, loginUI, refreshCookie, replayRefresh, sessionId } from './helpers';
+
+test('replaying a rotated refresh token after the grace window revokes the session', async ({ page, context, playwright, request }) => {
+  const username = await createUser(request, 'reuse');
+  const tokens = captureAccessTokens(page);
+  await loginUI(page, username, { remember: true });
+  const stolen = (await refreshCookie(context))!.value;
+  const victimSession = sessionId(tokens[0]);
+
+  // The app rotates the cookie (the silent refresh on reload).
+  await page.reload();
+  await expect(page.getByTestId('current-user')).toContainText(username);
+  expect((await refreshCookie(context))!.value).not.toBe(stolen);
+
+  // The attacker, elsewhere, replays the stolen value. Inside the 2 s grace window the server
+  // treats it as a duplicate of the victim's own refresh; after it, as theft.
+  const attacker = await playwright.request.newContext({ baseURL: test.info().project.use.baseURL });
+  await expect
+    .poll(async () => (await replayRefresh(attacker, stolen)).status(), { intervals: [500], timeout: 10_000 })
+    .toBe(401);
+  const rejected = await replayRefresh(attacker, stolen);
+  expect(rejected.status()).toBe(401);
+  expect(await rejected.text()).not.toContain('access_token');
+  await attacker.dispose();
+
+  // The victim's tab is logged out at its next request (its access token died with the session).
+  await page.getByRole('link', { name: 'Sessions' }).click();
+  await expect(page).toHaveURL(/\/login/);
+  await expect(page.getByTestId('login-notice')).toContainText('Your session has ended');
+
+  // Logging in again: the revoked session is gone from the list.
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.getByRole('link', { name: 'Sessions' }).click();
+  await expect(page.getByTestId('session-row')).toHaveCount(1);
+  const sessions = await (await page.request.get('/api/auth/sessions', {
+    headers: { authorization: `Bearer ${tokens[tokens.length - 1]}` },
+  })).json();
+  expect(sessions.map((s: { id: string }) => s.id)).not.toContain(victimSession);
+});
+
+test('revoking another device logs it out at its next request', async ({ browser, request }) => {
+  const username = await createUser(request, 'devices');
+  const laptop = await browser.newContext();
+  const phone = await browser.newContext();
+  const a = await laptop.newPage();
+  const b = await phone.newPage();
+  await loginUI(a, username);
+  await loginUI(b, username);
+
+  await a.getByRole('link', { name: 'Sessions' }).click();
+  await expect(a.getByTestId('session-row')).toHaveCount(2);
+  await a.getByTestId('session-row').and(a.locator('[data-current="false"]')).getByRole('button', { name: 'End session' }).click();
+  await expect(a.getByTestId('session-row')).toHaveCount(1);
+  await expect(a.getByTestId('session-row')).toHaveAttribute('data-current', 'true');
+
+  await b.getByLabel('Title').fill('written after revocation');
+  await b.getByRole('button', { name: 'Add note' }).click();
+  await expect(b).toHaveURL(/\/login/);
+  await expect(b.getByTestId('login-notice')).toContainText('Your session has ended');
+  await laptop.close();
+  await phone.close();
+});
+
+test('a page on another site cannot get a token from the refresh endpoint', async ({ page, request }) => {
+  const username = await createUser(request, 'csrf');
+  await loginUI(page, username, { remember: true });
+  const target = new URL(page.url()).origin;
+
+  // The attacker's site: another origin and another site (localhost vs 127.0.0.1).
+  const evil = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html' });
+    res.end(`<!doctype html><pre id="out">running</pre><script>
+      const out = [];
+      const attempt = async (label, init) => {
+        try {
+          const r = await fetch('${target}/api/auth/refresh', { method: 'POST', credentials: 'include', ...init });
+          out.push(label + ': status ' + r.status + ' ' + (await r.text()));
+        } catch (e) { out.push(label + ': blocked ' + e.name); }
+      };
+      (async () => {
+        await attempt('simple', {});
+        await attempt('no-cors', { mode: 'no-cors' });
+        await attempt('with-header', { headers: { 'X-Requested-With': 'cloakroom' } });
+        document.getElementById('out').textContent = out.join('\\n');
+      })();
+    </script>`);
+  });
+  await new Promise<void>((ok) => evil.listen(0, 'localhost', ok));
+  const evilUrl = `http://localhost:${(evil.address() as AddressInfo).port}/`;
+  const evilPage = await page.context().newPage();
+  await evilPage.goto(evilUrl);
+  const out = evilPage.locator('#out');
+  await expect(out).not.toHaveText('running');
+  const text = await out.textContent();
+  expect(text).not.toContain('access_token');
+  expect(text).toContain('simple: blocked');
+  expect(text).toContain('with-header: blocked');
+  evil.close();
+
+  // The victim is untouched: still logged in, cookie not rotated away from them.
+  await page.reload();
+  await expect(page.getByTestId('current-user')).toContainText(username);
+});
+
+test('an injected inline script does not run, the CSP violation is reported, note text stays text', async ({ page, request }) => {
+  const username = await createUser(request, 'xss');
+  await loginUI(page, username);
+  const payload = `<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">`;
+  await page.getByLabel('Title').fill('xss attempt');
+  await page.getByRole('textbox', { name: 'Text' }).fill(payload);
+  await page.getByRole('button', { name: 'Add note' }).click();
+  const body = page.getByTestId('note').filter({ hasText: 'xss attempt' }).getByTestId('note-body');
+  await expect(body).toHaveText(payload);
+  expect(await page.evaluate(() => (window as any).__pwned)).toBeUndefined();
+
+  // Now inject for real, the way an XSS bug would: an inline script element in the DOM.
+  const report = page.waitForRequest((r) => r.url().endsWith('/api/csp-report') && r.method() === 'POST');
+  const violation = await page.evaluate(
+    () =>
+      new Promise<string>((resolve) => {
+        document.addEventListener('securitypolicyviolation', (e) => resolve(e.violatedDirective), { once: true });
+        const s = document.createElement('script');
+        s.textContent = 'window.__pwned = 3';
+        document.body.append(s);
+      }),
+  );
+  expect(violation).toMatch(/^script-src/);
+  expect(await page.evaluate(() => (window as any).__pwned)).toBeUndefined();
+  const sent = await report;
+  expect(sent.postData()).toContain('script-src');
+});

@@ -1,0 +1,84 @@
+// Signing up, logging in, reloading, and the login form's error messages.
+import { expect, test } from '@playwright/test';
+import { PASSWORD, createUser, loginUI, uniqueName } from './helpers';
+
+test('sign up, log in, create a note, see it listed', async ({ page }) => {
+  const username = uniqueName('signup');
+  await page.goto('/signup');
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+  await page.getByLabel('Repeat password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign up' }).click();
+  await expect(page).toHaveURL(/\/notes$/);
+  await expect(page.getByTestId('notes-empty')).toBeVisible();
+
+  await page.getByTestId('logout').click();
+  await expect(page).toHaveURL(/\/login/);
+  await loginUI(page, username);
+
+  await page.getByLabel('Title').fill('Cloakroom ticket');
+  await page.getByRole('textbox', { name: 'Text' }).fill('Blue coat, hook 42');
+  await page.getByRole('button', { name: 'Add note' }).click();
+  const note = page.getByTestId('note').filter({ hasText: 'Cloakroom ticket' });
+  await expect(note).toBeVisible();
+  await expect(note.getByTestId('note-body')).toHaveText('Blue coat, hook 42');
+  await expect(page.getByTestId('notes-error')).toBeEmpty();
+
+  await page.screenshot({ path: test.info().outputPath('notes-page.png'), fullPage: true });
+  await test.info().attach('notes-page', { path: test.info().outputPath('notes-page.png'), contentType: 'image/png' });
+});
+
+test('reload keeps the user logged in with exactly one silent refresh and no login page', async ({ page, request }) => {
+  const username = await createUser(request, 'reload');
+  await loginUI(page, username, { remember: true });
+
+  // Watch from the very first byte of the reloaded document for the login form appearing.
+  await page.addInitScript(() => {
+    (window as any).__sawLogin = false;
+    new MutationObserver(() => {
+      if (document.getElementById('login-username')) (window as any).__sawLogin = true;
+    }).observe(document, { childList: true, subtree: true });
+  });
+  const refreshes: string[] = [];
+  page.on('request', (r) => {
+    if (r.url().endsWith('/api/auth/refresh')) refreshes.push(r.url());
+  });
+  const visited: string[] = [];
+  page.on('framenavigated', (f) => {
+    if (f === page.mainFrame()) visited.push(new URL(f.url()).pathname);
+  });
+
+  await page.reload();
+  await expect(page.getByTestId('current-user')).toContainText(username);
+  await expect(page.getByTestId('notes-empty')).toBeVisible();
+  expect(await page.evaluate(() => (window as any).__sawLogin)).toBe(false);
+  expect(visited.filter((p) => p.startsWith('/login'))).toEqual([]);
+  expect(refreshes).toHaveLength(1);
+});
+
+test('login form: generic error on a wrong password, retry-after message when throttled', async ({ page, request }) => {
+  const username = await createUser(request, 'throttle');
+  await page.goto('/login');
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill('not the right password');
+  await page.getByRole('button', { name: 'Log in' }).click();
+  const error = page.getByTestId('form-error');
+  await expect(error).toHaveText('Wrong username or password.');
+
+  // An unknown user gets exactly the same message.
+  await page.getByLabel('Username').fill('nobody_by_this_name');
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await expect(error).toHaveText('Wrong username or password.');
+
+  // Four more failures for the real user lock it (5 within 15 minutes).
+  await page.getByLabel('Username').fill(username);
+  for (let i = 0; i < 4; i++) {
+    const answered = page.waitForResponse((r) => r.url().endsWith('/api/auth/login'));
+    await page.getByRole('button', { name: 'Log in' }).click();
+    expect((await answered).status()).toBe(401);
+  }
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await expect(error).toHaveText(/^Too many attempts\. Try again in 15 minutes\.$/);
+  await expect(page).toHaveURL(/\/login/);
+});

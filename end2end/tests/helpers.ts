@@ -1,0 +1,97 @@
+// Shared helpers: users made through the real API, logins through the real UI, and the
+// token values captured from the network (so storage can be searched for the values
+// themselves, not just for suspicious key names).
+import { expect, type APIRequestContext, type BrowserContext, type Page } from '@playwright/test';
+
+export const PASSWORD = 'correct horse battery staple';
+export const REFRESH_COOKIE = '__Secure-cloakroom_refresh';
+
+let counter = 0;
+export function uniqueName(prefix = 'e2e'): string {
+  counter += 1;
+  return `${prefix}_${Date.now().toString(36)}_${counter}`;
+}
+
+/** Creates an account through the API and returns its username. */
+export async function createUser(request: APIRequestContext, prefix?: string): Promise<string> {
+  const username = uniqueName(prefix);
+  const res = await request.post('/api/auth/signup', { data: { username, password: PASSWORD } });
+  expect(res.status(), await res.text()).toBe(201);
+  return username;
+}
+
+/** Logs in through the login form and waits for the notes page. */
+export async function loginUI(page: Page, username: string, opts: { remember?: boolean } = {}) {
+  await page.goto('/login');
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(PASSWORD);
+  if (opts.remember) await page.getByLabel('Remember me on this device').check();
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await expect(page).toHaveURL(/\/notes$/);
+  await expect(page.getByTestId('current-user')).toContainText(username);
+}
+
+/** Records every access token the server hands this page (login and refresh answers). */
+export function captureAccessTokens(page: Page): string[] {
+  const tokens: string[] = [];
+  page.on('response', async (res) => {
+    const url = res.url();
+    if (res.ok() && (url.endsWith('/api/auth/login') || url.endsWith('/api/auth/refresh'))) {
+      try {
+        const body = await res.json();
+        if (typeof body.access_token === 'string') tokens.push(body.access_token);
+      } catch {
+        /* not JSON: nothing to capture */
+      }
+    }
+  });
+  return tokens;
+}
+
+export async function refreshCookie(context: BrowserContext) {
+  const cookies = await context.cookies();
+  return cookies.find((c) => c.name === REFRESH_COOKIE);
+}
+
+/** Everything script on the page can read: web storage, cookies, IndexedDB contents. */
+export async function scriptReadableStorage(page: Page): Promise<string> {
+  return page.evaluate(async () => {
+    const dump: Record<string, unknown> = {
+      local: Object.fromEntries(Object.entries(localStorage)),
+      session: Object.fromEntries(Object.entries(sessionStorage)),
+      cookie: document.cookie,
+    };
+    const dbs = (await indexedDB.databases?.()) ?? [];
+    const idb: Record<string, unknown> = {};
+    for (const info of dbs) {
+      if (!info.name) continue;
+      const db: IDBDatabase = await new Promise((ok, fail) => {
+        const r = indexedDB.open(info.name!);
+        r.onsuccess = () => ok(r.result);
+        r.onerror = () => fail(r.error);
+      });
+      for (const store of Array.from(db.objectStoreNames)) {
+        idb[`${info.name}/${store}`] = await new Promise((ok) => {
+          const r = db.transaction(store).objectStore(store).getAll();
+          r.onsuccess = () => ok(r.result);
+        });
+      }
+      db.close();
+    }
+    dump.indexedDB = idb;
+    return JSON.stringify(dump);
+  });
+}
+
+/** The `sid` claim of an access token (decoded for assertions only). */
+export function sessionId(accessToken: string): string {
+  const payload = accessToken.split('.')[1];
+  return JSON.parse(Buffer.from(payload, 'base64url').toString()).sid;
+}
+
+/** `POST /api/auth/refresh` with an explicit cookie value, as an attacker replaying it would. */
+export async function replayRefresh(request: APIRequestContext, cookieValue: string) {
+  return request.post('/api/auth/refresh', {
+    headers: { 'x-requested-with': 'cloakroom', cookie: `${REFRESH_COOKIE}=${cookieValue}` },
+  });
+}
