@@ -38,7 +38,7 @@ test: check unit e2e
 bench:
 	@.ci/setup bench
 	cargo build --release -p cloakroom-server --bins
-	bash .ci/bench.sh
+	python3 .ci/bench.py
 
 size: client
 	@bash .ci/size.sh

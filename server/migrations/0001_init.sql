@@ -16,7 +16,8 @@ CREATE TABLE sessions (
     id             TEXT PRIMARY KEY NOT NULL,
     user_id        TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     created_at     INTEGER NOT NULL,
-    last_used_at   INTEGER NOT NULL,
+    -- (Last use is the issue time of the session's newest refresh token: derived, not
+    -- written on every refresh.)
     -- Absolute end of the session; rotation never moves it.
     expires_at     INTEGER NOT NULL,
     -- 1: "remember me" (cookie with Max-Age); 0: browser-session cookie.

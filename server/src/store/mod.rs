@@ -4,6 +4,7 @@
 pub mod events;
 pub mod keys;
 pub mod notes;
+pub mod rotation;
 pub mod sessions;
 pub mod users;
 
@@ -21,6 +22,8 @@ use sqlx::sqlite::{
 pub struct Db {
     pub read: SqlitePool,
     pub write: SqlitePool,
+    /// Serialized, group-committed refresh-token rotation (see `rotation`).
+    pub rotator: rotation::Rotator,
 }
 
 impl Db {
@@ -51,7 +54,12 @@ impl Db {
             .max_connections(4)
             .connect_with(opts.read_only(true))
             .await?;
-        Ok(Self { read, write })
+        let rotator = rotation::Rotator::spawn(write.clone());
+        Ok(Self {
+            read,
+            write,
+            rotator,
+        })
     }
 
     pub async fn close(&self) {

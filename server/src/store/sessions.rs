@@ -51,12 +51,11 @@ pub async fn create(
     let token_expires = (now + life.refresh_idle).min(expires_at);
     let mut tx = db.write.begin().await?;
     sqlx::query(
-        "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, persistent, user_agent, ip)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO sessions (id, user_id, created_at, expires_at, persistent, user_agent, ip)
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&id)
     .bind(new.user_id)
-    .bind(now)
     .bind(now)
     .bind(expires_at)
     .bind(new.persistent)
@@ -95,6 +94,16 @@ struct TokenLookup {
     roles: String,
 }
 
+#[derive(Debug, FromRow)]
+struct FastRotation {
+    session_id: String,
+    user_id: String,
+    session_expires_at: i64,
+    persistent: bool,
+    username: String,
+    roles: String,
+}
+
 /// What presenting a refresh token led to.
 #[derive(Debug)]
 pub enum RefreshOutcome {
@@ -110,15 +119,66 @@ pub enum RefreshOutcome {
     Invalid,
 }
 
-/// Presents refresh token `old_hash`; on success it is replaced by `new_hash`.
+/// Presents refresh token `old_hash`; on success it is replaced by `new_hash`. Runs in the
+/// group-commit writer (see `store::rotation`).
 pub async fn rotate(
     db: &Db,
+    old_hash: &[u8; 32],
+    new_hash: &[u8; 32],
+    now: i64,
+    life: Lifetimes,
+) -> sqlx::Result<RefreshOutcome> {
+    db.rotator.rotate(*old_hash, *new_hash, now, life).await
+}
+
+/// One rotation inside the writer's open transaction: the lookup, the reuse decision and the
+/// swap all see one consistent database, and nothing else writes in between.
+pub(super) async fn rotate_in(
+    conn: &mut sqlx::SqliteConnection,
     old_hash: &[u8],
     new_hash: &[u8],
     now: i64,
     life: Lifetimes,
 ) -> sqlx::Result<RefreshOutcome> {
-    let mut tx = db.write.begin().await?;
+    // Fast path, nearly every refresh: the token is current and its session live. Mark it
+    // rotated and read what the access token needs in one statement.
+    let fast: Option<FastRotation> = sqlx::query_as(
+        "UPDATE refresh_tokens SET rotated_at = ?1
+         WHERE token_hash = ?2 AND rotated_at IS NULL AND expires_at > ?1
+           AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = refresh_tokens.session_id
+                       AND s.revoked_at IS NULL AND s.expires_at > ?1)
+         RETURNING session_id,
+           (SELECT s.user_id FROM sessions s WHERE s.id = refresh_tokens.session_id) AS user_id,
+           (SELECT s.expires_at FROM sessions s WHERE s.id = refresh_tokens.session_id) AS session_expires_at,
+           (SELECT s.persistent FROM sessions s WHERE s.id = refresh_tokens.session_id) AS persistent,
+           (SELECT u.username FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.id = refresh_tokens.session_id) AS username,
+           (SELECT u.roles FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.id = refresh_tokens.session_id) AS roles",
+    )
+    .bind(now)
+    .bind(old_hash)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(f) = fast {
+        let token_expires = (now + life.refresh_idle).min(f.session_expires_at);
+        sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at) VALUES (?, ?, ?, ?)")
+            .bind(new_hash)
+            .bind(&f.session_id)
+            .bind(now)
+            .bind(token_expires)
+            .execute(&mut *conn)
+            .await?;
+        return Ok(RefreshOutcome::Rotated(SessionGrant {
+            roles: split_roles(&f.roles),
+            session_id: f.session_id,
+            user_id: f.user_id,
+            username: f.username,
+            persistent: f.persistent,
+            refresh_expires_at: token_expires,
+        }));
+    }
+    // Slow path: find out why the token is not current (grace, reuse, or simply invalid).
     let row: Option<TokenLookup> = sqlx::query_as(
         "SELECT t.session_id, t.expires_at AS token_expires_at, t.rotated_at,
                 s.user_id, s.expires_at AS session_expires_at, s.revoked_at, s.persistent,
@@ -129,7 +189,7 @@ pub async fn rotate(
          WHERE t.token_hash = ?",
     )
     .bind(old_hash)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else {
         return Ok(RefreshOutcome::Invalid);
@@ -149,42 +209,14 @@ pub async fn rotate(
         if now - rotated_at <= life.reuse_grace {
             return Ok(RefreshOutcome::Grace(grant(row.token_expires_at)));
         }
-        revoke_in(&mut tx, &row.session_id, now, "refresh token reuse").await?;
-        tx.commit().await?;
+        revoke_in(conn, &row.session_id, now, "refresh token reuse").await?;
         return Ok(RefreshOutcome::Reused {
             session_id: row.session_id,
             user_id: row.user_id,
         });
     }
-    if row.token_expires_at <= now {
-        return Ok(RefreshOutcome::Invalid);
-    }
-    let updated = sqlx::query(
-        "UPDATE refresh_tokens SET rotated_at = ? WHERE token_hash = ? AND rotated_at IS NULL",
-    )
-    .bind(now)
-    .bind(old_hash)
-    .execute(&mut *tx)
-    .await?;
-    if updated.rows_affected() != 1 {
-        // Cannot happen with one writer; if it ever does, the other writer won the race.
-        return Ok(RefreshOutcome::Grace(grant(row.token_expires_at)));
-    }
-    let token_expires = (now + life.refresh_idle).min(row.session_expires_at);
-    sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at) VALUES (?, ?, ?, ?)")
-        .bind(new_hash)
-        .bind(&row.session_id)
-        .bind(now)
-        .bind(token_expires)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("UPDATE sessions SET last_used_at = ? WHERE id = ?")
-        .bind(now)
-        .bind(&row.session_id)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(RefreshOutcome::Rotated(grant(token_expires)))
+    // Current but expired (idle), or its session ended: the fast path did not match.
+    Ok(RefreshOutcome::Invalid)
 }
 
 async fn revoke_in(
@@ -298,11 +330,11 @@ pub struct SessionRow {
 /// refresh token that has not idled out. Most recently used first.
 pub async fn list_live(db: &Db, user_id: &str, now: i64) -> sqlx::Result<Vec<SessionRow>> {
     sqlx::query_as(
-        "SELECT s.id, s.created_at, s.last_used_at, s.user_agent, s.ip FROM sessions s
+        "SELECT s.id, s.created_at, t.issued_at AS last_used_at, s.user_agent, s.ip
+         FROM sessions s JOIN refresh_tokens t ON t.session_id = s.id
          WHERE s.user_id = ? AND s.revoked_at IS NULL AND s.expires_at > ?
-           AND EXISTS (SELECT 1 FROM refresh_tokens t
-                       WHERE t.session_id = s.id AND t.rotated_at IS NULL AND t.expires_at > ?)
-         ORDER BY s.last_used_at DESC, s.id",
+           AND t.rotated_at IS NULL AND t.expires_at > ?
+         ORDER BY last_used_at DESC, s.id",
     )
     .bind(user_id)
     .bind(now)

@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""Cloakroom load benchmark (`make bench`).
+
+Starts the release server on loopback with a throw-away database, drives it with wrk for a
+bounded time per scenario, and prints one table. /healthz runs in the same process and the
+same minute as the baseline: the machine is noisy, so only ratios within one run mean much.
+Every load goes to 127.0.0.1 only and stops by itself.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SERVER = os.path.join(ROOT, "target/release/cloakroom")
+SEED = os.path.join(ROOT, "target/release/bench-seed")
+DURATION = int(os.environ.get("BENCH_SECS", "8"))
+PASSWORD = "correct horse battery staple"
+
+# wrk prints one JSON line at the end: rate, latency percentiles (ms), and non-2xx counts.
+REPORT_LUA = r"""
+local non2xx = 0
+response = function(status, headers, body)
+  if status < 200 or status > 299 then non2xx = non2xx + 1 end
+end
+done = function(summary, latency, requests)
+  io.write(string.format('BENCH {"requests":%d,"secs":%f,"p50":%f,"p99":%f,"errors":%d}\n',
+    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000,
+    latency:percentile(99) / 1000, summary.errors.status + summary.errors.connect
+      + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
+"""
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def http(method, url, body=None, headers=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    if data is not None:
+        req.add_header("content-type", "application/json")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return r.status, r.read()
+
+
+def wrk(url, script, conns=16, threads=2, secs=DURATION):
+    out = subprocess.run(
+        ["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{secs}s", "--timeout", "5s", "-s", script, url],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    line = next(l for l in out.splitlines() if l.startswith("BENCH "))
+    r = json.loads(line[6:])
+    r["rps"] = r["requests"] / r["secs"]
+    return r
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def rss_kib(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def main():
+    for tool in ("wrk",):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is missing: run `make bench` (it installs it)")
+    tmp = tempfile.mkdtemp(prefix="cloakroom-bench-")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    # Seed one distinct, valid refresh token per refresh request we may send.
+    n_tokens = 20000 * DURATION
+    print(f"seeding {n_tokens} sessions…", flush=True)
+    tokens = subprocess.run([SEED, os.path.join(tmp, "data"), str(n_tokens)], capture_output=True, text=True, check=True).stdout.split()
+    env = dict(os.environ,
+               CLOAKROOM_PORT=str(port), CLOAKROOM_DATA_DIR=os.path.join(tmp, "data"),
+               CLOAKROOM_DIST_DIR=os.path.join(tmp, "nodist"),
+               CLOAKROOM_AUTH_RATE_PER_MINUTE="100000000", CLOAKROOM_LOG="warn")
+    server = subprocess.Popen([SERVER], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                http("GET", base + "/healthz")
+                break
+            except OSError:
+                time.sleep(0.1)
+        http("POST", base + "/api/auth/signup", {"username": "bench_user", "password": PASSWORD})
+        _, body = http("POST", base + "/api/auth/login", {"username": "bench_user", "password": PASSWORD})
+        access = json.loads(body)["access_token"]
+
+        s_plain = write(os.path.join(tmp, "plain.lua"), REPORT_LUA)
+        s_me = write(os.path.join(tmp, "me.lua"), f'wrk.headers["Authorization"] = "Bearer {access}"\n' + REPORT_LUA)
+        login_body = json.dumps({"username": "bench_user", "password": PASSWORD})
+        s_login = write(os.path.join(tmp, "login.lua"),
+                        f'wrk.method = "POST"\nwrk.body = {json.dumps(login_body)}\n'
+                        'wrk.headers["Content-Type"] = "application/json"\n' + REPORT_LUA)
+        tok_file = write(os.path.join(tmp, "tokens.txt"), "\n".join(tokens) + "\n")
+        # Each wrk thread takes every Nth token, so no token is ever sent twice.
+        s_refresh = write(os.path.join(tmp, "refresh.lua"), f"""
+local counter, threads = 0, {{}}
+function setup(thread)
+  thread:set("id", counter); counter = counter + 1; table.insert(threads, thread)
+end
+function init(args)
+  toks = {{}}; local i = 0
+  for line in io.lines("{tok_file}") do
+    if i % {2} == id then table.insert(toks, line) end
+    i = i + 1
+  end
+  n = 0
+end
+request = function()
+  n = n + 1
+  local t = toks[n] or "exhausted"
+  return wrk.format("POST", nil, {{["Cookie"] = "__Secure-cloakroom_refresh=" .. t, ["X-Requested-With"] = "cloakroom"}}, nil)
+end
+""" + REPORT_LUA)
+
+        rows = []
+        phases = []
+
+        def mark(name):
+            phases.append((name, rss_kib(server.pid, "VmRSS"), rss_kib(server.pid, "VmHWM")))
+
+        mark("start")
+        print("healthz…", flush=True)
+        healthz = wrk(base + "/healthz", s_plain)
+        rows.append(("GET /healthz (baseline)", healthz))
+        mark("after healthz")
+        print("me…", flush=True)
+        me = wrk(base + "/api/me", s_me)
+        rows.append(("GET /api/me", me))
+        mark("after me")
+        print("refresh…", flush=True)
+        refresh = wrk(base + "/api/auth/refresh", s_refresh)
+        rows.append(("POST /api/auth/refresh", refresh))
+        mark("after refresh")
+        print("login…", flush=True)
+        login = wrk(base + "/api/auth/login", s_login, conns=4)
+        rows.append(("POST /api/auth/login", login))
+        mark("after login")
+        print("me during a login flood…", flush=True)
+        flood = subprocess.Popen(["wrk", "-t", "1", "-c", "8", "-d", f"{DURATION + 2}s", "-s", s_login, base + "/api/auth/login"],
+                                 stdout=subprocess.DEVNULL)
+        time.sleep(1)
+        me_flood = wrk(base + "/api/me", s_me, conns=8)
+        flood.wait()
+        rows.append(("GET /api/me during login flood", me_flood))
+        mark("after flood")
+        peak = rss_kib(server.pid, "VmHWM")
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=10)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    print()
+    print(f"{'scenario':34} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+    for name, r in rows:
+        print(f"{name:34} {r['rps']:10.0f} {r['p50']:8.2f} {r['p99']:8.2f} {r['errors']:8d}")
+    print()
+    print("server memory: " + ", ".join(f"{n} {r / 1024:.0f}/{h / 1024:.0f} MiB (rss/peak)" for n, r, h in phases))
+    print(f"me / healthz throughput ratio      {me['rps'] / healthz['rps']:.2f}   (target >= 0.60)")
+    print(f"refresh req/s                      {refresh['rps']:.0f}   (target >= 5000)")
+    print(f"me p99 during login flood          {me_flood['p99']:.2f} ms (target < 20 ms)")
+    print(f"server peak RSS                    {peak / 1024:.1f} MiB (target < 64 MiB)")
+    if refresh["requests"] > len(tokens):
+        print("WARNING: the refresh run used more requests than seeded tokens; raise the seed count")
+
+
+if __name__ == "__main__":
+    main()
