@@ -17,6 +17,7 @@ setup:
 # Release client into dist/ (wasm size profile + wasm-opt, offline).
 client: setup
 	$(TRUNK) build --release
+	@.ci/compress-dist dist
 
 run: client
 	cargo run --release -p cloakroom-server --bin cloakroom

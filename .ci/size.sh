@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Prints the client's transfer size (raw, gzip -9, brotli -q 11) against the 150 KB target.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+printf '%-40s %10s %10s %10s\n' file raw gzip brotli
+total_raw=0; total_gz=0; total_br=0
+for f in dist/*.wasm dist/*.js dist/*.css; do
+  raw=$(stat -c %s "$f"); gz=$(gzip -9c "$f" | wc -c); br=$(brotli -q 11 -c "$f" | wc -c)
+  printf '%-40s %10d %10d %10d\n' "$(basename "$f")" "$raw" "$gz" "$br"
+  case "$f" in *.wasm|*.js) total_raw=$((total_raw+raw)); total_gz=$((total_gz+gz)); total_br=$((total_br+br));; esac
+done
+printf '%-40s %10d %10d %10d\n' 'wasm + js' "$total_raw" "$total_gz" "$total_br"
+echo "target: wasm + js <= 150000 bytes brotli ($((total_br * 100 / 150000))% of it)"
