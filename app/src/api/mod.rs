@@ -74,20 +74,26 @@ async fn problem(res: Response) -> ApiError {
     }
 }
 
-async fn decode<T: DeserializeOwned>(res: Response) -> Result<T, ApiError> {
+/// The body of a successful answer as text ("null" for 204), or the problem as an error. Kept
+/// non-generic so the request machinery exists once in the binary, not once per answer type.
+async fn body_text(res: Response) -> Result<String, ApiError> {
     if !res.ok() {
         return Err(problem(res).await);
     }
     if res.status() == 204 {
-        return serde_json::from_str("null").map_err(|e| ApiError {
-            status: 204,
-            message: e.to_string(),
-            retry_after: None,
-        });
+        return Ok("null".into());
     }
-    res.json().await.map_err(|e| ApiError {
+    res.text().await.map_err(|e| ApiError {
         status: res.status(),
         message: format!("Unreadable answer: {e}"),
+        retry_after: None,
+    })
+}
+
+fn parse<T: DeserializeOwned>(text: &str) -> Result<T, ApiError> {
+    serde_json::from_str(text).map_err(|e| ApiError {
+        status: 200,
+        message: format!("Unexpected answer from the server: {e}"),
         retry_after: None,
     })
 }
@@ -141,7 +147,7 @@ pub async fn call<T: DeserializeOwned>(
             message: e.to_string(),
             retry_after: None,
         })?;
-    call_inner(method, path, json, &[]).await
+    parse(&call_inner(method, path, json, &[]).await?)
 }
 
 /// An authenticated call without a body but with extra headers (the CSRF header on
@@ -151,15 +157,15 @@ pub async fn call_with_headers<T: DeserializeOwned>(
     path: &str,
     headers: &[(&str, &str)],
 ) -> Result<T, ApiError> {
-    call_inner(method, path, None, headers).await
+    parse(&call_inner(method, path, None, headers).await?)
 }
 
-async fn call_inner<T: DeserializeOwned>(
+async fn call_inner(
     method: Method,
     path: &str,
     json: Option<String>,
     headers: &[(&str, &str)],
-) -> Result<T, ApiError> {
+) -> Result<String, ApiError> {
     let a = auth();
     let token = match a.token() {
         Some(t) => t,
@@ -170,7 +176,7 @@ async fn call_inner<T: DeserializeOwned>(
     };
     let res = send_once(method, path, json.as_deref(), Some(&token), headers).await?;
     if res.status() != 401 {
-        return decode(res).await;
+        return body_text(res).await;
     }
     // If another request already refreshed while this one was in flight, just use its token.
     let fresh = match a.token() {
@@ -180,7 +186,7 @@ async fn call_inner<T: DeserializeOwned>(
             .await
             .map_err(session_over)?,
     };
-    decode(send_once(method, path, json.as_deref(), Some(&fresh), headers).await?).await
+    body_text(send_once(method, path, json.as_deref(), Some(&fresh), headers).await?).await
 }
 
 pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
@@ -197,7 +203,7 @@ pub async fn post_public<B: Serialize, T: DeserializeOwned>(
         message: e.to_string(),
         retry_after: None,
     })?;
-    decode(send_once(Method::Post, path, Some(&json), None, &[]).await?).await
+    parse(&body_text(send_once(Method::Post, path, Some(&json), None, &[]).await?).await?)
 }
 
 /// Turns seconds into "2 minutes" / "40 seconds" for retry messages.

@@ -121,8 +121,16 @@ async fn logout_sends_clear_site_data() {
 async fn hashed_assets_are_precompressed_and_immutable() {
     let dist = tempfile::TempDir::new().unwrap();
     std::fs::write(dist.path().join("index.html"), "<html></html>").unwrap();
-    std::fs::write(dist.path().join("app-0123456789abcdef.js"), "console.log(1)").unwrap();
-    std::fs::write(dist.path().join("app-0123456789abcdef.js.br"), b"\x0b\x06\x80console.log(1)\x03").unwrap();
+    std::fs::write(
+        dist.path().join("app-0123456789abcdef.js"),
+        "console.log(1)",
+    )
+    .unwrap();
+    std::fs::write(
+        dist.path().join("app-0123456789abcdef.js.br"),
+        b"\x0b\x06\x80console.log(1)\x03",
+    )
+    .unwrap();
     let app = spawn_with(&[("CLOAKROOM_DIST_DIR", dist.path().to_str().unwrap())]).await;
     let res = app
         .client
@@ -133,9 +141,17 @@ async fn hashed_assets_are_precompressed_and_immutable() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["content-encoding"], "br");
-    assert_eq!(res.headers()["cache-control"], "public, max-age=31536000, immutable");
+    assert_eq!(
+        res.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
     // Without br support, the plain file.
-    let res = app.client.get(app.url("/app-0123456789abcdef.js")).send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url("/app-0123456789abcdef.js"))
+        .send()
+        .await
+        .unwrap();
     assert!(res.headers().get("content-encoding").is_none());
     assert_eq!(res.text().await.unwrap(), "console.log(1)");
 }
