@@ -36,10 +36,13 @@ e2e: client
 
 test: check unit e2e
 
-bench:
+# Server load table (wrk), then the client: transfer size and reload-to-rendered time.
+bench: client
 	@.ci/setup bench
 	cargo build --release -p cloakroom-server --bins
 	python3 .ci/bench.py
+	@bash .ci/size.sh
+	cd end2end && node perf/reload.mjs
 
 size: client
 	@bash .ci/size.sh
