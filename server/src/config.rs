@@ -43,6 +43,13 @@ pub struct Settings {
     /// `CLOAKROOM_TRUSTED_PROXIES` (comma-separated IPs, default none): only a peer in this list
     /// may tell us the client IP through `X-Forwarded-For`.
     pub trusted_proxies: Vec<IpAddr>,
+    /// `CLOAKROOM_REQUEST_TIMEOUT_SECS` (default 30): a request still running after this is
+    /// answered 408. Generous on purpose: a refresh cut off after its rotation committed would
+    /// leave the browser without its new cookie.
+    pub request_timeout: Duration,
+    /// `CLOAKROOM_MAX_IN_FLIGHT` (default 1024): requests being served at once; beyond it, 503
+    /// with `Retry-After` at once instead of an unbounded queue.
+    pub max_in_flight: usize,
     /// `CLOAKROOM_ARGON2_M_KIB` (default 19456, OWASP). Tests lower it to stay fast; never in
     /// production.
     pub argon2_m_kib: u32,
@@ -116,9 +123,14 @@ impl Settings {
             login_failure_window: secs("CLOAKROOM_LOGIN_FAILURE_WINDOW_SECS", 900)?,
             trusted_proxies,
             argon2_m_kib: parse(&get, "CLOAKROOM_ARGON2_M_KIB", 19_456)?,
+            request_timeout: secs("CLOAKROOM_REQUEST_TIMEOUT_SECS", 30)?,
+            max_in_flight: parse(&get, "CLOAKROOM_MAX_IN_FLIGHT", 1024)?,
         };
         if s.access_ttl.is_zero() || s.refresh_idle_ttl.is_zero() || s.session_max_ttl.is_zero() {
             bail!("token lifetimes must be at least one second");
+        }
+        if s.request_timeout.is_zero() || s.max_in_flight == 0 {
+            bail!("CLOAKROOM_REQUEST_TIMEOUT_SECS and CLOAKROOM_MAX_IN_FLIGHT must be > 0");
         }
         if s.auth_rate_per_minute == 0 || s.login_max_failures == 0 {
             bail!("CLOAKROOM_AUTH_RATE_PER_MINUTE and CLOAKROOM_LOGIN_MAX_FAILURES must be > 0");

@@ -31,6 +31,12 @@ pub enum ApiError {
     /// 415
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// 408: the request took longer than the server allows.
+    #[error("{0}")]
+    Timeout(String),
+    /// 503 with `Retry-After`: the server is at its in-flight limit.
+    #[error("{0}")]
+    Overloaded(String),
     /// 422: well-formed but breaks a rule (username shape, weak password, note size).
     #[error("{0}")]
     Unprocessable(String),
@@ -55,6 +61,8 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -120,6 +128,10 @@ impl IntoResponse for ApiError {
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static(r#"Bearer realm="cloakroom", error="invalid_token""#),
                 );
+            }
+            ApiError::Overloaded(_) => {
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(1));
             }
             ApiError::TooManyRequests {
                 retry_after_secs, ..

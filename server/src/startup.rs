@@ -116,6 +116,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
             settings.public_origin.starts_with("https://"),
         ),
         report_limiter: Arc::new(IpLimiter::per_minute(60)),
+        in_flight: Arc::new(tokio::sync::Semaphore::new(settings.max_in_flight)),
         keys: Arc::new(keys),
         revoked: Arc::new(revoked),
         settings: Arc::new(settings),
@@ -175,6 +176,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .fallback_service(spa)
         .layer(middleware::from_fn(static_cache_headers))
+        .layer(middleware::from_fn_with_state(state.clone(), limits))
         .layer(middleware::from_fn_with_state(state.clone(), crate::security::headers))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
@@ -190,6 +192,21 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// The global in-flight cap and the request timeout, both answered with problem+json.
+async fn limits(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let Ok(_permit) = state.in_flight.clone().try_acquire_owned() else {
+        return ApiError::Overloaded("the server is at capacity; retry in a moment".into())
+            .into_response();
+    };
+    match tokio::time::timeout(state.settings.request_timeout, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => {
+            tracing::warn!("request timed out");
+            ApiError::Timeout("the request took too long and was stopped".into()).into_response()
+        }
+    }
 }
 
 async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {

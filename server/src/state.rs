@@ -31,6 +31,8 @@ pub struct AppState {
     pub security: crate::security::SecurityHeaders,
     /// Per-IP budget for CSP violation reports (anyone can post them).
     pub report_limiter: Arc<IpLimiter>,
+    /// Permits for requests in flight (`CLOAKROOM_MAX_IN_FLIGHT`).
+    pub in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {

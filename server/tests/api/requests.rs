@@ -144,3 +144,60 @@ async fn jwks_lists_the_signing_key() {
     v.set_audience(&["cloakroom-api"]);
     assert!(jsonwebtoken::decode::<serde_json::Value>(&l.access, &key, &v).is_ok());
 }
+
+#[tokio::test]
+async fn slow_requests_time_out_with_a_problem() {
+    // A debug-build argon2 over 64 MiB takes seconds: far past a 1 s limit.
+    let app = spawn_with(&[
+        ("CLOAKROOM_REQUEST_TIMEOUT_SECS", "1"),
+        ("CLOAKROOM_ARGON2_M_KIB", "65536"),
+    ])
+    .await;
+    let res = app.signup("slowpoke", PASSWORD).await;
+    let p = assert_problem(res, StatusCode::REQUEST_TIMEOUT).await;
+    assert!(p["detail"].as_str().unwrap().contains("too long"));
+    // Fast routes are unaffected.
+    assert_eq!(
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn beyond_the_in_flight_limit_is_503_at_once() {
+    let app = spawn_with(&[
+        ("CLOAKROOM_MAX_IN_FLIGHT", "1"),
+        ("CLOAKROOM_ARGON2_M_KIB", "65536"),
+    ])
+    .await;
+    let slow = {
+        let client = app.client.clone();
+        let url = app.url("/api/auth/signup");
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .json(&serde_json::json!({"username": "occupier", "password": PASSWORD}))
+                .send()
+                .await
+        })
+    };
+    // Wait until the slow request holds the only permit, then any other request is refused.
+    let mut refused = None;
+    for _ in 0..200 {
+        let res = app.client.get(app.url("/healthz")).send().await.unwrap();
+        if res.status() == StatusCode::SERVICE_UNAVAILABLE {
+            refused = Some(res);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let res = refused.expect("a request beyond the limit was refused");
+    assert_eq!(res.headers()["retry-after"], "1");
+    assert_problem(res, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(slow.await.unwrap().unwrap().status(), StatusCode::CREATED);
+}

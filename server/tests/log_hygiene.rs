@@ -1,0 +1,113 @@
+//! No token, cookie or password ever appears in a log line. Its own test binary because it
+//! installs a process-wide tracing subscriber (at debug, more verbose than production) that
+//! captures everything every flow logs, then searches the capture for the secrets themselves.
+
+#[path = "api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+
+use std::{
+    io::Write,
+    sync::{Arc, Mutex},
+};
+
+use helpers::*;
+use reqwest::StatusCode;
+use serde_json::json;
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
+    type Writer = Capture;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn secrets_never_reach_the_logs() {
+    let capture = Capture::default();
+    tracing_subscriber::fmt()
+        .with_env_filter("debug")
+        .with_writer(capture.clone())
+        .with_ansi(false)
+        .init();
+
+    let app = spawn_app().await;
+    let name = unique_name();
+    let secret_password = "a very secret passphrase 9713";
+    assert_eq!(
+        app.signup(&name, secret_password).await.status(),
+        StatusCode::CREATED
+    );
+    let res = app.login_raw(&name, secret_password, true).await;
+    let (refresh1, _) = refresh_cookie(res.headers()).unwrap();
+    let access1 = res
+        .json::<api_types::TokenResponse>()
+        .await
+        .unwrap()
+        .access_token;
+    assert_eq!(app.me_status(&access1).await, StatusCode::OK);
+    let res = app.refresh_raw(&refresh1).await;
+    let (refresh2, _) = refresh_cookie(res.headers()).unwrap();
+    let access2 = res
+        .json::<api_types::TokenResponse>()
+        .await
+        .unwrap()
+        .access_token;
+    // Failures log too: a wrong password, a forged token, a replayed cookie.
+    app.login_raw(&name, "wrong passphrase 12345", false).await;
+    app.get_auth("/api/me", &format!("{access2}x")).await;
+    let pair: api_types::TokenPair = app
+        .post_json(
+            "/api/token/",
+            &json!({"username": name, "password": secret_password}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    app.post_json("/api/token/verify/", &json!({"token": pair.access}))
+        .await;
+    app.post_json("/api/token/refresh/", &json!({"refresh": pair.refresh}))
+        .await;
+    app.client
+        .post(app.url("/api/auth/logout"))
+        .header("cookie", format!("__Secure-cloakroom_refresh={refresh2}"))
+        .header("x-requested-with", "cloakroom")
+        .send()
+        .await
+        .unwrap();
+    // The server must have logged something, or this test proves nothing.
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("logged in") && logs.contains("/api/auth/refresh"),
+        "{logs}"
+    );
+
+    let mut secrets = vec![
+        secret_password.to_owned(),
+        "wrong passphrase 12345".to_owned(),
+        refresh1,
+        refresh2,
+        pair.refresh.unwrap(),
+    ];
+    for jwt in [access1, access2, pair.access] {
+        // Any of the three parts would leak something (the signature makes it usable).
+        secrets.extend(jwt.split('.').map(str::to_owned));
+    }
+    for s in secrets {
+        assert!(!logs.contains(&s), "a secret reached the logs: {s}");
+    }
+}
