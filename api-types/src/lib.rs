@@ -88,6 +88,17 @@ pub struct NoteInput {
 pub const NOTE_TITLE_MAX_CHARS: usize = 200;
 pub const NOTE_BODY_MAX_BYTES: usize = 64 * 1024;
 
+/// One row of `GET /api/admin/users` (admin only).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AdminUserInfo {
+    pub id: String,
+    pub username: String,
+    pub roles: Vec<String>,
+    pub created_at: String,
+    /// Sessions that are not revoked, not expired and still hold a current refresh token.
+    pub live_sessions: u32,
+}
+
 /// `POST /api/token/` (the simplejwt-compatible flow for non-browser clients).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]

@@ -17,8 +17,8 @@ use leptos_router::{
 use auth::Auth;
 use components::nav::Nav;
 use pages::{
-    inspector::InspectorPage, login::LoginPage, notes::NotesPage, sessions::SessionsPage,
-    signup::SignupPage,
+    admin::AdminPage, inspector::InspectorPage, login::LoginPage, notes::NotesPage,
+    sessions::SessionsPage, signup::SignupPage,
 };
 
 #[component]
@@ -35,6 +35,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/") view=|| view! { <components::guard::Protected><NotesPage/></components::guard::Protected> }/>
                     <Route path=path!("/notes") view=|| view! { <components::guard::Protected><NotesPage/></components::guard::Protected> }/>
                     <Route path=path!("/sessions") view=|| view! { <components::guard::Protected><SessionsPage/></components::guard::Protected> }/>
+                    <Route path=path!("/admin") view=|| view! { <components::guard::Protected><AdminPage/></components::guard::Protected> }/>
                     <Route path=path!("/inspector") view=InspectorPage/>
                     <Route path=path!("/login") view=LoginPage/>
                     <Route path=path!("/signup") view=SignupPage/>

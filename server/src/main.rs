@@ -1,22 +1,141 @@
-//! `cloakroom`: parse settings, start tracing, serve until stopped.
+//! `cloakroom`: the server and its operator commands.
 
-use cloakroom::{config::Settings, startup::Application, telemetry};
+use std::io::{BufRead, IsTerminal};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use cloakroom::{
+    auth::password::Hasher, config::Settings, ops, startup::Application, store::Db, telemetry,
+};
+
+/// Cloakroom: secure browser token handling. Every setting comes from CLOAKROOM_* environment
+/// variables (see README.md); the commands below act on the database in CLOAKROOM_DATA_DIR.
+#[derive(Parser)]
+#[command(name = "cloakroom", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API and the client (the default when no command is given).
+    Serve,
+    /// Create the database if needed, apply migrations, and exit.
+    Migrate,
+    /// Access-token signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// User accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Make a new key the signer. New tokens use it at once (a running server picks it up within
+    /// seconds); the old key keeps verifying, and stays in JWKS, until its tokens have expired.
+    Rotate,
+    /// List keys: which signs, which still verify, which have expired.
+    List,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user. The password is asked for, or read from stdin with --password-stdin.
+    Create {
+        username: String,
+        /// Grant the admin role (only this command can).
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a user's password and end all their sessions.
+    SetPassword {
+        username: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// End every session of a user (their access tokens stop working within seconds).
+    RevokeSessions { username: String },
+}
+
+fn read_password(from_stdin: bool) -> anyhow::Result<String> {
+    if from_stdin || !std::io::stdin().is_terminal() {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_owned());
+    }
+    let first = rpassword::prompt_password("New password: ")?;
+    let again = rpassword::prompt_password("Repeat it: ")?;
+    anyhow::ensure!(first == again, "the two passwords differ");
+    Ok(first)
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
     let settings = Settings::from_env()?;
     telemetry::init(&settings.log_filter);
-    tracing::info!(
-        data_dir = %settings.data_dir.display(),
-        public_origin = %settings.public_origin,
-        "starting cloakroom"
-    );
-    let app = Application::build(settings).await?;
-    tracing::info!(
-        "listening on http://{}:{}",
-        app.state().settings.host,
-        app.port()
-    );
-    app.run_until_stopped().await?;
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Serve = command {
+        tracing::info!(data_dir = %settings.data_dir.display(), public_origin = %settings.public_origin, "starting cloakroom");
+        let app = Application::build(settings).await?;
+        tracing::info!(
+            "listening on http://{}:{}",
+            app.state().settings.host,
+            app.port()
+        );
+        app.run_until_stopped().await?;
+        return Ok(());
+    }
+    let db = Db::open(&settings.data_dir)
+        .await
+        .context("opening the database")?;
+    let hasher = Hasher::new(settings.argon2_m_kib)?;
+    match command {
+        Command::Serve => unreachable!("handled above"),
+        Command::Migrate => println!("database at {} is up to date", settings.data_dir.display()),
+        Command::Keys(KeysCommand::Rotate) => {
+            let key = ops::rotate_keys(&db).await?;
+            println!(
+                "new signing key {}; the previous one verifies until its tokens expire",
+                key.kid
+            );
+        }
+        Command::Keys(KeysCommand::List) => {
+            for line in ops::list_keys(&db, settings.access_ttl.as_secs() as i64).await? {
+                println!("{line}");
+            }
+        }
+        Command::User(UserCommand::Create {
+            username,
+            admin,
+            password_stdin,
+        }) => {
+            let password = read_password(password_stdin)?;
+            let id = ops::create_user(&db, &hasher, &username, &password, admin).await?;
+            println!(
+                "created {username} ({id}){}",
+                if admin { " with the admin role" } else { "" }
+            );
+        }
+        Command::User(UserCommand::SetPassword {
+            username,
+            password_stdin,
+        }) => {
+            let password = read_password(password_stdin)?;
+            let n = ops::set_password(&db, &hasher, &username, &password).await?;
+            println!("password of {username} changed; {n} session(s) ended");
+        }
+        Command::User(UserCommand::RevokeSessions { username }) => {
+            let n = ops::revoke_sessions(&db, &username).await?;
+            println!("{n} session(s) of {username} ended");
+        }
+    }
+    db.close().await;
     Ok(())
 }

@@ -95,8 +95,8 @@ impl Application {
 pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     let db = Db::open(&settings.data_dir).await?;
     let now = crate::now();
-    let keys = Keys::load_or_create(&db, &settings.public_origin, now).await?;
     let access_ttl = settings.access_ttl.as_secs() as i64;
+    let keys = Keys::load_or_create(&db, &settings.public_origin, access_ttl, now).await?;
     let revoked = Revoked::new(
         store::sessions::revoked_since(&db, now - access_ttl).await?,
         access_ttl,
@@ -124,8 +124,32 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     })
 }
 
-/// Periodic pruning of in-memory sets and ended sessions.
+/// Periodic work: pick up what other processes (the CLI) changed, prune in-memory sets, purge
+/// ended sessions.
 fn spawn_housekeeping(state: AppState) {
+    // Every few seconds: key rotations and revocations made by `cloakroom keys rotate` or
+    // `cloakroom user revoke-sessions` while this server runs.
+    let sync = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(SYNC_SECS));
+        let mut since = crate::now();
+        loop {
+            tick.tick().await;
+            let now = crate::now();
+            if let Err(e) = sync.keys.reload(&sync.db, now).await {
+                tracing::warn!(error = %e, "reloading signing keys failed");
+            }
+            match store::sessions::revoked_since(&sync.db, since - 1).await {
+                Ok(rows) => {
+                    for (sid, at) in rows {
+                        sync.revoked.insert(&sid, at);
+                    }
+                    since = now;
+                }
+                Err(e) => tracing::warn!(error = %e, "syncing revocations failed"),
+            }
+        }
+    });
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         let mut n: u64 = 0;
@@ -149,6 +173,9 @@ fn spawn_housekeeping(state: AppState) {
     });
 }
 
+/// How often a running server picks up key rotations and revocations made by the CLI.
+pub const SYNC_SECS: u64 = 2;
+
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .merge(routes::auth::router())
@@ -156,6 +183,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::me::router())
         .merge(routes::notes::router())
         .merge(routes::csp::router())
+        .merge(routes::admin::router())
         .route("/readyz", get(readyz))
         .fallback(api_not_found)
         .method_not_allowed_fallback(method_not_allowed)

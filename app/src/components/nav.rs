@@ -17,6 +17,11 @@ pub fn Nav() -> impl IntoView {
             _ => None,
         })
     });
+    let is_admin = Memo::new(move |_| {
+        a.status.with(
+            |s| matches!(s, Status::LoggedIn(sess) if sess.roles().iter().any(|r| r == "admin")),
+        )
+    });
     let navigate = use_navigate();
     let logout = move |_| {
         let navigate = navigate.clone();
@@ -42,6 +47,9 @@ pub fn Nav() -> impl IntoView {
                 <Show when=move || user.get().is_some()>
                     <A href="/notes">"Notes"</A>
                     <A href="/sessions">"Sessions"</A>
+                </Show>
+                <Show when=move || is_admin.get()>
+                    <A href="/admin">"Admin"</A>
                 </Show>
                 <A href="/inspector">"Token inspector"</A>
             </nav>

@@ -1,5 +1,6 @@
 //! One file per page.
 
+pub mod admin;
 pub mod inspector;
 pub mod login;
 pub mod notes;

@@ -62,12 +62,17 @@ struct KeySet {
     signing_kid: String,
     signing: EncodingKey,
     verifying: Vec<VerifyKey>,
+    /// (kid, retired_at) of the rows this set was built from: a reload rebuilds only on change.
+    fingerprint: Vec<(String, Option<i64>)>,
 }
 
 /// The signer and verifiers, plus a bounded cache of already-verified tokens.
 pub struct Keys {
     set: RwLock<KeySet>,
     issuer: String,
+    /// A retired key keeps verifying (and stays in JWKS) this long: the longest any token it
+    /// signed can still be alive.
+    access_ttl: i64,
     /// Verified tokens by their exact string: an Ed25519 verification costs tens of µs, a map
     /// lookup well under one. Entries carry the token's own `exp` and are never trusted past
     /// it; revocation is still checked on every request by the caller.
@@ -78,7 +83,12 @@ const CACHE_MAX: usize = 10_000;
 
 impl Keys {
     /// Loads the persisted keys, generating and persisting the first one on first start.
-    pub async fn load_or_create(db: &Db, issuer: &str, now: i64) -> anyhow::Result<Self> {
+    pub async fn load_or_create(
+        db: &Db,
+        issuer: &str,
+        access_ttl: i64,
+        now: i64,
+    ) -> anyhow::Result<Self> {
         let mut rows = crate::store::keys::all(db).await?;
         if !rows.iter().any(|r| r.retired_at.is_none()) {
             let row = generate_key(now);
@@ -88,12 +98,35 @@ impl Keys {
             tracing::info!(kid = %row.kid, "generated a new access-token signing key");
             rows.insert(0, row);
         }
-        let set = key_set(&rows)?;
+        let set = key_set(&rows, now, access_ttl)?;
         Ok(Self {
             set: RwLock::new(set),
             issuer: issuer.to_owned(),
+            access_ttl,
             cache: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Re-reads the keys (a `cloakroom keys rotate` from another process, or a retired key
+    /// whose tokens have all expired). Returns whether anything changed.
+    pub async fn reload(&self, db: &Db, now: i64) -> anyhow::Result<bool> {
+        let rows = crate::store::keys::all(db).await?;
+        let next = key_set(&rows, now, self.access_ttl)?;
+        let mut set = self
+            .set
+            .write()
+            .map_err(|_| anyhow::anyhow!("key set poisoned"))?;
+        let changed =
+            set.fingerprint != next.fingerprint || set.verifying.len() != next.verifying.len();
+        if changed {
+            tracing::info!(signing = %next.signing_kid, verifying = next.verifying.len(), "signing keys reloaded");
+            *set = next;
+            // Tokens of a key that dropped out must not survive in the cache.
+            if let Ok(mut cache) = self.cache.lock() {
+                cache.clear();
+            }
+        }
+        Ok(changed)
     }
 
     /// Key id of the current signer.
@@ -247,7 +280,9 @@ pub fn generate_key(now: i64) -> KeyRow {
     }
 }
 
-fn key_set(rows: &[KeyRow]) -> anyhow::Result<KeySet> {
+/// The signer is the newest unretired key; a key verifies while unretired or for one access
+/// lifetime after its retirement.
+fn key_set(rows: &[KeyRow], now: i64, access_ttl: i64) -> anyhow::Result<KeySet> {
     let signer = rows
         .iter()
         .find(|r| r.retired_at.is_none())
@@ -259,6 +294,7 @@ fn key_set(rows: &[KeyRow]) -> anyhow::Result<KeySet> {
         .context("signing key seed is not 32 bytes")?;
     let verifying = rows
         .iter()
+        .filter(|r| r.retired_at.is_none_or(|at| at + access_ttl > now))
         .map(|r| {
             let x = URL_SAFE_NO_PAD.encode(&r.public_key);
             let key = DecodingKey::from_ed_components(&x)?;
@@ -270,6 +306,7 @@ fn key_set(rows: &[KeyRow]) -> anyhow::Result<KeySet> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(KeySet {
+        fingerprint: rows.iter().map(|r| (r.kid.clone(), r.retired_at)).collect(),
         signing_kid: signer.kid.clone(),
         signing: EncodingKey::from_ed_der(&pkcs8_from_seed(&seed)),
         verifying,
@@ -282,8 +319,9 @@ mod tests {
 
     fn keys(rows: &[KeyRow]) -> Keys {
         Keys {
-            set: RwLock::new(key_set(rows).unwrap()),
+            set: RwLock::new(key_set(rows, crate::now(), 300).unwrap()),
             issuer: "http://test".into(),
+            access_ttl: 300,
             cache: Mutex::new(HashMap::new()),
         }
     }
@@ -329,13 +367,19 @@ mod tests {
     fn any_old_key_still_verifies_and_jwks_lists_all() {
         let old = generate_key(0);
         let mut old_retired = old.clone();
-        old_retired.retired_at = Some(1);
+        old_retired.retired_at = Some(crate::now() - 10);
         let now = crate::now();
         let before = keys(&[old]);
         let t = before.issue("u", "a", "s", &[], now, 300).unwrap();
-        let after = keys(&[generate_key(1), old_retired]);
+        let after = keys(&[generate_key(1), old_retired.clone()]);
         assert!(after.verify(&t, now).is_ok());
         assert_ne!(after.signing_kid(), before.signing_kid());
         assert_eq!(after.jwks()["keys"].as_array().unwrap().len(), 2);
+        // Once every token it signed has expired, the old key verifies nothing and leaves JWKS.
+        let mut long_retired = old_retired.clone();
+        long_retired.retired_at = Some(crate::now() - 301);
+        let later = keys(&[generate_key(1), long_retired]);
+        assert_eq!(later.verify(&t, now), Err("unknown signing key"));
+        assert_eq!(later.jwks()["keys"].as_array().unwrap().len(), 1);
     }
 }

@@ -40,3 +40,20 @@ pub async fn insert(db: &Db, row: &KeyRow) -> sqlx::Result<()> {
         .await?;
     Ok(())
 }
+
+/// Retires every active key and inserts `new` as the signer, in one transaction.
+pub async fn rotate(db: &Db, new: &KeyRow) -> sqlx::Result<()> {
+    let mut tx = db.write.begin().await?;
+    sqlx::query("UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL")
+        .bind(new.created_at)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("INSERT INTO signing_keys (kid, seed, public_key, created_at, retired_at) VALUES (?, ?, ?, ?, NULL)")
+        .bind(&new.kid)
+        .bind(&new.seed)
+        .bind(&new.public_key)
+        .bind(new.created_at)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}

@@ -67,3 +67,45 @@ pub async fn find_by_id(db: &Db, id: &str) -> sqlx::Result<Option<UserRow>> {
         .fetch_optional(&db.read)
         .await
 }
+
+/// Sets a user's roles (space-separated). `false` if there is no such user.
+pub async fn set_roles(db: &Db, user_id: &str, roles: &str) -> sqlx::Result<bool> {
+    let res = sqlx::query("UPDATE users SET roles = ? WHERE id = ?")
+        .bind(roles)
+        .bind(user_id)
+        .execute(&db.write)
+        .await?;
+    Ok(res.rows_affected() == 1)
+}
+
+pub async fn set_password_hash(db: &Db, user_id: &str, hash: &str) -> sqlx::Result<bool> {
+    let res = sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+        .bind(hash)
+        .bind(user_id)
+        .execute(&db.write)
+        .await?;
+    Ok(res.rows_affected() == 1)
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct UserSummary {
+    pub id: String,
+    pub username: String,
+    pub roles: String,
+    pub created_at: i64,
+    pub live_sessions: i64,
+}
+
+/// Every user with the number of live sessions, by name.
+pub async fn list_with_sessions(db: &Db, now: i64) -> sqlx::Result<Vec<UserSummary>> {
+    sqlx::query_as(
+        "SELECT u.id, u.username, u.roles, u.created_at,
+                (SELECT COUNT(*) FROM sessions s JOIN refresh_tokens t ON t.session_id = s.id
+                 WHERE s.user_id = u.id AND s.revoked_at IS NULL AND s.expires_at > ?1
+                   AND t.rotated_at IS NULL AND t.expires_at > ?1) AS live_sessions
+         FROM users u ORDER BY u.username",
+    )
+    .bind(now)
+    .fetch_all(&db.read)
+    .await
+}

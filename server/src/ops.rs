@@ -1,0 +1,104 @@
+//! Operator actions behind the `cloakroom` CLI, as library functions so tests exercise the same
+//! code. Each works against the database directly, also while a server runs: the server picks
+//! up key rotations and revocations within `startup::SYNC_SECS`.
+
+use anyhow::{bail, Context};
+
+use crate::{
+    auth::{password::Hasher, tokens::generate_key},
+    domain::{Password, Username},
+    routes::admin::ADMIN_ROLE,
+    store::{self, keys::KeyRow, users::CreateUser, Db},
+};
+
+/// Creates a user; `admin` grants the admin role (the only way to get it).
+pub async fn create_user(
+    db: &Db,
+    hasher: &Hasher,
+    username: &str,
+    password: &str,
+    admin: bool,
+) -> anyhow::Result<String> {
+    let username = Username::parse(username).map_err(anyhow::Error::msg)?;
+    let password = Password::parse_new(password, username.as_str()).map_err(anyhow::Error::msg)?;
+    let hash = hasher.hash(&password).await?;
+    let user = match store::users::create(db, username.as_str(), &hash, crate::now()).await? {
+        CreateUser::Created(u) => u,
+        CreateUser::UsernameTaken => bail!("username {:?} is taken", username.as_str()),
+    };
+    if admin {
+        store::users::set_roles(db, &user.id, ADMIN_ROLE).await?;
+    }
+    Ok(user.id)
+}
+
+async fn user_id(db: &Db, username: &str) -> anyhow::Result<String> {
+    Ok(store::users::find_by_username(db, username)
+        .await?
+        .with_context(|| format!("no user named {username:?}"))?
+        .id)
+}
+
+/// Sets a new password and ends every session of the user (a password change after a
+/// compromise must lock the attacker out, not just the next login).
+pub async fn set_password(
+    db: &Db,
+    hasher: &Hasher,
+    username: &str,
+    password: &str,
+) -> anyhow::Result<usize> {
+    let id = user_id(db, username).await?;
+    let password = Password::parse_new(password, username).map_err(anyhow::Error::msg)?;
+    let hash = hasher.hash(&password).await?;
+    store::users::set_password_hash(db, &id, &hash).await?;
+    Ok(
+        store::sessions::revoke_all(db, &id, crate::now(), "password changed")
+            .await?
+            .len(),
+    )
+}
+
+/// Ends every session of a user; returns how many.
+pub async fn revoke_sessions(db: &Db, username: &str) -> anyhow::Result<usize> {
+    let id = user_id(db, username).await?;
+    Ok(
+        store::sessions::revoke_all(db, &id, crate::now(), "revoked by an operator")
+            .await?
+            .len(),
+    )
+}
+
+/// Makes a new signing key the signer; the previous one keeps verifying until its tokens expire.
+pub async fn rotate_keys(db: &Db) -> anyhow::Result<KeyRow> {
+    let row = generate_key(crate::now());
+    store::keys::rotate(db, &row).await?;
+    Ok(row)
+}
+
+/// One line per key: kid, created, state.
+pub async fn list_keys(db: &Db, access_ttl: i64) -> anyhow::Result<Vec<String>> {
+    let now = crate::now();
+    Ok(store::keys::all(db)
+        .await?
+        .into_iter()
+        .map(|k| {
+            let state = match k.retired_at {
+                None => "signing".to_owned(),
+                Some(at) if at + access_ttl > now => {
+                    format!(
+                        "verifying until {} (retired {})",
+                        crate::rfc3339(at + access_ttl),
+                        crate::rfc3339(at)
+                    )
+                }
+                Some(at) => format!("expired (retired {})", crate::rfc3339(at)),
+            };
+            format!(
+                "{}  created {}  {}",
+                k.kid,
+                crate::rfc3339(k.created_at),
+                state
+            )
+        })
+        .collect())
+}

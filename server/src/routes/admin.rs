@@ -1,0 +1,81 @@
+//! Admin routes. The server enforces the role on every request, whatever the client shows:
+//! without a token 401, without the `admin` role 403.
+
+use api_types::AdminUserInfo;
+use axum::{
+    extract::{FromRequestParts, Path, State},
+    http::{request::Parts, StatusCode},
+    routing::{get, post},
+    Json, Router,
+};
+
+use crate::{
+    auth::AuthUser,
+    error::{ApiError, ApiResult},
+    state::AppState,
+    store,
+};
+
+pub const ADMIN_ROLE: &str = "admin";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/admin/users", get(list_users))
+        .route(
+            "/api/admin/users/{id}/revoke-sessions",
+            post(revoke_user_sessions),
+        )
+}
+
+/// An authenticated user holding the `admin` role.
+pub struct AdminUser(pub AuthUser);
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        if user.roles.iter().any(|r| r == ADMIN_ROLE) {
+            Ok(AdminUser(user))
+        } else {
+            Err(ApiError::Forbidden("this needs the admin role".into()))
+        }
+    }
+}
+
+async fn list_users(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+) -> ApiResult<Json<Vec<AdminUserInfo>>> {
+    let rows = store::users::list_with_sessions(&state.db, crate::now()).await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|u| AdminUserInfo {
+                roles: store::users::split_roles(&u.roles),
+                id: u.id,
+                username: u.username,
+                created_at: crate::rfc3339(u.created_at),
+                live_sessions: u.live_sessions.max(0) as u32,
+            })
+            .collect(),
+    ))
+}
+
+#[tracing::instrument(skip_all, fields(admin = %admin.0.user_id, target = %id))]
+async fn revoke_user_sessions(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    if store::users::find_by_id(&state.db, &id).await?.is_none() {
+        return Err(ApiError::NotFound("no such user".into()));
+    }
+    let now = crate::now();
+    let ids = store::sessions::revoke_all(&state.db, &id, now, "revoked by an admin").await?;
+    state.mark_revoked(&ids, now);
+    tracing::info!(count = ids.len(), "admin revoked a user's sessions");
+    Ok(StatusCode::NO_CONTENT)
+}

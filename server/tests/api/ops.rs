@@ -1,0 +1,257 @@
+//! Roles and admin routes, key rotation under a running server, and the operator CLI.
+
+use std::time::Duration;
+
+use crate::helpers::*;
+use api_types::AdminUserInfo;
+use cloakroom::ops;
+use reqwest::StatusCode;
+
+/// Polls `f` until it returns true (the server syncs CLI changes every few seconds).
+async fn eventually<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..100 {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("never happened: {what}");
+}
+
+fn kid(jwt: &str) -> String {
+    jsonwebtoken::decode_header(jwt).unwrap().kid.unwrap()
+}
+
+#[tokio::test]
+async fn admin_routes_need_the_admin_role() {
+    let app = spawn_app().await;
+    ops::create_user(
+        &app.state.db,
+        &app.state.hasher,
+        "root_admin",
+        PASSWORD,
+        true,
+    )
+    .await
+    .unwrap();
+    let admin = app.login("root_admin").await;
+    let (victim, v) = app.new_user().await;
+
+    let res = app.get_auth("/api/admin/users", &admin.access).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let users: Vec<AdminUserInfo> = res.json().await.unwrap();
+    let row = users.iter().find(|u| u.username == victim).unwrap();
+    assert_eq!(row.live_sessions, 1);
+    assert_eq!(
+        users
+            .iter()
+            .find(|u| u.username == "root_admin")
+            .unwrap()
+            .roles,
+        vec!["admin".to_string()]
+    );
+
+    // Not an admin: 403; no token: 401.
+    assert_problem(
+        app.get_auth("/api/admin/users", &v.access).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    assert_problem(
+        app.client
+            .get(app.url("/api/admin/users"))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+
+    let url = app.url(&format!("/api/admin/users/{}/revoke-sessions", row.id));
+    let res = app
+        .client
+        .post(&url)
+        .bearer_auth(&v.access)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, StatusCode::FORBIDDEN).await;
+    let res = app
+        .client
+        .post(&url)
+        .bearer_auth(&admin.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.me_status(&v.access).await, StatusCode::UNAUTHORIZED);
+    let res = app
+        .client
+        .post(app.url("/api/admin/users/nobody/revoke-sessions"))
+        .bearer_auth(&admin.access)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, StatusCode::NOT_FOUND).await;
+}
+
+#[tokio::test]
+async fn key_rotation_under_a_running_server() {
+    let app = spawn_with(&[("CLOAKROOM_ACCESS_TTL_SECS", "3")]).await;
+    let (name, before) = app.new_user().await;
+    let old_kid = kid(&before.access);
+    let new = ops::rotate_keys(&app.state.db).await.unwrap();
+    assert_ne!(new.kid, old_kid);
+
+    // New tokens are signed by the new key once the server has picked it up…
+    eventually("new tokens use the new key", || async {
+        kid(&app.login(&name).await.access) == new.kid
+    })
+    .await;
+    // …tokens of the old key stay valid, and JWKS lists both.
+    assert_eq!(app.me_status(&before.access).await, StatusCode::OK);
+    let jwks = || async {
+        let v: serde_json::Value = app
+            .client
+            .get(app.url("/.well-known/jwks.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let listed = jwks().await;
+    assert!(
+        listed.contains(&old_kid) && listed.contains(&new.kid),
+        "{listed:?}"
+    );
+    // Once every token the old key signed has expired, it drops out.
+    eventually("old key leaves JWKS", || async {
+        jwks().await == vec![new.kid.clone()]
+    })
+    .await;
+    let lines = ops::list_keys(&app.state.db, 3).await.unwrap();
+    assert!(
+        lines[0].contains("signing") && lines[1].contains("expired"),
+        "{lines:?}"
+    );
+}
+
+#[tokio::test]
+async fn operator_revocation_and_password_change_reach_a_running_server() {
+    let app = spawn_app().await;
+    let (name, l) = app.new_user().await;
+    assert_eq!(ops::revoke_sessions(&app.state.db, &name).await.unwrap(), 1);
+    assert_eq!(
+        app.refresh_raw(&l.refresh).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "refresh dies at once"
+    );
+    eventually("access token revoked", || async {
+        app.me_status(&l.access).await == StatusCode::UNAUTHORIZED
+    })
+    .await;
+
+    let again = app.login(&name).await;
+    let n = ops::set_password(
+        &app.state.db,
+        &app.state.hasher,
+        &name,
+        "a brand new passphrase",
+    )
+    .await
+    .unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(
+        app.refresh_raw(&again.refresh).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.login_raw(&name, PASSWORD, false).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.login_raw(&name, "a brand new passphrase", false)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert!(
+        ops::set_password(&app.state.db, &app.state.hasher, &name, "short")
+            .await
+            .is_err()
+    );
+    assert!(ops::revoke_sessions(&app.state.db, "no_such_user")
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn the_cli_binary_creates_users_and_rotates_keys() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let run = |args: &[&str], stdin: &str| {
+        use std::io::Write;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cloakroom"))
+            .args(args)
+            .env("CLOAKROOM_DATA_DIR", dir.path())
+            .env("CLOAKROOM_ARGON2_M_KIB", "64")
+            .env("CLOAKROOM_LOG", "warn")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, out) = run(&["--help"], "");
+    assert!(
+        ok && out.contains("keys") && out.contains("user") && out.contains("migrate"),
+        "{out}"
+    );
+    let (ok, out) = run(&["migrate"], "");
+    assert!(ok, "{out}");
+    let (ok, out) = run(
+        &["user", "create", "cli_admin", "--admin", "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(ok && out.contains("admin role"), "{out}");
+    let (ok, out) = run(
+        &["user", "create", "cli_admin", "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(!ok && out.contains("taken"), "{out}");
+    let (ok, out) = run(
+        &["user", "create", "weak_one", "--password-stdin"],
+        "short\n",
+    );
+    assert!(!ok && out.contains("at least 12"), "{out}");
+    // First key appears with the first server start; `keys rotate` works on an empty table too.
+    let (ok, out) = run(&["keys", "rotate"], "");
+    assert!(ok && out.contains("new signing key"), "{out}");
+    let (ok, out) = run(&["keys", "list"], "");
+    assert!(ok && out.contains("signing"), "{out}");
+    let (ok, out) = run(&["user", "revoke-sessions", "cli_admin"], "");
+    assert!(ok && out.contains("0 session(s)"), "{out}");
+}
