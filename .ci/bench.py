@@ -94,7 +94,7 @@ def main():
     env = dict(os.environ,
                CLOAKROOM_PORT=str(port), CLOAKROOM_DATA_DIR=os.path.join(tmp, "data"),
                CLOAKROOM_DIST_DIR=os.path.join(tmp, "nodist"),
-               CLOAKROOM_AUTH_RATE_PER_MINUTE="100000000", CLOAKROOM_LOG="warn")
+               CLOAKROOM_AUTH_RATE_PER_MINUTE="100000000", CLOAKROOM_REFRESH_RATE_PER_MINUTE="100000000", CLOAKROOM_LOG="warn")
     server = subprocess.Popen([SERVER], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(100):

@@ -72,6 +72,7 @@ export default defineConfig({
       CLOAKROOM_REUSE_GRACE_SECS: String(REUSE_GRACE_SECS),
       // Many logins from one IP in a short suite; the per-username lock stays at its default.
       CLOAKROOM_AUTH_RATE_PER_MINUTE: '1000',
+      CLOAKROOM_REFRESH_RATE_PER_MINUTE: '10000',
       CLOAKROOM_LOG: 'warn',
     },
   },

@@ -36,6 +36,12 @@ pub struct Settings {
     pub dev_insecure_cookies: bool,
     /// `CLOAKROOM_AUTH_RATE_PER_MINUTE` (default 30): per-IP budget for signup and login.
     pub auth_rate_per_minute: u32,
+    /// `CLOAKROOM_REFRESH_RATE_PER_MINUTE` (default 600): per-IP budget for token refreshes. A
+    /// browser refreshes about once every 4 minutes per session; the budget leaves room for
+    /// many users behind one NAT while stopping a client from hammering the token store.
+    pub refresh_rate_per_minute: u32,
+    /// `CLOAKROOM_LOG_FORMAT` (default "text"; "json" for one JSON object per line).
+    pub log_json: bool,
     /// `CLOAKROOM_LOGIN_MAX_FAILURES` (default 5) within `CLOAKROOM_LOGIN_FAILURE_WINDOW_SECS`
     /// (default 900) lock a username's logins until the oldest failure ages out.
     pub login_max_failures: u32,
@@ -120,6 +126,12 @@ impl Settings {
             dev_insecure_cookies: parse(&get, "CLOAKROOM_DEV_INSECURE_COOKIES", false)?,
             auth_rate_per_minute: parse(&get, "CLOAKROOM_AUTH_RATE_PER_MINUTE", 30)?,
             login_max_failures: parse(&get, "CLOAKROOM_LOGIN_MAX_FAILURES", 5)?,
+            refresh_rate_per_minute: parse(&get, "CLOAKROOM_REFRESH_RATE_PER_MINUTE", 600)?,
+            log_json: match get("CLOAKROOM_LOG_FORMAT").as_deref().map(str::trim) {
+                None | Some("text") => false,
+                Some("json") => true,
+                Some(other) => bail!("CLOAKROOM_LOG_FORMAT must be text or json, not {other:?}"),
+            },
             login_failure_window: secs("CLOAKROOM_LOGIN_FAILURE_WINDOW_SECS", 900)?,
             trusted_proxies,
             argon2_m_kib: parse(&get, "CLOAKROOM_ARGON2_M_KIB", 19_456)?,
@@ -132,7 +144,10 @@ impl Settings {
         if s.request_timeout.is_zero() || s.max_in_flight == 0 {
             bail!("CLOAKROOM_REQUEST_TIMEOUT_SECS and CLOAKROOM_MAX_IN_FLIGHT must be > 0");
         }
-        if s.auth_rate_per_minute == 0 || s.login_max_failures == 0 {
+        if s.auth_rate_per_minute == 0
+            || s.login_max_failures == 0
+            || s.refresh_rate_per_minute == 0
+        {
             bail!("CLOAKROOM_AUTH_RATE_PER_MINUTE and CLOAKROOM_LOGIN_MAX_FAILURES must be > 0");
         }
         Ok(s)
@@ -173,6 +188,13 @@ mod tests {
         );
         assert!(with(&[("CLOAKROOM_PUBLIC_ORIGIN", "example.com")]).is_err());
         assert!(with(&[("CLOAKROOM_ACCESS_TTL_SECS", "0")]).is_err());
+    }
+
+    #[test]
+    fn log_format_is_text_or_json() {
+        assert!(!with(&[]).unwrap().log_json);
+        assert!(with(&[("CLOAKROOM_LOG_FORMAT", "json")]).unwrap().log_json);
+        assert!(with(&[("CLOAKROOM_LOG_FORMAT", "xml")]).is_err());
     }
 
     #[test]

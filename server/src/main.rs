@@ -79,7 +79,7 @@ fn read_password(from_stdin: bool) -> anyhow::Result<String> {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = Settings::from_env()?;
-    telemetry::init(&settings.log_filter);
+    telemetry::init(&settings.log_filter, settings.log_json);
     let command = cli.command.unwrap_or(Command::Serve);
     if let Command::Serve = command {
         tracing::info!(data_dir = %settings.data_dir.display(), public_origin = %settings.public_origin, "starting cloakroom");

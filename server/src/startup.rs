@@ -108,6 +108,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
             settings.login_failure_window.as_secs() as i64,
         )),
         auth_ip_limiter: Arc::new(IpLimiter::per_minute(settings.auth_rate_per_minute)),
+        refresh_limiter: Arc::new(IpLimiter::per_minute(settings.refresh_rate_per_minute)),
         cookies: CookiePolicy {
             insecure_dev: settings.dev_insecure_cookies,
         },
@@ -159,6 +160,7 @@ fn spawn_housekeeping(state: AppState) {
             state.revoked.prune(now);
             state.auth_ip_limiter.prune();
             state.report_limiter.prune();
+            state.refresh_limiter.prune();
             if n.is_multiple_of(60) {
                 // Rotated tokens are kept until their session ends (that is how reuse is
                 // detected); a day after the end they serve no purpose.
@@ -216,7 +218,15 @@ pub fn router(state: AppState) -> Router {
                     .unwrap_or("-")
                     .to_owned();
                 tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-            }),
+            })
+            // One line per request at info: status and latency, inside the span above (method,
+            // path without the query string, request id). Never headers: they carry tokens.
+            .on_request(())
+            .on_response(
+                tower_http::trace::DefaultOnResponse::new()
+                    .level(tracing::Level::INFO)
+                    .latency_unit(tower_http::LatencyUnit::Micros),
+            ),
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)

@@ -27,6 +27,8 @@ pub struct AppState {
     pub hasher: Hasher,
     pub login_throttle: Arc<LoginThrottle>,
     pub auth_ip_limiter: Arc<IpLimiter>,
+    /// Per-IP budget for refreshes (cookie and simplejwt flows).
+    pub refresh_limiter: Arc<IpLimiter>,
     pub cookies: CookiePolicy,
     pub security: crate::security::SecurityHeaders,
     /// Per-IP budget for CSP violation reports (anyone can post them).

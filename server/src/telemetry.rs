@@ -3,7 +3,14 @@
 
 use tracing_subscriber::{fmt, EnvFilter};
 
-pub fn init(filter: &str) {
+/// Human-readable lines, or one JSON object per line (`CLOAKROOM_LOG_FORMAT=json`) for log
+/// shippers.
+pub fn init(filter: &str, json: bool) {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = fmt().with_env_filter(filter).with_target(false).try_init();
+    let builder = fmt().with_env_filter(filter).with_target(false);
+    let _ = if json {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.try_init()
+    };
 }

@@ -96,6 +96,9 @@ pub async fn present_refresh(
     token: &str,
     ip: Option<IpAddr>,
 ) -> ApiResult<Presented> {
+    if let Some(ip) = ip {
+        state.refresh_limiter.check(ip)?;
+    }
     if !refresh::looks_valid(token) {
         return Err(ApiError::unauthorized("refresh token is invalid"));
     }

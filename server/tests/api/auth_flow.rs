@@ -445,3 +445,20 @@ async fn restart_keeps_users_sessions_and_signing_key() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn refresh_has_a_per_ip_budget_and_429_keeps_the_cookie() {
+    let app = spawn_with(&[("CLOAKROOM_REFRESH_RATE_PER_MINUTE", "2")]).await;
+    let (_, login) = app.new_user().await;
+    let res = app.refresh_raw(&login.refresh).await;
+    let (next, _) = refresh_cookie(res.headers()).unwrap();
+    let res = app.refresh_raw(&next).await;
+    let (next, _) = refresh_cookie(res.headers()).unwrap();
+    let res = app.refresh_raw(&next).await;
+    assert!(res.headers().contains_key("retry-after"));
+    assert!(
+        refresh_cookie(res.headers()).is_none(),
+        "a throttled refresh must not clear the cookie"
+    );
+    assert_problem(res, StatusCode::TOO_MANY_REQUESTS).await;
+}

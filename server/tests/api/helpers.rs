@@ -46,6 +46,7 @@ pub async fn spawn_in(dir: std::sync::Arc<TempDir>, extra: &[(&str, &str)]) -> T
         // Fast argon2 for tests only; production keeps the OWASP default.
         ("CLOAKROOM_ARGON2_M_KIB", "64"),
         ("CLOAKROOM_AUTH_RATE_PER_MINUTE", "100000"),
+        ("CLOAKROOM_REFRESH_RATE_PER_MINUTE", "100000"),
         ("CLOAKROOM_PUBLIC_ORIGIN", "http://127.0.0.1:0"),
     ]
     .into_iter()
