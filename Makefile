@@ -1,6 +1,7 @@
 # Cloakroom: two commands on a fresh machine.
 #   make run    build the client and serve everything on http://127.0.0.1:3000 (SQLite in ./data)
-#   make test   fmt, clippy, unit + integration tests, release client build, Playwright suite
+#   make test   fmt, clippy, unit + integration tests, release client build, Playwright suite,
+#               nginx TLS smoke test
 # The first run installs missing tools from package registries (see .ci/setup); ~25 minutes
 # on 2 cores, seconds after that.
 
@@ -9,7 +10,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 TRUNK := trunk --skip-version-check
 
-.PHONY: setup run client test check unit e2e bench size clean
+.PHONY: setup run client test check unit e2e nginx bench size clean
 
 setup:
 	@.ci/setup all
@@ -34,7 +35,12 @@ e2e: client
 	cargo build --release -p cloakroom-server --bin cloakroom
 	cd end2end && npx playwright test
 
-test: check unit e2e
+# The sample nginx config of docs/deploy/, run for real on loopback with TLS.
+nginx: client
+	cargo build --release -p cloakroom-server --bin cloakroom
+	.ci/nginx-smoke
+
+test: check unit e2e nginx
 
 # Server load table (wrk), then the client: transfer size and reload-to-rendered time.
 bench: client
