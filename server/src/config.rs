@@ -190,6 +190,31 @@ mod tests {
         assert!(with(&[("CLOAKROOM_ACCESS_TTL_SECS", "0")]).is_err());
     }
 
+    /// docs/deploy.md must list every setting this file reads.
+    #[test]
+    fn every_setting_is_documented() {
+        let source = include_str!("config.rs");
+        let doc = include_str!("../../docs/deploy.md");
+        let mut rest = source;
+        let mut seen = 0;
+        while let Some(i) = rest.find("\"CLOAKROOM_") {
+            let name: String = rest[i + 1..]
+                .chars()
+                .take_while(|c| c.is_ascii_uppercase() || *c == '_' || c.is_ascii_digit())
+                .collect();
+            // (The search literal above is itself a bare prefix: skip it.)
+            if name.len() > "CLOAKROOM_".len() {
+                assert!(
+                    doc.contains(&format!("`{name}`")),
+                    "{name} is missing from docs/deploy.md"
+                );
+                seen += 1;
+            }
+            rest = &rest[i + 1..];
+        }
+        assert!(seen >= 18, "found only {seen} settings");
+    }
+
     #[test]
     fn log_format_is_text_or_json() {
         assert!(!with(&[]).unwrap().log_json);
