@@ -11,6 +11,7 @@ pub const CSRF_HEADER_VALUE: &str = "cloakroom";
 
 /// `POST /api/auth/signup`
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SignupRequest {
     pub username: String,
@@ -19,6 +20,7 @@ pub struct SignupRequest {
 
 /// `POST /api/auth/login`
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub username: String,
@@ -31,6 +33,7 @@ pub struct LoginRequest {
 /// Answer of login and refresh. The refresh token never appears here: it travels only in the
 /// HttpOnly cookie.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenResponse {
     pub access_token: String,
     pub token_type: String,
@@ -40,6 +43,7 @@ pub struct TokenResponse {
 
 /// `201` answer of signup; also the shape of a user elsewhere.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserCreated {
     pub id: String,
     pub username: String,
@@ -47,6 +51,7 @@ pub struct UserCreated {
 
 /// `GET /api/me`
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Me {
     pub id: String,
     pub username: String,
@@ -55,6 +60,7 @@ pub struct Me {
 
 /// One entry of `GET /api/auth/sessions`. Times are RFC 3339 in UTC.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionInfo {
     pub id: String,
     pub created_at: String,
@@ -67,6 +73,7 @@ pub struct SessionInfo {
 
 /// A note, the protected resource. Times are RFC 3339 in UTC.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Note {
     pub id: String,
     pub title: String,
@@ -77,6 +84,7 @@ pub struct Note {
 
 /// Body of `POST /api/notes` and `PUT /api/notes/{id}`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NoteInput {
     pub title: String,
@@ -90,6 +98,7 @@ pub const NOTE_BODY_MAX_BYTES: usize = 64 * 1024;
 
 /// One row of `GET /api/admin/users` (admin only).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AdminUserInfo {
     pub id: String,
     pub username: String,
@@ -101,6 +110,7 @@ pub struct AdminUserInfo {
 
 /// `POST /api/token/` (the simplejwt-compatible flow for non-browser clients).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TokenObtainRequest {
     pub username: String,
@@ -109,6 +119,7 @@ pub struct TokenObtainRequest {
 
 /// `POST /api/token/refresh/`
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TokenRefreshRequest {
     pub refresh: String,
@@ -116,6 +127,7 @@ pub struct TokenRefreshRequest {
 
 /// `POST /api/token/verify/`
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TokenVerifyRequest {
     pub token: String,
@@ -125,6 +137,7 @@ pub struct TokenVerifyRequest {
 /// concurrent duplicate refresh lands inside the reuse grace window (like simplejwt without
 /// rotation): the caller keeps the refresh token it already has from the winning request.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenPair {
     pub access: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -133,6 +146,7 @@ pub struct TokenPair {
 
 /// RFC 9457 problem details, the body of every API error.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Problem {
     #[serde(rename = "type", default = "about_blank")]
     pub type_: String,

@@ -186,6 +186,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::notes::router())
         .merge(routes::csp::router())
         .merge(routes::admin::router())
+        .merge(routes::openapi::router())
         .route("/readyz", get(readyz))
         .fallback(api_not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -247,7 +248,9 @@ async fn limits(State(state): State<AppState>, req: Request, next: Next) -> Resp
     }
 }
 
-async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, description = "The database answers", body = String), (status = 500, description = "The database does not answer", body = api_types::Problem, content_type = "application/problem+json")))]
+pub(crate) async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
     sqlx::query("SELECT 1").execute(&state.db.read).await?;
     Ok("ready")
 }

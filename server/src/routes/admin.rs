@@ -2,6 +2,7 @@
 //! without a token 401, without the `admin` role 403.
 
 use api_types::AdminUserInfo;
+use api_types::Problem;
 use axum::{
     extract::{FromRequestParts, Path, State},
     http::{request::Parts, StatusCode},
@@ -46,6 +47,9 @@ impl FromRequestParts<AppState> for AdminUser {
     }
 }
 
+#[utoipa::path(get, path = "/api/admin/users", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, description = "Every user with their live sessions", body = [AdminUserInfo]),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json")))]
 async fn list_users(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -64,6 +68,10 @@ async fn list_users(
     ))
 }
 
+#[utoipa::path(post, path = "/api/admin/users/{id}/revoke-sessions", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "User id")),
+    responses((status = 204, description = "Every session of that user revoked"), (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all, fields(admin = %admin.0.user_id, target = %id))]
 async fn revoke_user_sessions(
     State(state): State<AppState>,

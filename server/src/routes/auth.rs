@@ -1,5 +1,6 @@
 //! Browser auth routes: signup, login, cookie refresh, logout, sessions.
 
+use api_types::Problem;
 use api_types::{LoginRequest, SessionInfo, SignupRequest, TokenResponse, UserCreated};
 use axum::{
     extract::{DefaultBodyLimit, Path, State},
@@ -32,6 +33,10 @@ pub fn router() -> Router<AppState> {
         .layer(DefaultBodyLimit::max(8 * 1024))
 }
 
+#[utoipa::path(post, path = "/api/auth/signup", tag = "auth", request_body = SignupRequest,
+    responses((status = 201, description = "Account created", body = UserCreated),
+        (status = 409, description = "Username taken (case-insensitively)", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Username or password breaks a rule", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts from this IP", body = Problem, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all, fields(username = %body.username))]
 async fn signup(
     State(state): State<AppState>,
@@ -61,6 +66,10 @@ async fn signup(
     }
 }
 
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, description = "Access token; the refresh token is set as an HttpOnly cookie", body = TokenResponse,
+            headers(("set-cookie" = String, description = "__Secure-cloakroom_refresh; HttpOnly; Secure; SameSite=Strict; Path=/api/auth"))),
+        (status = 401, description = "Invalid username or password (one message either way)", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Account or IP throttled; see Retry-After", body = Problem, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all, fields(username = %body.username))]
 async fn login(
     State(state): State<AppState>,
@@ -117,6 +126,11 @@ fn clearing_cookie(state: &AppState, err: ApiError) -> Response {
     res
 }
 
+#[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", security(("refresh_cookie" = [])),
+    params(("X-Requested-With" = String, Header, description = "Must be `cloakroom` (CSRF defence)")),
+    responses((status = 200, description = "New access token and a rotated cookie (no cookie inside the reuse grace window)", body = TokenResponse),
+        (status = 401, description = "No, expired, revoked or reused refresh token; the cookie is cleared", body = Problem, content_type = "application/problem+json"), (status = 403, description = "CSRF check failed", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many refreshes from this IP", body = Problem, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all)]
 async fn refresh(
     State(state): State<AppState>,
@@ -144,6 +158,9 @@ async fn refresh(
     Ok(with_refresh_cookie(&state, tokens, cookie))
 }
 
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", security(("refresh_cookie" = []), ("bearer" = [])),
+    params(("X-Requested-With" = String, Header, description = "Must be `cloakroom` (CSRF defence)")),
+    responses((status = 204, description = "Session revoked, cookie removed, Clear-Site-Data sent"), (status = 403, description = "CSRF check failed", body = Problem, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all)]
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     csrf::check(&headers, &state.settings.public_origin)?;
@@ -186,6 +203,9 @@ fn logged_out(state: &AppState) -> Response {
     res
 }
 
+#[utoipa::path(post, path = "/api/auth/logout-all", tag = "auth", security(("bearer" = [])),
+    params(("X-Requested-With" = String, Header, description = "Must be `cloakroom` (CSRF defence)")),
+    responses((status = 204, description = "Every session of the user revoked"), (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"), (status = 403, description = "CSRF check failed", body = Problem, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all, fields(user = %user.user_id))]
 async fn logout_all(
     State(state): State<AppState>,
@@ -201,6 +221,8 @@ async fn logout_all(
     Ok(logged_out(&state))
 }
 
+#[utoipa::path(get, path = "/api/auth/sessions", tag = "sessions", security(("bearer" = [])),
+    responses((status = 200, description = "The user's live sessions", body = [SessionInfo]), (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json")))]
 async fn list_sessions(
     State(state): State<AppState>,
     user: AuthUser,
@@ -220,6 +242,10 @@ async fn list_sessions(
     ))
 }
 
+#[utoipa::path(delete, path = "/api/auth/sessions/{id}", tag = "sessions", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Session id")),
+    responses((status = 204, description = "Session revoked; its tokens stop working at once"), (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not one of your live sessions", body = Problem, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all, fields(user = %user.user_id, session = %id))]
 async fn revoke_session(
     State(state): State<AppState>,

@@ -2,6 +2,7 @@
 //! post here, so bodies are small, posts are rate-limited per IP, and what is logged is a
 //! bounded summary (never the whole body, which an attacker controls).
 
+use api_types::Problem;
 use axum::{
     body::Bytes,
     extract::{DefaultBodyLimit, State},
@@ -29,6 +30,8 @@ fn clip(s: &str) -> String {
     s.chars().filter(|c| !c.is_control()).take(200).collect()
 }
 
+#[utoipa::path(post, path = "/api/csp-report", tag = "operations", request_body(content = Object, content_type = "application/csp-report"),
+    responses((status = 204, description = "Logged"), (status = 413, description = "Report too large", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Too many reports from this IP", body = Problem, content_type = "application/problem+json")))]
 async fn report(
     State(state): State<AppState>,
     meta: ClientMeta,

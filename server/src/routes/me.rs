@@ -5,6 +5,7 @@
 //! its short life. Roles granted or removed take effect at the next refresh.
 
 use api_types::Me;
+use api_types::Problem;
 use axum::{routing::get, Json, Router};
 
 use crate::{auth::AuthUser, state::AppState};
@@ -13,6 +14,8 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/api/me", get(me))
 }
 
+#[utoipa::path(get, path = "/api/me", tag = "account", security(("bearer" = [])),
+    responses((status = 200, description = "Who the access token says you are", body = Me), (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json")))]
 async fn me(user: AuthUser) -> Json<Me> {
     Json(Me {
         id: user.user_id,

@@ -6,6 +6,7 @@ pub mod csp;
 pub mod me;
 pub mod meta;
 pub mod notes;
+pub mod openapi;
 pub mod token;
 
 use std::net::{IpAddr, SocketAddr};

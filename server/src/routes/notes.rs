@@ -1,6 +1,7 @@
 //! Notes, the protected resource. Another user's note answers 404, never 403, so ids reveal
 //! nothing about other accounts.
 
+use api_types::Problem;
 use api_types::{Note, NoteInput};
 use axum::{
     extract::{DefaultBodyLimit, Path, State},
@@ -47,11 +48,16 @@ fn not_found() -> ApiError {
     ApiError::NotFound("no such note".into())
 }
 
+#[utoipa::path(get, path = "/api/notes", tag = "notes", security(("bearer" = [])),
+    responses((status = 200, description = "Your notes, most recently updated first", body = [Note]), (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json")))]
 async fn list(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<Vec<Note>>> {
     let rows = store::notes::list(&state.db, &user.user_id).await?;
     Ok(Json(rows.into_iter().map(to_api).collect()))
 }
 
+#[utoipa::path(post, path = "/api/notes", tag = "notes", security(("bearer" = [])), request_body = NoteInput,
+    responses((status = 201, description = "Created", body = Note), (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Title or body breaks a rule", body = Problem, content_type = "application/problem+json")))]
 async fn create(
     State(state): State<AppState>,
     user: AuthUser,
@@ -69,6 +75,10 @@ async fn create(
     Ok((StatusCode::CREATED, Json(to_api(row))))
 }
 
+#[utoipa::path(get, path = "/api/notes/{id}", tag = "notes", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Note id")),
+    responses((status = 200, description = "The note", body = Note), (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such note of yours (another user's note looks the same)", body = Problem, content_type = "application/problem+json")))]
 async fn read(
     State(state): State<AppState>,
     user: AuthUser,
@@ -80,6 +90,10 @@ async fn read(
     Ok(Json(to_api(row)))
 }
 
+#[utoipa::path(put, path = "/api/notes/{id}", tag = "notes", security(("bearer" = [])), request_body = NoteInput,
+    params(("id" = String, Path, description = "Note id")),
+    responses((status = 200, description = "Updated", body = Note), (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such note of yours", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Title or body breaks a rule", body = Problem, content_type = "application/problem+json")))]
 async fn update(
     State(state): State<AppState>,
     user: AuthUser,
@@ -100,6 +114,9 @@ async fn update(
     Ok(Json(to_api(row)))
 }
 
+#[utoipa::path(delete, path = "/api/notes/{id}", tag = "notes", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Note id")),
+    responses((status = 204, description = "Deleted"), (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such note of yours", body = Problem, content_type = "application/problem+json")))]
 async fn remove(
     State(state): State<AppState>,
     user: AuthUser,

@@ -2,6 +2,7 @@
 //! JSON bodies instead of a cookie, over the same store, sessions and reuse rules. There is no
 //! ambient credential here, so no CSRF check is needed.
 
+use api_types::Problem;
 use api_types::{TokenObtainRequest, TokenPair, TokenRefreshRequest, TokenVerifyRequest};
 use axum::{
     extract::{DefaultBodyLimit, State},
@@ -26,6 +27,9 @@ pub fn router() -> Router<AppState> {
         .layer(DefaultBodyLimit::max(8 * 1024))
 }
 
+#[utoipa::path(post, path = "/api/token/", tag = "simplejwt", request_body = TokenObtainRequest,
+    responses((status = 200, description = "Access and refresh token in the body (non-browser clients)", body = TokenPair),
+        (status = 401, description = "Invalid username or password", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Account or IP throttled", body = Problem, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all, fields(username = %body.username))]
 async fn obtain(
     State(state): State<AppState>,
@@ -48,6 +52,9 @@ async fn obtain(
     }))
 }
 
+#[utoipa::path(post, path = "/api/token/refresh/", tag = "simplejwt", request_body = TokenRefreshRequest,
+    responses((status = 200, description = "Rotated pair (`refresh` absent inside the reuse grace window)", body = TokenPair),
+        (status = 401, description = "Expired, revoked or reused refresh token", body = Problem, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all)]
 async fn refresh_pair(
     State(state): State<AppState>,
@@ -69,6 +76,8 @@ async fn refresh_pair(
     }))
 }
 
+#[utoipa::path(post, path = "/api/token/verify/", tag = "simplejwt", request_body = TokenVerifyRequest,
+    responses((status = 200, description = "Valid: an empty object", body = Object), (status = 401, description = "Invalid or expired", body = Problem, content_type = "application/problem+json")))]
 /// 200 `{}` for a live access token or a current refresh token, 401 otherwise (like simplejwt,
 /// which verifies either kind).
 async fn verify(

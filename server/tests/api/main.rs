@@ -6,6 +6,7 @@ mod auth_flow;
 mod csrf;
 mod headers;
 mod notes;
+mod openapi;
 mod ops;
 mod requests;
 mod sessions;
