@@ -87,6 +87,15 @@ impl AppState {
         })
     }
 
+    /// The access token answer for a session grant (login, refresh, either flow).
+    pub fn access_for(
+        &self,
+        g: &crate::store::sessions::SessionGrant,
+        now: i64,
+    ) -> Result<TokenResponse, ApiError> {
+        self.access_token(&g.user_id, &g.username, &g.session_id, &g.roles, now)
+    }
+
     /// Marks sessions revoked for Bearer checks (the store already records it).
     pub fn mark_revoked<'a>(&self, session_ids: impl IntoIterator<Item = &'a String>, now: i64) {
         for sid in session_ids {

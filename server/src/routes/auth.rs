@@ -86,13 +86,7 @@ async fn login(
     )
     .await?;
     let now = crate::now();
-    let tokens = state.access_token(
-        &grant.user_id,
-        &grant.username,
-        &grant.session_id,
-        &grant.roles,
-        now,
-    )?;
+    let tokens = state.access_for(&grant, now)?;
     tracing::info!(user = %grant.user_id, session = %grant.session_id, "logged in");
     Ok(with_refresh_cookie(
         &state,
@@ -148,7 +142,7 @@ async fn refresh(
     };
     let g = &presented.grant;
     let now = crate::now();
-    let tokens = state.access_token(&g.user_id, &g.username, &g.session_id, &g.roles, now)?;
+    let tokens = state.access_for(g, now)?;
     // Within the grace window no cookie is sent: the winning request already set the new one,
     // and overwriting it with nothing (or with an old value) would break the session.
     let cookie = presented

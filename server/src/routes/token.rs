@@ -39,13 +39,7 @@ async fn obtain(
     let user = flows::check_password(&state, meta.ip, &body.username, &body.password).await?;
     let (g, refresh) =
         flows::start_session(&state, &user, true, meta.user_agent.as_deref(), meta.ip).await?;
-    let access = state.access_token(
-        &g.user_id,
-        &g.username,
-        &g.session_id,
-        &g.roles,
-        crate::now(),
-    )?;
+    let access = state.access_for(&g, crate::now())?;
     Ok(Json(TokenPair {
         access: access.access_token,
         refresh: Some(refresh),
@@ -63,13 +57,7 @@ async fn refresh_pair(
 ) -> ApiResult<Json<TokenPair>> {
     let p = flows::present_refresh(&state, &body.refresh, Some(meta.ip)).await?;
     let g = &p.grant;
-    let access = state.access_token(
-        &g.user_id,
-        &g.username,
-        &g.session_id,
-        &g.roles,
-        crate::now(),
-    )?;
+    let access = state.access_for(g, crate::now())?;
     Ok(Json(TokenPair {
         access: access.access_token,
         refresh: p.new_token,

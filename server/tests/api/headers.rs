@@ -103,17 +103,7 @@ async fn csp_reports_are_accepted_bounded_and_rate_limited() {
 async fn logout_sends_clear_site_data() {
     let app = spawn_app().await;
     let (_, login) = app.new_user().await;
-    let res = app
-        .client
-        .post(app.url("/api/auth/logout"))
-        .header(
-            "cookie",
-            format!("__Secure-cloakroom_refresh={}", login.refresh),
-        )
-        .header("x-requested-with", "cloakroom")
-        .send()
-        .await
-        .unwrap();
+    let res = app.logout_raw(&login.refresh).await;
     assert_eq!(res.headers()["clear-site-data"], "\"cookies\", \"storage\"");
 }
 

@@ -190,6 +190,17 @@ impl TestApp {
             .unwrap()
     }
 
+    /// `POST /api/auth/logout` with the refresh cookie and the CSRF header.
+    pub async fn logout_raw(&self, refresh: &str) -> Response {
+        self.client
+            .post(self.url("/api/auth/logout"))
+            .header("cookie", format!("__Secure-cloakroom_refresh={refresh}"))
+            .header("x-requested-with", "cloakroom")
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn get_auth(&self, path: &str, access: &str) -> Response {
         self.client
             .get(self.url(path))
