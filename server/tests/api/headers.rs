@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 async fn every_response_carries_the_security_headers() {
     let app = spawn_app().await;
     for path in ["/healthz", "/api/nope", "/notes"] {
-        let res = app.client.get(app.url(path)).send().await.unwrap();
+        let res = app.get(path).await;
         let h = res.headers();
         let csp = h["content-security-policy"].to_str().unwrap();
         assert!(
@@ -38,7 +38,7 @@ async fn every_response_carries_the_security_headers() {
 #[tokio::test]
 async fn hsts_when_served_over_https() {
     let app = spawn_with(&[("CLOAKROOM_PUBLIC_ORIGIN", "https://notes.example")]).await;
-    let res = app.client.get(app.url("/healthz")).send().await.unwrap();
+    let res = app.get("/healthz").await;
     assert!(res.headers()["strict-transport-security"]
         .to_str()
         .unwrap()
@@ -54,7 +54,7 @@ async fn inline_scripts_of_index_html_are_hashed_into_the_policy() {
     )
     .unwrap();
     let app = spawn_with(&[("CLOAKROOM_DIST_DIR", dist.path().to_str().unwrap())]).await;
-    let res = app.client.get(app.url("/")).send().await.unwrap();
+    let res = app.get("/").await;
     assert_eq!(res.headers()["cache-control"], "no-cache");
     let csp = res.headers()["content-security-policy"]
         .to_str()
@@ -64,7 +64,7 @@ async fn inline_scripts_of_index_html_are_hashed_into_the_policy() {
     assert_eq!(expected.len(), 1);
     assert!(csp.contains(&format!("'{}'", expected[0])), "{csp}");
     // SPA fallback: deep links get index.html too.
-    let res = app.client.get(app.url("/sessions")).send().await.unwrap();
+    let res = app.get("/sessions").await;
     assert_eq!(res.status(), StatusCode::OK);
     assert!(res.text().await.unwrap().contains("<script"));
 }
@@ -136,12 +136,7 @@ async fn hashed_assets_are_precompressed_and_immutable() {
         "public, max-age=31536000, immutable"
     );
     // Without br support, the plain file.
-    let res = app
-        .client
-        .get(app.url("/app-0123456789abcdef.js"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get("/app-0123456789abcdef.js").await;
     assert!(res.headers().get("content-encoding").is_none());
     assert_eq!(res.text().await.unwrap(), "console.log(1)");
 }

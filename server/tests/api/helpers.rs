@@ -201,6 +201,11 @@ impl TestApp {
             .unwrap()
     }
 
+    /// An unauthenticated GET.
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
     pub async fn get_auth(&self, path: &str, access: &str) -> Response {
         self.client
             .get(self.url(path))

@@ -185,9 +185,5 @@ async fn validation_and_limits() {
     )
     .await;
     // Without a token: 401, not 404.
-    assert_problem(
-        app.client.get(app.url("/api/notes")).send().await.unwrap(),
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
+    assert_problem(app.get("/api/notes").await, StatusCode::UNAUTHORIZED).await;
 }

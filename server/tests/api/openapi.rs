@@ -58,12 +58,7 @@ fn routes_in_source() -> BTreeSet<(String, String)> {
 #[tokio::test]
 async fn every_route_is_documented_and_every_documented_route_exists() {
     let app = spawn_app().await;
-    let res = app
-        .client
-        .get(app.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get("/api/openapi.json").await;
     assert_eq!(res.status(), StatusCode::OK);
     let doc: serde_json::Value = res.json().await.unwrap();
     assert!(

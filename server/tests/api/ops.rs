@@ -61,15 +61,7 @@ async fn admin_routes_need_the_admin_role() {
         StatusCode::FORBIDDEN,
     )
     .await;
-    assert_problem(
-        app.client
-            .get(app.url("/api/admin/users"))
-            .send()
-            .await
-            .unwrap(),
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
+    assert_problem(app.get("/api/admin/users").await, StatusCode::UNAUTHORIZED).await;
 
     let url = app.url(&format!("/api/admin/users/{}/revoke-sessions", row.id));
     let res = app
@@ -116,11 +108,8 @@ async fn key_rotation_under_a_running_server() {
     assert_eq!(app.me_status(&before.access).await, StatusCode::OK);
     let jwks = || async {
         let v: serde_json::Value = app
-            .client
-            .get(app.url("/.well-known/jwks.json"))
-            .send()
+            .get("/.well-known/jwks.json")
             .await
-            .unwrap()
             .json()
             .await
             .unwrap();

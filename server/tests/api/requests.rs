@@ -75,17 +75,9 @@ async fn malformed_bodies_are_4xx_problems() {
 #[tokio::test]
 async fn unknown_api_routes_and_methods_are_problems() {
     let app = spawn_app().await;
+    assert_problem(app.get("/api/nope").await, StatusCode::NOT_FOUND).await;
     assert_problem(
-        app.client.get(app.url("/api/nope")).send().await.unwrap(),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    assert_problem(
-        app.client
-            .get(app.url("/api/auth/login"))
-            .send()
-            .await
-            .unwrap(),
+        app.get("/api/auth/login").await,
         StatusCode::METHOD_NOT_ALLOWED,
     )
     .await;
@@ -94,18 +86,10 @@ async fn unknown_api_routes_and_methods_are_problems() {
 #[tokio::test]
 async fn health_readiness_and_request_ids() {
     let app = spawn_app().await;
-    let res = app.client.get(app.url("/healthz")).send().await.unwrap();
+    let res = app.get("/healthz").await;
     assert_eq!(res.status(), StatusCode::OK);
     assert!(res.headers().contains_key("x-request-id"));
-    assert_eq!(
-        app.client
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -123,11 +107,8 @@ async fn jwks_lists_the_signing_key() {
     let app = spawn_app().await;
     let (_, l) = app.new_user().await;
     let jwks: serde_json::Value = app
-        .client
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
+        .get("/.well-known/jwks.json")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -157,15 +138,7 @@ async fn slow_requests_time_out_with_a_problem() {
     let p = assert_problem(res, StatusCode::REQUEST_TIMEOUT).await;
     assert!(p["detail"].as_str().unwrap().contains("too long"));
     // Fast routes are unaffected.
-    assert_eq!(
-        app.client
-            .get(app.url("/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -189,7 +162,7 @@ async fn beyond_the_in_flight_limit_is_503_at_once() {
     // Wait until the slow request holds the only permit, then any other request is refused.
     let mut refused = None;
     for _ in 0..200 {
-        let res = app.client.get(app.url("/healthz")).send().await.unwrap();
+        let res = app.get("/healthz").await;
         if res.status() == StatusCode::SERVICE_UNAVAILABLE {
             refused = Some(res);
             break;

@@ -117,11 +117,7 @@ async fn forged_expired_and_wrong_kind_tokens_are_401() {
 async fn missing_or_non_bearer_authorization_is_401() {
     let app = spawn_app().await;
     let (_, login) = app.new_user().await;
-    assert_problem(
-        app.client.get(app.url("/api/me")).send().await.unwrap(),
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
+    assert_problem(app.get("/api/me").await, StatusCode::UNAUTHORIZED).await;
     let res = app
         .client
         .get(app.url("/api/me"))
