@@ -78,3 +78,21 @@ test('logging out in one tab drops the other tab to the login page without a rel
   await expect(b.getByTestId('login-notice')).toContainText('logged out in another tab');
   expect(bReloaded).toBe(false);
 });
+
+test('logging in in one tab logs the other tab in too, without a reload', async ({ context, request }) => {
+  const username = await createUser(request, 'loginsync');
+  const a = await context.newPage();
+  const b = await context.newPage();
+  await b.goto('/sessions');
+  await expect(b).toHaveURL(/\/login\?next=%2Fsessions/);
+  let bReloaded = false;
+  b.on('load', () => (bReloaded = true));
+
+  await loginUI(a, username);
+  // Tab b hears "login" on the BroadcastChannel, refreshes with the shared cookie, and goes on
+  // to where it was heading.
+  await expect(b).toHaveURL(/\/sessions$/);
+  await expect(b.getByTestId('current-user')).toContainText(username);
+  await expect(b.getByTestId('session-row')).toHaveCount(1);
+  expect(bReloaded).toBe(false);
+});
