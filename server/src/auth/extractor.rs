@@ -20,15 +20,15 @@ impl FromRequestParts<AppState> for AuthUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts).ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
+        let token =
+            bearer(&parts.headers).ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
         state.authenticate(token, crate::now())
     }
 }
 
 /// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
-pub fn bearer(parts: &Parts) -> Option<&str> {
-    let value = parts
-        .headers
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers
         .get(axum::http::header::AUTHORIZATION)?
         .to_str()
         .ok()?;

@@ -167,10 +167,7 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<
     }
     // Without a usable cookie, a valid Bearer token still names the session to end.
     if session.is_none() {
-        let bearer = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
+        let bearer = crate::auth::extractor::bearer(&headers);
         if let Some(user) = bearer.and_then(|t| state.authenticate(t, now).ok()) {
             session = Some((user.session_id, user.user_id));
         }

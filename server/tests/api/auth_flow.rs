@@ -452,3 +452,24 @@ async fn refresh_has_a_per_ip_budget_and_429_keeps_the_cookie() {
     );
     assert_problem(res, StatusCode::TOO_MANY_REQUESTS).await;
 }
+
+#[tokio::test]
+async fn logout_by_bearer_alone_accepts_any_scheme_case() {
+    // Same parsing as every Bearer route: `bearer` in any case, surrounding spaces trimmed.
+    let app = spawn_app().await;
+    let (_, login) = app.new_user().await;
+    let res = app
+        .client
+        .post(app.url("/api/auth/logout"))
+        .header("authorization", format!("bearer  {}", login.access))
+        .header("x-requested-with", "cloakroom")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.me_status(&login.access).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.refresh_raw(&login.refresh).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
