@@ -259,20 +259,8 @@ async fn api_not_found() -> ApiError {
     ApiError::NotFound("no such API route".into())
 }
 
-async fn method_not_allowed() -> Response {
-    let mut res = ApiError::BadRequest("method not allowed on this route".into()).into_response();
-    *res.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-    if let Ok(body) = serde_json::to_vec(&api_types::Problem {
-        type_: "about:blank".into(),
-        title: "Method Not Allowed".into(),
-        status: 405,
-        detail: Some("method not allowed on this route".into()),
-        instance: None,
-        retry_after: None,
-    }) {
-        *res.body_mut() = Body::from(body);
-    }
-    res
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed("method not allowed on this route".into())
 }
 
 /// Cache policy for the client files: Trunk names assets by content hash, so they may be cached
