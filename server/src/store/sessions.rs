@@ -6,6 +6,12 @@ use sqlx::FromRow;
 
 use super::{users::split_roles, Db};
 
+/// What "live" means wherever sessions are listed, counted or checked: session `s` is neither
+/// revoked nor past its absolute end, and its current refresh token `t` (never rotated) has
+/// not idled out. `?1` is the current time.
+pub(super) const LIVE: &str =
+    "s.revoked_at IS NULL AND s.expires_at > ?1 AND t.rotated_at IS NULL AND t.expires_at > ?1";
+
 /// What a new session needs to know about where it comes from.
 #[derive(Debug, Clone)]
 pub struct NewSession<'a> {
@@ -254,14 +260,12 @@ pub async fn find_by_token(
 
 /// Whether a refresh token is the current, unexpired token of a live session.
 pub async fn is_current_token(db: &Db, token_hash: &[u8], now: i64) -> sqlx::Result<bool> {
-    let n: i64 = sqlx::query_scalar(
+    let n: i64 = sqlx::query_scalar(&format!(
         "SELECT COUNT(*) FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
-         WHERE t.token_hash = ? AND t.rotated_at IS NULL AND t.expires_at > ?
-           AND s.revoked_at IS NULL AND s.expires_at > ?",
-    )
+         WHERE t.token_hash = ?2 AND {LIVE}"
+    ))
+    .bind(now)
     .bind(token_hash)
-    .bind(now)
-    .bind(now)
     .fetch_one(&db.read)
     .await?;
     Ok(n > 0)
@@ -329,16 +333,14 @@ pub struct SessionRow {
 /// A user's live sessions: not revoked, within their absolute lifetime, and holding a current
 /// refresh token that has not idled out. Most recently used first.
 pub async fn list_live(db: &Db, user_id: &str, now: i64) -> sqlx::Result<Vec<SessionRow>> {
-    sqlx::query_as(
+    sqlx::query_as(&format!(
         "SELECT s.id, s.created_at, t.issued_at AS last_used_at, s.user_agent, s.ip
          FROM sessions s JOIN refresh_tokens t ON t.session_id = s.id
-         WHERE s.user_id = ? AND s.revoked_at IS NULL AND s.expires_at > ?
-           AND t.rotated_at IS NULL AND t.expires_at > ?
-         ORDER BY last_used_at DESC, s.id",
-    )
+         WHERE s.user_id = ?2 AND {LIVE}
+         ORDER BY last_used_at DESC, s.id"
+    ))
+    .bind(now)
     .bind(user_id)
-    .bind(now)
-    .bind(now)
     .fetch_all(&db.read)
     .await
 }

@@ -98,13 +98,13 @@ pub struct UserSummary {
 
 /// Every user with the number of live sessions, by name.
 pub async fn list_with_sessions(db: &Db, now: i64) -> sqlx::Result<Vec<UserSummary>> {
-    sqlx::query_as(
+    sqlx::query_as(&format!(
         "SELECT u.id, u.username, u.roles, u.created_at,
                 (SELECT COUNT(*) FROM sessions s JOIN refresh_tokens t ON t.session_id = s.id
-                 WHERE s.user_id = u.id AND s.revoked_at IS NULL AND s.expires_at > ?1
-                   AND t.rotated_at IS NULL AND t.expires_at > ?1) AS live_sessions
+                 WHERE s.user_id = u.id AND {live}) AS live_sessions
          FROM users u ORDER BY u.username",
-    )
+        live = super::sessions::LIVE
+    ))
     .bind(now)
     .fetch_all(&db.read)
     .await
