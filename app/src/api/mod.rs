@@ -169,8 +169,9 @@ async fn call_inner(
     let a = auth();
     let token = match a.token() {
         Some(t) => t,
+        // Joins the on-load refresh if it is still running (single flight).
         None => a
-            .refresh(RefreshReason::After401)
+            .refresh(RefreshReason::NoToken)
             .await
             .map_err(session_over)?,
     };

@@ -61,6 +61,8 @@ pub enum RefreshReason {
     OnLoad,
     Proactive,
     After401,
+    /// A request found no token in memory (none yet, or the last refresh failed).
+    NoToken,
     TabVisible,
     OtherTabLogin,
 }
@@ -71,6 +73,7 @@ impl RefreshReason {
             RefreshReason::OnLoad => "silent, on page load",
             RefreshReason::Proactive => "proactive, before expiry",
             RefreshReason::After401 => "after a 401",
+            RefreshReason::NoToken => "a request needed a token and none was in memory",
             RefreshReason::TabVisible => "tab became visible",
             RefreshReason::OtherTabLogin => "another tab logged in",
         }
