@@ -5,12 +5,13 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod components;
+pub mod json;
 pub mod pages;
 pub mod prefs;
 
 use leptos::prelude::*;
 use leptos_router::{
-    components::{Route, Router, Routes},
+    components::{FlatRoutes, Route, Router},
     path,
 };
 
@@ -31,7 +32,7 @@ pub fn App() -> impl IntoView {
             <a class="skip" href="#main">"Skip to content"</a>
             <Nav/>
             <main id="main" tabindex="-1">
-                <Routes fallback=|| view! { <NotFound/> }>
+                <FlatRoutes fallback=|| view! { <NotFound/> }>
                     <Route path=path!("/") view=|| view! { <components::guard::Protected><NotesPage/></components::guard::Protected> }/>
                     <Route path=path!("/notes") view=|| view! { <components::guard::Protected><NotesPage/></components::guard::Protected> }/>
                     <Route path=path!("/sessions") view=|| view! { <components::guard::Protected><SessionsPage/></components::guard::Protected> }/>
@@ -39,7 +40,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/inspector") view=InspectorPage/>
                     <Route path=path!("/login") view=LoginPage/>
                     <Route path=path!("/signup") view=SignupPage/>
-                </Routes>
+                </FlatRoutes>
             </main>
         </Router>
     }

@@ -60,7 +60,7 @@ async fn problem(res: Response) -> ApiError {
         .get("retry-after")
         .and_then(|v| v.parse().ok());
     let text = res.text().await.unwrap_or_default();
-    match serde_json::from_str::<api_types::Problem>(&text) {
+    match crate::json::from_str::<api_types::Problem>(&text) {
         Ok(p) => ApiError {
             status,
             message: p.detail.unwrap_or(p.title),
@@ -91,7 +91,7 @@ async fn body_text(res: Response) -> Result<String, ApiError> {
 }
 
 fn parse<T: DeserializeOwned>(text: &str) -> Result<T, ApiError> {
-    serde_json::from_str(text).map_err(|e| ApiError {
+    crate::json::from_str(text).map_err(|e| ApiError {
         status: 200,
         message: format!("Unexpected answer from the server: {e}"),
         retry_after: None,
@@ -140,11 +140,11 @@ pub async fn call<T: DeserializeOwned>(
     body: Option<&impl Serialize>,
 ) -> Result<T, ApiError> {
     let json = body
-        .map(serde_json::to_string)
+        .map(crate::json::to_string)
         .transpose()
         .map_err(|e| ApiError {
             status: 0,
-            message: e.to_string(),
+            message: e,
             retry_after: None,
         })?;
     parse(&call_inner(method, path, json, &[]).await?)
@@ -199,9 +199,9 @@ pub async fn post_public<B: Serialize, T: DeserializeOwned>(
     path: &str,
     body: &B,
 ) -> Result<T, ApiError> {
-    let json = serde_json::to_string(body).map_err(|e| ApiError {
+    let json = crate::json::to_string(body).map_err(|e| ApiError {
         status: 0,
-        message: e.to_string(),
+        message: e,
         retry_after: None,
     })?;
     parse(&body_text(send_once(Method::Post, path, Some(&json), None, &[]).await?).await?)

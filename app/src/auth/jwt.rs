@@ -1,7 +1,7 @@
 //! Decoding an access token's header and claims for display (the inspector, the countdown).
 //! Never used to trust anything: the server verifies every token; the client only reads.
 
-use serde_json::Value;
+use serde::Deserialize;
 
 /// Decodes unpadded base64url (RFC 4648 §5), the JWT segment encoding.
 pub fn base64url_decode(input: &str) -> Option<Vec<u8>> {
@@ -29,34 +29,31 @@ pub fn base64url_decode(input: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// The readable parts of a JWT.
+/// The readable parts of a JWT: the segments as the token carries them (JSON text, for
+/// display) and the few fields the app reads.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decoded {
-    pub header: Value,
-    pub claims: Value,
+    pub header_json: String,
+    pub claims_json: String,
+    pub header: Header,
+    pub claims: Claims,
 }
 
-impl Decoded {
-    pub fn exp(&self) -> Option<i64> {
-        self.claims.get("exp").and_then(Value::as_i64)
-    }
-    pub fn iat(&self) -> Option<i64> {
-        self.claims.get("iat").and_then(Value::as_i64)
-    }
-    pub fn str_claim(&self, name: &str) -> Option<&str> {
-        self.claims.get(name).and_then(Value::as_str)
-    }
-    pub fn roles(&self) -> Vec<String> {
-        self.claims
-            .get("roles")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Header {
+    pub alg: Option<String>,
+    pub kid: Option<String>,
+    pub typ: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Claims {
+    pub sub: Option<String>,
+    pub preferred_username: Option<String>,
+    pub exp: Option<i64>,
+    pub iat: Option<i64>,
+    #[serde(default)]
+    pub roles: Vec<String>,
 }
 
 pub fn decode(token: &str) -> Option<Decoded> {
@@ -65,16 +62,21 @@ pub fn decode(token: &str) -> Option<Decoded> {
     if parts.next().is_some() {
         return None;
     }
-    let header = serde_json::from_slice(&base64url_decode(h)?).ok()?;
-    let claims = serde_json::from_slice(&base64url_decode(c)?).ok()?;
-    Some(Decoded { header, claims })
+    let header_json = String::from_utf8(base64url_decode(h)?).ok()?;
+    let claims_json = String::from_utf8(base64url_decode(c)?).ok()?;
+    Some(Decoded {
+        header: crate::json::from_str(&header_json).ok()?,
+        claims: crate::json::from_str(&claims_json).ok()?,
+        header_json,
+        claims_json,
+    })
 }
 
 /// Whether `s` has the shape of a JWT (three base64url segments, the first decoding to a JSON
 /// object with `alg`): used by the storage audit to spot tokens under any key name.
 pub fn looks_like_jwt(s: &str) -> bool {
     let s = s.trim().trim_matches('"');
-    decode(s).is_some_and(|d| d.header.get("alg").is_some())
+    decode(s).is_some_and(|d| d.header.alg.is_some())
 }
 
 #[cfg(test)]
@@ -99,12 +101,14 @@ mod tests {
     #[test]
     fn decodes_header_and_claims() {
         let d = decode(TOKEN).unwrap();
-        assert_eq!(d.header["alg"], "EdDSA");
-        assert_eq!(d.header["kid"], "k1");
-        assert_eq!(d.exp(), Some(2000));
-        assert_eq!(d.iat(), Some(1700));
-        assert_eq!(d.str_claim("sub"), Some("u1"));
-        assert_eq!(d.roles(), vec!["admin".to_string()]);
+        assert_eq!(d.header.alg.as_deref(), Some("EdDSA"));
+        assert_eq!(d.header.kid.as_deref(), Some("k1"));
+        assert_eq!(d.claims.exp, Some(2000));
+        assert_eq!(d.claims.iat, Some(1700));
+        assert_eq!(d.claims.sub.as_deref(), Some("u1"));
+        assert_eq!(d.claims.preferred_username, None);
+        assert_eq!(d.claims.roles, vec!["admin".to_string()]);
+        assert!(d.claims_json.contains(r#""roles":["admin"]"#));
     }
 
     #[test]

@@ -22,7 +22,7 @@ use single_flight::SingleFlight;
 #[derive(Clone, Debug, PartialEq)]
 pub struct Session {
     pub token: String,
-    pub decoded: Option<jwt::Decoded>,
+    pub decoded: Option<Box<jwt::Decoded>>,
     /// When this tab received the token (ms since epoch, browser clock).
     pub issued_ms: f64,
     pub lifetime_secs: u64,
@@ -35,12 +35,14 @@ impl Session {
     pub fn username(&self) -> String {
         self.decoded
             .as_ref()
-            .and_then(|d| d.str_claim("preferred_username"))
-            .unwrap_or("")
-            .to_owned()
+            .and_then(|d| d.claims.preferred_username.clone())
+            .unwrap_or_default()
     }
     pub fn roles(&self) -> Vec<String> {
-        self.decoded.as_ref().map(|d| d.roles()).unwrap_or_default()
+        self.decoded
+            .as_ref()
+            .map(|d| d.claims.roles.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -169,7 +171,7 @@ impl Auth {
     /// Takes a token answer from login or refresh into memory and schedules its refresh.
     pub fn accept(&self, t: TokenResponse) -> String {
         let session = Session {
-            decoded: jwt::decode(&t.access_token),
+            decoded: jwt::decode(&t.access_token).map(Box::new),
             token: t.access_token.clone(),
             issued_ms: now_ms(),
             lifetime_secs: t.expires_in,
@@ -214,9 +216,7 @@ impl Auth {
             }
         };
         if res.ok() {
-            let body: TokenResponse = res
-                .json()
-                .await
+            let body: TokenResponse = crate::json::from_str(&res.text().await.unwrap_or_default())
                 .map_err(|e| RefreshError::Unavailable(format!("unreadable answer: {e}")))?;
             let token = self.accept(body);
             self.record(reason.label(), true);

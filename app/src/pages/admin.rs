@@ -41,7 +41,7 @@ pub fn AdminPage() -> impl IntoView {
             <table data-testid="admin-users">
                 <thead><tr><th scope="col">"User"</th><th scope="col">"Roles"</th><th scope="col">"Created"</th><th scope="col">"Live sessions"</th><th scope="col"><span class="sr-only">"Actions"</span></th></tr></thead>
                 <tbody>
-                    <For each=move || users.get() key=|u| (u.id.clone(), u.live_sessions) let:u>
+                    {move || users.get().into_iter().map(|u| view! {
                         <tr data-testid="admin-user-row">
                             <td>{u.username.clone()}</td>
                             <td>{u.roles.join(", ")}</td>
@@ -66,7 +66,7 @@ pub fn AdminPage() -> impl IntoView {
                                 })
                             }</td>
                         </tr>
-                    </For>
+                    }).collect_view()}
                 </tbody>
             </table>
         </section>

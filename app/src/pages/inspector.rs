@@ -10,8 +10,8 @@ use crate::{
     auth::{auth, now_ms, schedule, Status},
 };
 
-fn pretty(v: &serde_json::Value) -> String {
-    serde_json::to_string_pretty(v).unwrap_or_default()
+fn pretty(json: &str) -> String {
+    crate::json::pretty(json).unwrap_or_else(|| json.to_owned())
 }
 
 fn storage_findings(
@@ -105,7 +105,7 @@ pub fn InspectorPage() -> impl IntoView {
                         None => view! { <p data-testid="no-token">"No access token in memory: you are not logged in."</p> }.into_any(),
                         Some(sess) => {
                             let (header, claims) = sess.decoded.as_ref()
-                                .map(|d| (pretty(&d.header), pretty(&d.claims)))
+                                .map(|d| (pretty(&d.header_json), pretty(&d.claims_json)))
                                 .unwrap_or_default();
                             let exp = sess.expires_ms();
                             view! {
@@ -143,12 +143,12 @@ pub fn InspectorPage() -> impl IntoView {
         <section class="card">
             <h2>"Refresh timeline"</h2>
             <ol class="timeline" data-testid="timeline">
-                <For each=timeline key=|e| (e.at_ms as i64, e.what.clone()) let:e>
+                {move || timeline().into_iter().map(|e| view! {
                     <li class={if e.ok { "ok" } else { "bad" }}>
                         <time>{String::from(js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(e.at_ms)).to_locale_time_string("default"))}</time>
                         " " {e.what.clone()}
                     </li>
-                </For>
+                }).collect_view()}
             </ol>
             <Show when=move || a.events.with(Vec::is_empty)><p class="empty">"No refresh yet in this tab."</p></Show>
         </section>
@@ -160,12 +160,12 @@ pub fn InspectorPage() -> impl IntoView {
             <table data-testid="audit-table">
                 <thead><tr><th scope="col">"Where"</th><th scope="col">"Key"</th><th scope="col">"Verdict"</th></tr></thead>
                 <tbody>
-                    <For each=move || findings.get() key=|f| (f.place.label(), f.key.clone(), f.credential) let:f>
+                    {move || findings.get().into_iter().map(|f| view! {
                         <tr data-testid="audit-row" data-credential=f.credential.to_string()>
                             <td>{f.place.label()}</td><td><code>{f.key.clone()}</code></td>
                             <td>{if f.credential { format!("credential: {}", f.reason) } else { format!("ok: {}", f.reason) }}</td>
                         </tr>
-                    </For>
+                    }).collect_view()}
                     <tr><td>"IndexedDB"</td><td colspan="2" data-testid="audit-idb">{move || match idb.get() {
                         None => "not inspectable in this browser".to_owned(),
                         Some(v) if v.is_empty() => "ok: no databases".to_owned(),

@@ -56,9 +56,7 @@ pub fn SessionsPage() -> impl IntoView {
             <table class="sessions" data-testid="sessions-table">
                 <thead><tr><th scope="col">"Device"</th><th scope="col">"IP"</th><th scope="col">"Signed in"</th><th scope="col">"Last active"</th><th scope="col"><span class="sr-only">"Actions"</span></th></tr></thead>
                 <tbody>
-                    <For each=move || sessions.get() key=|s| s.id.clone() let:s>
-                        <SessionRow s=s sessions=sessions error=error/>
-                    </For>
+                    {move || sessions.get().into_iter().map(|s| view! { <SessionRow s=s sessions=sessions error=error/> }).collect_view()}
                 </tbody>
             </table>
             <Show when=move || loaded.get() && sessions.with(Vec::is_empty)>
