@@ -83,5 +83,16 @@ test('the token inspector shows the current token and an all-clear storage audit
   await expect(page.getByTestId('audit-idb')).toContainText('no databases');
 
   await page.screenshot({ path: test.info().outputPath('inspector.png'), fullPage: true });
+
+  // The audit is live: what another script writes shows up within its one-second re-read,
+  // and goes away again when removed.
+  await page.evaluate(() => localStorage.setItem('auth_token', 'planted by a test'));
+  await expect(page.getByTestId('audit-verdict')).toHaveText(/^Danger/);
+  const planted = page.getByTestId('audit-row').filter({ hasText: 'auth_token' });
+  await expect(planted).toHaveAttribute('data-credential', 'true');
+  await expect(planted).toContainText('key is named like a credential');
+  await page.evaluate(() => localStorage.removeItem('auth_token'));
+  await expect(page.getByTestId('audit-verdict')).toHaveText(/^All clear/);
+  await expect(planted).toHaveCount(0);
   await test.info().attach('inspector', { path: test.info().outputPath('inspector.png'), contentType: 'image/png' });
 });

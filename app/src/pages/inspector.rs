@@ -74,7 +74,15 @@ pub fn InspectorPage() -> impl IntoView {
     if let Ok(h) = set_interval_with_handle(
         move || {
             now.set(now_ms());
-            findings.set(run_audit(a.token().as_deref()));
+            // Re-render the audit table only when what script can see has changed.
+            let fresh = run_audit(a.token().as_deref());
+            findings.maybe_update(|f| {
+                let changed = *f != fresh;
+                if changed {
+                    *f = fresh;
+                }
+                changed
+            });
         },
         Duration::from_millis(1000),
     ) {
