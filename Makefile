@@ -21,7 +21,9 @@ setup:
 # the prebuilt speed-optimised one, panics that trap at once instead of formatting a message
 # nobody sees, and no file/line strings or Debug text baked into the binary. 164 KB -> 147 KB;
 # `make size` prints it. Development builds (`trunk serve`) keep normal panics and messages.
-CLIENT_RUSTFLAGS := --cfg erase_components -Zlocation-detail=none -Zfmt-debug=none -Zunstable-options -Cpanic=immediate-abort
+# These add to .cargo/config.toml's wasm32 rustflags (cargo merges the two; erase_components
+# comes from there).
+CLIENT_RUSTFLAGS := -Zlocation-detail=none -Zfmt-debug=none -Zunstable-options -Cpanic=immediate-abort
 client: setup
 	RUSTC_BOOTSTRAP=1 CARGO_UNSTABLE_BUILD_STD=std,panic_abort \
 	  CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$(CLIENT_RUSTFLAGS)" $(TRUNK) build --release
