@@ -12,6 +12,11 @@ use crate::api::{self, Method};
 /// elsewhere on the page rebuilds an open editor with what was typed in it.
 type Drafts = StoredValue<Vec<(String, (String, String))>>;
 
+/// Drops a note's draft: its editor closed, or the note was saved or deleted.
+fn forget_draft(drafts: Drafts, id: &str) {
+    drafts.update_value(|d| d.retain(|(k, _)| k != id));
+}
+
 fn when(rfc3339: &str) -> String {
     let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_str(rfc3339));
     if d.get_time().is_nan() {
@@ -115,9 +120,7 @@ fn NoteItem(note: Note, notes: RwSignal<Vec<Note>>, drafts: Drafts) -> impl Into
                 None => d.push((id, text)),
             });
         } else {
-            drafts.update_value(|d| {
-                d.retain(|(k, _)| *k != id);
-            });
+            forget_draft(drafts, &id);
         }
     });
     let id_save = id.clone();
@@ -131,9 +134,7 @@ fn NoteItem(note: Note, notes: RwSignal<Vec<Note>>, drafts: Drafts) -> impl Into
         leptos::task::spawn_local(async move {
             match api::call::<Note>(Method::Put, &format!("/api/notes/{id}"), Some(&input)).await {
                 Ok(n) => {
-                    drafts.update_value(|d| {
-                        d.retain(|(k, _)| *k != n.id);
-                    });
+                    forget_draft(drafts, &n.id);
                     notes.update(|v| {
                         v.retain(|x| x.id != n.id);
                         v.insert(0, n);
@@ -154,9 +155,7 @@ fn NoteItem(note: Note, notes: RwSignal<Vec<Note>>, drafts: Drafts) -> impl Into
         leptos::task::spawn_local(async move {
             match api::call::<()>(Method::Delete, &format!("/api/notes/{id}"), None::<&()>).await {
                 Ok(()) => {
-                    drafts.update_value(|d| {
-                        d.retain(|(k, _)| *k != id);
-                    });
+                    forget_draft(drafts, &id);
                     notes.update(|v| v.retain(|x| x.id != id));
                 }
                 Err(e) => error.set(Some(e.message)),
