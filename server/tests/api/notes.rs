@@ -187,3 +187,47 @@ async fn validation_and_limits() {
     // Without a token: 401, not 404.
     assert_problem(app.get("/api/notes").await, StatusCode::UNAUTHORIZED).await;
 }
+
+/// Notes come back most recently written first, in the exact order of the user's writes, even
+/// when they all land within one second (the timestamps are whole seconds and the ids random,
+/// so neither can order them).
+#[tokio::test]
+async fn list_order_is_the_order_of_writes_within_one_second() {
+    let app = spawn_app().await;
+    let (_, l) = app.new_user().await;
+    let write = |method: reqwest::Method, path: String, title: String| {
+        let req = app
+            .client
+            .request(method, app.url(&path))
+            .bearer_auth(&l.access)
+            .json(&json!({ "title": title }));
+        async move {
+            let res = req.send().await.unwrap();
+            assert!(res.status().is_success(), "{}", res.status());
+            res.json::<Note>().await.unwrap()
+        }
+    };
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        ids.push(write(reqwest::Method::POST, "/api/notes".into(), format!("n{i}")).await.id);
+    }
+    // Touch two older ones: each moves to the top, in the order touched.
+    for i in [3, 0] {
+        write(reqwest::Method::PUT, format!("/api/notes/{}", ids[i]), format!("n{i}*")).await;
+    }
+    let titles: Vec<String> = app
+        .get_auth("/api/notes", &l.access)
+        .await
+        .json::<Vec<Note>>()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| n.title)
+        .collect();
+    let expected: Vec<String> = ["n0*", "n3*"]
+        .into_iter()
+        .map(String::from)
+        .chain((0..12).rev().filter(|i| ![0, 3].contains(i)).map(|i| format!("n{i}")))
+        .collect();
+    assert_eq!(titles, expected);
+}
