@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod attacks;
 mod auth_flow;
 mod csrf;
 mod headers;

@@ -1,0 +1,1 @@
+//! Attacks on cookies (see mod.rs).

@@ -1,0 +1,1 @@
+//! Attacks on operators (see mod.rs).

@@ -1,0 +1,1 @@
+//! Attacks on rotation (see mod.rs).
