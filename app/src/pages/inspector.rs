@@ -132,8 +132,8 @@ pub fn InspectorPage() -> impl IntoView {
                 <div class="panel">
                     <h2>"Refresh token"</h2>
                     <p>"Lives in: " <strong>"an HttpOnly cookie"</strong> " set by the server: "
-                        <code>"__Secure-cloakroom_refresh"</code> ", " <code>"Secure; SameSite=Strict; Path=/api/auth"</code> "."</p>
-                    <p>"JavaScript cannot read it — not this app, and not a script injected into this page. The browser attaches it only to requests to " <code>"/api/auth/*"</code> " on this site. The server stores only its SHA-256, rotates it on every use, and if an old one is ever replayed it ends the whole session."</p>
+                        <code>"__Host-cloakroom_refresh"</code> ", " <code>"Secure; SameSite=Strict; Path=/"</code> "."</p>
+                    <p>"JavaScript cannot read it — not this app, and not a script injected into this page. The browser attaches it to requests to this site only (the " <code>"__Host-"</code> " prefix: no other subdomain can set or overwrite it); only " <code>"/api/auth/*"</code> " reads it. The server stores only its SHA-256, rotates it on every use, and if an old one is ever replayed it ends the whole session."</p>
                     <h3>"If a script were injected here, it could…"</h3>
                     <ul>
                         <li>"read the access token from memory only by taking over the running app, and use it until it expires (minutes) or the session is revoked;"</li>

@@ -1,19 +1,36 @@
 //! The refresh cookie, built in one place so its removal matches its setting exactly.
 //!
 //! - `HttpOnly`: no script can read it, so an XSS cannot exfiltrate the long-lived credential.
-//! - `Secure` and the `__Secure-` prefix: never sent over plain http (browsers treat
-//!   http://localhost and 127.0.0.1 as secure contexts, so local development still works).
+//! - `Secure`: never sent over plain http (browsers treat http://localhost and 127.0.0.1 as
+//!   secure contexts, so local development still works).
+//! - The `__Host-` prefix, which forces `Secure`, `Path=/` and *no* `Domain`: a browser refuses
+//!   to store a `__Host-` cookie that names a domain, so a sibling subdomain (or a network
+//!   attacker on plain http) cannot plant one of this name for our host ("cookie tossing": a
+//!   planted `Domain=parent; Path=/api/auth/refresh` cookie is sent *before* ours and would log
+//!   the victim into the attacker's session, or, with junk, out for good, since our clearing
+//!   cookie cannot remove a Domain cookie). RFC 10017 (OAuth 2.0 for Browser-Based Apps)
+//!   recommends exactly this.
+//! - The price of `__Host-` is `Path=/`: the cookie now travels with every same-origin request
+//!   (pages, assets, API calls), not only `/api/auth`. It stays HttpOnly and SameSite=Strict;
+//!   only the auth routes ever read it, nothing logs request cookies, and the refresh and
+//!   logout routes keep their CSRF checks. A narrower path would keep the cookie off the wire
+//!   more often but reopen tossing, which is the worse risk.
 //! - `SameSite=Strict`: not sent on any cross-site request, the first CSRF defence.
-//! - `Path=/api/auth`: sent only to the auth routes, never with ordinary API or page requests,
-//!   so it cannot leak through logs or handlers that have no business seeing it.
+//! - A request that carries the refresh cookie's name more than once is refused outright:
+//!   choosing either value would let a planted cookie win.
 
 use axum::http::{HeaderMap, HeaderValue};
 use cookie::{time::Duration as CookieDuration, Cookie, SameSite};
 
-pub const COOKIE_PATH: &str = "/api/auth";
-pub const SECURE_NAME: &str = "__Secure-cloakroom_refresh";
+use crate::error::ApiError;
+
+pub const COOKIE_PATH: &str = "/";
+pub const SECURE_NAME: &str = "__Host-cloakroom_refresh";
 /// Used only with `CLOAKROOM_DEV_INSECURE_COOKIES` (the prefix requires `Secure`).
 pub const DEV_NAME: &str = "cloakroom_refresh";
+
+/// The 400 answer to a request carrying the refresh cookie's name twice.
+pub const DUPLICATE: &str = "the request carries the refresh cookie more than once (a cookie planted by another site?); nothing was changed. Clear this site's cookies and log in again";
 
 #[derive(Debug, Clone, Copy)]
 pub struct CookiePolicy {
@@ -58,16 +75,21 @@ impl CookiePolicy {
         HeaderValue::from_str(&c.to_string()).expect("cookie is ASCII")
     }
 
-    /// The refresh token from the request's `Cookie` headers, if any.
-    pub fn read(&self, headers: &HeaderMap) -> Option<String> {
-        headers
+    /// The refresh token from the request's `Cookie` headers: `Ok(None)` without one, an error
+    /// when the name appears more than once (across all `Cookie` headers), whatever the values.
+    pub fn read(&self, headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+        let mut found = headers
             .get_all(axum::http::header::COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| Cookie::split_parse(v.to_owned()))
             .filter_map(Result::ok)
-            .find(|c| c.name() == self.name())
-            .map(|c| c.value().to_owned())
+            .filter(|c| c.name() == self.name());
+        let first = found.next().map(|c| c.value().to_owned());
+        if found.next().is_some() {
+            return Err(ApiError::BadRequest(DUPLICATE.into()));
+        }
+        Ok(first)
     }
 }
 
@@ -81,13 +103,14 @@ mod tests {
             insecure_dev: false,
         }
         .set("tok", Some(60));
-        let s = v.to_str().unwrap();
+        let s = format!("{};", v.to_str().unwrap());
+        assert!(!s.contains("Domain"), "{s}");
         for part in [
-            "__Secure-cloakroom_refresh=tok",
+            "__Host-cloakroom_refresh=tok",
             "HttpOnly",
             "Secure",
             "SameSite=Strict",
-            "Path=/api/auth",
+            "Path=/;",
             "Max-Age=60",
         ] {
             assert!(s.contains(part), "{s} lacks {part}");
@@ -103,7 +126,7 @@ mod tests {
         let clear = p.clear();
         let s = clear.to_str().unwrap();
         assert!(
-            s.contains("Max-Age=0") && s.contains("Path=/api/auth") && s.contains("Secure"),
+            s.contains("Max-Age=0") && s.contains("Path=/") && s.contains("Secure"),
             "{s}"
         );
     }
@@ -116,9 +139,38 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(
             "cookie",
-            HeaderValue::from_static("theme=dark; __Secure-cloakroom_refresh=abc"),
+            HeaderValue::from_static("theme=dark; __Host-cloakroom_refresh=abc"),
         );
-        assert_eq!(p.read(&h).as_deref(), Some("abc"));
-        assert_eq!(CookiePolicy { insecure_dev: true }.read(&h), None);
+        assert_eq!(p.read(&h).unwrap().as_deref(), Some("abc"));
+        assert_eq!(CookiePolicy { insecure_dev: true }.read(&h).unwrap(), None);
+        // The old name (and a lookalike in another case) is not ours.
+        h.insert(
+            "cookie",
+            HeaderValue::from_static("__Secure-cloakroom_refresh=abc; __host-cloakroom_refresh=x"),
+        );
+        assert_eq!(p.read(&h).unwrap(), None);
+    }
+
+    #[test]
+    fn the_name_twice_is_refused_in_one_header_or_across_headers() {
+        let p = CookiePolicy {
+            insecure_dev: false,
+        };
+        let mut h = HeaderMap::new();
+        h.insert(
+            "cookie",
+            HeaderValue::from_static("__Host-cloakroom_refresh=a; __Host-cloakroom_refresh=a"),
+        );
+        assert!(matches!(p.read(&h), Err(ApiError::BadRequest(_))));
+        let mut h = HeaderMap::new();
+        h.append(
+            "cookie",
+            HeaderValue::from_static("__Host-cloakroom_refresh=a"),
+        );
+        h.append(
+            "cookie",
+            HeaderValue::from_static("x=1; __Host-cloakroom_refresh=b"),
+        );
+        assert!(matches!(p.read(&h), Err(ApiError::BadRequest(_))));
     }
 }

@@ -82,15 +82,16 @@ pub async fn start_session(
     Ok((grant, token.token))
 }
 
-/// A successful refresh: the session, and the rotated token unless this was a grace-window
-/// duplicate.
+/// A successful refresh: the session, and the refresh token to set unless this was a grace-window
+/// straggler (whose client already holds a newer one).
 pub struct Presented {
     pub grant: SessionGrant,
     pub new_token: Option<String>,
 }
 
 /// Presents a refresh token. Reuse revokes the session (in the store and for Bearer checks)
-/// and is recorded as a security event.
+/// and is recorded as a security event; repeats that are not theft are recorded too, with a
+/// reason code that tells a benign race from a possible replay (see `auth::refresh`).
 pub async fn present_refresh(
     state: &AppState,
     token: &str,
@@ -103,11 +104,28 @@ pub async fn present_refresh(
         return Err(ApiError::unauthorized("refresh token is invalid"));
     }
     let now = crate::now();
-    let new = refresh::generate();
+    let next = refresh::successor(&state.successor_key, token);
+    let ip = ip.map(|i| i.to_string());
+    let event = |kind: &'static str, grant: SessionGrant, detail: &'static str| {
+        let (db, ip) = (state.db.clone(), ip.clone());
+        async move {
+            store::events::record(
+                &db,
+                now,
+                kind,
+                Some(&grant.user_id),
+                Some(&grant.session_id),
+                ip.as_deref(),
+                detail,
+            )
+            .await?;
+            Ok::<_, ApiError>(grant)
+        }
+    };
     match store::sessions::rotate(
         &state.db,
         &refresh::hash(token),
-        &new.hash,
+        &next.hash,
         now,
         state.lifetimes(),
     )
@@ -115,10 +133,27 @@ pub async fn present_refresh(
     {
         RefreshOutcome::Rotated(grant) => Ok(Presented {
             grant,
-            new_token: Some(new.token),
+            new_token: Some(next.token),
         }),
+        RefreshOutcome::Repeated {
+            grant,
+            since_rotation,
+        } => {
+            let detail = if since_rotation <= state.lifetimes().reuse_grace {
+                REASON_CONCURRENT
+            } else {
+                REASON_LOST_ANSWER
+            };
+            tracing::info!(session = %grant.session_id, reason = detail, "refresh repeated: same successor re-issued");
+            let grant = event(EVENT_REPEAT, grant, detail).await?;
+            Ok(Presented {
+                grant,
+                new_token: Some(next.token),
+            })
+        }
         RefreshOutcome::Grace(grant) => {
-            tracing::debug!(session = %grant.session_id, "refresh within reuse grace");
+            tracing::info!(session = %grant.session_id, "refresh after its successor was used, within grace");
+            let grant = event(EVENT_GRACE, grant, REASON_GRACE).await?;
             Ok(Presented {
                 grant,
                 new_token: None,
@@ -129,16 +164,15 @@ pub async fn present_refresh(
             user_id,
         } => {
             state.mark_revoked([&session_id], now);
-            let ip = ip.map(|i| i.to_string());
             tracing::warn!(session = %session_id, user = %user_id, ip = ?ip, "refresh token reuse: session revoked");
             store::events::record(
                 &state.db,
                 now,
-                "refresh_token_reuse",
+                EVENT_REUSE,
                 Some(&user_id),
                 Some(&session_id),
                 ip.as_deref(),
-                "an already-rotated refresh token was presented after the grace window; session revoked",
+                REASON_REUSE,
             )
             .await?;
             Err(ApiError::unauthorized(
@@ -150,3 +184,23 @@ pub async fn present_refresh(
         )),
     }
 }
+
+/// Security-event kinds and reason codes of refresh presentations (`security_events.kind`, and
+/// the code that starts `detail`). Operators and the admin API tell a benign race from theft by
+/// these, never by wording.
+pub const EVENT_REPEAT: &str = "refresh_retry";
+pub const EVENT_GRACE: &str = "refresh_grace";
+pub const EVENT_REUSE: &str = "refresh_token_reuse";
+/// A repeat within the grace window of the rotation, successor unused: two tabs or requests raced.
+pub const REASON_CONCURRENT: &str =
+    "concurrent_duplicate: the token was presented again before its successor was used; same successor re-issued";
+/// A repeat after the grace window, successor unused: the answer to the first presentation never
+/// arrived (network drop, proxy timeout, tab closed mid-request).
+pub const REASON_LOST_ANSWER: &str =
+    "retry_after_lost_answer: the token was presented again and its successor was never used; same successor re-issued";
+/// The successor was used already, but the token was rotated within the grace window: a
+/// straggler of a race, or a replay by someone else holding the old token.
+pub const REASON_GRACE: &str =
+    "successor_used_within_grace: a late duplicate or a replay; access token only, no refresh token";
+pub const REASON_REUSE: &str =
+    "replay_after_successor_used: an already-rotated refresh token was presented after its successor was used and the grace window passed; session revoked";

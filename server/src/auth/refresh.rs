@@ -5,13 +5,24 @@
 //! only the hash is stored: a leaked database then yields no usable token; SHA-256 (not a slow
 //! hash) suffices because the input is 256 bits of randomness, not a guessable password.
 //!
-//! Reuse grace: when two tabs (or a retried request) present the same token at once, the first
-//! rotates it and the second arrives with a token that is, strictly, already used. Treating that
-//! as theft would log the user out for doing nothing wrong (the auth0-spa-js/supabase-js
-//! multi-tab bug). So within a short window after a token's own rotation, a repeat gets a fresh
-//! access token but no new refresh token and revokes nothing. The window is short (10 s by
-//! default) because during it a thief holding the same old token would also get an access
-//! token; after it, a repeat revokes the whole session.
+//! Deterministic successors. A token's successor is `HMAC-SHA256(server secret, token)`, not a
+//! fresh random value. So every presentation of one token — a burst from two tabs, a retry after
+//! the answer was lost on the way (network drop, proxy 504, tab closed mid-request) — is answered
+//! with the *same* successor, and whichever `Set-Cookie` the browser keeps last is a live token.
+//! Nothing extra is stored (the successor's hash is derived from the presented token), and
+//! "the successor has been used" stays a well-defined state:
+//!
+//! - presented token current → rotate; answer with its successor;
+//! - presented token rotated, successor never presented → a duplicate or a retry: answer with
+//!   the same successor again (recorded as `refresh_retry`, a benign event);
+//! - presented token rotated, successor already used, within the short grace window → a
+//!   straggler of a race, or a replay: an access token, no cookie, nothing revoked (recorded as
+//!   `refresh_grace`);
+//! - after that window → theft: the whole session is revoked (`refresh_token_reuse`).
+//!
+//! The successor is unpredictable without the server secret, which never leaves the database;
+//! an attacker holding the database *and* a live plaintext token could compute that token's
+//! future successors, but such an attacker can already mint access tokens with the signing keys.
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use rand::RngCore;
@@ -27,6 +38,17 @@ pub fn generate() -> NewRefresh {
     let mut raw = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut raw);
     let token = URL_SAFE_NO_PAD.encode(raw);
+    let hash = hash(&token);
+    NewRefresh { token, hash }
+}
+
+/// The successor of `token` under `key`: always the same token for the same presented token.
+pub fn successor(key: &[u8; 32], token: &str) -> NewRefresh {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(b"cloakroom refresh successor\0");
+    mac.update(token.as_bytes());
+    let token = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
     let hash = hash(&token);
     NewRefresh { token, hash }
 }
@@ -57,5 +79,19 @@ mod tests {
         assert_eq!(a.hash, hash(&a.token));
         assert!(!looks_valid("short"));
         assert!(!looks_valid(&"=".repeat(43)));
+    }
+
+    #[test]
+    fn successors_are_deterministic_per_key_and_well_formed() {
+        let t = generate().token;
+        let (k1, k2) = ([1u8; 32], [2u8; 32]);
+        let a = successor(&k1, &t);
+        assert_eq!(a.token, successor(&k1, &t).token);
+        assert_ne!(a.token, successor(&k2, &t).token);
+        assert_ne!(a.token, successor(&k1, &generate().token).token);
+        assert!(looks_valid(&a.token));
+        assert_eq!(a.hash, hash(&a.token));
+        // A chain never loops back onto itself.
+        assert_ne!(successor(&k1, &a.token).token, a.token);
     }
 }

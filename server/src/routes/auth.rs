@@ -68,7 +68,7 @@ async fn signup(
 
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, description = "Access token; the refresh token is set as an HttpOnly cookie", body = TokenResponse,
-            headers(("set-cookie" = String, description = "__Secure-cloakroom_refresh; HttpOnly; Secure; SameSite=Strict; Path=/api/auth"))),
+            headers(("set-cookie" = String, description = "__Host-cloakroom_refresh; HttpOnly; Secure; SameSite=Strict; Path=/"))),
         (status = 401, description = "Invalid username or password (one message either way)", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Account or IP throttled; see Retry-After", body = Problem, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all, fields(username = %body.username))]
 async fn login(
@@ -122,7 +122,8 @@ fn clearing_cookie(state: &AppState, err: ApiError) -> Response {
 
 #[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", security(("refresh_cookie" = [])),
     params(("X-Requested-With" = String, Header, description = "Must be `cloakroom` (CSRF defence)")),
-    responses((status = 200, description = "New access token and a rotated cookie (no cookie inside the reuse grace window)", body = TokenResponse),
+    responses((status = 200, description = "New access token and the token's successor as the cookie (the same successor for every repeat of one token; no cookie for a straggler after the successor was used)", body = TokenResponse),
+        (status = 400, description = "The refresh cookie's name appears more than once (cookie tossing); nothing changed", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No, expired, revoked or reused refresh token; the cookie is cleared", body = Problem, content_type = "application/problem+json"), (status = 403, description = "CSRF check failed", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many refreshes from this IP", body = Problem, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all)]
@@ -132,7 +133,7 @@ async fn refresh(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     csrf::check(&headers, &state.settings.public_origin)?;
-    let Some(token) = state.cookies.read(&headers) else {
+    let Some(token) = state.cookies.read(&headers)? else {
         return Err(ApiError::unauthorized("no refresh cookie: log in"));
     };
     let presented = match flows::present_refresh(&state, &token, Some(meta.ip)).await {
@@ -143,8 +144,9 @@ async fn refresh(
     let g = &presented.grant;
     let now = crate::now();
     let tokens = state.access_for(g, now)?;
-    // Within the grace window no cookie is sent: the winning request already set the new one,
-    // and overwriting it with nothing (or with an old value) would break the session.
+    // Every answer that carries a cookie carries the token's one deterministic successor, so
+    // duplicates and retries all leave the browser with a live token. Only a grace-window
+    // straggler (successor already used) gets none: the browser already holds a newer one.
     let cookie = presented
         .new_token
         .as_deref()
@@ -160,7 +162,7 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<
     csrf::check(&headers, &state.settings.public_origin)?;
     let now = crate::now();
     let mut session = None;
-    if let Some(token) = state.cookies.read(&headers) {
+    if let Some(token) = state.cookies.read(&headers)? {
         session =
             store::sessions::find_by_token(&state.db, &crate::auth::refresh::hash(&token), now)
                 .await?;

@@ -31,3 +31,26 @@ pub async fn count(db: &Db, kind: &str, session_id: &str) -> sqlx::Result<i64> {
         .fetch_one(&db.read)
         .await
 }
+
+/// One security event.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EventRow {
+    pub at: i64,
+    pub kind: String,
+    pub user_id: Option<String>,
+    pub session_id: Option<String>,
+    pub ip: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// The newest `limit` events, newest first (optionally of one session).
+pub async fn recent(db: &Db, session_id: Option<&str>, limit: i64) -> sqlx::Result<Vec<EventRow>> {
+    sqlx::query_as(
+        "SELECT at, kind, user_id, session_id, ip, detail FROM security_events
+         WHERE ?1 IS NULL OR session_id = ?1 ORDER BY id DESC LIMIT ?2",
+    )
+    .bind(session_id)
+    .bind(limit)
+    .fetch_all(&db.read)
+    .await
+}

@@ -5,6 +5,7 @@ pub mod events;
 pub mod keys;
 pub mod notes;
 pub mod rotation;
+pub mod secrets;
 pub mod sessions;
 pub mod users;
 

@@ -115,8 +115,16 @@ struct FastRotation {
 pub enum RefreshOutcome {
     /// The token was current: it is now rotated and `new_hash` is the session's current token.
     Rotated(SessionGrant),
-    /// The token was rotated moments ago (within the grace window): a concurrent request from
-    /// the same client. Mint an access token, issue no new refresh token, revoke nothing.
+    /// The token was rotated before, but its successor (`new_hash`) has never been presented: a
+    /// concurrent duplicate, or a retry after a lost answer. The caller answers with the same
+    /// successor again; nothing is written. `since_rotation` tells the two apart for the event log.
+    Repeated {
+        grant: SessionGrant,
+        since_rotation: i64,
+    },
+    /// The token's successor has been used already, but the token itself was rotated moments
+    /// ago (within the grace window): a straggler of a race, or a replay. Mint an access token,
+    /// issue no refresh token (the client's cookie is already newer), revoke nothing.
     Grace(SessionGrant),
     /// The token had already been rotated before the grace window: theft is assumed and the
     /// whole session is now revoked.
@@ -125,8 +133,9 @@ pub enum RefreshOutcome {
     Invalid,
 }
 
-/// Presents refresh token `old_hash`; on success it is replaced by `new_hash`. Runs in the
-/// group-commit writer (see `store::rotation`).
+/// Presents refresh token `old_hash`; on success it is replaced by `new_hash`, which must be the
+/// hash of its deterministic successor (`auth::refresh::successor`): that is how a repeat finds
+/// out whether the successor has been used. Runs in the group-commit writer (`store::rotation`).
 pub async fn rotate(
     db: &Db,
     old_hash: &[u8; 32],
@@ -212,6 +221,27 @@ pub(super) async fn rotate_in(
         refresh_expires_at,
     };
     if let Some(rotated_at) = row.rotated_at {
+        let successor: Option<(Option<i64>, i64)> = sqlx::query_as(
+            "SELECT rotated_at, expires_at FROM refresh_tokens WHERE token_hash = ? AND session_id = ?",
+        )
+        .bind(new_hash)
+        .bind(&row.session_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        match successor {
+            // Never presented and still valid: hand out the same successor again.
+            Some((None, expires_at)) if expires_at > now => {
+                return Ok(RefreshOutcome::Repeated {
+                    grant: grant(expires_at),
+                    since_rotation: now - rotated_at,
+                })
+            }
+            // Never presented, but idled out: the session is over, not stolen.
+            Some((None, _)) => return Ok(RefreshOutcome::Invalid),
+            // Used (or, for tokens rotated before successors were derived, unknown): a repeat
+            // is a straggler only within the grace window, theft after it.
+            Some((Some(_), _)) | None => {}
+        }
         if now - rotated_at <= life.reuse_grace {
             return Ok(RefreshOutcome::Grace(grant(row.token_expires_at)));
         }

@@ -61,9 +61,9 @@ async fn login_success_sets_exact_cookie_and_token_works() {
     let app = spawn_app().await;
     let (name, login) = app.new_user().await;
     let c = &login.set_cookie;
-    assert!(c.starts_with("__Secure-cloakroom_refresh="), "{c}");
+    assert!(c.starts_with("__Host-cloakroom_refresh="), "{c}");
     let attrs: Vec<&str> = c.split(';').skip(1).map(str::trim).collect();
-    for want in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/api/auth"] {
+    for want in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
         assert!(attrs.contains(&want), "{c} lacks {want}");
     }
     assert!(
@@ -171,7 +171,7 @@ async fn refresh_rotates_the_token() {
     assert_eq!(res.status(), StatusCode::OK);
     let (next, raw) = refresh_cookie(res.headers()).expect("rotated cookie");
     assert_ne!(next, login.refresh);
-    assert!(raw.contains("HttpOnly") && raw.contains("Path=/api/auth"));
+    assert!(raw.contains("HttpOnly") && raw.contains("Path=/;"));
     let body: api_types::TokenResponse = res.json().await.unwrap();
     assert_eq!(body.token_type, "Bearer");
     assert_eq!(body.expires_in, 300);
@@ -183,11 +183,15 @@ async fn refresh_rotates_the_token() {
 }
 
 #[tokio::test]
-async fn replay_within_grace_gets_access_but_no_cookie_and_revokes_nothing() {
+async fn a_straggler_after_the_successor_was_used_gets_access_but_no_cookie_within_grace() {
     let app = spawn_app().await;
     let (_, login) = app.new_user().await;
     let first = app.refresh_raw(&login.refresh).await;
     let (next, _) = refresh_cookie(first.headers()).unwrap();
+    // The successor is used: the client has moved on.
+    let second = app.refresh_raw(&next).await;
+    let (newest, _) = refresh_cookie(second.headers()).unwrap();
+    // A late duplicate of the first presentation, within the grace window.
     let dup = app.refresh_raw(&login.refresh).await;
     assert_eq!(dup.status(), StatusCode::OK);
     assert!(
@@ -197,7 +201,7 @@ async fn replay_within_grace_gets_access_but_no_cookie_and_revokes_nothing() {
     let body: api_types::TokenResponse = dup.json().await.unwrap();
     assert_eq!(app.me_status(&body.access_token).await, StatusCode::OK);
     assert_eq!(
-        app.refresh_raw(&next).await.status(),
+        app.refresh_raw(&newest).await.status(),
         StatusCode::OK,
         "session still live"
     );
@@ -212,7 +216,7 @@ async fn concurrent_refreshes_rotate_exactly_once() {
         .map(|_| {
             let client = reqwest::Client::new();
             let url = app.url("/api/auth/refresh");
-            let cookie = format!("__Secure-cloakroom_refresh={}", login.refresh);
+            let cookie = format!("__Host-cloakroom_refresh={}", login.refresh);
             tokio::spawn(async move {
                 client
                     .post(url)
@@ -224,7 +228,7 @@ async fn concurrent_refreshes_rotate_exactly_once() {
             })
         })
         .collect();
-    let mut rotated = 0;
+    let mut successors = std::collections::BTreeSet::new();
     for h in handles {
         let res = h.await.unwrap();
         assert_eq!(
@@ -232,11 +236,16 @@ async fn concurrent_refreshes_rotate_exactly_once() {
             StatusCode::OK,
             "no request of the burst may fail"
         );
-        if refresh_cookie(res.headers()).is_some() {
-            rotated += 1;
-        }
+        let (value, _) = refresh_cookie(res.headers()).expect("every answer carries the successor");
+        successors.insert(value);
     }
-    assert_eq!(rotated, 1, "exactly one rotation");
+    assert_eq!(
+        successors.len(),
+        1,
+        "exactly one rotation: one successor for the whole burst"
+    );
+    let successor = successors.pop_first().unwrap();
+    assert_eq!(app.refresh_raw(&successor).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -244,8 +253,11 @@ async fn replay_after_grace_revokes_the_session_and_its_access_tokens() {
     let app = spawn_with(&[("CLOAKROOM_REUSE_GRACE_SECS", "0")]).await;
     let (_, login) = app.new_user().await;
     let res = app.refresh_raw(&login.refresh).await;
-    let (next, _) = refresh_cookie(res.headers()).unwrap();
+    let (used, _) = refresh_cookie(res.headers()).unwrap();
     let body: api_types::TokenResponse = res.json().await.unwrap();
+    // The owner moves on: the successor is used, so the first token is now strictly stale.
+    let res = app.refresh_raw(&used).await;
+    let (next, _) = refresh_cookie(res.headers()).unwrap();
     // Grace 0 s: the replay must land in a later second than the rotation.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let res = app.refresh_raw(&login.refresh).await;
@@ -355,7 +367,7 @@ async fn logout_revokes_and_clears_the_cookie() {
     assert_eq!(value, "");
     for want in [
         "Max-Age=0",
-        "Path=/api/auth",
+        "Path=/;",
         "HttpOnly",
         "Secure",
         "SameSite=Strict",

@@ -12,7 +12,7 @@ async fn post(
     let mut req = app
         .client
         .post(app.url(path))
-        .header("cookie", format!("__Secure-cloakroom_refresh={refresh}"));
+        .header("cookie", format!("__Host-cloakroom_refresh={refresh}"));
     for (k, v) in headers {
         req = req.header(*k, *v);
     }

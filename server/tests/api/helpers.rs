@@ -96,9 +96,7 @@ pub fn refresh_cookie(headers: &HeaderMap) -> Option<(String, String)> {
         .get_all("set-cookie")
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find(|v| {
-            v.starts_with("__Secure-cloakroom_refresh=") || v.starts_with("cloakroom_refresh=")
-        })
+        .find(|v| v.starts_with("__Host-cloakroom_refresh=") || v.starts_with("cloakroom_refresh="))
         .map(|v| {
             let value = v
                 .split(';')
@@ -183,7 +181,7 @@ impl TestApp {
     pub async fn refresh_raw(&self, refresh: &str) -> Response {
         self.client
             .post(self.url("/api/auth/refresh"))
-            .header("cookie", format!("__Secure-cloakroom_refresh={refresh}"))
+            .header("cookie", format!("__Host-cloakroom_refresh={refresh}"))
             .header("x-requested-with", "cloakroom")
             .send()
             .await
@@ -194,7 +192,7 @@ impl TestApp {
     pub async fn logout_raw(&self, refresh: &str) -> Response {
         self.client
             .post(self.url("/api/auth/logout"))
-            .header("cookie", format!("__Secure-cloakroom_refresh={refresh}"))
+            .header("cookie", format!("__Host-cloakroom_refresh={refresh}"))
             .header("x-requested-with", "cloakroom")
             .send()
             .await

@@ -209,11 +209,20 @@ async fn list_order_is_the_order_of_writes_within_one_second() {
     };
     let mut ids = Vec::new();
     for i in 0..12 {
-        ids.push(write(reqwest::Method::POST, "/api/notes".into(), format!("n{i}")).await.id);
+        ids.push(
+            write(reqwest::Method::POST, "/api/notes".into(), format!("n{i}"))
+                .await
+                .id,
+        );
     }
     // Touch two older ones: each moves to the top, in the order touched.
     for i in [3, 0] {
-        write(reqwest::Method::PUT, format!("/api/notes/{}", ids[i]), format!("n{i}*")).await;
+        write(
+            reqwest::Method::PUT,
+            format!("/api/notes/{}", ids[i]),
+            format!("n{i}*"),
+        )
+        .await;
     }
     let titles: Vec<String> = app
         .get_auth("/api/notes", &l.access)
@@ -227,7 +236,12 @@ async fn list_order_is_the_order_of_writes_within_one_second() {
     let expected: Vec<String> = ["n0*", "n3*"]
         .into_iter()
         .map(String::from)
-        .chain((0..12).rev().filter(|i| ![0, 3].contains(i)).map(|i| format!("n{i}")))
+        .chain(
+            (0..12)
+                .rev()
+                .filter(|i| ![0, 3].contains(i))
+                .map(|i| format!("n{i}")),
+        )
         .collect();
     assert_eq!(titles, expected);
 }
