@@ -255,16 +255,30 @@ impl Auth {
     }
 
     /// Logs this browser out: ends the session server-side, forgets the token, tells the
-    /// other tabs.
-    pub async fn logout(&self) {
+    /// other tabs. Only a 204 from the server means the session is over: on a network error or
+    /// any other answer the session lives on, so this tab stays logged in and says so (telling
+    /// the user "you have been logged out" then would be a lie about a live session).
+    pub async fn logout(&self) -> Result<(), String> {
         use gloo_net::http::Request;
         let mut req = Request::post("/api/auth/logout").header(CSRF_HEADER, CSRF_HEADER_VALUE);
         if let Some(t) = self.token() {
             req = req.header("Authorization", &format!("Bearer {t}"));
         }
-        let _ = req.send().await;
-        self.drop_session(Some("You have been logged out.".into()));
-        tabs::announce(tabs::Message::Logout);
+        match req.send().await {
+            Ok(r) if r.status() == 204 => {
+                self.drop_session(Some("You have been logged out.".into()));
+                tabs::announce(tabs::Message::Logout);
+                Ok(())
+            }
+            Ok(r) => Err(format!(
+                "Logging out failed: the server answered {}. You are still logged in here and on the server; try again.",
+                r.status()
+            )),
+            Err(_) => Err(
+                "Logging out failed: the server could not be reached. You are still logged in; try again."
+                    .into(),
+            ),
+        }
     }
 
     /// After a successful login in this tab.

@@ -23,11 +23,15 @@ pub fn Nav() -> impl IntoView {
         )
     });
     let navigate = use_navigate();
+    let logout_error = RwSignal::new(None::<String>);
     let logout = move |_| {
         let navigate = navigate.clone();
+        logout_error.set(None);
         leptos::task::spawn_local(async move {
-            auth().logout().await;
-            navigate("/login", Default::default());
+            match auth().logout().await {
+                Ok(()) => navigate("/login", Default::default()),
+                Err(e) => logout_error.set(Some(e)),
+            }
         });
     };
     let theme = RwSignal::new(prefs::theme());
@@ -60,7 +64,7 @@ pub fn Nav() -> impl IntoView {
                 {move || match user.get() {
                     Some(name) => view! {
                         <span data-testid="current-user">"Signed in as " <strong>{name}</strong></span>
-                        <button on:click=logout.clone() data-testid="logout">"Log out"</button>
+                        <button on:click=logout.clone() data-testid="logout">{move || if logout_error.with(Option::is_some) { "Retry log out" } else { "Log out" }}</button>
                     }.into_any(),
                     None => view! {
                         <A href="/login">"Log in"</A>
@@ -68,6 +72,7 @@ pub fn Nav() -> impl IntoView {
                     }.into_any(),
                 }}
             </div>
+            <p class="error" role="alert" data-testid="logout-error">{move || logout_error.get()}</p>
         </header>
     }
 }

@@ -10,10 +10,26 @@ use crate::{
     auth::{auth, Status},
 };
 
-/// Only same-site paths are followed after login (no open redirect via `?next=`).
+/// Only same-origin paths are followed after login (no open redirect via `?next=`).
+///
+/// The browser's URL parser is more lenient than "starts with one `/`": it drops tabs and
+/// newlines anywhere (`/\t/evil.example` becomes `//evil.example`) and reads `\` as `/` (`/\evil`
+/// becomes `//evil`), and either turns a path into another host. So a `next` is accepted only
+/// when it cannot be read as anything but a path on this origin: it starts with exactly one `/`
+/// and holds no backslash, whitespace or control character at all. Anything else goes to the
+/// notes page.
 pub fn safe_next(next: Option<String>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/login") => n,
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.starts_with("/login")
+                && !n
+                    .chars()
+                    .any(|c| c == '\\' || c.is_whitespace() || c.is_control()) =>
+        {
+            n
+        }
         _ => "/notes".into(),
     }
 }
@@ -116,5 +132,10 @@ mod tests {
         assert_eq!(safe_next(Some("https://evil.example".into())), "/notes");
         assert_eq!(safe_next(Some("/login?next=/x".into())), "/notes");
         assert_eq!(safe_next(None), "/notes");
+        // What the URL parser would turn into another host.
+        for evil in ["/\\evil.example", "/\t/evil.example", "/\n/evil.example", "/\r//evil", "\\\\evil", " //evil"] {
+            assert_eq!(safe_next(Some(evil.into())), "/notes", "{evil:?}");
+        }
+        assert_eq!(safe_next(Some("/notes?q=a%20b#top".into())), "/notes?q=a%20b#top");
     }
 }
