@@ -39,6 +39,13 @@ pub struct TokenResponse {
     pub token_type: String,
     /// Seconds until `access_token` expires.
     pub expires_in: u64,
+    /// Refresh answers only: what the presented refresh token was, as the server saw it —
+    /// `rotated` (it was current), `concurrent_duplicate` or `retry_after_lost_answer` (it had
+    /// been rotated, its successor unused: the same successor was set again), or
+    /// `successor_used_within_grace` (a late duplicate or a replay: no cookie). The same codes
+    /// appear in the security event log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<String>,
 }
 
 /// `201` answer of signup; also the shape of a user elsewhere.

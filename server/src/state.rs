@@ -87,6 +87,7 @@ impl AppState {
             access_token,
             token_type: "Bearer".into(),
             expires_in: ttl as u64,
+            rotation: None,
         })
     }
 

@@ -218,8 +218,14 @@ impl Auth {
         if res.ok() {
             let body: TokenResponse = crate::json::from_str(&res.text().await.unwrap_or_default())
                 .map_err(|e| RefreshError::Unavailable(format!("unreadable answer: {e}")))?;
+            // The server's word on what the presented cookie was: a plain rotation, or a repeat
+            // it answered without treating it as theft (shown in the inspector's timeline).
+            let what = match body.rotation.as_deref() {
+                None | Some("rotated") => reason.label().to_owned(),
+                Some(code) => format!("{}: {code}", reason.label()),
+            };
             let token = self.accept(body);
-            self.record(reason.label(), true);
+            self.record(what, true);
             tabs::announce(tabs::Message::Refreshed);
             return Ok(token);
         }

@@ -133,9 +133,19 @@ mod tests {
         assert_eq!(safe_next(Some("/login?next=/x".into())), "/notes");
         assert_eq!(safe_next(None), "/notes");
         // What the URL parser would turn into another host.
-        for evil in ["/\\evil.example", "/\t/evil.example", "/\n/evil.example", "/\r//evil", "\\\\evil", " //evil"] {
+        for evil in [
+            "/\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r//evil",
+            "\\\\evil",
+            " //evil",
+        ] {
             assert_eq!(safe_next(Some(evil.into())), "/notes", "{evil:?}");
         }
-        assert_eq!(safe_next(Some("/notes?q=a%20b#top".into())), "/notes?q=a%20b#top");
+        assert_eq!(
+            safe_next(Some("/notes?q=a%20b#top".into())),
+            "/notes?q=a%20b#top"
+        );
     }
 }

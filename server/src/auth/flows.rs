@@ -87,6 +87,16 @@ pub async fn start_session(
 pub struct Presented {
     pub grant: SessionGrant,
     pub new_token: Option<String>,
+    /// The reason code of the outcome (`TokenResponse::rotation`).
+    pub rotation: &'static str,
+}
+
+/// Reason code of a plain rotation (the presented token was current).
+pub const ROTATED: &str = "rotated";
+
+/// The code at the start of a reason text ("code: explanation").
+pub fn code(reason: &'static str) -> &'static str {
+    reason.split(':').next().unwrap_or(reason)
 }
 
 /// Presents a refresh token. Reuse revokes the session (in the store and for Bearer checks)
@@ -134,6 +144,7 @@ pub async fn present_refresh(
         RefreshOutcome::Rotated(grant) => Ok(Presented {
             grant,
             new_token: Some(next.token),
+            rotation: ROTATED,
         }),
         RefreshOutcome::Repeated {
             grant,
@@ -149,6 +160,7 @@ pub async fn present_refresh(
             Ok(Presented {
                 grant,
                 new_token: Some(next.token),
+                rotation: code(detail),
             })
         }
         RefreshOutcome::Grace(grant) => {
@@ -157,6 +169,7 @@ pub async fn present_refresh(
             Ok(Presented {
                 grant,
                 new_token: None,
+                rotation: code(REASON_GRACE),
             })
         }
         RefreshOutcome::Reused {

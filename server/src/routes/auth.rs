@@ -143,7 +143,8 @@ async fn refresh(
     };
     let g = &presented.grant;
     let now = crate::now();
-    let tokens = state.access_for(g, now)?;
+    let mut tokens = state.access_for(g, now)?;
+    tokens.rotation = Some(presented.rotation.into());
     // Every answer that carries a cookie carries the token's one deterministic successor, so
     // duplicates and retries all leave the browser with a live token. Only a grace-window
     // straggler (successor already used) gets none: the browser already holds a newer one.

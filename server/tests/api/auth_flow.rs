@@ -175,6 +175,7 @@ async fn refresh_rotates_the_token() {
     let body: api_types::TokenResponse = res.json().await.unwrap();
     assert_eq!(body.token_type, "Bearer");
     assert_eq!(body.expires_in, 300);
+    assert_eq!(body.rotation.as_deref(), Some("rotated"));
     assert_eq!(app.me_status(&body.access_token).await, StatusCode::OK);
     // And the new one rotates again.
     let res = app.refresh_raw(&next).await;

@@ -81,6 +81,8 @@ async fn lost_refresh_answer_then_retry_keeps_the_user_logged_in() {
     assert_eq!(retry.status(), StatusCode::OK);
     let (again, _) = refresh_cookie(retry.headers()).expect("the retry gets a refresh token");
     assert_eq!(again, successor, "the same successor, not a second branch");
+    let body: api_types::TokenResponse = retry.json().await.unwrap();
+    assert_eq!(body.rotation.as_deref(), Some("retry_after_lost_answer"));
     // And it works: the next refresh rotates normally, nobody is logged out.
     let next = app.refresh_raw(&again).await;
     assert_eq!(next.status(), StatusCode::OK);
