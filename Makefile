@@ -1,7 +1,7 @@
 # Cloakroom: two commands on a fresh machine.
 #   make run    build the client and serve everything on http://127.0.0.1:3000 (SQLite in ./data)
 #   make test   fmt, clippy, unit + integration tests, release client build, Playwright suite,
-#               nginx TLS smoke test, client size budget
+#               nginx TLS smoke test, client size ratchet
 # The first run installs missing tools from package registries (see .ci/setup); ~25 minutes
 # on 2 cores, seconds after that.
 
