@@ -56,6 +56,9 @@ pub struct Settings {
     /// `CLOAKROOM_MAX_IN_FLIGHT` (default 1024): requests being served at once; beyond it, 503
     /// with `Retry-After` at once instead of an unbounded queue.
     pub max_in_flight: usize,
+    /// `CLOAKROOM_HASH_QUEUE` (default 8 per core): logins and signups that may wait for a
+    /// password-hashing slot; past it they are answered 503 with `Retry-After` at once.
+    pub hash_queue: Option<usize>,
     /// `CLOAKROOM_ARGON2_M_KIB` (default 19456, OWASP). Tests lower it to stay fast; never in
     /// production.
     pub argon2_m_kib: u32,
@@ -137,7 +140,18 @@ impl Settings {
             argon2_m_kib: parse(&get, "CLOAKROOM_ARGON2_M_KIB", 19_456)?,
             request_timeout: secs("CLOAKROOM_REQUEST_TIMEOUT_SECS", 30)?,
             max_in_flight: parse(&get, "CLOAKROOM_MAX_IN_FLIGHT", 1024)?,
+            hash_queue: match get("CLOAKROOM_HASH_QUEUE") {
+                None => None,
+                Some(v) => Some(v.trim().parse().map_err(|e| {
+                    anyhow::anyhow!("CLOAKROOM_HASH_QUEUE={v:?} is not valid: {e}")
+                })?),
+            },
         };
+        if s.dev_insecure_cookies && s.public_origin.starts_with("https://") {
+            // Insecure cookies exist for plain-http development hosts only; with an https
+            // origin they would be a silent downgrade of a production deployment.
+            bail!("CLOAKROOM_DEV_INSECURE_COOKIES=true is for plain-http development only; refusing to start with the https origin {}", s.public_origin);
+        }
         if s.access_ttl.is_zero() || s.refresh_idle_ttl.is_zero() || s.session_max_ttl.is_zero() {
             bail!("token lifetimes must be at least one second");
         }
@@ -188,6 +202,25 @@ mod tests {
         );
         assert!(with(&[("CLOAKROOM_PUBLIC_ORIGIN", "example.com")]).is_err());
         assert!(with(&[("CLOAKROOM_ACCESS_TTL_SECS", "0")]).is_err());
+        assert!(with(&[("CLOAKROOM_HASH_QUEUE", "many")]).is_err());
+    }
+
+    #[test]
+    fn insecure_dev_cookies_are_refused_with_an_https_origin() {
+        let err = with(&[
+            ("CLOAKROOM_DEV_INSECURE_COOKIES", "true"),
+            ("CLOAKROOM_PUBLIC_ORIGIN", "https://notes.example"),
+        ])
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("CLOAKROOM_DEV_INSECURE_COOKIES"),
+            "{err}"
+        );
+        assert!(with(&[
+            ("CLOAKROOM_DEV_INSECURE_COOKIES", "true"),
+            ("CLOAKROOM_PUBLIC_ORIGIN", "http://devbox.lan:3000"),
+        ])
+        .is_ok());
     }
 
     /// docs/deploy.md must list every setting this file reads.

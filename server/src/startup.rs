@@ -102,7 +102,10 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         access_ttl,
     );
     Ok(AppState {
-        hasher: Hasher::new(settings.argon2_m_kib)?,
+        hasher: match settings.hash_queue {
+            Some(queue) => Hasher::with_limits(settings.argon2_m_kib, cores(), queue)?,
+            None => Hasher::new(settings.argon2_m_kib)?,
+        },
         login_throttle: Arc::new(LoginThrottle::new(
             settings.login_max_failures,
             settings.login_failure_window.as_secs() as i64,
@@ -113,6 +116,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
             insecure_dev: settings.dev_insecure_cookies,
         },
         successor_key: store::secrets::get_or_create(&db, "refresh_successor").await?,
+        device_key: store::secrets::get_or_create(&db, "device_cookie").await?,
         security: crate::security::SecurityHeaders::new(
             &settings.dist_dir,
             settings.public_origin.starts_with("https://"),
@@ -124,6 +128,12 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         settings: Arc::new(settings),
         db,
     })
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 /// Periodic work: pick up what other processes (the CLI) changed, prune in-memory sets, purge
@@ -231,7 +241,15 @@ pub fn router(state: AppState) -> Router {
             ),
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        // Request ids are made here, never taken from the client: a client-chosen id could
+        // forge log correlation (or carry junk into every line of the request).
+        .layer(middleware::map_request(drop_client_request_id))
         .with_state(state)
+}
+
+async fn drop_client_request_id(mut req: Request) -> Request {
+    req.headers_mut().remove("x-request-id");
+    req
 }
 
 /// The global in-flight cap and the request timeout, both answered with problem+json.

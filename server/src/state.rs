@@ -33,6 +33,8 @@ pub struct AppState {
     /// HMAC key for deterministic refresh-token successors (`auth::refresh::successor`); in the
     /// database, so every start and every instance derives the same successors.
     pub successor_key: [u8; 32],
+    /// HMAC key of device cookies (`auth::device`); in the database like `successor_key`.
+    pub device_key: [u8; 32],
     pub security: crate::security::SecurityHeaders,
     /// Per-IP budget for CSP violation reports (anyone can post them).
     pub report_limiter: Arc<IpLimiter>,

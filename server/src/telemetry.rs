@@ -1,22 +1,104 @@
 //! Tracing set-up. Request spans carry method, path (never the query string, which could hold
-//! secrets) and the request id; no handler logs a token, cookie or password.
+//! secrets) and a request id the server made; no handler logs a token, cookie or password.
+//!
+//! Log forging: whatever a client sends can end up in a field value (a path, a header someone
+//! adds to a span later). Every line therefore goes through `Escaping`, which writes each
+//! control character of a record (newline, carriage return, escape, …) as a visible `\n`,
+//! `\r`, `\x1b`, so one request can never produce a line that looks like another record, nor
+//! drive the terminal of whoever reads the log. Colours (ANSI escapes) are off for the same
+//! reason.
 
-use std::io::IsTerminal;
+use std::io::{self, Write};
 
-use tracing_subscriber::{fmt, EnvFilter};
+use tracing_subscriber::{fmt, fmt::MakeWriter, EnvFilter};
 
 /// Human-readable lines, or one JSON object per line (`CLOAKROOM_LOG_FORMAT=json`) for log
 /// shippers.
 pub fn init(filter: &str, json: bool) {
+    init_with_writer(filter, json, io::stdout);
+}
+
+/// `init` with another destination (tests capture the log this way).
+pub fn init_with_writer<W>(filter: &str, json: bool, writer: W)
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    // Colours only for a person at a terminal; files and journald get plain text.
     let builder = fmt()
         .with_env_filter(filter)
         .with_target(false)
-        .with_ansi(std::io::stdout().is_terminal());
+        .with_ansi(false)
+        .with_writer(Escaping(writer));
     let _ = if json {
         builder.json().flatten_event(true).try_init()
     } else {
         builder.try_init()
     };
+}
+
+/// A `MakeWriter` whose writers escape control characters (see the module docs).
+pub struct Escaping<M>(pub M);
+
+impl<'a, M: MakeWriter<'a>> MakeWriter<'a> for Escaping<M> {
+    type Writer = EscapingWriter<M::Writer>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        EscapingWriter(self.0.make_writer())
+    }
+}
+
+pub struct EscapingWriter<W>(W);
+
+/// `buf` (one formatted record) with every control character but the final newline escaped.
+pub fn escape_record(buf: &[u8]) -> Vec<u8> {
+    let (body, newline) = match buf.strip_suffix(b"\n") {
+        Some(b) => (b, true),
+        None => (buf, false),
+    };
+    let mut out = Vec::with_capacity(buf.len() + 8);
+    for &b in body {
+        match b {
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x00..=0x1f | 0x7f => out.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
+            _ => out.push(b),
+        }
+    }
+    if newline {
+        out.push(b'\n');
+    }
+    out
+}
+
+impl<W: Write> Write for EscapingWriter<W> {
+    /// The formatter hands over each record in one call, so "the final newline" is the record's.
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write_all(&escape_record(buf))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_record;
+
+    #[test]
+    fn a_value_cannot_start_a_new_line() {
+        let rec = b"INFO failed login username=x\nFORGED INFO admin logged in\r\x1b[2J\n";
+        let out = String::from_utf8(escape_record(rec)).unwrap();
+        assert_eq!(
+            out,
+            "INFO failed login username=x\\nFORGED INFO admin logged in\\r\\x1b[2J\n"
+        );
+        assert_eq!(out.lines().count(), 1);
+        assert_eq!(
+            escape_record("plain ünïcode\n".as_bytes()),
+            "plain ünïcode\n".as_bytes()
+        );
+    }
 }

@@ -35,14 +35,15 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
     }
 }
 
+fn uuid_like(s: &str) -> bool {
+    s.len() == 36 && s.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+}
+
 #[tokio::test]
-async fn secrets_never_reach_the_logs() {
+async fn secrets_never_reach_the_logs_and_no_request_forges_a_line() {
     let capture = Capture::default();
-    tracing_subscriber::fmt()
-        .with_env_filter("debug")
-        .with_writer(capture.clone())
-        .with_ansi(false)
-        .init();
+    // The production subscriber (control characters escaped), at debug.
+    cloakroom::telemetry::init_with_writer("debug", false, capture.clone());
 
     let app = spawn_app().await;
     let name = unique_name();
@@ -83,8 +84,36 @@ async fn secrets_never_reach_the_logs() {
     app.post_json("/api/token/refresh/", &json!({"refresh": pair.refresh}))
         .await;
     app.logout_raw(&refresh2).await;
+    // Log forging: a username with a newline, and a client's own request id, try to write a line
+    // of their own (the attack's reproduction: a line starting with FORGED).
+    let forged = "x\nFORGED INFO admin logged in";
+    app.login_raw(forged, "whatever password 1", false).await;
+    app.signup(forged, "whatever password 1").await;
+    app.post_json(
+        "/api/token/",
+        &json!({"username": forged, "password": "pw"}),
+    )
+    .await;
+    let res = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "client-chosen-id-FORGED")
+        .send()
+        .await
+        .unwrap();
+    let echoed = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_ne!(echoed, "client-chosen-id-FORGED");
+    assert!(uuid_like(&echoed), "server-made request id: {echoed}");
     // The server must have logged something, or this test proves nothing.
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("failed login"), "{logs}");
+    for line in logs.lines() {
+        assert!(!line.starts_with("FORGED"), "a forged line: {line}");
+    }
+    assert!(
+        !logs.contains("client-chosen-id"),
+        "a client's request id reached the logs"
+    );
     assert!(
         logs.contains("logged in") && logs.contains("/api/auth/refresh"),
         "{logs}"

@@ -18,6 +18,10 @@
 //! - `SameSite=Strict`: not sent on any cross-site request, the first CSRF defence.
 //! - A request that carries the refresh cookie's name more than once is refused outright:
 //!   choosing either value would let a planted cookie win.
+//!
+//! The device cookie (`auth::device`) is built the same way under its own name. It is no
+//! credential (it only moves a login attempt from the account's guess budget to the device's),
+//! so a request carrying its name twice is simply treated as coming from an unknown device.
 
 use axum::http::{HeaderMap, HeaderValue};
 use cookie::{time::Duration as CookieDuration, Cookie, SameSite};
@@ -28,6 +32,8 @@ pub const COOKIE_PATH: &str = "/";
 pub const SECURE_NAME: &str = "__Host-cloakroom_refresh";
 /// Used only with `CLOAKROOM_DEV_INSECURE_COOKIES` (the prefix requires `Secure`).
 pub const DEV_NAME: &str = "cloakroom_refresh";
+pub const SECURE_DEVICE_NAME: &str = "__Host-cloakroom_device";
+pub const DEV_DEVICE_NAME: &str = "cloakroom_device";
 
 /// The 400 answer to a request carrying the refresh cookie's name twice.
 pub const DUPLICATE: &str = "the request carries the refresh cookie more than once (a cookie planted by another site?); nothing was changed. Clear this site's cookies and log in again";
@@ -46,8 +52,20 @@ impl CookiePolicy {
         }
     }
 
+    pub fn device_name(&self) -> &'static str {
+        if self.insecure_dev {
+            DEV_DEVICE_NAME
+        } else {
+            SECURE_DEVICE_NAME
+        }
+    }
+
     fn base(&self, value: String) -> Cookie<'static> {
-        Cookie::build((self.name(), value))
+        self.named(self.name(), value)
+    }
+
+    fn named(&self, name: &'static str, value: String) -> Cookie<'static> {
+        Cookie::build((name, value))
             .http_only(true)
             .secure(!self.insecure_dev)
             .same_site(SameSite::Strict)
@@ -78,19 +96,37 @@ impl CookiePolicy {
     /// The refresh token from the request's `Cookie` headers: `Ok(None)` without one, an error
     /// when the name appears more than once (across all `Cookie` headers), whatever the values.
     pub fn read(&self, headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-        let mut found = headers
-            .get_all(axum::http::header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| Cookie::split_parse(v.to_owned()))
-            .filter_map(Result::ok)
-            .filter(|c| c.name() == self.name());
-        let first = found.next().map(|c| c.value().to_owned());
-        if found.next().is_some() {
-            return Err(ApiError::BadRequest(DUPLICATE.into()));
-        }
-        Ok(first)
+        read_once(headers, self.name()).map_err(|()| ApiError::BadRequest(DUPLICATE.into()))
     }
+
+    /// `Set-Cookie` for a device cookie that lives `max_age_secs`.
+    pub fn set_device(&self, value: &str, max_age_secs: i64) -> HeaderValue {
+        let mut c = self.named(self.device_name(), value.to_owned());
+        c.set_max_age(CookieDuration::seconds(max_age_secs.max(0)));
+        HeaderValue::from_str(&c.to_string()).expect("cookie is ASCII")
+    }
+
+    /// The device cookie, if the request carries its name exactly once.
+    pub fn read_device(&self, headers: &HeaderMap) -> Option<String> {
+        read_once(headers, self.device_name()).ok().flatten()
+    }
+}
+
+/// The value of cookie `name`: `Ok(None)` when absent, `Err` when the name appears more than once
+/// across all `Cookie` headers.
+fn read_once(headers: &HeaderMap, name: &str) -> Result<Option<String>, ()> {
+    let mut found = headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| Cookie::split_parse(v.to_owned()))
+        .filter_map(Result::ok)
+        .filter(|c| c.name() == name);
+    let first = found.next().map(|c| c.value().to_owned());
+    if found.next().is_some() {
+        return Err(());
+    }
+    Ok(first)
 }
 
 #[cfg(test)]

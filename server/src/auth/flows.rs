@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use crate::{
-    auth::refresh,
+    auth::{device, refresh, throttle::Budget},
     domain::{Password, Username},
     error::{ApiError, ApiResult},
     state::AppState,
@@ -18,38 +18,80 @@ use crate::{
 /// One message for every credential failure, whether or not the user exists.
 pub const BAD_CREDENTIALS: &str = "invalid username or password";
 
-/// Checks a username/password pair with the per-IP and per-username brakes applied. An unknown
-/// or malformed username still costs one argon2 verification, so response time tells nothing.
+/// Checks a username/password pair with the per-IP, per-account and per-device brakes applied.
+/// An unknown or malformed username still costs one argon2 verification, so response time tells
+/// nothing. `device` is the request's device cookie, if any (`auth::device`).
+///
+/// The guess is reserved against its budget *before* argon2 runs and refunded only when the
+/// password was right (or was never checked), in one step with the limit check: concurrent
+/// guesses cannot all slip past a check that only counts finished failures.
 pub async fn check_password(
     state: &AppState,
     ip: IpAddr,
     username: &str,
     password: &str,
+    device: Option<&str>,
 ) -> ApiResult<UserRow> {
     state.auth_ip_limiter.check(ip)?;
     let now = crate::now();
-    let folded = username.to_ascii_lowercase();
-    state.login_throttle.check(&folded, now)?;
-    let password = Password::for_login(password);
-    let user = match Username::parse(username) {
-        Ok(u) => store::users::find_by_username(&state.db, u.as_str()).await?,
-        Err(_) => None,
-    };
-    let ok = state
-        .hasher
-        .verify(&password, user.as_ref().map(|u| u.password_hash.as_str()))
-        .await?;
-    match user {
-        Some(user) if ok => {
-            state.login_throttle.record_success(&folded);
+    // A malformed username can never match an account, so guessing it is pointless and it has
+    // no budget (the per-IP bucket above still applies); this also keeps arbitrary client
+    // strings out of the throttle's memory and out of the logs.
+    let username = Username::parse(username).ok();
+    let budget = username.as_ref().map(|u| {
+        let folded = u.folded();
+        match device.and_then(|d| device::verify(&state.device_key, &folded, d)) {
+            Some(id) => Budget::Device(id),
+            None => Budget::Account(folded),
+        }
+    });
+    if let Some(b) = &budget {
+        state.login_throttle.reserve(b, now)?;
+    }
+    let checked = async {
+        let user = match &username {
+            Some(u) => store::users::find_by_username(&state.db, u.as_str()).await?,
+            None => None,
+        };
+        let ok = state
+            .hasher
+            .verify(
+                &Password::for_login(password),
+                user.as_ref().map(|u| u.password_hash.as_str()),
+            )
+            .await?;
+        Ok::<_, ApiError>(user.filter(|_| ok))
+    }
+    .await;
+    match (checked, &budget) {
+        (Ok(Some(user)), b) => {
+            match b {
+                // The owner's own device: its typos are forgiven.
+                Some(b @ Budget::Device(_)) => state.login_throttle.clear(b),
+                Some(b) => state.login_throttle.refund(b, now),
+                None => {}
+            }
             Ok(user)
         }
-        _ => {
-            state.login_throttle.record_failure(&folded, now);
-            tracing::info!(%ip, "failed login");
+        (Ok(None), _) => {
+            // (A validated username is `[A-Za-z0-9_.-]`: safe to log. A malformed one is not.)
+            let who = username.as_ref().map(Username::folded);
+            tracing::info!(%ip, username = who.as_deref().unwrap_or("(malformed)"), trusted_device = matches!(budget, Some(Budget::Device(_))), "failed login");
             Err(ApiError::unauthorized(BAD_CREDENTIALS))
         }
+        (Err(e), b) => {
+            // Nothing was checked (hash queue full, database down): not a guess.
+            if let Some(b) = b {
+                state.login_throttle.refund(b, now);
+            }
+            Err(e)
+        }
     }
+}
+
+/// A fresh device cookie for `user`, to set on a successful browser login.
+pub fn device_cookie(state: &AppState, user: &UserRow) -> String {
+    device::issue(&state.device_key, &user.username.to_ascii_lowercase())
 }
 
 /// Starts a session for `user`; returns it with its first refresh token (plaintext, to hand to

@@ -3,6 +3,7 @@
 
 pub mod cookies;
 pub mod csrf;
+pub mod device;
 pub mod extractor;
 pub mod flows;
 pub mod password;

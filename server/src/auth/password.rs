@@ -4,12 +4,20 @@
 //! behind a semaphore sized to the cores, so a login flood queues here instead of taking every
 //! core and every blocking thread from the token routes.
 //!
+//! Load shedding: at most `queue` requests may wait for a permit. Past that a hash is refused at
+//! once (`HashError::Busy`, answered 503 with `Retry-After` on the credential routes only), so a
+//! login flood can neither queue without bound nor hold the server-wide in-flight permits that
+//! `/api/me`, refresh, notes and the health checks need.
+//!
 //! Memory: each permit owns one pre-allocated 19 MiB block buffer, reused by every hash that
 //! runs under it. Letting argon2 allocate per call made the allocator keep those buffers in
 //! per-thread arenas (measured: 30 MiB → 507 MiB RSS under a login flood); with the pool, peak
 //! memory is bounded by `cores × m` whatever the load.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{
+    atomic::{AtomicUsize, Ordering},
+    Arc, Mutex,
+};
 
 use anyhow::Context;
 use argon2::{
@@ -23,10 +31,25 @@ use crate::domain::Password;
 
 const OUTPUT_LEN: usize = 32;
 
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// Every permit is taken and the wait queue is full: shed this request.
+    #[error("password hashing is at capacity")]
+    Busy,
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
+/// Waiters allowed per core by default (`CLOAKROOM_HASH_QUEUE` overrides the total).
+pub const DEFAULT_QUEUE_PER_CORE: usize = 8;
+
 #[derive(Clone)]
 pub struct Hasher {
     params: Params,
     permits: Arc<Semaphore>,
+    /// Requests waiting for a permit right now, and how many may.
+    waiting: Arc<AtomicUsize>,
+    queue: usize,
     /// One block buffer per permit; a task takes one after acquiring its permit.
     buffers: Arc<Mutex<Vec<Vec<Block>>>>,
     /// A real hash of a random password, verified against when the username is unknown so a
@@ -35,23 +58,43 @@ pub struct Hasher {
 }
 
 impl Hasher {
+    /// A hasher running one hash per core, with the default wait queue.
     pub fn new(m_kib: u32) -> anyhow::Result<Self> {
-        let params = Params::new(m_kib, 2, 1, Some(OUTPUT_LEN))
-            .map_err(|e| anyhow::anyhow!("argon2 params: {e}"))?;
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1);
+        Self::with_limits(m_kib, cores, cores * DEFAULT_QUEUE_PER_CORE)
+    }
+
+    /// `concurrency` hashes at once, at most `queue` waiting.
+    pub fn with_limits(m_kib: u32, concurrency: usize, queue: usize) -> anyhow::Result<Self> {
+        let params = Params::new(m_kib, 2, 1, Some(OUTPUT_LEN))
+            .map_err(|e| anyhow::anyhow!("argon2 params: {e}"))?;
+        let cores = concurrency.max(1);
         // Allocated lazily on first use (tests and idle servers never pay for them).
         Ok(Self {
             params,
             permits: Arc::new(Semaphore::new(cores)),
+            waiting: Arc::new(AtomicUsize::new(0)),
+            queue,
             buffers: Arc::new(Mutex::new(Vec::with_capacity(cores))),
             dummy: Arc::new(OnceCell::new()),
         })
     }
 
+    /// Takes every free hashing slot and holds it until the returned permits drop: what a flood
+    /// that has filled the hasher looks like, for tests that play one without timing anything.
+    pub fn occupy(&self) -> Vec<tokio::sync::OwnedSemaphorePermit> {
+        std::iter::from_fn(|| self.permits.clone().try_acquire_owned().ok()).collect()
+    }
+
+    /// Requests waiting for a hashing slot right now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Acquire)
+    }
+
     /// A PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`) for a new password.
-    pub async fn hash(&self, password: &Password) -> anyhow::Result<String> {
+    pub async fn hash(&self, password: &Password) -> Result<String, HashError> {
         let pw = password.expose().to_owned();
         let params = self.params.clone();
         self.run(move |blocks| {
@@ -75,7 +118,7 @@ impl Hasher {
 
     /// Verifies against `phc`, or against the dummy hash when `phc` is `None`, in which case the
     /// answer is always `false`.
-    pub async fn verify(&self, password: &Password, phc: Option<&str>) -> anyhow::Result<bool> {
+    pub async fn verify(&self, password: &Password, phc: Option<&str>) -> Result<bool, HashError> {
         let (phc, real) = match phc {
             Some(p) => (p.to_owned(), true),
             None => (self.dummy_hash().await?, false),
@@ -105,7 +148,7 @@ impl Hasher {
         Ok(ok && real)
     }
 
-    async fn dummy_hash(&self) -> anyhow::Result<String> {
+    async fn dummy_hash(&self) -> Result<String, HashError> {
         self.dummy
             .get_or_try_init(|| async {
                 let mut random = [0u8; 24];
@@ -120,17 +163,27 @@ impl Hasher {
     async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Vec<Block>) -> anyhow::Result<T> + Send + 'static,
-    ) -> anyhow::Result<T> {
+    ) -> Result<T, HashError> {
         // The permit moves into the blocking task and is released only when the hash is done:
         // if the request is cancelled (client gone), the work still counts against the limit
         // and its buffer goes back to the pool, so neither concurrency nor memory can exceed
         // `cores` hashes.
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .context("hasher closed")?;
+        let permit = match self.permits.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.queue {
+                    self.waiting.fetch_sub(1, Ordering::AcqRel);
+                    return Err(HashError::Busy);
+                }
+                // Decremented however the wait ends, cancellation included.
+                let _waiter = Waiter(&self.waiting);
+                self.permits
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .context("hasher closed")?
+            }
+        };
         let pool = self.buffers.clone();
         tokio::task::spawn_blocking(move || {
             let taken = pool.lock().ok().and_then(|mut p| p.pop());
@@ -144,6 +197,15 @@ impl Hasher {
         })
         .await
         .context("hashing task panicked")?
+        .map_err(HashError::Failed)
+    }
+}
+
+struct Waiter<'a>(&'a AtomicUsize);
+
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -225,6 +287,27 @@ mod tests {
             .verify(&Password::for_login("nope nope nope"), Some(&theirs))
             .await
             .unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_sheds_at_once_and_recovers() {
+        // One permit (held here), one place in the queue.
+        let h = Hasher::with_limits(64, 1, 1).unwrap();
+        let pw = Password::for_login("queue test password");
+        let held = h.permits.clone().try_acquire_owned().unwrap();
+        let (h2, pw2) = (h.clone(), Password::for_login("queue test password"));
+        let queued = tokio::spawn(async move { h2.hash(&pw2).await });
+        while h.waiting.load(Ordering::Acquire) == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert!(matches!(h.hash(&pw).await, Err(HashError::Busy)));
+        drop(held);
+        assert!(queued.await.unwrap().is_ok(), "the queued hash ran");
+        assert_eq!(h.waiting.load(Ordering::Acquire), 0);
+        assert!(
+            h.hash(&pw).await.is_ok(),
+            "capacity is back once the queue drained"
+        );
     }
 
     #[test]

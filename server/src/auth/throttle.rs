@@ -1,18 +1,29 @@
 //! Brute-force brakes for login and signup.
 //!
-//! - Per username: after N failed logins within a window, that username's logins answer 429
-//!   until the oldest failure ages out, whatever password is offered (otherwise the lock would
-//!   be an oracle: "429 unless the password is right"). This caps online guessing against one
-//!   account at N per window regardless of how many IPs the attacker has.
+//! - Per account: at most N password checks that failed within a window, whatever the number
+//!   of client addresses. The attempt is *reserved* before argon2 runs and refunded only when the
+//!   password was right, in one critical section with the check: a burst of concurrent guesses
+//!   cannot all pass the check before any failure is recorded. While an account's budget is
+//!   spent its logins answer 429 whatever password is offered (otherwise the lock would be an
+//!   oracle: "429 unless the password is right").
+//! - Per device (OWASP "device cookies"): a browser that has logged in to an account before
+//!   holds a signed, HttpOnly device cookie for it (`auth::device`). Its attempts are counted
+//!   against its own budget, never the account's, so an attacker who spends the account's
+//!   budget from elsewhere does not lock the owner out of their own browser, and guesses from
+//!   everywhere else stay bounded per account.
 //! - Per IP: a token bucket (the `governor` crate) on signup and login, against one client
-//!   sweeping many usernames.
+//!   sweeping many usernames. IPv6 clients are keyed on their /64, the block one subscriber
+//!   usually holds, so rotating through addresses of one's own block buys nothing.
 //!
-//! Both are in memory: a restart forgets them, which at worst grants one more window of N
+//! Memory is bounded: keys are validated, folded usernames (at most 32 bytes) or device ids, a
+//! key holds at most N timestamps, and past `MAX_KEYS` the entries with the fewest failures are
+//! dropped first (a spray of one-off usernames cannot push out an account under attack).
+//! All of it is in memory: a restart forgets it, which at worst grants one more window of N
 //! guesses, a fair trade against a database write on every failed login.
 
 use std::{
     collections::{HashMap, VecDeque},
-    net::{IpAddr, SocketAddr},
+    net::{IpAddr, Ipv6Addr, SocketAddr},
     num::NonZeroU32,
     sync::Mutex,
 };
@@ -22,28 +33,47 @@ use governor::{clock::Clock, DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::error::ApiError;
 
+/// Whose budget a login attempt is counted against.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Budget {
+    /// A client without a valid device cookie for the account: the folded username.
+    Account(String),
+    /// A browser holding a valid device cookie for the account: its device id.
+    Device(String),
+}
+
+/// Keys kept before the least-failed ones are dropped.
+pub const MAX_KEYS: usize = 100_000;
+
 pub struct LoginThrottle {
-    failures: Mutex<HashMap<String, VecDeque<i64>>>,
+    failures: Mutex<HashMap<Budget, VecDeque<i64>>>,
     max_failures: usize,
     window_secs: i64,
+    max_keys: usize,
 }
 
 impl LoginThrottle {
     pub fn new(max_failures: u32, window_secs: i64) -> Self {
+        Self::with_capacity(max_failures, window_secs, MAX_KEYS)
+    }
+
+    pub fn with_capacity(max_failures: u32, window_secs: i64, max_keys: usize) -> Self {
         Self {
             failures: Mutex::new(HashMap::new()),
             max_failures: max_failures as usize,
             window_secs,
+            max_keys: max_keys.max(2),
         }
     }
 
-    /// `Err(429)` while `username` is locked.
-    pub fn check(&self, username: &str, now: i64) -> Result<(), ApiError> {
+    /// Reserves one attempt on `budget` at `now`, or `Err(429)` if the budget is spent. The
+    /// reservation counts as a failure until `refund`ed.
+    pub fn reserve(&self, budget: &Budget, now: i64) -> Result<(), ApiError> {
         let mut map = self
             .failures
             .lock()
             .map_err(|_| anyhow::anyhow!("throttle poisoned"))?;
-        if let Some(q) = map.get_mut(username) {
+        if let Some(q) = map.get_mut(budget) {
             while q.front().is_some_and(|t| *t + self.window_secs <= now) {
                 q.pop_front();
             }
@@ -53,40 +83,76 @@ impl LoginThrottle {
                     .map(|t| t + self.window_secs - now)
                     .unwrap_or(1)
                     .max(1);
+                let whose = match budget {
+                    Budget::Account(_) => "this account",
+                    Budget::Device(_) => "this account on this device",
+                };
                 return Err(ApiError::TooManyRequests {
                     detail: format!(
-                        "too many failed logins for this account; try again in {}",
+                        "too many failed logins for {whose}; try again in {}",
                         human_secs(retry)
                     ),
                     retry_after_secs: retry as u64,
                 });
             }
-            if q.is_empty() {
-                map.remove(username);
-            }
+        } else if map.len() >= self.max_keys {
+            self.make_room(&mut map, now);
         }
+        map.entry(budget.clone()).or_default().push_back(now);
         Ok(())
     }
 
-    pub fn record_failure(&self, username: &str, now: i64) {
+    /// Gives back a reservation made at `at`: the password was right (or was never checked).
+    pub fn refund(&self, budget: &Budget, at: i64) {
         if let Ok(mut map) = self.failures.lock() {
-            // Bound memory under a spray of random usernames: drop fully aged entries first.
-            if map.len() > 100_000 {
-                let w = self.window_secs;
-                map.retain(|_, q| q.back().is_some_and(|t| *t + w > now));
-            }
-            let q = map.entry(username.to_owned()).or_default();
-            q.push_back(now);
-            while q.len() > self.max_failures {
-                q.pop_front();
+            if let Some(q) = map.get_mut(budget) {
+                if let Some(i) = q.iter().rposition(|t| *t == at) {
+                    q.remove(i);
+                }
+                if q.is_empty() {
+                    map.remove(budget);
+                }
             }
         }
     }
 
-    pub fn record_success(&self, username: &str) {
+    /// Forgets every failure on `budget` (the owner's device logged in: its typos are forgiven).
+    pub fn clear(&self, budget: &Budget) {
         if let Ok(mut map) = self.failures.lock() {
-            map.remove(username);
+            map.remove(budget);
         }
+    }
+
+    /// How many budgets are tracked (memory-bound tests).
+    pub fn len(&self) -> usize {
+        self.failures.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Drops aged entries; if that is not enough, keeps the half with the most failures.
+    fn make_room(&self, map: &mut HashMap<Budget, VecDeque<i64>>, now: i64) {
+        let w = self.window_secs;
+        map.retain(|_, q| q.back().is_some_and(|t| *t + w > now));
+        if map.len() < self.max_keys {
+            return;
+        }
+        let mut counts: Vec<usize> = map.values().map(VecDeque::len).collect();
+        let keep = self.max_keys / 2;
+        let cut = counts.len() - keep;
+        let (_, threshold, _) = counts.select_nth_unstable(cut);
+        let threshold = *threshold;
+        let mut over = map.len() - keep;
+        map.retain(|_, q| {
+            if over > 0 && q.len() <= threshold {
+                over -= 1;
+                false
+            } else {
+                true
+            }
+        });
     }
 }
 
@@ -112,7 +178,7 @@ impl IpLimiter {
     }
 
     pub fn check(&self, ip: IpAddr) -> Result<(), ApiError> {
-        self.limiter.check_key(&ip).map_err(|not_until| {
+        self.limiter.check_key(&bucket_of(ip)).map_err(|not_until| {
             let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
             ApiError::TooManyRequests {
@@ -127,6 +193,21 @@ impl IpLimiter {
 
     pub fn prune(&self) {
         self.limiter.retain_recent();
+    }
+}
+
+/// The key an address is budgeted under: IPv4 as it is, IPv6 by its /64 (an IPv4-mapped IPv6
+/// address counts as the IPv4 address it maps).
+pub fn bucket_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
     }
 }
 
@@ -157,30 +238,68 @@ mod tests {
     use super::*;
     use axum::http::HeaderValue;
 
+    fn acct(s: &str) -> Budget {
+        Budget::Account(s.into())
+    }
+
     #[test]
     fn locks_after_max_failures_and_unlocks_after_window() {
         let t = LoginThrottle::new(3, 900);
         for i in 0..3 {
-            assert!(t.check("bob", 1000 + i).is_ok());
-            t.record_failure("bob", 1000 + i);
+            assert!(t.reserve(&acct("bob"), 1000 + i).is_ok());
         }
-        match t.check("bob", 1010) {
+        match t.reserve(&acct("bob"), 1010) {
             Err(ApiError::TooManyRequests {
                 retry_after_secs, ..
             }) => assert_eq!(retry_after_secs, 890),
             other => panic!("expected 429, got {other:?}"),
         }
-        assert!(t.check("alice", 1010).is_ok());
-        assert!(t.check("bob", 1900).is_ok(), "oldest failure aged out");
+        assert!(t.reserve(&acct("alice"), 1010).is_ok());
+        assert!(
+            t.reserve(&acct("bob"), 1900).is_ok(),
+            "oldest failure aged out"
+        );
     }
 
     #[test]
-    fn success_clears_failures() {
+    fn a_refund_gives_back_exactly_one_attempt() {
         let t = LoginThrottle::new(2, 900);
-        t.record_failure("bob", 1);
-        t.record_success("bob");
-        t.record_failure("bob", 2);
-        assert!(t.check("bob", 3).is_ok());
+        t.reserve(&acct("bob"), 1).unwrap();
+        t.reserve(&acct("bob"), 2).unwrap();
+        assert!(t.reserve(&acct("bob"), 3).is_err());
+        t.refund(&acct("bob"), 2);
+        assert!(t.reserve(&acct("bob"), 3).is_ok());
+        assert!(t.reserve(&acct("bob"), 4).is_err());
+    }
+
+    #[test]
+    fn a_device_has_its_own_budget() {
+        let t = LoginThrottle::new(2, 900);
+        t.reserve(&acct("bob"), 1).unwrap();
+        t.reserve(&acct("bob"), 2).unwrap();
+        assert!(t.reserve(&acct("bob"), 3).is_err());
+        let dev = Budget::Device("d1".into());
+        assert!(t.reserve(&dev, 3).is_ok());
+        t.clear(&dev);
+        assert!(t.reserve(&dev, 4).is_ok() && t.reserve(&dev, 5).is_ok());
+        assert!(t.reserve(&dev, 6).is_err());
+    }
+
+    #[test]
+    fn memory_is_bounded_and_a_spray_cannot_evict_an_account_under_attack() {
+        let t = LoginThrottle::with_capacity(5, 900, 100);
+        for i in 0..4 {
+            t.reserve(&acct("victim"), i).unwrap();
+        }
+        for i in 0..1000 {
+            t.reserve(&acct(&format!("spray{i}")), 10).unwrap();
+        }
+        assert!(t.len() <= 100, "{} keys", t.len());
+        t.reserve(&acct("victim"), 11).unwrap();
+        assert!(
+            t.reserve(&acct("victim"), 12).is_err(),
+            "the victim's failures survived the spray"
+        );
     }
 
     #[test]
@@ -190,6 +309,22 @@ mod tests {
         assert!(l.check(ip).is_ok() && l.check(ip).is_ok());
         assert!(matches!(l.check(ip), Err(ApiError::TooManyRequests { .. })));
         assert!(l.check("10.0.0.2".parse().unwrap()).is_ok());
+    }
+
+    #[test]
+    fn ipv6_clients_share_their_64() {
+        let l = IpLimiter::per_minute(2);
+        assert!(l.check("2001:db8:1:2::1".parse().unwrap()).is_ok());
+        assert!(l.check("2001:db8:1:2:ffff::9".parse().unwrap()).is_ok());
+        assert!(matches!(
+            l.check("2001:db8:1:2:abcd::7".parse().unwrap()),
+            Err(ApiError::TooManyRequests { .. })
+        ));
+        assert!(l.check("2001:db8:1:3::1".parse().unwrap()).is_ok());
+        assert_eq!(
+            bucket_of("::ffff:192.0.2.1".parse().unwrap()),
+            "192.0.2.1".parse::<IpAddr>().unwrap()
+        );
     }
 
     #[test]

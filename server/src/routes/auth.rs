@@ -36,8 +36,9 @@ pub fn router() -> Router<AppState> {
 #[utoipa::path(post, path = "/api/auth/signup", tag = "auth", request_body = SignupRequest,
     responses((status = 201, description = "Account created", body = UserCreated),
         (status = 409, description = "Username taken (case-insensitively)", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Username or password breaks a rule", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many attempts from this IP", body = Problem, content_type = "application/problem+json")))]
-#[tracing::instrument(skip_all, fields(username = %body.username))]
+        (status = 429, description = "Too many attempts from this IP", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many passwords being hashed at once; see Retry-After", body = Problem, content_type = "application/problem+json")))]
+#[tracing::instrument(skip_all)]
 async fn signup(
     State(state): State<AppState>,
     meta: ClientMeta,
@@ -68,15 +69,25 @@ async fn signup(
 
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, description = "Access token; the refresh token is set as an HttpOnly cookie", body = TokenResponse,
-            headers(("set-cookie" = String, description = "__Host-cloakroom_refresh; HttpOnly; Secure; SameSite=Strict; Path=/"))),
-        (status = 401, description = "Invalid username or password (one message either way)", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Account or IP throttled; see Retry-After", body = Problem, content_type = "application/problem+json")))]
-#[tracing::instrument(skip_all, fields(username = %body.username))]
+            headers(("set-cookie" = String, description = "__Host-cloakroom_refresh (the refresh token) and __Host-cloakroom_device (this browser's own guess budget for the account); HttpOnly; Secure; SameSite=Strict; Path=/"))),
+        (status = 401, description = "Invalid username or password (one message either way)", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Account, device or IP throttled; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many logins being checked at once; see Retry-After", body = Problem, content_type = "application/problem+json")))]
+#[tracing::instrument(skip_all)]
 async fn login(
     State(state): State<AppState>,
     meta: ClientMeta,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
-    let user = flows::check_password(&state, meta.ip, &body.username, &body.password).await?;
+    let device = state.cookies.read_device(&headers);
+    let user = flows::check_password(
+        &state,
+        meta.ip,
+        &body.username,
+        &body.password,
+        device.as_deref(),
+    )
+    .await?;
     let (grant, refresh) = flows::start_session(
         &state,
         &user,
@@ -88,14 +99,24 @@ async fn login(
     let now = crate::now();
     let tokens = state.access_for(&grant, now)?;
     tracing::info!(user = %grant.user_id, session = %grant.session_id, "logged in");
-    Ok(with_refresh_cookie(
+    let mut res = with_refresh_cookie(
         &state,
         tokens,
         Some((
             &refresh,
             grant.persistent.then_some(grant.refresh_expires_at - now),
         )),
-    ))
+    );
+    // This browser now knows the password of this account: from here on its login attempts
+    // have their own guess budget (`auth::device`).
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        state.cookies.set_device(
+            &flows::device_cookie(&state, &user),
+            crate::auth::device::DEVICE_COOKIE_MAX_AGE_SECS,
+        ),
+    );
+    Ok(res)
 }
 
 /// The token answer, with the refresh cookie when one was (re)issued.

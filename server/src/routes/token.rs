@@ -12,11 +12,10 @@ use axum::{
 
 use super::ClientMeta;
 use crate::{
-    auth::{flows, refresh},
+    auth::flows,
     error::{ApiError, ApiResult},
     extract::ApiJson,
     state::AppState,
-    store,
 };
 
 pub fn router() -> Router<AppState> {
@@ -29,14 +28,16 @@ pub fn router() -> Router<AppState> {
 
 #[utoipa::path(post, path = "/api/token/", tag = "simplejwt", request_body = TokenObtainRequest,
     responses((status = 200, description = "Access and refresh token in the body (non-browser clients)", body = TokenPair),
-        (status = 401, description = "Invalid username or password", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Account or IP throttled", body = Problem, content_type = "application/problem+json")))]
-#[tracing::instrument(skip_all, fields(username = %body.username))]
+        (status = 401, description = "Invalid username or password", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Account or IP throttled", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many logins being checked at once; see Retry-After", body = Problem, content_type = "application/problem+json")))]
+#[tracing::instrument(skip_all)]
 async fn obtain(
     State(state): State<AppState>,
     meta: ClientMeta,
     ApiJson(body): ApiJson<TokenObtainRequest>,
 ) -> ApiResult<Json<TokenPair>> {
-    let user = flows::check_password(&state, meta.ip, &body.username, &body.password).await?;
+    // Non-browser clients keep no device cookie: their guesses count against the account.
+    let user = flows::check_password(&state, meta.ip, &body.username, &body.password, None).await?;
     let (g, refresh) =
         flows::start_session(&state, &user, true, meta.user_agent.as_deref(), meta.ip).await?;
     let access = state.access_for(&g, crate::now())?;
@@ -65,24 +66,19 @@ async fn refresh_pair(
 }
 
 #[utoipa::path(post, path = "/api/token/verify/", tag = "simplejwt", request_body = TokenVerifyRequest,
-    responses((status = 200, description = "Valid: an empty object", body = Object), (status = 401, description = "Invalid or expired", body = Problem, content_type = "application/problem+json")))]
-/// 200 `{}` for a live access token or a current refresh token, 401 otherwise (like simplejwt,
-/// which verifies either kind).
+    responses((status = 200, description = "A live access token: an empty object", body = Object), (status = 401, description = "Invalid, expired or revoked, or not an access token (refresh tokens are refused)", body = Problem, content_type = "application/problem+json")))]
+/// 200 `{}` for a live access token, 401 for anything else. Unlike simplejwt this refuses
+/// refresh tokens: checking one here neither rotates nor records it, so a thief holding an old
+/// refresh token could poll this route to learn the moment the owner rotates and replay inside
+/// the grace window unseen. A refresh token is only ever checked by presenting it.
 async fn verify(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<TokenVerifyRequest>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let now = crate::now();
-    let valid = if body.token.contains('.') {
-        state.authenticate(&body.token, now).is_ok()
-    } else {
-        refresh::looks_valid(&body.token)
-            && store::sessions::is_current_token(&state.db, &refresh::hash(&body.token), now)
-                .await?
-    };
-    if valid {
-        Ok(Json(serde_json::json!({})))
-    } else {
-        Err(ApiError::unauthorized("token is invalid or expired"))
+    match state.authenticate(&body.token, crate::now()) {
+        Ok(_) => Ok(Json(serde_json::json!({}))),
+        Err(_) => Err(ApiError::unauthorized(
+            "token is invalid, expired or revoked, or is not an access token",
+        )),
     }
 }

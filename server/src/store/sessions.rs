@@ -288,19 +288,6 @@ pub async fn find_by_token(
     .await
 }
 
-/// Whether a refresh token is the current, unexpired token of a live session.
-pub async fn is_current_token(db: &Db, token_hash: &[u8], now: i64) -> sqlx::Result<bool> {
-    let n: i64 = sqlx::query_scalar(&format!(
-        "SELECT COUNT(*) FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
-         WHERE t.token_hash = ?2 AND {LIVE}"
-    ))
-    .bind(now)
-    .bind(token_hash)
-    .fetch_one(&db.read)
-    .await?;
-    Ok(n > 0)
-}
-
 /// Revokes one session of `user_id`. `false` if it is not that user's live session.
 pub async fn revoke(
     db: &Db,

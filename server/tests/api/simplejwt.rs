@@ -30,12 +30,6 @@ async fn obtain_verify_refresh_and_reuse() {
             .status(),
         StatusCode::OK
     );
-    assert_eq!(
-        app.post_json("/api/token/verify/", &json!({"token": refresh}))
-            .await
-            .status(),
-        StatusCode::OK
-    );
     assert_problem(
         app.post_json("/api/token/verify/", &json!({"token": "x.y.z"}))
             .await,
@@ -51,13 +45,6 @@ async fn obtain_verify_refresh_and_reuse() {
     let next: TokenPair = res.json().await.unwrap();
     let next_refresh = next.refresh.clone().expect("rotated");
     assert_ne!(next_refresh, refresh);
-    // The rotated-out token no longer verifies.
-    assert_problem(
-        app.post_json("/api/token/verify/", &json!({"token": refresh}))
-            .await,
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
 
     // The owner uses the successor; replaying the old token after that (and after the grace
     // window) is theft.

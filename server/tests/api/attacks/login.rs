@@ -1,1 +1,309 @@
-//! Attacks on login (see mod.rs).
+//! Attacks on login (see mod.rs): concurrent guessing, locking the owner out, and a login flood
+//! meant to take the rest of the site down with it.
+
+use crate::helpers::*;
+use reqwest::StatusCode;
+use serde_json::json;
+
+/// The server trusts 127.0.0.1 as a proxy, so each request can claim its own client address:
+/// an attacker spread over many addresses, as a botnet looks through a real proxy.
+async fn spawn_behind_proxy(extra: &[(&str, &str)]) -> TestApp {
+    let mut settings = vec![("CLOAKROOM_TRUSTED_PROXIES", "127.0.0.1")];
+    settings.extend_from_slice(extra);
+    spawn_with(&settings).await
+}
+
+async fn login_from(
+    app: &TestApp,
+    ip: &str,
+    username: &str,
+    password: &str,
+    device: Option<&str>,
+) -> reqwest::Response {
+    let mut req = app
+        .client
+        .post(app.url("/api/auth/login"))
+        .header("x-forwarded-for", ip)
+        .json(&json!({"username": username, "password": password}));
+    if let Some(d) = device {
+        req = req.header("cookie", format!("__Host-cloakroom_device={d}"));
+    }
+    req.send().await.unwrap()
+}
+
+fn device_cookie(res: &reqwest::Response) -> String {
+    let raw = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("__Host-cloakroom_device="))
+        .expect("a successful login sets the device cookie")
+        .to_owned();
+    let c = format!("{raw};");
+    for part in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/;"] {
+        assert!(c.contains(part), "{c} lacks {part}");
+    }
+    assert!(!c.contains("Domain"), "{c}");
+    raw.split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_owned()
+}
+
+#[tokio::test]
+async fn thirty_parallel_guesses_from_thirty_addresses_get_exactly_the_account_budget() {
+    let app = spawn_behind_proxy(&[]).await;
+    let (name, _) = app.new_user().await;
+    let guesses: Vec<_> = (0..30)
+        .map(|i| {
+            let (client, url, name) =
+                (app.client.clone(), app.url("/api/auth/login"), name.clone());
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .header("x-forwarded-for", format!("198.51.100.{}", i + 1))
+                    .json(&json!({"username": name, "password": format!("guess number {i:04}")}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for g in guesses {
+        statuses.push(g.await.unwrap());
+    }
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!(
+        (checked, refused),
+        (5, 25),
+        "5 guesses per window, however concurrent: {statuses:?}"
+    );
+    // The budget is spent for every client without a device cookie, the right password too.
+    assert_problem(
+        login_from(&app, "198.51.100.200", &name, PASSWORD, None).await,
+        StatusCode::TOO_MANY_REQUESTS,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_attacker_spending_the_budget_does_not_lock_the_owner_out_of_their_own_browser() {
+    let app = spawn_behind_proxy(&[]).await;
+    let name = unique_name();
+    assert_eq!(
+        app.signup(&name, PASSWORD).await.status(),
+        StatusCode::CREATED
+    );
+    // The owner has logged in from this browser before.
+    let res = login_from(&app, "203.0.113.7", &name, PASSWORD, None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let device = device_cookie(&res);
+
+    // Six wrong logins from the attacker's address spend the account's budget.
+    for i in 0..6 {
+        let res = login_from(
+            &app,
+            "192.0.2.66",
+            &name,
+            &format!("attacker guess {i}"),
+            None,
+        )
+        .await;
+        let want = if i < 5 {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::TOO_MANY_REQUESTS
+        };
+        assert_eq!(res.status(), want, "guess {i}");
+    }
+    // Anyone without the owner's device cookie stays locked out, the right password or not…
+    assert_problem(
+        login_from(&app, "203.0.113.7", &name, PASSWORD, None).await,
+        StatusCode::TOO_MANY_REQUESTS,
+    )
+    .await;
+    // …while the owner's own browser still gets in, and is handed a fresh device cookie.
+    let res = login_from(&app, "203.0.113.7", &name, PASSWORD, Some(&device)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let device = device_cookie(&res);
+
+    // The device has a budget of its own: the owner's typos are bounded too.
+    for i in 0..5 {
+        assert_eq!(
+            login_from(
+                &app,
+                "203.0.113.7",
+                &name,
+                &format!("owner typo {i}"),
+                Some(&device)
+            )
+            .await
+            .status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let p = assert_problem(
+        login_from(&app, "203.0.113.7", &name, PASSWORD, Some(&device)).await,
+        StatusCode::TOO_MANY_REQUESTS,
+    )
+    .await;
+    assert!(p["detail"].as_str().unwrap().contains("this device"), "{p}");
+}
+
+#[tokio::test]
+async fn a_device_cookie_from_another_account_or_forged_buys_no_guesses() {
+    let app = spawn_behind_proxy(&[]).await;
+    let (victim, _) = app.new_user().await;
+    // The attacker earns a genuine device cookie on an account of their own.
+    let mallory = unique_name();
+    assert_eq!(
+        app.signup(&mallory, PASSWORD).await.status(),
+        StatusCode::CREATED
+    );
+    let res = login_from(&app, "192.0.2.66", &mallory, PASSWORD, None).await;
+    let own = device_cookie(&res);
+    for i in 0..5 {
+        login_from(
+            &app,
+            "192.0.2.66",
+            &victim,
+            &format!("attacker guess {i}"),
+            None,
+        )
+        .await;
+    }
+    let (id, _) = own.split_once('.').unwrap();
+    let forged = format!("{id}.{}", "A".repeat(43));
+    for cookie in [own.as_str(), forged.as_str(), "junk"] {
+        assert_problem(
+            login_from(
+                &app,
+                "192.0.2.67",
+                &victim,
+                "attacker guess 9",
+                Some(cookie),
+            )
+            .await,
+            StatusCode::TOO_MANY_REQUESTS,
+        )
+        .await;
+    }
+    // A device cookie planted twice is no device cookie at all.
+    let res = app
+        .client
+        .post(app.url("/api/auth/login"))
+        .header("x-forwarded-for", "192.0.2.68")
+        .header(
+            "cookie",
+            format!("__Host-cloakroom_device={own}; __Host-cloakroom_device={own}"),
+        )
+        .json(&json!({"username": mallory, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "still an ordinary login");
+}
+
+#[tokio::test]
+async fn malformed_usernames_cost_a_hash_but_no_throttle_memory() {
+    let app = spawn_behind_proxy(&[]).await;
+    for i in 0..50 {
+        let junk = format!("{}\n{i}", "x".repeat(4000));
+        assert_problem(
+            login_from(
+                &app,
+                &format!("198.51.100.{i}"),
+                &junk,
+                "some password",
+                None,
+            )
+            .await,
+            StatusCode::UNAUTHORIZED,
+        )
+        .await;
+    }
+    assert!(
+        app.state.login_throttle.is_empty(),
+        "no budget is kept for usernames that cannot exist"
+    );
+}
+
+#[tokio::test]
+async fn a_login_flood_is_shed_by_the_credential_routes_alone() {
+    let app = spawn_behind_proxy(&[("CLOAKROOM_HASH_QUEUE", "2")]).await;
+    let (name, login) = app.new_user().await;
+    // The flood has taken every hashing slot and filled the queue.
+    let held = app.state.hasher.occupy();
+    assert!(!held.is_empty());
+    let queued: Vec<_> = (0..2)
+        .map(|i| {
+            let (client, url, name) =
+                (app.client.clone(), app.url("/api/auth/login"), name.clone());
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .header("x-forwarded-for", format!("198.51.100.{i}"))
+                    .json(&json!({"username": name, "password": "flood password 1"}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    while app.state.hasher.waiting() < 2 {
+        tokio::task::yield_now().await;
+    }
+    // Past the queue, logins and signups are refused at once, with a time to come back…
+    for res in [
+        login_from(&app, "198.51.100.50", &name, PASSWORD, None).await,
+        app.signup(&unique_name(), PASSWORD).await,
+        app.post_json(
+            "/api/token/",
+            &json!({"username": name, "password": PASSWORD}),
+        )
+        .await,
+    ] {
+        assert_eq!(res.headers()["retry-after"], "1");
+        assert_problem(res, StatusCode::SERVICE_UNAVAILABLE).await;
+    }
+    // Everything that does not hash keeps working.
+    assert_eq!(app.me_status(&login.access).await, StatusCode::OK);
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+    assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
+    let res = app.refresh_raw(&login.refresh).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = app
+        .client
+        .get(app.url("/api/notes"))
+        .bearer_auth(&login.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    // The flood ends: the queued logins are checked (and fail), and logins work again.
+    drop(held);
+    for q in queued {
+        assert_eq!(q.await.unwrap(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        login_from(&app, "198.51.100.51", &name, PASSWORD, None)
+            .await
+            .status(),
+        StatusCode::OK,
+        "2 failures and the shed attempts left the budget unspent"
+    );
+}
