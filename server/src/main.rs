@@ -36,8 +36,12 @@ enum KeysCommand {
     /// Make a new key the signer. New tokens use it at once (a running server picks it up within
     /// seconds); the old key keeps verifying, and stays in JWKS, until its tokens have expired.
     Rotate,
-    /// List keys: which signs, which still verify, which have expired.
+    /// List keys: which signs, which still verify, which have expired or were revoked.
     List,
+    /// Revoke a key that may have leaked: tokens it signed stop verifying at once, everywhere
+    /// (running servers within seconds); if it was the signer, a new key takes over. Users
+    /// refresh silently and are not logged out.
+    Revoke { kid: String },
 }
 
 #[derive(Subcommand)]
@@ -104,6 +108,17 @@ async fn main() -> anyhow::Result<()> {
             println!(
                 "new signing key {}; the previous one verifies until its tokens expire",
                 key.kid
+            );
+        }
+        Command::Keys(KeysCommand::Revoke { kid }) => {
+            let outcome = ops::revoke_key(&db, &kid).await?;
+            println!(
+                "key {kid} revoked{}",
+                if outcome == cloakroom::store::keys::Revoked::Signer {
+                    "; a new signing key took over"
+                } else {
+                    ""
+                }
             );
         }
         Command::Keys(KeysCommand::List) => {

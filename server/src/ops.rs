@@ -75,6 +75,21 @@ pub async fn rotate_keys(db: &Db) -> anyhow::Result<KeyRow> {
     Ok(row)
 }
 
+/// Revokes signing key `kid`: every token it signed stops verifying at once on every server
+/// (within `SYNC_SECS`), and if it was the signer a new key takes over. For a key that leaked;
+/// everyone holding a token it signed refreshes silently and gets one from the new key.
+pub async fn revoke_key(db: &Db, kid: &str) -> anyhow::Result<store::keys::Revoked> {
+    let now = crate::now();
+    let outcome = store::keys::revoke(db, kid, &generate_key(now), now).await?;
+    match outcome {
+        store::keys::Revoked::NoSuchKey => {
+            bail!("no signing key {kid:?} (see `cloakroom keys list`)")
+        }
+        store::keys::Revoked::AlreadyRevoked => bail!("key {kid:?} is already revoked"),
+        ok => Ok(ok),
+    }
+}
+
 /// One line per key: kid, created, state.
 pub async fn list_keys(db: &Db, access_ttl: i64) -> anyhow::Result<Vec<String>> {
     let now = crate::now();
@@ -82,16 +97,17 @@ pub async fn list_keys(db: &Db, access_ttl: i64) -> anyhow::Result<Vec<String>> 
         .await?
         .into_iter()
         .map(|k| {
-            let state = match k.retired_at {
-                None => "signing".to_owned(),
-                Some(at) if at + access_ttl > now => {
+            let state = match (k.retired_at, k.revoked_at) {
+                (_, Some(at)) => format!("revoked {}", crate::rfc3339(at)),
+                (None, None) => "signing".to_owned(),
+                (Some(at), None) if at + access_ttl > now => {
                     format!(
                         "verifying until {} (retired {})",
                         crate::rfc3339(at + access_ttl),
                         crate::rfc3339(at)
                     )
                 }
-                Some(at) => format!("expired (retired {})", crate::rfc3339(at)),
+                (Some(at), None) => format!("expired (retired {})", crate::rfc3339(at)),
             };
             format!(
                 "{}  created {}  {}",

@@ -97,6 +97,8 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     let now = crate::now();
     let access_ttl = settings.access_ttl.as_secs() as i64;
     let keys = Keys::load_or_create(&db, &settings.public_origin, access_ttl, now).await?;
+    // The cursor first, then the set: a revocation between the two is seen twice, never missed.
+    let revocation_seq = store::sessions::last_revocation_seq(&db).await?;
     let revoked = Revoked::new(
         store::sessions::revoked_since(&db, now - access_ttl).await?,
         access_ttl,
@@ -125,6 +127,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         in_flight: Arc::new(tokio::sync::Semaphore::new(settings.max_in_flight)),
         keys: Arc::new(keys),
         revoked: Arc::new(revoked),
+        revocation_seq: Arc::new(std::sync::atomic::AtomicI64::new(revocation_seq)),
         settings: Arc::new(settings),
         db,
     })
@@ -139,27 +142,14 @@ fn cores() -> usize {
 /// Periodic work: pick up what other processes (the CLI) changed, prune in-memory sets, purge
 /// ended sessions.
 fn spawn_housekeeping(state: AppState) {
-    // Every few seconds: key rotations and revocations made by `cloakroom keys rotate` or
+    // Every few seconds: key rotations and revocations made by `cloakroom keys rotate|revoke` or
     // `cloakroom user revoke-sessions` while this server runs.
     let sync = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(SYNC_SECS));
-        let mut since = crate::now();
         loop {
             tick.tick().await;
-            let now = crate::now();
-            if let Err(e) = sync.keys.reload(&sync.db, now).await {
-                tracing::warn!(error = %e, "reloading signing keys failed");
-            }
-            match store::sessions::revoked_since(&sync.db, since - 1).await {
-                Ok(rows) => {
-                    for (sid, at) in rows {
-                        sync.revoked.insert(&sid, at);
-                    }
-                    since = now;
-                }
-                Err(e) => tracing::warn!(error = %e, "syncing revocations failed"),
-            }
+            sync_once(&sync, crate::now()).await;
         }
     });
     tokio::spawn(async move {
@@ -180,10 +170,35 @@ fn spawn_housekeeping(state: AppState) {
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "purging ended sessions failed"),
                 }
+                if let Err(e) = store::sessions::purge_revocation_log(&state.db, now - 86_400).await
+                {
+                    tracing::warn!(error = %e, "purging the revocation log failed");
+                }
             }
             n += 1;
         }
     });
+}
+
+/// One pass of the sync loop: reloads the signing keys and follows the revocation log from the
+/// last sequence number seen. Public so tests can run a pass instead of waiting for the tick.
+pub async fn sync_once(state: &AppState, now: i64) {
+    use std::sync::atomic::Ordering;
+    if let Err(e) = state.keys.reload(&state.db, now).await {
+        tracing::warn!(error = %e, "reloading signing keys failed");
+    }
+    let after = state.revocation_seq.load(Ordering::Acquire);
+    match store::sessions::revocations_after(&state.db, after).await {
+        Ok(rows) => {
+            for (seq, sid) in rows {
+                // Dated when this server learned of it: its entry must outlive every access token
+                // that was still valid until now, however late the revocation committed.
+                state.revoked.insert(&sid, now);
+                state.revocation_seq.fetch_max(seq, Ordering::AcqRel);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "syncing revocations failed"),
+    }
 }
 
 /// How often a running server picks up key rotations and revocations made by the CLI.

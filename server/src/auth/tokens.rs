@@ -62,8 +62,9 @@ struct KeySet {
     signing_kid: String,
     signing: EncodingKey,
     verifying: Vec<VerifyKey>,
-    /// (kid, retired_at) of the rows this set was built from: a reload rebuilds only on change.
-    fingerprint: Vec<(String, Option<i64>)>,
+    /// (kid, retired_at, revoked_at) of the rows this set was built from: a reload rebuilds
+    /// only on change.
+    fingerprint: Vec<(String, Option<i64>, Option<i64>)>,
 }
 
 /// The signer and verifiers, plus a bounded cache of already-verified tokens.
@@ -277,6 +278,7 @@ pub fn generate_key(now: i64) -> KeyRow {
         public_key: public.to_vec(),
         created_at: now,
         retired_at: None,
+        revoked_at: None,
     }
 }
 
@@ -294,7 +296,8 @@ fn key_set(rows: &[KeyRow], now: i64, access_ttl: i64) -> anyhow::Result<KeySet>
         .context("signing key seed is not 32 bytes")?;
     let verifying = rows
         .iter()
-        .filter(|r| r.retired_at.is_none_or(|at| at + access_ttl > now))
+        // A revoked key verifies nothing, whatever its tokens' `exp` says.
+        .filter(|r| r.revoked_at.is_none() && r.retired_at.is_none_or(|at| at + access_ttl > now))
         .map(|r| {
             let x = URL_SAFE_NO_PAD.encode(&r.public_key);
             let key = DecodingKey::from_ed_components(&x)?;
@@ -306,7 +309,10 @@ fn key_set(rows: &[KeyRow], now: i64, access_ttl: i64) -> anyhow::Result<KeySet>
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(KeySet {
-        fingerprint: rows.iter().map(|r| (r.kid.clone(), r.retired_at)).collect(),
+        fingerprint: rows
+            .iter()
+            .map(|r| (r.kid.clone(), r.retired_at, r.revoked_at))
+            .collect(),
         signing_kid: signer.kid.clone(),
         signing: EncodingKey::from_ed_der(&pkcs8_from_seed(&seed)),
         verifying,

@@ -1,5 +1,7 @@
 //! Admin routes. The server enforces the role on every request, whatever the client shows:
-//! without a token 401, without the `admin` role 403.
+//! without a token 401, without the `admin` role 403. The role is read from the database on
+//! every admin request, not taken from the token's `roles` claim: a role withdrawn by an operator
+//! must not live on for the rest of an access token's lifetime.
 
 use api_types::AdminUserInfo;
 use api_types::Problem;
@@ -39,7 +41,8 @@ impl FromRequestParts<AppState> for AdminUser {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let user = AuthUser::from_request_parts(parts, state).await?;
-        if user.roles.iter().any(|r| r == ADMIN_ROLE) {
+        let current = store::users::find_by_id(&state.db, &user.user_id).await?;
+        if current.is_some_and(|u| u.role_list().iter().any(|r| r == ADMIN_ROLE)) {
             Ok(AdminUser(user))
         } else {
             Err(ApiError::Forbidden("this needs the admin role".into()))

@@ -11,6 +11,8 @@ pub struct KeyRow {
     pub public_key: Vec<u8>,
     pub created_at: i64,
     pub retired_at: Option<i64>,
+    /// Set by `cloakroom keys revoke`: the key verifies nothing any more.
+    pub revoked_at: Option<i64>,
 }
 
 impl std::fmt::Debug for KeyRow {
@@ -24,36 +26,85 @@ impl std::fmt::Debug for KeyRow {
 
 /// Keys newest first.
 pub async fn all(db: &Db) -> sqlx::Result<Vec<KeyRow>> {
-    sqlx::query_as("SELECT kid, seed, public_key, created_at, retired_at FROM signing_keys ORDER BY created_at DESC, rowid DESC")
+    sqlx::query_as("SELECT kid, seed, public_key, created_at, retired_at, revoked_at FROM signing_keys ORDER BY created_at DESC, rowid DESC")
         .fetch_all(&db.write)
         .await
 }
 
 pub async fn insert(db: &Db, row: &KeyRow) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO signing_keys (kid, seed, public_key, created_at, retired_at) VALUES (?, ?, ?, ?, ?)")
+    sqlx::query("INSERT INTO signing_keys (kid, seed, public_key, created_at, retired_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)")
         .bind(&row.kid)
         .bind(&row.seed)
         .bind(&row.public_key)
         .bind(row.created_at)
         .bind(row.retired_at)
+        .bind(row.revoked_at)
         .execute(&db.write)
         .await?;
     Ok(())
 }
 
-/// Retires every active key and inserts `new` as the signer, in one transaction.
+/// Retires every active key (wiping its private seed: a retired key only verifies) and inserts
+/// `new` as the signer, in one transaction.
 pub async fn rotate(db: &Db, new: &KeyRow) -> sqlx::Result<()> {
     let mut tx = db.write.begin().await?;
-    sqlx::query("UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL")
+    retire_signer(&mut tx, new).await?;
+    tx.commit().await
+}
+
+async fn retire_signer(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    new: &KeyRow,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE signing_keys SET retired_at = ?, seed = X'' WHERE retired_at IS NULL")
         .bind(new.created_at)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     sqlx::query("INSERT INTO signing_keys (kid, seed, public_key, created_at, retired_at) VALUES (?, ?, ?, ?, NULL)")
         .bind(&new.kid)
         .bind(&new.seed)
         .bind(&new.public_key)
         .bind(new.created_at)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// What `revoke` did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Revoked {
+    /// The key was the signer: `new` signs from now on.
+    Signer,
+    /// A retired key that may still have been verifying.
+    Retired,
+    NoSuchKey,
+    AlreadyRevoked,
+}
+
+/// Revokes key `kid` at `now`: it stops verifying, its seed is wiped, and if it was the signer
+/// `new` replaces it, all in one transaction.
+pub async fn revoke(db: &Db, kid: &str, new: &KeyRow, now: i64) -> sqlx::Result<Revoked> {
+    let mut tx = db.write.begin().await?;
+    let row: Option<(Option<i64>, Option<i64>)> =
+        sqlx::query_as("SELECT retired_at, revoked_at FROM signing_keys WHERE kid = ?")
+            .bind(kid)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let outcome = match row {
+        None => return Ok(Revoked::NoSuchKey),
+        Some((_, Some(_))) => return Ok(Revoked::AlreadyRevoked),
+        Some((None, None)) => {
+            retire_signer(&mut tx, new).await?;
+            Revoked::Signer
+        }
+        Some((Some(_), None)) => Revoked::Retired,
+    };
+    sqlx::query("UPDATE signing_keys SET revoked_at = ?, retired_at = COALESCE(retired_at, ?), seed = X'' WHERE kid = ?")
+        .bind(now)
+        .bind(now)
+        .bind(kid)
         .execute(&mut *tx)
         .await?;
-    tx.commit().await
+    tx.commit().await?;
+    Ok(outcome)
 }

@@ -338,6 +338,30 @@ pub async fn revoked_since(db: &Db, since: i64) -> sqlx::Result<Vec<(String, i64
     .await
 }
 
+/// The newest revocation's sequence number (0 if none): where a server starts following them.
+pub async fn last_revocation_seq(db: &Db) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM revocations")
+        .fetch_one(&db.read)
+        .await
+}
+
+/// Revocations numbered after `seq`, oldest first: (seq, session id).
+pub async fn revocations_after(db: &Db, seq: i64) -> sqlx::Result<Vec<(i64, String)>> {
+    sqlx::query_as("SELECT seq, session_id FROM revocations WHERE seq > ? ORDER BY seq")
+        .bind(seq)
+        .fetch_all(&db.read)
+        .await
+}
+
+/// Forgets revocation log entries older than `before` (servers have long followed them).
+pub async fn purge_revocation_log(db: &Db, before: i64) -> sqlx::Result<u64> {
+    let res = sqlx::query("DELETE FROM revocations WHERE revoked_at < ?")
+        .bind(before)
+        .execute(&db.write)
+        .await?;
+    Ok(res.rows_affected())
+}
+
 #[derive(Debug, Clone, FromRow)]
 pub struct SessionRow {
     pub id: String,

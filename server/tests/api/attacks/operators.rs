@@ -1,1 +1,165 @@
-//! Attacks on operators (see mod.rs).
+//! Attacks on operators' promises (see mod.rs): a withdrawn admin role living on in a token, a
+//! leaked signing key that keeps verifying, a revocation the running servers miss, a retired
+//! private key left lying in the database.
+
+use crate::{auth_flow::decode_claims, helpers::*};
+use cloakroom::{ops, startup::sync_once, store};
+use reqwest::StatusCode;
+
+fn kid(jwt: &str) -> String {
+    jsonwebtoken::decode_header(jwt).unwrap().kid.unwrap()
+}
+
+#[tokio::test]
+async fn a_withdrawn_admin_role_does_not_live_on_in_the_access_token() {
+    let app = spawn_app().await;
+    let id = ops::create_user(&app.state.db, &app.state.hasher, "demoted", PASSWORD, true)
+        .await
+        .unwrap();
+    let admin = app.login("demoted").await;
+    assert_eq!(decode_claims(&admin.access)["roles"][0], "admin");
+    assert_eq!(
+        app.get_auth("/api/admin/users", &admin.access)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    // The operator withdraws the role; the token still claims it for minutes.
+    store::users::set_roles(&app.state.db, &id, "")
+        .await
+        .unwrap();
+    assert_problem(
+        app.get_auth("/api/admin/users", &admin.access).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_revoked_signing_key_stops_verifying_at_once_and_nobody_is_logged_out() {
+    let app = spawn_app().await;
+    let (_, login) = app.new_user().await;
+    let leaked = kid(&login.access);
+    assert_eq!(app.me_status(&login.access).await, StatusCode::OK);
+
+    let outcome = ops::revoke_key(&app.state.db, &leaked).await.unwrap();
+    assert_eq!(outcome, store::keys::Revoked::Signer);
+    sync_once(&app.state, cloakroom::now()).await;
+
+    // Every token the key signed is refused, and the key is gone from JWKS…
+    assert_problem(
+        app.get_auth("/api/me", &login.access).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    let jwks: serde_json::Value = app
+        .get("/.well-known/jwks.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["kid"] != leaked.as_str()),
+        "{jwks}"
+    );
+    // …while the user refreshes silently onto the new key.
+    let res = app.refresh_raw(&login.refresh).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let fresh: api_types::TokenResponse = res.json().await.unwrap();
+    assert_ne!(kid(&fresh.access_token), leaked);
+    assert_eq!(app.me_status(&fresh.access_token).await, StatusCode::OK);
+
+    // The revoked key's private half is gone; revoking it twice, or an unknown kid, is an error.
+    let rows = store::keys::all(&app.state.db).await.unwrap();
+    let row = rows.iter().find(|k| k.kid == leaked).unwrap();
+    assert!(row.seed.is_empty() && row.revoked_at.is_some());
+    assert!(ops::revoke_key(&app.state.db, &leaked).await.is_err());
+    assert!(ops::revoke_key(&app.state.db, "no-such-kid").await.is_err());
+    let listed = ops::list_keys(&app.state.db, 300).await.unwrap();
+    assert!(
+        listed
+            .iter()
+            .any(|l| l.starts_with(&leaked) && l.contains("revoked")),
+        "{listed:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_retired_key_keeps_only_its_public_half() {
+    let app = spawn_app().await;
+    let (_, login) = app.new_user().await;
+    let old = kid(&login.access);
+    ops::rotate_keys(&app.state.db).await.unwrap();
+    sync_once(&app.state, cloakroom::now()).await;
+    let rows = store::keys::all(&app.state.db).await.unwrap();
+    let retired = rows.iter().find(|k| k.kid == old).unwrap();
+    assert!(retired.retired_at.is_some());
+    assert!(retired.seed.is_empty(), "a retired key's seed is wiped");
+    assert_eq!(retired.public_key.len(), 32);
+    // It still verifies the tokens it signed until they expire.
+    assert_eq!(app.me_status(&login.access).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_revocation_that_commits_late_is_still_seen_by_the_running_server() {
+    let app = spawn_app().await;
+    let (name, login) = app.new_user().await;
+    assert_eq!(app.me_status(&login.access).await, StatusCode::OK);
+    // The server has followed the log up to now.
+    sync_once(&app.state, cloakroom::now()).await;
+    // The operator's revocation is stamped an hour before the moment it commits (a lagging
+    // clock, a transaction held open): a sync "since the last look" would pass it by.
+    let n = ops::revoke_sessions(&app.state.db, &name).await.unwrap();
+    assert_eq!(n, 1);
+    sqlx::query("UPDATE revocations SET revoked_at = revoked_at - 3600")
+        .execute(&app.state.db.write)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE sessions SET revoked_at = revoked_at - 3600")
+        .execute(&app.state.db.write)
+        .await
+        .unwrap();
+    assert_eq!(
+        app.me_status(&login.access).await,
+        StatusCode::OK,
+        "not yet synced"
+    );
+    sync_once(&app.state, cloakroom::now()).await;
+    assert_problem(
+        app.get_auth("/api/me", &login.access).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    // Every revocation path is logged by the database itself, not by each caller.
+    let (_, other) = app.new_user().await;
+    let sid = decode_claims(&other.access)["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sqlx::query("UPDATE sessions SET revoked_at = 1, revoked_reason = 'by hand' WHERE id = ?")
+        .bind(&sid)
+        .execute(&app.state.db.write)
+        .await
+        .unwrap();
+    sync_once(&app.state, cloakroom::now()).await;
+    assert_eq!(app.me_status(&other.access).await, StatusCode::UNAUTHORIZED);
+}
+
+#[test]
+fn insecure_dev_cookies_with_an_https_origin_refuse_to_start() {
+    let env = [
+        ("CLOAKROOM_DEV_INSECURE_COOKIES", "true"),
+        ("CLOAKROOM_PUBLIC_ORIGIN", "https://notes.example.com"),
+    ];
+    let err = cloakroom::config::Settings::from_lookup(|k| {
+        env.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.to_string())
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("refusing to start"), "{err}");
+}
