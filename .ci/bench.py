@@ -2,7 +2,9 @@
 """Cloakroom load benchmark (`make bench`).
 
 Starts the release server on loopback with a throw-away database, drives it with wrk for a
-bounded time per scenario, and prints one table. /healthz runs in the same process and the
+bounded time per scenario, and prints one table, then the login-flood run (1,100 connections of
+wrong logins; with BENCH_BASELINE_SERVER=path/to/old/cloakroom the same run against that build,
+in the same script, for a before/after). /healthz runs in the same process and the
 same minute as the baseline: the machine is noisy, so only ratios within one run mean much.
 Every load goes to 127.0.0.1 only and stops by itself.
 """
@@ -78,6 +80,81 @@ def rss_kib(pid, field):
             if line.startswith(field + ":"):
                 return int(line.split()[1])
     return 0
+
+
+FLOOD_CONNS = int(os.environ.get("BENCH_FLOOD_CONNS", "1100"))
+
+FLOOD_LUA = r"""
+-- Every request a new, well-formed username and a wrong password: each one costs an argon2
+-- verification (unknown users are checked against a dummy hash), and no per-account lock can
+-- answer it early. The per-address brakes are opened, as a botnet spread over many addresses
+-- sees them.
+math.randomseed(os.time())
+request = function()
+  local body = string.format('{"username":"flood_%d","password":"wrong password 12345"}', math.random(1, 1000000000))
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, body)
+end
+""" + REPORT_LUA
+
+
+def start_server(binary, tmp, name, port):
+    env = dict(os.environ,
+               CLOAKROOM_PORT=str(port), CLOAKROOM_DATA_DIR=os.path.join(tmp, name),
+               CLOAKROOM_DIST_DIR=os.path.join(tmp, "nodist"),
+               CLOAKROOM_AUTH_RATE_PER_MINUTE="100000000", CLOAKROOM_REFRESH_RATE_PER_MINUTE="100000000",
+               CLOAKROOM_LOG="error")
+    server = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            http("GET", base + "/healthz")
+            return server, base
+        except OSError:
+            time.sleep(0.1)
+    server.kill()
+    sys.exit(f"{binary} did not start")
+
+
+def flood_run(binary, tmp, name):
+    """/api/me and /healthz while FLOOD_CONNS connections post wrong logins as fast as they can."""
+    server, base = start_server(binary, tmp, name, free_port())
+    try:
+        http("POST", base + "/api/auth/signup", {"username": "bench_user", "password": PASSWORD})
+        _, body = http("POST", base + "/api/auth/login", {"username": "bench_user", "password": PASSWORD})
+        access = json.loads(body)["access_token"]
+        s_me = write(os.path.join(tmp, f"{name}-me.lua"), f'wrk.headers["Authorization"] = "Bearer {access}"\n' + REPORT_LUA)
+        s_plain = write(os.path.join(tmp, f"{name}-plain.lua"), REPORT_LUA)
+        s_flood = write(os.path.join(tmp, f"{name}-flood.lua"), FLOOD_LUA)
+        flood = subprocess.Popen(
+            ["wrk", "-t", "1", "-c", str(FLOOD_CONNS), "-d", f"{DURATION + 3}s", "--timeout", "10s", "-s", s_flood, base + "/api/auth/login"],
+            stdout=subprocess.PIPE, text=True)
+        time.sleep(2)  # let the flood reach full strength (a load script, not a test)
+        health = subprocess.Popen(
+            ["wrk", "-t", "1", "-c", "2", "-d", f"{DURATION}s", "--timeout", "5s", "-s", s_plain, base + "/healthz"],
+            stdout=subprocess.PIPE, text=True)
+        me = wrk(base + "/api/me", s_me, conns=8, threads=1)
+        h_out, _ = health.communicate()
+        f_out, _ = flood.communicate()
+        def parse(out):
+            line = next(l for l in out.splitlines() if l.startswith("BENCH "))
+            r = json.loads(line[6:])
+            r["rps"] = r["requests"] / r["secs"]
+            return r
+        return {"me": me, "health": parse(h_out), "flood": parse(f_out), "peak": rss_kib(server.pid, "VmHWM")}
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def print_flood(label, r):
+    me, h, f = r["me"], r["health"], r["flood"]
+    ok = lambda x: 100.0 * (x["requests"] - x["errors"]) / max(x["requests"], 1)
+    print(f"{label:34} me ok {ok(me):6.2f}% of {me['requests']:6d}, p99 {me['p99']:8.2f} ms | "
+          f"healthz ok {ok(h):6.2f}% | logins answered {f['requests']:6d} ({f['rps']:.0f}/s, "
+          f"{f['errors']} non-2xx) | peak RSS {r['peak'] / 1024:.0f} MiB")
 
 
 def main():
@@ -182,6 +259,18 @@ end
     print(f"refresh req/s                      {refresh['rps']:.0f}   (target >= 5000)")
     print(f"me p99 during login flood          {me_flood['p99']:.2f} ms (target < 20 ms)")
     print(f"server peak RSS                    {peak / 1024:.1f} MiB (target < 64 MiB)")
+    print()
+    print(f"login flood: {FLOOD_CONNS} concurrent connections posting wrong logins, {DURATION} s")
+    tmp2 = tempfile.mkdtemp(prefix="cloakroom-flood-")
+    try:
+        after = flood_run(SERVER, tmp2, "this")
+        print_flood("this build", after)
+        baseline = os.environ.get("BENCH_BASELINE_SERVER")
+        if baseline:
+            before = flood_run(baseline, tmp2, "baseline")
+            print_flood("baseline build", before)
+    finally:
+        shutil.rmtree(tmp2, ignore_errors=True)
     if refresh["requests"] > len(tokens):
         print("WARNING: the refresh run used more requests than seeded tokens; raise the seed count")
 

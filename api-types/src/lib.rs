@@ -115,6 +115,24 @@ pub struct AdminUserInfo {
     pub live_sessions: u32,
 }
 
+/// One row of `GET /api/admin/events` (admin only): a security event, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SecurityEvent {
+    /// RFC 3339.
+    pub at: String,
+    /// `refresh_retry`, `refresh_grace`, `refresh_token_reuse`, …
+    pub kind: String,
+    /// The stable reason code that starts `detail`, e.g. `concurrent_duplicate`,
+    /// `retry_after_lost_answer`, `successor_used_within_grace`, `replay_after_successor_used`:
+    /// what tells a benign race from a replay.
+    pub reason: Option<String>,
+    pub detail: Option<String>,
+    pub user_id: Option<String>,
+    pub session_id: Option<String>,
+    pub ip: Option<String>,
+}
+
 /// `POST /api/token/` (the simplejwt-compatible flow for non-browser clients).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

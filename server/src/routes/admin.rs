@@ -3,8 +3,8 @@
 //! every admin request, not taken from the token's `roles` claim: a role withdrawn by an operator
 //! must not live on for the rest of an access token's lifetime.
 
-use api_types::AdminUserInfo;
 use api_types::Problem;
+use api_types::{AdminUserInfo, SecurityEvent};
 use axum::{
     extract::{FromRequestParts, Path, State},
     http::{request::Parts, StatusCode},
@@ -28,6 +28,37 @@ pub fn router() -> Router<AppState> {
             "/api/admin/users/{id}/revoke-sessions",
             post(revoke_user_sessions),
         )
+        .route("/api/admin/events", get(list_events))
+}
+
+/// How many events `GET /api/admin/events` returns.
+const EVENTS_SHOWN: i64 = 200;
+
+#[utoipa::path(get, path = "/api/admin/events", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, description = "The newest security events (refresh retries, grace hits, token reuse), newest first", body = [SecurityEvent]),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json")))]
+async fn list_events(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+) -> ApiResult<Json<Vec<SecurityEvent>>> {
+    let rows = store::events::recent(&state.db, None, EVENTS_SHOWN).await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|e| SecurityEvent {
+                at: crate::rfc3339(e.at),
+                reason: e
+                    .detail
+                    .as_deref()
+                    .and_then(|d| d.split_once(':'))
+                    .map(|(code, _)| code.to_owned()),
+                kind: e.kind,
+                detail: e.detail,
+                user_id: e.user_id,
+                session_id: e.session_id,
+                ip: e.ip,
+            })
+            .collect(),
+    ))
 }
 
 /// An authenticated user holding the `admin` role.

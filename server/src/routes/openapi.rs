@@ -23,7 +23,7 @@ use crate::state::AppState;
         super::me::me,
         super::notes::list, super::notes::create, super::notes::read, super::notes::update, super::notes::remove,
         super::token::obtain, super::token::refresh_pair, super::token::verify,
-        super::admin::list_users, super::admin::revoke_user_sessions,
+        super::admin::list_users, super::admin::revoke_user_sessions, super::admin::list_events,
         super::csp::report, super::meta::healthz, super::meta::jwks, crate::startup::readyz,
         openapi_json,
     ),
@@ -57,7 +57,7 @@ impl Modify for Security {
             "refresh_cookie",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
                 crate::auth::cookies::SECURE_NAME,
-                "Opaque refresh token; HttpOnly, Secure, SameSite=Strict, Path=/api/auth",
+                "Opaque refresh token; HttpOnly, Secure, SameSite=Strict, Path=/",
             ))),
         );
     }

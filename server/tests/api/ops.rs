@@ -1,26 +1,9 @@
 //! Roles and admin routes, key rotation under a running server, and the operator CLI.
 
-use std::time::Duration;
-
 use crate::helpers::*;
 use api_types::AdminUserInfo;
-use cloakroom::ops;
+use cloakroom::{ops, startup::sync_once};
 use reqwest::StatusCode;
-
-/// Polls `f` until it returns true (the server syncs CLI changes every few seconds).
-async fn eventually<F, Fut>(what: &str, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..100 {
-        if f().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("never happened: {what}");
-}
 
 fn kid(jwt: &str) -> String {
     jsonwebtoken::decode_header(jwt).unwrap().kid.unwrap()
@@ -93,17 +76,17 @@ async fn admin_routes_need_the_admin_role() {
 
 #[tokio::test]
 async fn key_rotation_under_a_running_server() {
-    let app = spawn_with(&[("CLOAKROOM_ACCESS_TTL_SECS", "3")]).await;
+    let app = spawn_app().await;
     let (name, before) = app.new_user().await;
     let old_kid = kid(&before.access);
     let new = ops::rotate_keys(&app.state.db).await.unwrap();
     assert_ne!(new.kid, old_kid);
 
-    // New tokens are signed by the new key once the server has picked it up…
-    eventually("new tokens use the new key", || async {
-        kid(&app.login(&name).await.access) == new.kid
-    })
-    .await;
+    // New tokens are signed by the new key once the server has synced (its loop runs this pass
+    // every SYNC_SECS; the test runs it instead of waiting)…
+    let now = cloakroom::now();
+    sync_once(&app.state, now).await;
+    assert_eq!(kid(&app.login(&name).await.access), new.kid);
     // …tokens of the old key stay valid, and JWKS lists both.
     assert_eq!(app.me_status(&before.access).await, StatusCode::OK);
     let jwks = || async {
@@ -125,16 +108,17 @@ async fn key_rotation_under_a_running_server() {
         listed.contains(&old_kid) && listed.contains(&new.kid),
         "{listed:?}"
     );
-    // Once every token the old key signed has expired, it drops out.
-    eventually("old key leaves JWKS", || async {
-        jwks().await == vec![new.kid.clone()]
-    })
-    .await;
-    let lines = ops::list_keys(&app.state.db, 3).await.unwrap();
+    let lines = ops::list_keys(&app.state.db, 300).await.unwrap();
     assert!(
-        lines[0].contains("signing") && lines[1].contains("expired"),
+        lines[0].contains("signing") && lines[1].contains("verifying until"),
         "{lines:?}"
     );
+    // Once every token the old key signed has expired (a sync one access lifetime later), it
+    // drops out.
+    sync_once(&app.state, now + 301).await;
+    assert_eq!(jwks().await, vec![new.kid.clone()]);
+    let lines = ops::list_keys(&app.state.db, 0).await.unwrap();
+    assert!(lines[1].contains("expired"), "{lines:?}");
 }
 
 #[tokio::test]
@@ -147,10 +131,8 @@ async fn operator_revocation_and_password_change_reach_a_running_server() {
         StatusCode::UNAUTHORIZED,
         "refresh dies at once"
     );
-    eventually("access token revoked", || async {
-        app.me_status(&l.access).await == StatusCode::UNAUTHORIZED
-    })
-    .await;
+    sync_once(&app.state, cloakroom::now()).await;
+    assert_eq!(app.me_status(&l.access).await, StatusCode::UNAUTHORIZED);
 
     let again = app.login(&name).await;
     let n = ops::set_password(
@@ -241,6 +223,16 @@ async fn the_cli_binary_creates_users_and_rotates_keys() {
     assert!(ok && out.contains("new signing key"), "{out}");
     let (ok, out) = run(&["keys", "list"], "");
     assert!(ok && out.contains("signing"), "{out}");
+    let signer = out.split_whitespace().next().unwrap().to_owned();
+    let (ok, out) = run(&["keys", "revoke", &signer], "");
+    assert!(ok && out.contains("a new signing key took over"), "{out}");
+    let (ok, out) = run(&["keys", "list"], "");
+    assert!(
+        ok && out.contains("revoked") && out.contains("signing"),
+        "{out}"
+    );
+    let (ok, out) = run(&["keys", "revoke", "nonexistent"], "");
+    assert!(!ok && out.contains("no signing key"), "{out}");
     let (ok, out) = run(&["user", "revoke-sessions", "cli_admin"], "");
     assert!(ok && out.contains("0 session(s)"), "{out}");
 }

@@ -169,6 +169,38 @@ async fn replay_of_the_predecessor_inside_grace_is_flagged_and_gets_no_refresh_t
         StatusCode::OK,
         "the owner is unaffected"
     );
+    // Admins see the grace hit with its reason code.
+    cloakroom::ops::create_user(&app.state.db, &app.state.hasher, "watcher", PASSWORD, true)
+        .await
+        .unwrap();
+    let admin = app.login("watcher").await;
+    let events: Vec<api_types::SecurityEvent> = app
+        .get_auth("/api/admin/events", &admin.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let hit = events
+        .iter()
+        .find(|e| e.session_id.as_deref() == Some(sid.as_str()))
+        .expect("the grace hit is listed");
+    assert_eq!(hit.kind, "refresh_grace");
+    assert_eq!(hit.reason.as_deref(), Some("successor_used_within_grace"));
+    assert_problem(
+        app.get_auth("/api/admin/events", &owner_access(&app, &rt2).await)
+            .await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+}
+
+/// An access token of the (non-admin) owner, from presenting `rt` again (a retry: same successor).
+async fn owner_access(app: &TestApp, rt: &str) -> String {
+    let res = app.refresh_raw(rt).await;
+    res.json::<api_types::TokenResponse>()
+        .await
+        .unwrap()
+        .access_token
 }
 
 #[tokio::test]
