@@ -40,7 +40,7 @@ test('no token value is in localStorage, sessionStorage, IndexedDB or document.c
   await check();
 });
 
-test('the refresh cookie is HttpOnly, Secure, SameSite=Strict, Path=/api/auth; remember decides its life', async ({ browser, request }) => {
+test('the refresh cookie is HttpOnly, Secure, SameSite=Strict, Path=/; remember decides its life', async ({ browser, request }) => {
   const username = await createUser(request, 'cookie');
   for (const remember of [false, true]) {
     const context = await browser.newContext();

@@ -32,6 +32,11 @@ pub fn Protected(children: ChildrenFn) -> impl IntoView {
         Phase::In => children().into_any(),
         Phase::Out => {
             let here = location.pathname.get_untracked();
+            if here == "/login" {
+                // A logout navigated to the login page before this guard re-rendered: the page
+                // is already leaving, and a redirect now would only add `?next=/login`.
+                return ().into_any();
+            }
             let path = format!("/login?next={}", js_sys::encode_uri_component(&here));
             view! { <Redirect path=path/> }.into_any()
         }

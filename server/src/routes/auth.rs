@@ -205,15 +205,20 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<
     Ok(logged_out(&state))
 }
 
-/// 204 that removes the refresh cookie, and asks the browser to drop anything else this
-/// origin stored (defence in depth: the app itself stores no credential).
+/// 204 that removes the refresh cookie, and asks the browser to drop the web storage this
+/// origin keeps (defence in depth: the app itself stores no credential there).
+///
+/// Not `"cookies"`: that would also wipe the device cookie (`auth::device`), and a browser that
+/// logged out would then be an unknown device, open to being locked out by someone else's
+/// guesses. The refresh cookie is removed by its own `Set-Cookie` with the exact attributes it
+/// was set with, and the app sets no other cookie.
 fn logged_out(state: &AppState) -> Response {
     let mut res = StatusCode::NO_CONTENT.into_response();
     let h = res.headers_mut();
     h.append(header::SET_COOKIE, state.cookies.clear());
     h.insert(
         header::HeaderName::from_static("clear-site-data"),
-        HeaderValue::from_static("\"cookies\", \"storage\""),
+        HeaderValue::from_static("\"storage\""),
     );
     res
 }
