@@ -103,11 +103,15 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         store::sessions::revoked_since(&db, now - access_ttl).await?,
         access_ttl,
     );
+    let hasher = match settings.hash_queue {
+        Some(queue) => Hasher::with_limits(settings.argon2_m_kib, cores(), queue)?,
+        None => Hasher::new(settings.argon2_m_kib)?,
+    };
     Ok(AppState {
-        hasher: match settings.hash_queue {
-            Some(queue) => Hasher::with_limits(settings.argon2_m_kib, cores(), queue)?,
-            None => Hasher::new(settings.argon2_m_kib)?,
-        },
+        // Room for every request that can be hashing or queued, and as many again reading
+        // their bodies or looking the user up.
+        credential_in_flight: Arc::new(tokio::sync::Semaphore::new(2 * hasher.capacity())),
+        hasher,
         login_throttle: Arc::new(LoginThrottle::new(
             settings.login_max_failures,
             settings.login_failure_window.as_secs() as i64,
@@ -267,11 +271,23 @@ async fn drop_client_request_id(mut req: Request) -> Request {
     req
 }
 
-/// The global in-flight cap and the request timeout, both answered with problem+json.
+/// The in-flight caps and the request timeout, all answered with problem+json. Credential
+/// routes count against a gate of their own, so a login flood cannot take the permits that
+/// `/api/me`, refresh, notes and the health checks need.
 async fn limits(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let Ok(_permit) = state.in_flight.clone().try_acquire_owned() else {
-        return ApiError::Overloaded("the server is at capacity; retry in a moment".into())
-            .into_response();
+    let credential = is_credential_route(req.uri().path());
+    let gate = if credential {
+        &state.credential_in_flight
+    } else {
+        &state.in_flight
+    };
+    let Ok(_permit) = gate.clone().try_acquire_owned() else {
+        let detail = if credential {
+            "too many logins are being checked right now; retry in a moment"
+        } else {
+            "the server is at capacity; retry in a moment"
+        };
+        return ApiError::Overloaded(detail.into()).into_response();
     };
     match tokio::time::timeout(state.settings.request_timeout, next.run(req)).await {
         Ok(res) => res,
@@ -287,6 +303,11 @@ async fn limits(State(state): State<AppState>, req: Request, next: Next) -> Resp
 pub(crate) async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
     sqlx::query("SELECT 1").execute(&state.db.read).await?;
     Ok("ready")
+}
+
+/// The routes that hash a password.
+fn is_credential_route(path: &str) -> bool {
+    matches!(path, "/api/auth/login" | "/api/auth/signup" | "/api/token/")
 }
 
 async fn api_not_found() -> ApiError {

@@ -40,8 +40,12 @@ pub struct AppState {
     pub security: crate::security::SecurityHeaders,
     /// Per-IP budget for CSP violation reports (anyone can post them).
     pub report_limiter: Arc<IpLimiter>,
-    /// Permits for requests in flight (`CLOAKROOM_MAX_IN_FLIGHT`).
+    /// Permits for requests in flight (`CLOAKROOM_MAX_IN_FLIGHT`), except on the credential
+    /// routes, which have `credential_in_flight` of their own.
     pub in_flight: Arc<tokio::sync::Semaphore>,
+    /// Permits for login, signup and token requests in flight: a flood of them sheds against
+    /// this gate and the hash queue, never against the permits everything else needs.
+    pub credential_in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {

@@ -1,8 +1,11 @@
 //! Password hashing with argon2id, off the async runtime.
 //!
-//! OWASP parameters (m = 19 MiB, t = 2, p = 1). Each hash or verify runs on the blocking pool
-//! behind a semaphore sized to the cores, so a login flood queues here instead of taking every
-//! core and every blocking thread from the token routes.
+//! OWASP parameters (m = 19 MiB, t = 2, p = 1). Each hash or verify runs on a pool of its own
+//! threads, one per core, behind a semaphore of the same size, so a login flood queues here
+//! instead of taking the blocking pool (static files) or the async workers. The pool's threads
+//! run at a lower scheduling priority (nice 10): under a flood every core is busy hashing, and
+//! without it the token routes would get only a share of the CPU; with it they are served first
+//! and hashing takes whatever is left.
 //!
 //! Load shedding: at most `queue` requests may wait for a permit. Past that a hash is refused at
 //! once (`HashError::Busy`, answered 503 with `Retry-After` on the credential routes only), so a
@@ -16,7 +19,7 @@
 
 use std::sync::{
     atomic::{AtomicUsize, Ordering},
-    Arc, Mutex,
+    mpsc, Arc, Mutex, OnceLock,
 };
 
 use anyhow::Context;
@@ -52,6 +55,10 @@ pub struct Hasher {
     queue: usize,
     /// One block buffer per permit; a task takes one after acquiring its permit.
     buffers: Arc<Mutex<Vec<Vec<Block>>>>,
+    /// The hashing threads (as many as permits), started on first use (tests and idle servers
+    /// never pay for them).
+    pool: Arc<OnceLock<Pool>>,
+    threads: usize,
     /// A real hash of a random password, verified against when the username is unknown so a
     /// login for a missing user costs the same argon2 work as for an existing one.
     dummy: Arc<OnceCell<String>>,
@@ -77,6 +84,8 @@ impl Hasher {
             permits: Arc::new(Semaphore::new(cores)),
             waiting: Arc::new(AtomicUsize::new(0)),
             queue,
+            pool: Arc::new(OnceLock::new()),
+            threads: cores,
             buffers: Arc::new(Mutex::new(Vec::with_capacity(cores))),
             dummy: Arc::new(OnceCell::new()),
         })
@@ -86,6 +95,12 @@ impl Hasher {
     /// that has filled the hasher looks like, for tests that play one without timing anything.
     pub fn occupy(&self) -> Vec<tokio::sync::OwnedSemaphorePermit> {
         std::iter::from_fn(|| self.permits.clone().try_acquire_owned().ok()).collect()
+    }
+
+    /// Hashes that may run or wait at once: what the credential routes' own in-flight gate is
+    /// sized from.
+    pub fn capacity(&self) -> usize {
+        self.threads + self.queue
     }
 
     /// Requests waiting for a hashing slot right now.
@@ -184,20 +199,79 @@ impl Hasher {
                     .context("hasher closed")?
             }
         };
-        let pool = self.buffers.clone();
-        tokio::task::spawn_blocking(move || {
-            let taken = pool.lock().ok().and_then(|mut p| p.pop());
+        let buffers = self.buffers.clone();
+        let (done, result) = tokio::sync::oneshot::channel();
+        let pool = self.pool.get_or_init(|| Pool::start(self.threads));
+        pool.run(Box::new(move || {
+            let taken = buffers.lock().ok().and_then(|mut p| p.pop());
             let mut blocks = taken.unwrap_or_default();
-            let result = f(&mut blocks);
-            if let Ok(mut p) = pool.lock() {
+            let r = f(&mut blocks);
+            if let Ok(mut p) = buffers.lock() {
                 p.push(blocks);
             }
             drop(permit);
-            result
-        })
-        .await
-        .context("hashing task panicked")?
-        .map_err(HashError::Failed)
+            let _ = done.send(r);
+        }))?;
+        result
+            .await
+            .context("hashing task panicked")?
+            .map_err(HashError::Failed)
+    }
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The hashing threads. They end when the `Hasher` (every clone of it) is dropped.
+struct Pool {
+    jobs: mpsc::Sender<Job>,
+}
+
+/// Scheduling priority of the hashing threads (Linux nice value; higher is lower priority).
+pub const HASH_NICE: i32 = 10;
+
+impl Pool {
+    fn start(threads: usize) -> Self {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..threads {
+            let rx = rx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || {
+                    lower_priority();
+                    loop {
+                        let job = match rx.lock().map(|r| r.recv()) {
+                            Ok(Ok(job)) => job,
+                            _ => return,
+                        };
+                        // A panicking hash must not take the thread (and a core) with it: the
+                        // job's result channel drops and its caller sees an error.
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "could not start a hashing thread");
+            }
+        }
+        Self { jobs: tx }
+    }
+
+    fn run(&self, job: Job) -> Result<(), HashError> {
+        self.jobs
+            .send(job)
+            .map_err(|_| anyhow::anyhow!("hashing pool stopped"))?;
+        Ok(())
+    }
+}
+
+/// Lowers the calling thread's priority by `HASH_NICE` (on Linux, nice is per thread).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: get/setpriority only read their integer arguments; the id is this thread's own.
+    unsafe {
+        let tid = libc::gettid() as libc::id_t;
+        let current = libc::getpriority(libc::PRIO_PROCESS, tid);
+        libc::setpriority(libc::PRIO_PROCESS, tid, current + HASH_NICE);
     }
 }
 
@@ -308,6 +382,22 @@ mod tests {
             h.hash(&pw).await.is_ok(),
             "capacity is back once the queue drained"
         );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_runs_below_the_request_handlers_priority() {
+        let h = Hasher::new(64).unwrap();
+        let nice = h
+            .run(|_| {
+                // SAFETY: getpriority reads its integer arguments only.
+                Ok(unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) })
+            })
+            .await
+            .unwrap();
+        // SAFETY: as above.
+        let ours = unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) };
+        assert_eq!(nice, (ours + HASH_NICE).min(19));
     }
 
     #[test]

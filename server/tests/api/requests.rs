@@ -135,8 +135,8 @@ async fn stalled_request(app: &TestApp) -> tokio::net::TcpStream {
         .unwrap();
     stream
         .write_all(
-            b"POST /api/auth/signup HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
-              Content-Length: 100\r\n\r\n{\"username\":",
+            b"POST /api/csp-report HTTP/1.1\r\nHost: x\r\nContent-Type: application/csp-report\r\n\
+              Content-Length: 100\r\n\r\n{\"csp-report\":",
         )
         .await
         .unwrap();

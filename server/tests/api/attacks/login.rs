@@ -307,3 +307,44 @@ async fn a_login_flood_is_shed_by_the_credential_routes_alone() {
         "2 failures and the shed attempts left the budget unspent"
     );
 }
+
+#[tokio::test]
+async fn credential_routes_and_everything_else_have_separate_in_flight_gates() {
+    let app = spawn_behind_proxy(&[]).await;
+    let (name, login) = app.new_user().await;
+    // Logins in flight have taken every credential permit (what 1,100 flooding connections
+    // do): logins are shed, the rest is untouched.
+    let all = app.state.credential_in_flight.available_permits() as u32;
+    let held = app
+        .state
+        .credential_in_flight
+        .clone()
+        .try_acquire_many_owned(all)
+        .unwrap();
+    let res = login_from(&app, "198.51.100.1", &name, PASSWORD, None).await;
+    assert_eq!(res.headers()["retry-after"], "1");
+    assert_problem(res, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(app.me_status(&login.access).await, StatusCode::OK);
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+    drop(held);
+    // The other way round: a server at its global cap still checks a login.
+    let all = app.state.in_flight.available_permits() as u32;
+    let held = app
+        .state
+        .in_flight
+        .clone()
+        .try_acquire_many_owned(all)
+        .unwrap();
+    assert_problem(
+        app.get_auth("/api/me", &login.access).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+    )
+    .await;
+    assert_eq!(
+        login_from(&app, "198.51.100.2", &name, PASSWORD, None)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    drop(held);
+}
