@@ -10,7 +10,7 @@
 # that must grow it raises it there too, with the reason in the commit message. The product
 # target is 150 KB brotli.
 set -euo pipefail
-budget=164800
+budget=165000
 cd "$(dirname "$0")/.."
 printf '%-40s %10s %10s %10s\n' file raw gzip brotli
 total_raw=0; total_gz=0; total_br=0
