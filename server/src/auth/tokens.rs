@@ -65,6 +65,9 @@ struct KeySet {
     /// (kid, retired_at, revoked_at) of the rows this set was built from: a reload rebuilds
     /// only on change.
     fingerprint: Vec<(String, Option<i64>, Option<i64>)>,
+    /// Bumped by every reload that changed the set; a cached verification is trusted only under
+    /// the generation it was made in.
+    generation: u64,
 }
 
 /// The signer and verifiers, plus a bounded cache of already-verified tokens.
@@ -77,7 +80,7 @@ pub struct Keys {
     /// Verified tokens by their exact string: an Ed25519 verification costs tens of µs, a map
     /// lookup well under one. Entries carry the token's own `exp` and are never trusted past
     /// it; revocation is still checked on every request by the caller.
-    cache: Mutex<HashMap<String, AccessClaims>>,
+    cache: Mutex<HashMap<String, (u64, AccessClaims)>>,
 }
 
 const CACHE_MAX: usize = 10_000;
@@ -112,7 +115,11 @@ impl Keys {
     /// whose tokens have all expired). Returns whether anything changed.
     pub async fn reload(&self, db: &Db, now: i64) -> anyhow::Result<bool> {
         let rows = crate::store::keys::all(db).await?;
-        let next = key_set(&rows, now, self.access_ttl)?;
+        self.install(key_set(&rows, now, self.access_ttl)?)
+    }
+
+    /// Makes `next` the key set if it differs from the current one.
+    fn install(&self, next: KeySet) -> anyhow::Result<bool> {
         let mut set = self
             .set
             .write()
@@ -121,8 +128,10 @@ impl Keys {
             set.fingerprint != next.fingerprint || set.verifying.len() != next.verifying.len();
         if changed {
             tracing::info!(signing = %next.signing_kid, verifying = next.verifying.len(), "signing keys reloaded");
-            *set = next;
-            // Tokens of a key that dropped out must not survive in the cache.
+            let generation = set.generation + 1;
+            *set = KeySet { generation, ..next };
+            // Tokens of a key that dropped out must not survive in the cache (entries of the old
+            // generation would be refused anyway; this frees them).
             if let Ok(mut cache) = self.cache.lock() {
                 cache.clear();
             }
@@ -177,27 +186,35 @@ impl Keys {
     /// Verifies signature, algorithm, kid, typ, iss, aud, exp and token kind. Does not check
     /// revocation (see `revocation::Revoked`).
     pub fn verify(&self, token: &str, now: i64) -> Result<AccessClaims, &'static str> {
+        let generation = self.generation();
         if let Ok(cache) = self.cache.lock() {
-            if let Some(c) = cache.get(token) {
-                if c.exp > now {
+            if let Some((g, c)) = cache.get(token) {
+                if *g == generation && c.exp > now {
                     return Ok(c.clone());
                 }
             }
         }
-        let claims = self.verify_uncached(token, now)?;
+        // The entry is tagged with the generation of the key set that verified it, read under
+        // the same lock as the key: a reload that revokes the key between this verification and
+        // the insert below leaves an entry no lookup will accept.
+        let (generation, claims) = self.verify_uncached(token, now)?;
         if let Ok(mut cache) = self.cache.lock() {
             if cache.len() >= CACHE_MAX {
-                cache.retain(|_, c| c.exp > now);
+                cache.retain(|_, (g, c)| *g == generation && c.exp > now);
                 if cache.len() >= CACHE_MAX {
                     cache.clear();
                 }
             }
-            cache.insert(token.to_owned(), claims.clone());
+            cache.insert(token.to_owned(), (generation, claims.clone()));
         }
         Ok(claims)
     }
 
-    fn verify_uncached(&self, token: &str, now: i64) -> Result<AccessClaims, &'static str> {
+    fn generation(&self) -> u64 {
+        self.set.read().map(|s| s.generation).unwrap_or(u64::MAX)
+    }
+
+    fn verify_uncached(&self, token: &str, now: i64) -> Result<(u64, AccessClaims), &'static str> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| "malformed token")?;
         // Pin the algorithm before looking at anything else: alg:none, HS256-with-the-public-key
         // and every other algorithm confusion stop here.
@@ -242,7 +259,12 @@ impl Keys {
         if claims.exp <= now {
             return Err("token expired");
         }
-        Ok(claims)
+        // We never issue a token that lives longer than the access lifetime; one that does was
+        // minted elsewhere (with a leaked key) and is refused however valid its signature.
+        if claims.exp - claims.iat > self.access_ttl {
+            return Err("token lives longer than this server issues");
+        }
+        Ok((set.generation, claims))
     }
 
     /// The public keys as a JWKS document.
@@ -309,6 +331,7 @@ fn key_set(rows: &[KeyRow], now: i64, access_ttl: i64) -> anyhow::Result<KeySet>
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(KeySet {
+        generation: 0,
         fingerprint: rows
             .iter()
             .map(|r| (r.kid.clone(), r.retired_at, r.revoked_at))
@@ -358,6 +381,44 @@ mod tests {
         let b = keys(&[other]);
         let forged = b.issue("u1", "alice", "s1", &[], now, 300).unwrap();
         assert_eq!(a.verify(&forged, now), Err("bad token signature"));
+    }
+
+    #[test]
+    fn a_verification_racing_a_key_revocation_is_not_cached_past_it() {
+        let row = generate_key(0);
+        let k = keys(&[row.clone()]);
+        let now = crate::now();
+        let t = k.issue("u1", "alice", "s1", &[], now, 300).unwrap();
+        // A request verifies under the old set…
+        let (generation, claims) = k.verify_uncached(&t, now).unwrap();
+        // …the key is revoked and the set reloaded before that request caches its result…
+        let mut revoked = row.clone();
+        revoked.retired_at = Some(now);
+        revoked.revoked_at = Some(now);
+        assert!(k
+            .install(key_set(&[generate_key(1), revoked], now, 300).unwrap())
+            .unwrap());
+        k.cache
+            .lock()
+            .unwrap()
+            .insert(t.clone(), (generation, claims));
+        // …and the late entry is not trusted.
+        assert_eq!(k.verify(&t, now), Err("unknown signing key"));
+    }
+
+    #[test]
+    fn a_token_living_longer_than_we_issue_is_refused() {
+        // Only someone holding the key (a leaked one) can make such a token.
+        let k = keys(&[generate_key(0)]);
+        let now = crate::now();
+        let t = k.issue("admin", "root", "s1", &[], now, 86_400).unwrap();
+        assert_eq!(
+            k.verify(&t, now),
+            Err("token lives longer than this server issues")
+        );
+        assert!(k
+            .verify(&k.issue("u", "a", "s", &[], now, 300).unwrap(), now)
+            .is_ok());
     }
 
     #[test]
