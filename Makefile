@@ -31,7 +31,7 @@ setup-nginx:
 # holds it to the ratchet in .ci/size.sh.
 # Paths are remapped so the shipped wasm names no directory of the machine that built it (its
 # panic locations would otherwise embed this checkout's and the cargo home's absolute paths),
-# which also makes its size the same in every clone, as the ratchet needs.
+# which also keeps its raw size the same in every clone (see the ratchet in .ci/size.sh).
 CARGO_HOME_DIR := $(or $(CARGO_HOME),$(HOME)/.cargo)
 client: setup-client
 	cargo fetch --locked

@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Prints the client's transfer size (raw, gzip -9, brotli -q 11) against the size ratchet.
 #   .ci/size.sh          print the table
-#   .ci/size.sh --check  also fail if wasm + js is over the ratchet (part of `make test`: the
-#                        size is deterministic for a given toolchain and lockfile, so a change
-#                        that grows the client is caught by that change, not months later)
+#   .ci/size.sh --check  also fail if wasm + js is over the ratchet (part of `make test`, so a
+#                        change that grows the client is caught by that change, not months later)
 #
-# The ratchet is the measured size of the plain-stable release client (README, "Measured"). It
-# only ever moves down: a change that shrinks the client lowers it in the same commit; a change
-# that must grow it raises it there too, with the reason in the commit message. The product
-# target is 150 KB brotli.
+# The ratchet is the measured size of the plain-stable release client (README, "Measured") plus
+# a margin for build-path noise: with paths remapped (Makefile `client`) the raw bytes are the
+# same size in every checkout, but 16 bytes of one hash inside the wasm still depend on where it
+# was built, and brotli's output moves by up to ~200 bytes with them (measured in four checkouts
+# on 2026-12-01: 164,791 to 164,969). It only ever moves down: a change that shrinks the client
+# lowers it in the same commit; a change that must grow it raises it there too, with the reason
+# in the commit message. The product target is 150 KB brotli.
 set -euo pipefail
-budget=165000
+budget=165200
 cd "$(dirname "$0")/.."
 printf '%-40s %10s %10s %10s\n' file raw gzip brotli
 total_raw=0; total_gz=0; total_br=0

@@ -271,23 +271,21 @@ async fn drop_client_request_id(mut req: Request) -> Request {
     req
 }
 
-/// The in-flight caps and the request timeout, all answered with problem+json. Credential
-/// routes count against a gate of their own, so a login flood cannot take the permits that
-/// `/api/me`, refresh, notes and the health checks need.
+/// The server-wide in-flight cap and the request timeout, both answered with problem+json. The
+/// credential routes take their permit from a gate of their own instead
+/// (`flows::credential_permit`, once the body has arrived), so a login flood cannot take the
+/// permits that `/api/me`, refresh, notes and the health checks need.
 async fn limits(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let credential = is_credential_route(req.uri().path());
-    let gate = if credential {
-        &state.credential_in_flight
+    let _permit = if is_credential_route(req.uri().path()) {
+        None
     } else {
-        &state.in_flight
-    };
-    let Ok(_permit) = gate.clone().try_acquire_owned() else {
-        let detail = if credential {
-            "too many logins are being checked right now; retry in a moment"
-        } else {
-            "the server is at capacity; retry in a moment"
-        };
-        return ApiError::Overloaded(detail.into()).into_response();
+        match state.in_flight.clone().try_acquire_owned() {
+            Ok(p) => Some(p),
+            Err(_) => {
+                return ApiError::Overloaded("the server is at capacity; retry in a moment".into())
+                    .into_response()
+            }
+        }
     };
     match tokio::time::timeout(state.settings.request_timeout, next.run(req)).await {
         Ok(res) => res,

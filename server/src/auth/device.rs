@@ -1,13 +1,22 @@
 //! Device cookies (OWASP "Slow Down Online Guessing Attacks with Device Cookies"): a browser that
-//! logged in to an account successfully gets a signed, HttpOnly cookie naming that account and a
-//! random device id. Login attempts that present a valid one are counted against the device's
-//! own guess budget instead of the account's (`auth::throttle::Budget`). So an attacker who
-//! spends an account's budget from anywhere else cannot lock the owner out of the browser they
-//! use, while guesses from everywhere else stay bounded per account.
+//! logged in to an account successfully gets a signed, HttpOnly cookie naming that account, the
+//! time it was issued and a random device id. Login attempts that present a valid one are
+//! counted against the device's own guess budget instead of the account's
+//! (`auth::throttle::Budget`). So an attacker who spends an account's budget from anywhere else
+//! cannot lock the owner out of the browser they use, while guesses from everywhere else stay
+//! bounded per account.
 //!
-//! Value: `<device id>.<HMAC-SHA256(key, folded username, device id)>`, base64url. Nothing is
-//! stored server-side; the MAC makes the cookie unforgeable, and binding it to the username
-//! means a cookie earned on the attacker's own account does not help against anyone else's.
+//! Value: `<device id>.<issued at>.<HMAC-SHA256(key, user id, password hash, issued at, id)>`.
+//! Nothing is stored server-side; the MAC makes the cookie unforgeable, and what it covers
+//! bounds what a cookie is worth:
+//! - the user id: a cookie earned on the attacker's own account does not help against anyone
+//!   else's;
+//! - the stored password hash (which changes, with its salt, at every password change): someone
+//!   who once knew the password and collected cookies then (one per login) loses every one of
+//!   them, and with them every extra budget, the moment the owner changes it;
+//! - the issue time: a cookie is refused after `DEVICE_COOKIE_MAX_AGE_SECS` whatever the browser
+//!   kept.
+//!
 //! It is no credential: holding one lets you *try* a password, never skip it.
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
@@ -18,41 +27,58 @@ use sha2::Sha256;
 /// How long a device stays trusted after its last successful login.
 pub const DEVICE_COOKIE_MAX_AGE_SECS: i64 = 180 * 86_400;
 
-fn hmac(key: &[u8; 32], folded_username: &str, device_id: &str) -> Hmac<Sha256> {
+/// What a device cookie is bound to.
+pub struct Account<'a> {
+    pub user_id: &'a str,
+    pub password_hash: &'a str,
+}
+
+fn hmac(key: &[u8; 32], account: &Account, issued_at: i64, device_id: &str) -> Hmac<Sha256> {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
-    mac.update(b"cloakroom device cookie\0");
-    mac.update(folded_username.as_bytes());
-    mac.update(b"\0");
-    mac.update(device_id.as_bytes());
+    for part in [
+        "cloakroom device cookie",
+        account.user_id,
+        account.password_hash,
+        &issued_at.to_string(),
+        device_id,
+    ] {
+        mac.update(part.as_bytes());
+        mac.update(b"\0");
+    }
     mac
 }
 
-fn mac(key: &[u8; 32], folded_username: &str, device_id: &str) -> String {
+fn mac(key: &[u8; 32], account: &Account, issued_at: i64, device_id: &str) -> String {
     URL_SAFE_NO_PAD.encode(
-        hmac(key, folded_username, device_id)
+        hmac(key, account, issued_at, device_id)
             .finalize()
             .into_bytes(),
     )
 }
 
-/// A new device cookie value for `folded_username`.
-pub fn issue(key: &[u8; 32], folded_username: &str) -> String {
+/// A new device cookie value for `account`, issued at `now`.
+pub fn issue(key: &[u8; 32], account: &Account, now: i64) -> String {
     let mut raw = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut raw);
     let id = URL_SAFE_NO_PAD.encode(raw);
-    let tag = mac(key, folded_username, &id);
-    format!("{id}.{tag}")
+    let tag = mac(key, account, now, &id);
+    format!("{id}.{now}.{tag}")
 }
 
-/// The device id in `value` if it is a genuine device cookie for `folded_username`.
-pub fn verify(key: &[u8; 32], folded_username: &str, value: &str) -> Option<String> {
-    let (id, tag) = value.split_once('.')?;
-    if id.len() != 22 || tag.len() != 43 {
+/// The device id in `value` if it is a genuine, unexpired device cookie for `account`.
+pub fn verify(key: &[u8; 32], account: &Account, now: i64, value: &str) -> Option<String> {
+    let mut parts = value.split('.');
+    let (id, issued, tag) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || id.len() != 22 || tag.len() != 43 {
+        return None;
+    }
+    let issued: i64 = issued.parse().ok()?;
+    if issued > now || now - issued >= DEVICE_COOKIE_MAX_AGE_SECS {
         return None;
     }
     let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
     // `verify_slice` compares in constant time.
-    hmac(key, folded_username, id).verify_slice(&tag).ok()?;
+    hmac(key, account, issued, id).verify_slice(&tag).ok()?;
     Some(id.to_owned())
 }
 
@@ -60,26 +86,55 @@ pub fn verify(key: &[u8; 32], folded_username: &str, value: &str) -> Option<Stri
 mod tests {
     use super::*;
 
+    const ALICE: Account = Account {
+        user_id: "u-alice",
+        password_hash: "$argon2id$v=19$m=64,t=2,p=1$c2FsdA$aGFzaA",
+    };
+
     #[test]
     fn a_cookie_is_valid_only_for_its_account_and_key() {
         let key = [7u8; 32];
-        let c = issue(&key, "alice");
-        assert!(verify(&key, "alice", &c).is_some());
-        assert!(verify(&key, "mallory", &c).is_none());
-        assert!(verify(&[8u8; 32], "alice", &c).is_none());
-        let (id, _) = c.split_once('.').unwrap();
-        let forged = format!("{id}.{}", mac(&key, "mallory", id));
-        assert!(verify(&key, "alice", &forged).is_none());
-        assert!(verify(&key, "alice", "junk").is_none());
-        assert!(verify(&key, "alice", &format!("{c}x")).is_none());
+        let c = issue(&key, &ALICE, 1000);
+        assert!(verify(&key, &ALICE, 1000, &c).is_some());
+        let mallory = Account {
+            user_id: "u-mallory",
+            ..ALICE
+        };
+        assert!(verify(&key, &mallory, 1000, &c).is_none());
+        assert!(verify(&[8u8; 32], &ALICE, 1000, &c).is_none());
+        let mut parts = c.split('.');
+        let id = parts.next().unwrap();
+        let forged = format!("{id}.1000.{}", mac(&key, &mallory, 1000, id));
+        assert!(verify(&key, &ALICE, 1000, &forged).is_none());
+        assert!(verify(&key, &ALICE, 1000, "junk").is_none());
+        assert!(verify(&key, &ALICE, 1000, &format!("{c}x")).is_none());
+        assert!(verify(&key, &ALICE, 1000, &format!("{c}.x")).is_none());
     }
 
     #[test]
-    fn issue_and_verify_agree_on_the_mac() {
+    fn a_password_change_or_age_ends_a_cookie() {
         let key = [1u8; 32];
-        let c = issue(&key, "bob");
-        let (id, tag) = c.split_once('.').unwrap();
-        assert_eq!(tag, mac(&key, "bob", id));
-        assert_ne!(issue(&key, "bob"), c, "every login gets a new device id");
+        let c = issue(&key, &ALICE, 1000);
+        let changed = Account {
+            password_hash: "$argon2id$v=19$m=64,t=2,p=1$bmV3$bmV3aGFzaA",
+            ..ALICE
+        };
+        assert!(verify(&key, &changed, 1000, &c).is_none());
+        assert!(verify(&key, &ALICE, 1000 + DEVICE_COOKIE_MAX_AGE_SECS - 1, &c).is_some());
+        assert!(verify(&key, &ALICE, 1000 + DEVICE_COOKIE_MAX_AGE_SECS, &c).is_none());
+        assert!(
+            verify(&key, &ALICE, 999, &c).is_none(),
+            "issued in the future"
+        );
+        // The issue time is covered by the MAC: it cannot be moved forward to extend a cookie.
+        let (id, rest) = c.split_once('.').unwrap();
+        let tag = rest.split_once('.').unwrap().1;
+        let moved = format!("{id}.5000.{tag}");
+        assert!(verify(&key, &ALICE, 5000, &moved).is_none());
+        assert_ne!(
+            issue(&key, &ALICE, 1000),
+            c,
+            "every login gets a new device id"
+        );
     }
 }

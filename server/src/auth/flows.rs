@@ -22,9 +22,9 @@ pub const BAD_CREDENTIALS: &str = "invalid username or password";
 /// An unknown or malformed username still costs one argon2 verification, so response time tells
 /// nothing. `device` is the request's device cookie, if any (`auth::device`).
 ///
-/// The guess is reserved against its budget *before* argon2 runs and refunded only when the
-/// password was right (or was never checked), in one step with the limit check: concurrent
-/// guesses cannot all slip past a check that only counts finished failures.
+/// The guess is reserved against its budget *before* argon2 runs, in one step with the limit
+/// check, so concurrent guesses cannot all slip past a check that only counts finished failures;
+/// it stays charged only if the password was checked and wrong (`throttle::Reservation`).
 pub async fn check_password(
     state: &AppState,
     ip: IpAddr,
@@ -33,65 +33,81 @@ pub async fn check_password(
     device: Option<&str>,
 ) -> ApiResult<UserRow> {
     state.auth_ip_limiter.check(ip)?;
+    let _permit = credential_permit(state)?;
     let now = crate::now();
     // A malformed username can never match an account, so guessing it is pointless and it has
     // no budget (the per-IP bucket above still applies); this also keeps arbitrary client
     // strings out of the throttle's memory and out of the logs.
     let username = Username::parse(username).ok();
+    let user = match &username {
+        Some(u) => store::users::find_by_username(&state.db, u.as_str()).await?,
+        None => None,
+    };
     let budget = username.as_ref().map(|u| {
-        let folded = u.folded();
-        match device.and_then(|d| device::verify(&state.device_key, &folded, d)) {
+        let trusted = match (device, &user) {
+            (Some(d), Some(user)) => device::verify(&state.device_key, &account(user), now, d),
+            _ => None,
+        };
+        match trusted {
             Some(id) => Budget::Device(id),
-            None => Budget::Account(folded),
+            None => Budget::Account(u.folded()),
         }
     });
-    if let Some(b) = &budget {
-        state.login_throttle.reserve(b, now)?;
-    }
-    let checked = async {
-        let user = match &username {
-            Some(u) => store::users::find_by_username(&state.db, u.as_str()).await?,
-            None => None,
-        };
-        let ok = state
-            .hasher
-            .verify(
-                &Password::for_login(password),
-                user.as_ref().map(|u| u.password_hash.as_str()),
-            )
-            .await?;
-        Ok::<_, ApiError>(user.filter(|_| ok))
-    }
-    .await;
-    match (checked, &budget) {
-        (Ok(Some(user)), b) => {
-            match b {
-                // The owner's own device: its typos are forgiven.
-                Some(b @ Budget::Device(_)) => state.login_throttle.clear(b),
-                Some(b) => state.login_throttle.refund(b, now),
-                None => {}
+    let reservation = match &budget {
+        Some(b) => Some(state.login_throttle.reserve(b, now)?),
+        None => None,
+    };
+    // An error here (hash queue full, database down) drops the reservation unsettled: refunded.
+    let ok = state
+        .hasher
+        .verify(
+            &Password::for_login(password),
+            user.as_ref().map(|u| u.password_hash.as_str()),
+        )
+        .await?;
+    match user.filter(|_| ok) {
+        Some(user) => {
+            if let Some(r) = reservation {
+                r.succeeded();
             }
             Ok(user)
         }
-        (Ok(None), _) => {
+        None => {
+            if let Some(r) = reservation {
+                r.failed();
+            }
             // (A validated username is `[A-Za-z0-9_.-]`: safe to log. A malformed one is not.)
             let who = username.as_ref().map(Username::folded);
             tracing::info!(%ip, username = who.as_deref().unwrap_or("(malformed)"), trusted_device = matches!(budget, Some(Budget::Device(_))), "failed login");
             Err(ApiError::unauthorized(BAD_CREDENTIALS))
         }
-        (Err(e), b) => {
-            // Nothing was checked (hash queue full, database down): not a guess.
-            if let Some(b) = b {
-                state.login_throttle.refund(b, now);
-            }
-            Err(e)
-        }
+    }
+}
+
+/// A permit of the credential routes' own in-flight gate, or 503 + `Retry-After` at once. Taken
+/// once the request's body has arrived, so a client trickling its body in holds none.
+pub fn credential_permit(state: &AppState) -> ApiResult<tokio::sync::OwnedSemaphorePermit> {
+    state
+        .credential_in_flight
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| {
+            ApiError::Overloaded(
+                "too many logins are being checked right now; retry in a moment".into(),
+            )
+        })
+}
+
+fn account(user: &UserRow) -> device::Account<'_> {
+    device::Account {
+        user_id: &user.id,
+        password_hash: &user.password_hash,
     }
 }
 
 /// A fresh device cookie for `user`, to set on a successful browser login.
 pub fn device_cookie(state: &AppState, user: &UserRow) -> String {
-    device::issue(&state.device_key, &user.username.to_ascii_lowercase())
+    device::issue(&state.device_key, &account(user), crate::now())
 }
 
 /// Starts a session for `user`; returns it with its first refresh token (plaintext, to hand to

@@ -67,8 +67,10 @@ impl LoginThrottle {
     }
 
     /// Reserves one attempt on `budget` at `now`, or `Err(429)` if the budget is spent. The
-    /// reservation counts as a failure until `refund`ed.
-    pub fn reserve(&self, budget: &Budget, now: i64) -> Result<(), ApiError> {
+    /// reservation counts as a failure only once `failed()` says so: dropped unsettled (the
+    /// password was never checked: the request was cancelled, timed out, or the hash queue was
+    /// full) it is refunded, so nobody is charged for a verdict nobody saw.
+    pub fn reserve(&self, budget: &Budget, now: i64) -> Result<Reservation<'_>, ApiError> {
         let mut map = self
             .failures
             .lock()
@@ -99,7 +101,12 @@ impl LoginThrottle {
             self.make_room(&mut map, now);
         }
         map.entry(budget.clone()).or_default().push_back(now);
-        Ok(())
+        Ok(Reservation {
+            throttle: self,
+            budget: budget.clone(),
+            at: now,
+            settled: false,
+        })
     }
 
     /// Gives back a reservation made at `at`: the password was right (or was never checked).
@@ -132,27 +139,58 @@ impl LoginThrottle {
         self.len() == 0
     }
 
-    /// Drops aged entries; if that is not enough, keeps the half with the most failures.
+    /// Drops aged entries; if that is not enough, keeps the half with the most failures (ties:
+    /// the most recent failure stays), so a spray of few-failure budgets cannot push out one
+    /// that is under attack.
     fn make_room(&self, map: &mut HashMap<Budget, VecDeque<i64>>, now: i64) {
         let w = self.window_secs;
         map.retain(|_, q| q.back().is_some_and(|t| *t + w > now));
         if map.len() < self.max_keys {
             return;
         }
-        let mut counts: Vec<usize> = map.values().map(VecDeque::len).collect();
-        let keep = self.max_keys / 2;
-        let cut = counts.len() - keep;
-        let (_, threshold, _) = counts.select_nth_unstable(cut);
-        let threshold = *threshold;
-        let mut over = map.len() - keep;
-        map.retain(|_, q| {
-            if over > 0 && q.len() <= threshold {
-                over -= 1;
-                false
-            } else {
-                true
-            }
-        });
+        let mut ranked: Vec<(usize, i64, Budget)> = map
+            .iter()
+            .map(|(b, q)| (q.len(), q.back().copied().unwrap_or(0), b.clone()))
+            .collect();
+        ranked.sort_unstable_by_key(|(n, last, _)| (*n, *last));
+        let drop = ranked.len() - self.max_keys / 2;
+        for (_, _, b) in ranked.into_iter().take(drop) {
+            map.remove(&b);
+        }
+    }
+}
+
+/// One reserved login attempt (see `LoginThrottle::reserve`).
+#[must_use = "a reservation dropped unsettled is refunded"]
+pub struct Reservation<'a> {
+    throttle: &'a LoginThrottle,
+    budget: Budget,
+    at: i64,
+    settled: bool,
+}
+
+impl Reservation<'_> {
+    /// The password was wrong: the attempt stays counted.
+    pub fn failed(mut self) {
+        self.settled = true;
+    }
+
+    /// The password was right: the attempt is given back, and on the owner's own device every
+    /// earlier typo is forgiven too.
+    pub fn succeeded(mut self) {
+        self.settled = true;
+        match &self.budget {
+            Budget::Device(_) => self.throttle.clear(&self.budget),
+            Budget::Account(_) => self.throttle.refund(&self.budget, self.at),
+        }
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.throttle.refund(&self.budget, self.at);
+        }
     }
 }
 
@@ -246,13 +284,14 @@ mod tests {
     fn locks_after_max_failures_and_unlocks_after_window() {
         let t = LoginThrottle::new(3, 900);
         for i in 0..3 {
-            assert!(t.reserve(&acct("bob"), 1000 + i).is_ok());
+            t.reserve(&acct("bob"), 1000 + i).unwrap().failed();
         }
         match t.reserve(&acct("bob"), 1010) {
             Err(ApiError::TooManyRequests {
                 retry_after_secs, ..
             }) => assert_eq!(retry_after_secs, 890),
-            other => panic!("expected 429, got {other:?}"),
+            Err(other) => panic!("expected 429, got {other:?}"),
+            Ok(_) => panic!("expected 429, got a reservation"),
         }
         assert!(t.reserve(&acct("alice"), 1010).is_ok());
         assert!(
@@ -262,40 +301,47 @@ mod tests {
     }
 
     #[test]
-    fn a_refund_gives_back_exactly_one_attempt() {
+    fn only_a_wrong_password_is_charged() {
         let t = LoginThrottle::new(2, 900);
-        t.reserve(&acct("bob"), 1).unwrap();
-        t.reserve(&acct("bob"), 2).unwrap();
-        assert!(t.reserve(&acct("bob"), 3).is_err());
-        t.refund(&acct("bob"), 2);
-        assert!(t.reserve(&acct("bob"), 3).is_ok());
-        assert!(t.reserve(&acct("bob"), 4).is_err());
+        t.reserve(&acct("bob"), 1).unwrap().failed();
+        // Right password, and an attempt dropped unchecked (cancelled, timed out, shed): free.
+        t.reserve(&acct("bob"), 2).unwrap().succeeded();
+        drop(t.reserve(&acct("bob"), 3).unwrap());
+        t.reserve(&acct("bob"), 4).unwrap().failed();
+        assert!(t.reserve(&acct("bob"), 5).is_err(), "two failures charged");
     }
 
     #[test]
-    fn a_device_has_its_own_budget() {
+    fn a_device_has_its_own_budget_and_its_owner_is_forgiven_on_success() {
         let t = LoginThrottle::new(2, 900);
-        t.reserve(&acct("bob"), 1).unwrap();
-        t.reserve(&acct("bob"), 2).unwrap();
+        t.reserve(&acct("bob"), 1).unwrap().failed();
+        t.reserve(&acct("bob"), 2).unwrap().failed();
         assert!(t.reserve(&acct("bob"), 3).is_err());
         let dev = Budget::Device("d1".into());
-        assert!(t.reserve(&dev, 3).is_ok());
-        t.clear(&dev);
-        assert!(t.reserve(&dev, 4).is_ok() && t.reserve(&dev, 5).is_ok());
-        assert!(t.reserve(&dev, 6).is_err());
+        t.reserve(&dev, 3).unwrap().failed();
+        t.reserve(&dev, 4).unwrap().succeeded();
+        t.reserve(&dev, 5).unwrap().failed();
+        t.reserve(&dev, 6).unwrap().failed();
+        assert!(t.reserve(&dev, 7).is_err());
     }
 
     #[test]
     fn memory_is_bounded_and_a_spray_cannot_evict_an_account_under_attack() {
         let t = LoginThrottle::with_capacity(5, 900, 100);
-        for i in 0..4 {
-            t.reserve(&acct("victim"), i).unwrap();
+        for i in 5..9 {
+            t.reserve(&acct("victim"), i).unwrap().failed();
+        }
+        // A spray whose budgets are as spent as the victim's, but older: still the victim stays.
+        for i in 0..60 {
+            for k in 0..4 {
+                t.reserve(&acct(&format!("old{i}")), k).unwrap().failed();
+            }
         }
         for i in 0..1000 {
-            t.reserve(&acct(&format!("spray{i}")), 10).unwrap();
+            t.reserve(&acct(&format!("spray{i}")), 10).unwrap().failed();
         }
         assert!(t.len() <= 100, "{} keys", t.len());
-        t.reserve(&acct("victim"), 11).unwrap();
+        t.reserve(&acct("victim"), 11).unwrap().failed();
         assert!(
             t.reserve(&acct("victim"), 12).is_err(),
             "the victim's failures survived the spray"

@@ -386,7 +386,7 @@ mod tests {
     #[test]
     fn a_verification_racing_a_key_revocation_is_not_cached_past_it() {
         let row = generate_key(0);
-        let k = keys(&[row.clone()]);
+        let k = keys(std::slice::from_ref(&row));
         let now = crate::now();
         let t = k.issue("u1", "alice", "s1", &[], now, 300).unwrap();
         // A request verifies under the old set…

@@ -45,6 +45,7 @@ async fn signup(
     ApiJson(body): ApiJson<SignupRequest>,
 ) -> ApiResult<(StatusCode, Json<UserCreated>)> {
     state.auth_ip_limiter.check(meta.ip)?;
+    let _permit = flows::credential_permit(&state)?;
     let username = Username::parse(&body.username).map_err(ApiError::Unprocessable)?;
     let password =
         Password::parse_new(&body.password, username.as_str()).map_err(ApiError::Unprocessable)?;

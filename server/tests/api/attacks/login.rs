@@ -348,3 +348,42 @@ async fn credential_routes_and_everything_else_have_separate_in_flight_gates() {
     );
     drop(held);
 }
+
+#[tokio::test]
+async fn device_cookies_collected_before_a_password_change_buy_nothing_after_it() {
+    let app = spawn_behind_proxy(&[]).await;
+    let name = unique_name();
+    assert_eq!(
+        app.signup(&name, PASSWORD).await.status(),
+        StatusCode::CREATED
+    );
+    // Someone who knew the old password collects device cookies, one per login.
+    let mut collected = Vec::new();
+    for i in 0..3 {
+        let res = login_from(&app, &format!("192.0.2.{}", 10 + i), &name, PASSWORD, None).await;
+        collected.push(device_cookie(&res));
+    }
+    // The owner changes the password; the account's budget is then spent.
+    let new_password = "an entirely new passphrase";
+    cloakroom::ops::set_password(&app.state.db, &app.state.hasher, &name, new_password)
+        .await
+        .unwrap();
+    for i in 0..5 {
+        login_from(
+            &app,
+            "192.0.2.66",
+            &name,
+            &format!("attacker guess {i}"),
+            None,
+        )
+        .await;
+    }
+    // Every collected cookie is now an unknown device: no budget of its own.
+    for d in &collected {
+        assert_problem(
+            login_from(&app, "192.0.2.67", &name, "attacker guess 9", Some(d)).await,
+            StatusCode::TOO_MANY_REQUESTS,
+        )
+        .await;
+    }
+}
