@@ -103,6 +103,11 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         store::sessions::revoked_since(&db, now - access_ttl).await?,
         access_ttl,
     );
+    // Plus everything the log still holds (a day's worth), dated now: a revocation stamped long
+    // before it committed is still within its tokens' lifetime of being seen.
+    for (_, sid) in store::sessions::revocations_after(&db, 0).await? {
+        revoked.insert(&sid, now);
+    }
     let hasher = match settings.hash_queue {
         Some(queue) => Hasher::with_limits(settings.argon2_m_kib, cores(), queue)?,
         None => Hasher::new(settings.argon2_m_kib)?,

@@ -3,9 +3,10 @@
 //!
 //! Log forging: whatever a client sends can end up in a field value (a path, a header someone
 //! adds to a span later). Every line therefore goes through `Escaping`, which writes each
-//! control character of a record (newline, carriage return, escape, …) as a visible `\n`,
-//! `\r`, `\x1b`, so one request can never produce a line that looks like another record, nor
-//! drive the terminal of whoever reads the log. Colours (ANSI escapes) are off for the same
+//! control character of a record (newline, carriage return, escape, NEL, the Unicode line
+//! separators, bidi overrides, …) as a visible `\n`, `\r`, `\x1b`, `\u{2028}`, so one request
+//! can never produce a line that looks like another record, nor drive the terminal of whoever
+//! reads the log. Colours (ANSI escapes) are off for the same
 //! reason.
 
 use std::io::{self, Write};
@@ -49,26 +50,42 @@ impl<'a, M: MakeWriter<'a>> MakeWriter<'a> for Escaping<M> {
 
 pub struct EscapingWriter<W>(W);
 
-/// `buf` (one formatted record) with every control character but the final newline escaped.
+/// Whether `c` could end a line or reorder what a reader sees: C0 and C1 controls (NEL among
+/// them), DEL, the Unicode line and paragraph separators, and the bidirectional overrides.
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{061c}'
+        )
+        || ('\u{202a}'..='\u{202e}').contains(&c)
+        || ('\u{2066}'..='\u{2069}').contains(&c)
+}
+
+/// `buf` (one formatted record) with every such character but the final newline escaped.
 pub fn escape_record(buf: &[u8]) -> Vec<u8> {
     let (body, newline) = match buf.strip_suffix(b"\n") {
         Some(b) => (b, true),
         None => (buf, false),
     };
-    let mut out = Vec::with_capacity(buf.len() + 8);
-    for &b in body {
-        match b {
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            0x00..=0x1f | 0x7f => out.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
-            _ => out.push(b),
+    let text = String::from_utf8_lossy(body);
+    let mut out = String::with_capacity(buf.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if needs_escape(c) && (c as u32) < 0x100 => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c if needs_escape(c) => out.push_str(&format!("\\u{{{:04x}}}", c as u32)),
+            c => out.push(c),
         }
     }
     if newline {
-        out.push(b'\n');
+        out.push('\n');
     }
-    out
+    out.into_bytes()
 }
 
 impl<W: Write> Write for EscapingWriter<W> {
