@@ -7,7 +7,9 @@
 CREATE TABLE revocations (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
     session_id TEXT NOT NULL,
-    revoked_at INTEGER NOT NULL
+    revoked_at INTEGER NOT NULL,
+    -- When the database logged it (purging goes by this, never by the revoker's own stamp).
+    logged_at  INTEGER NOT NULL DEFAULT (CAST(strftime('%s', 'now') AS INTEGER))
 );
 
 CREATE TRIGGER sessions_revoked AFTER UPDATE OF revoked_at ON sessions

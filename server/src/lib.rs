@@ -2,6 +2,7 @@
 //! hashed in its store) and hands you a ticket (a short-lived access JWT kept in client memory).
 
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod error;

@@ -94,7 +94,8 @@ impl Application {
 
 pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     let db = Db::open(&settings.data_dir).await?;
-    let now = crate::now();
+    let clock = crate::clock::Clock::system();
+    let now = clock.now();
     let access_ttl = settings.access_ttl.as_secs() as i64;
     let keys = Keys::load_or_create(&db, &settings.public_origin, access_ttl, now).await?;
     // The cursor first, then the set: a revocation between the two is seen twice, never missed.
@@ -113,8 +114,9 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         None => Hasher::new(settings.argon2_m_kib)?,
     };
     Ok(AppState {
-        // Room for every request that can be hashing or queued, and as many again reading
-        // their bodies or looking the user up.
+        clock,
+        // Room for every request that can be hashing or queued, and as many again looking the
+        // user up or making their answer.
         credential_in_flight: Arc::new(tokio::sync::Semaphore::new(2 * hasher.capacity())),
         hasher,
         login_throttle: Arc::new(LoginThrottle::new(
@@ -158,7 +160,7 @@ fn spawn_housekeeping(state: AppState) {
         let mut tick = tokio::time::interval(Duration::from_secs(SYNC_SECS));
         loop {
             tick.tick().await;
-            sync_once(&sync, crate::now()).await;
+            sync_once(&sync, sync.clock.now()).await;
         }
     });
     tokio::spawn(async move {
@@ -166,7 +168,7 @@ fn spawn_housekeeping(state: AppState) {
         let mut n: u64 = 0;
         loop {
             tick.tick().await;
-            let now = crate::now();
+            let now = state.clock.now();
             state.revoked.prune(now);
             state.auth_ip_limiter.prune();
             state.report_limiter.prune();

@@ -20,6 +20,8 @@ use crate::{
 
 #[derive(Clone)]
 pub struct AppState {
+    /// The clock every request decision reads (tests advance it; see `clock`).
+    pub clock: crate::clock::Clock,
     pub db: Db,
     pub settings: Arc<Settings>,
     pub keys: Arc<Keys>,

@@ -4,7 +4,7 @@
 //! Log forging: whatever a client sends can end up in a field value (a path, a header someone
 //! adds to a span later). Every line therefore goes through `Escaping`, which writes each
 //! control character of a record (newline, carriage return, escape, NEL, the Unicode line
-//! separators, bidi overrides, …) as a visible `\n`, `\r`, `\x1b`, `\u{2028}`, so one request
+//! separators, bidi overrides, …) as a visible `\n`, `\r`, `\u001b`, `\u2028`, so one request
 //! can never produce a line that looks like another record, nor drive the terminal of whoever
 //! reads the log. Colours (ANSI escapes) are off for the same
 //! reason.
@@ -75,10 +75,9 @@ pub fn escape_record(buf: &[u8]) -> Vec<u8> {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if needs_escape(c) && (c as u32) < 0x100 => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c if needs_escape(c) => out.push_str(&format!("\\u{{{:04x}}}", c as u32)),
+            // `\uXXXX`: readable in a text line and a valid escape inside a JSON string (the
+            // JSON format leaves C1 controls and U+2028 raw, and may hold client bytes).
+            c if needs_escape(c) => out.push_str(&format!("\\u{:04x}", c as u32)),
             c => out.push(c),
         }
     }
@@ -110,12 +109,21 @@ mod tests {
         let out = String::from_utf8(escape_record(rec)).unwrap();
         assert_eq!(
             out,
-            "INFO failed login username=x\\nFORGED INFO admin logged in\\r\\x1b[2J\n"
+            "INFO failed login username=x\\nFORGED INFO admin logged in\\r\\u001b[2J\n"
         );
         assert_eq!(out.lines().count(), 1);
         assert_eq!(
             escape_record("plain ünïcode\n".as_bytes()),
             "plain ünïcode\n".as_bytes()
         );
+        // Unicode line breaks and a bidi override are escaped too, as valid JSON escapes.
+        let out = escape_record("a\u{85}FORGED\u{2028}FORGED\u{202e}desrever\n".as_bytes());
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "a\\u0085FORGED\\u2028FORGED\\u202edesrever\n"
+        );
+        let json = escape_record("{\"path\":\"/x\u{2028}y\"}\n".as_bytes());
+        let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(v["path"], "/x\u{2028}y");
     }
 }

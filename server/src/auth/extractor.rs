@@ -22,7 +22,7 @@ impl FromRequestParts<AppState> for AuthUser {
     ) -> Result<Self, Self::Rejection> {
         let token =
             bearer(&parts.headers).ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
-        state.authenticate(token, crate::now())
+        state.authenticate(token, state.clock.now())
     }
 }
 

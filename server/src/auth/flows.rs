@@ -33,29 +33,41 @@ pub async fn check_password(
     device: Option<&str>,
 ) -> ApiResult<UserRow> {
     state.auth_ip_limiter.check(ip)?;
-    let _permit = credential_permit(state)?;
-    let now = crate::now();
+    let now = state.clock.now();
     // A malformed username can never match an account, so guessing it is pointless and it has
     // no budget (the per-IP bucket above still applies); this also keeps arbitrary client
     // strings out of the throttle's memory and out of the logs.
     let username = Username::parse(username).ok();
-    let user = match &username {
-        Some(u) => store::users::find_by_username(&state.db, u.as_str()).await?,
-        None => None,
-    };
-    let budget = username.as_ref().map(|u| {
-        let trusted = match (device, &user) {
-            (Some(d), Some(user)) => device::verify(&state.device_key, &account(user), now, d),
-            _ => None,
-        };
-        match trusted {
-            Some(id) => Budget::Device(id),
-            None => Budget::Account(u.folded()),
+    let (user, reservation, trusted) = match (&username, device) {
+        (None, _) => (None, None, false),
+        // No device cookie: the account's budget, checked before the database is touched, so a
+        // locked account answers 429 in the same time whether or not it exists.
+        (Some(u), None) => {
+            let r = state
+                .login_throttle
+                .reserve(&Budget::Account(u.folded()), now)?;
+            let user = store::users::find_by_username(&state.db, u.as_str()).await?;
+            (user, Some(r), false)
         }
-    });
-    let reservation = match &budget {
-        Some(b) => Some(state.login_throttle.reserve(b, now)?),
-        None => None,
+        // A device cookie is checked against the account it names (for an unknown user, against
+        // a dummy one: the same HMAC either way).
+        (Some(u), Some(d)) => {
+            let user = store::users::find_by_username(&state.db, u.as_str()).await?;
+            let acct = user.as_ref().map(account).unwrap_or(device::Account {
+                user_id: "",
+                password_hash: "",
+            });
+            let budget = match device::verify(&state.device_key, &acct, now, d) {
+                Some(id) if user.is_some() => Budget::Device(id),
+                _ => Budget::Account(u.folded()),
+            };
+            let trusted = matches!(budget, Budget::Device(_));
+            (
+                user,
+                Some(state.login_throttle.reserve(&budget, now)?),
+                trusted,
+            )
+        }
     };
     // An error here (hash queue full, database down) drops the reservation unsettled: refunded.
     let ok = state
@@ -78,14 +90,15 @@ pub async fn check_password(
             }
             // (A validated username is `[A-Za-z0-9_.-]`: safe to log. A malformed one is not.)
             let who = username.as_ref().map(Username::folded);
-            tracing::info!(%ip, username = who.as_deref().unwrap_or("(malformed)"), trusted_device = matches!(budget, Some(Budget::Device(_))), "failed login");
+            tracing::info!(%ip, username = who.as_deref().unwrap_or("(malformed)"), trusted_device = trusted, "failed login");
             Err(ApiError::unauthorized(BAD_CREDENTIALS))
         }
     }
 }
 
-/// A permit of the credential routes' own in-flight gate, or 503 + `Retry-After` at once. Taken
-/// once the request's body has arrived, so a client trickling its body in holds none.
+/// A permit of the credential routes' own in-flight gate, or 503 + `Retry-After` at once. Their
+/// handlers take it first thing, once the request's body has arrived (a client trickling its
+/// body in holds none), and hold it until the answer is made.
 pub fn credential_permit(state: &AppState) -> ApiResult<tokio::sync::OwnedSemaphorePermit> {
     state
         .credential_in_flight
@@ -107,7 +120,7 @@ fn account(user: &UserRow) -> device::Account<'_> {
 
 /// A fresh device cookie for `user`, to set on a successful browser login.
 pub fn device_cookie(state: &AppState, user: &UserRow) -> String {
-    device::issue(&state.device_key, &account(user), crate::now())
+    device::issue(&state.device_key, &account(user), state.clock.now())
 }
 
 /// Starts a session for `user`; returns it with its first refresh token (plaintext, to hand to
@@ -133,7 +146,7 @@ pub async fn start_session(
         &user.username,
         &user.roles,
         &token.hash,
-        crate::now(),
+        state.clock.now(),
         state.lifetimes(),
     )
     .await?;
@@ -171,7 +184,7 @@ pub async fn present_refresh(
     if !refresh::looks_valid(token) {
         return Err(ApiError::unauthorized("refresh token is invalid"));
     }
-    let now = crate::now();
+    let now = state.clock.now();
     let next = refresh::successor(&state.successor_key, token);
     let ip = ip.map(|i| i.to_string());
     let event = |kind: &'static str, grant: SessionGrant, detail: &'static str| {

@@ -259,9 +259,10 @@ impl Keys {
         if claims.exp <= now {
             return Err("token expired");
         }
-        // We never issue a token that lives longer than the access lifetime; one that does was
-        // minted elsewhere (with a leaked key) and is refused however valid its signature.
-        if claims.exp - claims.iat > self.access_ttl {
+        // We never issue a token that expires further ahead than one access lifetime from now;
+        // one that does was minted elsewhere (with a leaked key) and is refused however valid its
+        // signature. (`exp` against the clock, not against `iat`, which its author also picks.)
+        if claims.exp > now.saturating_add(self.access_ttl) {
             return Err("token lives longer than this server issues");
         }
         Ok((set.generation, claims))

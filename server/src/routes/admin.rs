@@ -88,7 +88,7 @@ async fn list_users(
     State(state): State<AppState>,
     _admin: AdminUser,
 ) -> ApiResult<Json<Vec<AdminUserInfo>>> {
-    let rows = store::users::list_with_sessions(&state.db, crate::now()).await?;
+    let rows = store::users::list_with_sessions(&state.db, state.clock.now()).await?;
     Ok(Json(
         rows.into_iter()
             .map(|u| AdminUserInfo {
@@ -115,7 +115,7 @@ async fn revoke_user_sessions(
     if store::users::find_by_id(&state.db, &id).await?.is_none() {
         return Err(ApiError::NotFound("no such user".into()));
     }
-    let now = crate::now();
+    let now = state.clock.now();
     let ids = store::sessions::revoke_all(&state.db, &id, now, "revoked by an admin").await?;
     state.mark_revoked(&ids, now);
     tracing::info!(count = ids.len(), "admin revoked a user's sessions");

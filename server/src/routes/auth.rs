@@ -44,13 +44,13 @@ async fn signup(
     meta: ClientMeta,
     ApiJson(body): ApiJson<SignupRequest>,
 ) -> ApiResult<(StatusCode, Json<UserCreated>)> {
-    state.auth_ip_limiter.check(meta.ip)?;
     let _permit = flows::credential_permit(&state)?;
+    state.auth_ip_limiter.check(meta.ip)?;
     let username = Username::parse(&body.username).map_err(ApiError::Unprocessable)?;
     let password =
         Password::parse_new(&body.password, username.as_str()).map_err(ApiError::Unprocessable)?;
     let hash = state.hasher.hash(&password).await?;
-    match store::users::create(&state.db, username.as_str(), &hash, crate::now()).await? {
+    match store::users::create(&state.db, username.as_str(), &hash, state.clock.now()).await? {
         CreateUser::Created(u) => {
             tracing::info!(user = %u.id, "signed up");
             Ok((
@@ -80,6 +80,7 @@ async fn login(
     headers: HeaderMap,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
+    let _permit = flows::credential_permit(&state)?;
     let device = state.cookies.read_device(&headers);
     let user = flows::check_password(
         &state,
@@ -97,7 +98,7 @@ async fn login(
         meta.ip,
     )
     .await?;
-    let now = crate::now();
+    let now = state.clock.now();
     let tokens = state.access_for(&grant, now)?;
     tracing::info!(user = %grant.user_id, session = %grant.session_id, "logged in");
     let mut res = with_refresh_cookie(
@@ -164,7 +165,7 @@ async fn refresh(
         Err(e) => return Err(e),
     };
     let g = &presented.grant;
-    let now = crate::now();
+    let now = state.clock.now();
     let mut tokens = state.access_for(g, now)?;
     tokens.rotation = Some(presented.rotation.into());
     // Every answer that carries a cookie carries the token's one deterministic successor, so
@@ -183,7 +184,7 @@ async fn refresh(
 #[tracing::instrument(skip_all)]
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     csrf::check(&headers, &state.settings.public_origin)?;
-    let now = crate::now();
+    let now = state.clock.now();
     let mut session = None;
     if let Some(token) = state.cookies.read(&headers)? {
         session =
@@ -234,7 +235,7 @@ async fn logout_all(
     user: AuthUser,
 ) -> ApiResult<Response> {
     csrf::check(&headers, &state.settings.public_origin)?;
-    let now = crate::now();
+    let now = state.clock.now();
     let ids =
         store::sessions::revoke_all(&state.db, &user.user_id, now, "logout everywhere").await?;
     state.mark_revoked(&ids, now);
@@ -248,7 +249,7 @@ async fn list_sessions(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> ApiResult<Json<Vec<SessionInfo>>> {
-    let rows = store::sessions::list_live(&state.db, &user.user_id, crate::now()).await?;
+    let rows = store::sessions::list_live(&state.db, &user.user_id, state.clock.now()).await?;
     Ok(Json(
         rows.into_iter()
             .map(|s| SessionInfo {
@@ -273,7 +274,7 @@ async fn revoke_session(
     user: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let now = crate::now();
+    let now = state.clock.now();
     if store::sessions::revoke(&state.db, &user.user_id, &id, now, "revoked by user").await? {
         state.mark_revoked([&id], now);
         Ok(StatusCode::NO_CONTENT)

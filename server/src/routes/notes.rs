@@ -69,7 +69,7 @@ async fn create(
         &user.user_id,
         title.as_str(),
         body.as_str(),
-        crate::now(),
+        state.clock.now(),
     )
     .await?;
     Ok((StatusCode::CREATED, Json(to_api(row))))
@@ -107,7 +107,7 @@ async fn update(
         &id,
         title.as_str(),
         body.as_str(),
-        crate::now(),
+        state.clock.now(),
     )
     .await?
     .ok_or_else(not_found)?;

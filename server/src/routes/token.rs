@@ -36,11 +36,12 @@ async fn obtain(
     meta: ClientMeta,
     ApiJson(body): ApiJson<TokenObtainRequest>,
 ) -> ApiResult<Json<TokenPair>> {
+    let _permit = flows::credential_permit(&state)?;
     // Non-browser clients keep no device cookie: their guesses count against the account.
     let user = flows::check_password(&state, meta.ip, &body.username, &body.password, None).await?;
     let (g, refresh) =
         flows::start_session(&state, &user, true, meta.user_agent.as_deref(), meta.ip).await?;
-    let access = state.access_for(&g, crate::now())?;
+    let access = state.access_for(&g, state.clock.now())?;
     Ok(Json(TokenPair {
         access: access.access_token,
         refresh: Some(refresh),
@@ -58,7 +59,7 @@ async fn refresh_pair(
 ) -> ApiResult<Json<TokenPair>> {
     let p = flows::present_refresh(&state, &body.refresh, Some(meta.ip)).await?;
     let g = &p.grant;
-    let access = state.access_for(g, crate::now())?;
+    let access = state.access_for(g, state.clock.now())?;
     Ok(Json(TokenPair {
         access: access.access_token,
         refresh: p.new_token,
@@ -75,7 +76,7 @@ async fn verify(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<TokenVerifyRequest>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    match state.authenticate(&body.token, crate::now()) {
+    match state.authenticate(&body.token, state.clock.now()) {
         Ok(_) => Ok(Json(serde_json::json!({}))),
         Err(_) => Err(ApiError::unauthorized(
             "token is invalid, expired or revoked, or is not an access token",

@@ -353,9 +353,10 @@ pub async fn revocations_after(db: &Db, seq: i64) -> sqlx::Result<Vec<(i64, Stri
         .await
 }
 
-/// Forgets revocation log entries older than `before` (servers have long followed them).
+/// Forgets revocation log entries logged (by the database's clock) before `before`: servers have
+/// long followed them.
 pub async fn purge_revocation_log(db: &Db, before: i64) -> sqlx::Result<u64> {
-    let res = sqlx::query("DELETE FROM revocations WHERE revoked_at < ?")
+    let res = sqlx::query("DELETE FROM revocations WHERE logged_at < ?")
         .bind(before)
         .execute(&db.write)
         .await?;

@@ -1,7 +1,5 @@
 //! Signup, login, refresh rotation, reuse detection, lifetimes, logout, restart.
 
-use std::time::Duration;
-
 use crate::helpers::*;
 use reqwest::StatusCode;
 
@@ -251,7 +249,8 @@ async fn concurrent_refreshes_rotate_exactly_once() {
 
 #[tokio::test]
 async fn replay_after_grace_revokes_the_session_and_its_access_tokens() {
-    let app = spawn_with(&[("CLOAKROOM_REUSE_GRACE_SECS", "0")]).await;
+    let app = spawn_app().await;
+    app.state.clock.freeze();
     let (_, login) = app.new_user().await;
     let res = app.refresh_raw(&login.refresh).await;
     let (used, _) = refresh_cookie(res.headers()).unwrap();
@@ -259,8 +258,13 @@ async fn replay_after_grace_revokes_the_session_and_its_access_tokens() {
     // The owner moves on: the successor is used, so the first token is now strictly stale.
     let res = app.refresh_raw(&used).await;
     let (next, _) = refresh_cookie(res.headers()).unwrap();
-    // Grace 0 s: the replay must land in a later second than the rotation.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // The last second of the 10 s grace window: a straggler, answered without a cookie.
+    app.state.clock.advance(10);
+    let res = app.refresh_raw(&login.refresh).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(refresh_cookie(res.headers()).is_none());
+    // One second later it is a replay.
+    app.state.clock.advance(1);
     let res = app.refresh_raw(&login.refresh).await;
     let (cleared, _) = refresh_cookie(res.headers()).expect("cookie cleared");
     assert_eq!(cleared, "");
@@ -325,15 +329,45 @@ async fn refresh_idle_expiry_and_absolute_cap() {
     let res = app.refresh_raw(&login.refresh).await;
     assert_eq!(res.status(), StatusCode::OK);
     let (next, _) = refresh_cookie(res.headers()).unwrap();
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    app.state.clock.advance(2);
     // Rotation did not extend the session.
     assert_problem(app.refresh_raw(&next).await, StatusCode::UNAUTHORIZED).await;
+}
 
-    let app = spawn_with(&[("CLOAKROOM_REFRESH_IDLE_TTL_SECS", "1")]).await;
+#[tokio::test]
+async fn production_lifetimes_hold_exactly_idle_24_hours_and_a_7_day_cap() {
+    let app = spawn_app().await;
+    app.state.clock.freeze();
     let (_, login) = app.new_user().await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // Idle: a refresh token unused for 24 h dies; one second before, it still works.
+    app.state.clock.advance(86_400 - 1);
+    let res = app.refresh_raw(&login.refresh).await;
+    assert_eq!(res.status(), StatusCode::OK, "second 86,399 of idling");
+    let (mut current, _) = refresh_cookie(res.headers()).unwrap();
+    // Cap: refreshed every 23 h, the session still ends 7 days after the login.
+    let mut elapsed = 86_400 - 1;
+    while elapsed + 23 * 3600 < 7 * 86_400 {
+        app.state.clock.advance(23 * 3600);
+        elapsed += 23 * 3600;
+        let res = app.refresh_raw(&current).await;
+        assert_eq!(res.status(), StatusCode::OK, "at {elapsed} s");
+        current = refresh_cookie(res.headers()).unwrap().0;
+    }
+    app.state.clock.advance(7 * 86_400 - 1 - elapsed);
+    let res = app.refresh_raw(&current).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "the last second of the 7 days"
+    );
+    current = refresh_cookie(res.headers()).unwrap().0;
+    app.state.clock.advance(1);
+    assert_problem(app.refresh_raw(&current).await, StatusCode::UNAUTHORIZED).await;
+
+    let (_, idle) = app.new_user().await;
+    app.state.clock.advance(86_400);
     assert_problem(
-        app.refresh_raw(&login.refresh).await,
+        app.refresh_raw(&idle.refresh).await,
         StatusCode::UNAUTHORIZED,
     )
     .await;

@@ -236,3 +236,20 @@ impl Drop for TestApp {
         }
     }
 }
+
+/// Yields until `cond` holds: waiting for an event the server will make happen (a request read,
+/// a connection closed), never for time to pass. Bounded so a broken server fails the test
+/// instead of hanging the suite.
+pub async fn until(what: &str, cond: impl Fn() -> bool) {
+    let wait = async {
+        while !cond() {
+            tokio::task::yield_now().await;
+        }
+    };
+    if tokio::time::timeout(std::time::Duration::from_secs(30), wait)
+        .await
+        .is_err()
+    {
+        panic!("never happened: {what}");
+    }
+}

@@ -137,11 +137,17 @@ async fn missing_or_non_bearer_authorization_is_401() {
 }
 
 #[tokio::test]
-async fn short_lived_tokens_expire() {
-    let app = spawn_with(&[("CLOAKROOM_ACCESS_TTL_SECS", "1")]).await;
+async fn access_tokens_expire_exactly_at_their_lifetime() {
+    let app = spawn_app().await;
+    app.state.clock.freeze();
     let (_, login) = app.new_user().await;
-    assert_eq!(app.me_status(&login.access).await, StatusCode::OK);
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    app.state.clock.advance(299);
+    assert_eq!(
+        app.me_status(&login.access).await,
+        StatusCode::OK,
+        "second 299 of 300"
+    );
+    app.state.clock.advance(1);
     let p = assert_problem(
         app.get_auth("/api/me", &login.access).await,
         StatusCode::UNAUTHORIZED,

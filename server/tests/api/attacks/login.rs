@@ -264,9 +264,7 @@ async fn a_login_flood_is_shed_by_the_credential_routes_alone() {
             })
         })
         .collect();
-    while app.state.hasher.waiting() < 2 {
-        tokio::task::yield_now().await;
-    }
+    until("both logins queue", || app.state.hasher.waiting() == 2).await;
     // Past the queue, logins and signups are refused at once, with a time to come back…
     for res in [
         login_from(&app, "198.51.100.50", &name, PASSWORD, None).await,
