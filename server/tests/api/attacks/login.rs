@@ -31,6 +31,21 @@ async fn login_from(
     req.send().await.unwrap()
 }
 
+/// A login sent from its own task (for bursts), answering its status.
+fn spawn_login(
+    app: &TestApp,
+    ip: String,
+    username: &str,
+    password: String,
+) -> tokio::task::JoinHandle<StatusCode> {
+    let req = app
+        .client
+        .post(app.url("/api/auth/login"))
+        .header("x-forwarded-for", ip)
+        .json(&json!({"username": username, "password": password}));
+    tokio::spawn(async move { req.send().await.unwrap().status() })
+}
+
 fn device_cookie(res: &reqwest::Response) -> String {
     let raw = res
         .headers()
@@ -60,18 +75,12 @@ async fn thirty_parallel_guesses_from_thirty_addresses_get_exactly_the_account_b
     let (name, _) = app.new_user().await;
     let guesses: Vec<_> = (0..30)
         .map(|i| {
-            let (client, url, name) =
-                (app.client.clone(), app.url("/api/auth/login"), name.clone());
-            tokio::spawn(async move {
-                client
-                    .post(url)
-                    .header("x-forwarded-for", format!("198.51.100.{}", i + 1))
-                    .json(&json!({"username": name, "password": format!("guess number {i:04}")}))
-                    .send()
-                    .await
-                    .unwrap()
-                    .status()
-            })
+            spawn_login(
+                &app,
+                format!("198.51.100.{}", i + 1),
+                &name,
+                format!("guess number {i:04}"),
+            )
         })
         .collect();
     let mut statuses = Vec::new();
@@ -250,18 +259,12 @@ async fn a_login_flood_is_shed_by_the_credential_routes_alone() {
     assert!(!held.is_empty());
     let queued: Vec<_> = (0..2)
         .map(|i| {
-            let (client, url, name) =
-                (app.client.clone(), app.url("/api/auth/login"), name.clone());
-            tokio::spawn(async move {
-                client
-                    .post(url)
-                    .header("x-forwarded-for", format!("198.51.100.{i}"))
-                    .json(&json!({"username": name, "password": "flood password 1"}))
-                    .send()
-                    .await
-                    .unwrap()
-                    .status()
-            })
+            spawn_login(
+                &app,
+                format!("198.51.100.{i}"),
+                &name,
+                "flood password 1".into(),
+            )
         })
         .collect();
     until("both logins queue", || app.state.hasher.waiting() == 2).await;
