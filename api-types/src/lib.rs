@@ -103,6 +103,9 @@ pub struct NoteInput {
 pub const NOTE_TITLE_MAX_CHARS: usize = 200;
 pub const NOTE_BODY_MAX_BYTES: usize = 64 * 1024;
 
+/// The role that opens `/api/admin/*` (granted only by `cloakroom user create --admin`).
+pub const ADMIN_ROLE: &str = "admin";
+
 /// One row of `GET /api/admin/users` (admin only).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -5,10 +5,9 @@
 use anyhow::{bail, Context};
 
 use crate::{
-    auth::{password::Hasher, tokens::generate_key},
-    domain::{Password, Username},
-    routes::admin::ADMIN_ROLE,
-    store::{self, keys::KeyRow, users::CreateUser, Db},
+    auth::{accounts, password::Hasher, tokens::generate_key},
+    domain::Password,
+    store::{self, keys::KeyRow, Db},
 };
 
 /// Creates a user; `admin` grants the admin role (the only way to get it).
@@ -19,15 +18,9 @@ pub async fn create_user(
     password: &str,
     admin: bool,
 ) -> anyhow::Result<String> {
-    let username = Username::parse(username).map_err(anyhow::Error::msg)?;
-    let password = Password::parse_new(password, username.as_str()).map_err(anyhow::Error::msg)?;
-    let hash = hasher.hash(&password).await?;
-    let user = match store::users::create(db, username.as_str(), &hash, crate::now()).await? {
-        CreateUser::Created(u) => u,
-        CreateUser::UsernameTaken => bail!("username {:?} is taken", username.as_str()),
-    };
+    let user = accounts::create(db, hasher, username, password, crate::now()).await?;
     if admin {
-        store::users::set_roles(db, &user.id, ADMIN_ROLE).await?;
+        store::users::set_roles(db, &user.id, api_types::ADMIN_ROLE).await?;
     }
     Ok(user.id)
 }

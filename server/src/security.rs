@@ -119,6 +119,10 @@ pub async fn headers(State(state): State<AppState>, req: Request, next: Next) ->
     res
 }
 
+/// `Cache-Control: no-store` value for every API response: tokens and private data must never
+/// sit in a shared or disk cache.
+pub const NO_STORE: axum::http::HeaderValue = axum::http::HeaderValue::from_static("no-store");
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -229,7 +229,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
-            routes::auth::NO_STORE,
+            crate::security::NO_STORE,
         ));
 
     let dist = state.settings.dist_dir.clone();
@@ -306,7 +306,7 @@ async fn limits(State(state): State<AppState>, req: Request, next: Next) -> Resp
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, description = "The database answers", body = String), (status = 500, description = "The database does not answer", body = api_types::Problem, content_type = "application/problem+json")))]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
-    sqlx::query("SELECT 1").execute(&state.db.read).await?;
+    store::ping(&state.db).await?;
     Ok("ready")
 }
 

@@ -109,11 +109,4 @@ impl AppState {
     ) -> Result<TokenResponse, ApiError> {
         self.access_token(&g.user_id, &g.username, &g.session_id, &g.roles, now)
     }
-
-    /// Marks sessions revoked for Bearer checks (the store already records it).
-    pub fn mark_revoked<'a>(&self, session_ids: impl IntoIterator<Item = &'a String>, now: i64) {
-        for sid in session_ids {
-            self.revoked.insert(sid, now);
-        }
-    }
 }

@@ -19,7 +19,7 @@ pub fn Nav() -> impl IntoView {
     });
     let is_admin = Memo::new(move |_| {
         a.status.with(
-            |s| matches!(s, Status::LoggedIn(sess) if sess.roles().iter().any(|r| r == "admin")),
+            |s| matches!(s, Status::LoggedIn(sess) if sess.roles().iter().any(|r| r == api_types::ADMIN_ROLE)),
         )
     });
     let navigate = use_navigate();

@@ -14,7 +14,7 @@ pub fn AdminPage() -> impl IntoView {
     let a = auth();
     let is_admin = Memo::new(move |_| {
         a.status.with(
-            |s| matches!(s, Status::LoggedIn(sess) if sess.roles().iter().any(|r| r == "admin")),
+            |s| matches!(s, Status::LoggedIn(sess) if sess.roles().iter().any(|r| r == api_types::ADMIN_ROLE)),
         )
     });
     let users = RwSignal::new(Vec::<AdminUserInfo>::new());

@@ -247,7 +247,7 @@ pub async fn present_refresh(
             session_id,
             user_id,
         } => {
-            state.mark_revoked([&session_id], now);
+            crate::auth::sessions::revoked_by_store(state, &session_id);
             tracing::warn!(session = %session_id, user = %user_id, ip = ?ip, "refresh token reuse: session revoked");
             store::events::record(
                 &state.db,

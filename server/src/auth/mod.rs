@@ -1,6 +1,7 @@
 //! Authentication: access JWTs, opaque rotating refresh tokens, the refresh cookie, password
 //! hashing, revocation, CSRF and throttling.
 
+pub mod accounts;
 pub mod cookies;
 pub mod csrf;
 pub mod device;
@@ -9,6 +10,7 @@ pub mod flows;
 pub mod password;
 pub mod refresh;
 pub mod revocation;
+pub mod sessions;
 pub mod throttle;
 pub mod tokens;
 

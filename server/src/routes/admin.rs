@@ -19,7 +19,7 @@ use crate::{
     store,
 };
 
-pub const ADMIN_ROLE: &str = "admin";
+use api_types::ADMIN_ROLE;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -115,9 +115,7 @@ async fn revoke_user_sessions(
     if store::users::find_by_id(&state.db, &id).await?.is_none() {
         return Err(ApiError::NotFound("no such user".into()));
     }
-    let now = state.clock.now();
-    let ids = store::sessions::revoke_all(&state.db, &id, now, "revoked by an admin").await?;
-    state.mark_revoked(&ids, now);
-    tracing::info!(count = ids.len(), "admin revoked a user's sessions");
+    let count = crate::auth::sessions::end_all(&state, &id, "revoked by an admin").await?;
+    tracing::info!(count, "admin revoked a user's sessions");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -12,12 +12,11 @@ use axum::{
 
 use super::ClientMeta;
 use crate::{
-    auth::{csrf, flows, AuthUser},
-    domain::{Password, Username},
+    auth::{accounts, csrf, flows, sessions, AuthUser},
     error::{ApiError, ApiResult},
     extract::ApiJson,
     state::AppState,
-    store::{self, users::CreateUser},
+    store,
 };
 
 pub fn router() -> Router<AppState> {
@@ -46,26 +45,22 @@ async fn signup(
 ) -> ApiResult<(StatusCode, Json<UserCreated>)> {
     let _permit = flows::credential_permit(&state)?;
     state.auth_ip_limiter.check(meta.ip)?;
-    let username = Username::parse(&body.username).map_err(ApiError::Unprocessable)?;
-    let password =
-        Password::parse_new(&body.password, username.as_str()).map_err(ApiError::Unprocessable)?;
-    let hash = state.hasher.hash(&password).await?;
-    match store::users::create(&state.db, username.as_str(), &hash, state.clock.now()).await? {
-        CreateUser::Created(u) => {
-            tracing::info!(user = %u.id, "signed up");
-            Ok((
-                StatusCode::CREATED,
-                Json(UserCreated {
-                    id: u.id,
-                    username: u.username,
-                }),
-            ))
-        }
-        CreateUser::UsernameTaken => Err(ApiError::Conflict(format!(
-            "username {:?} is taken",
-            username.as_str()
-        ))),
-    }
+    let u = accounts::create(
+        &state.db,
+        &state.hasher,
+        &body.username,
+        &body.password,
+        state.clock.now(),
+    )
+    .await?;
+    tracing::info!(user = %u.id, "signed up");
+    Ok((
+        StatusCode::CREATED,
+        Json(UserCreated {
+            id: u.id,
+            username: u.username,
+        }),
+    ))
 }
 
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
@@ -199,8 +194,7 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<
         }
     }
     if let Some((sid, uid)) = session {
-        if store::sessions::revoke(&state.db, &uid, &sid, now, "logout").await? {
-            state.mark_revoked([&sid], now);
+        if sessions::end(&state, &uid, &sid, "logout").await? {
             tracing::info!(session = %sid, "logged out");
         }
     }
@@ -235,11 +229,8 @@ async fn logout_all(
     user: AuthUser,
 ) -> ApiResult<Response> {
     csrf::check(&headers, &state.settings.public_origin)?;
-    let now = state.clock.now();
-    let ids =
-        store::sessions::revoke_all(&state.db, &user.user_id, now, "logout everywhere").await?;
-    state.mark_revoked(&ids, now);
-    tracing::info!(count = ids.len(), "logged out everywhere");
+    let count = sessions::end_all(&state, &user.user_id, "logout everywhere").await?;
+    tracing::info!(count, "logged out everywhere");
     Ok(logged_out(&state))
 }
 
@@ -274,15 +265,9 @@ async fn revoke_session(
     user: AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let now = state.clock.now();
-    if store::sessions::revoke(&state.db, &user.user_id, &id, now, "revoked by user").await? {
-        state.mark_revoked([&id], now);
+    if sessions::end(&state, &user.user_id, &id, "revoked by user").await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound("no such session".into()))
     }
 }
-
-/// `Cache-Control: no-store` value for every API response: tokens and private data must never
-/// sit in a shared or disk cache.
-pub const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");

@@ -69,6 +69,12 @@ impl Db {
     }
 }
 
+/// A round trip to the database (`/readyz`).
+pub async fn ping(db: &Db) -> sqlx::Result<()> {
+    sqlx::query("SELECT 1").execute(&db.read).await?;
+    Ok(())
+}
+
 /// Whether a database error is a UNIQUE constraint violation (mapped to 409 by callers).
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
