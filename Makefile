@@ -2,8 +2,8 @@
 #   make run    build the client and serve everything on http://127.0.0.1:3000 (SQLite in ./data)
 #   make test   fmt, clippy, unit + integration tests, release client build, Playwright suite,
 #               nginx TLS smoke test, client size ratchet
-# The first run installs missing tools from package registries (see .ci/setup); ~25 minutes
-# on 2 cores, seconds after that.
+# The first run installs missing tools from package registries (see .ci/setup); how long that
+# takes is in the README; seconds after that.
 
 SHELL := /bin/bash
 # node-based wasm-opt (binaryen@132) and Playwright come from end2end/node_modules.

@@ -3,8 +3,8 @@
 //!
 //! Pretty-printing a token's header and claims for the inspector is the browser's own
 //! `JSON.stringify(…, null, 2)`: going through `serde_json::Value` instead would add its
-//! generic deserializer and printer to the download (#3 caps the client at 150 KB brotli;
-//! `make size` measures it). The host build, where unit tests run, uses serde_json for that.
+//! generic deserializer and printer to the download, which has a size budget (`make size`
+//! measures it). The host build, where unit tests run, uses serde_json for that.
 
 use serde::{de::DeserializeOwned, Serialize};
 

@@ -7,7 +7,7 @@ use crate::api::{self, Method};
 
 /// Open editors' text (title, body), by note id; a few entries at most, so a Vec. The list
 /// re-renders every row whenever it changes: a plain list, not a keyed `<For>`, whose keyed
-/// diffing cost ~3 KB brotli of the 150 KB budget (measured with `make size`). Keeping drafts
+/// diffing costs more of the size budget than the list is worth (`make size`). Keeping drafts
 /// here, outside the rows, is what makes that lossless: a note added, saved or deleted
 /// elsewhere on the page rebuilds an open editor with what was typed in it.
 type Drafts = StoredValue<Vec<(String, (String, String))>>;
