@@ -1,43 +1,121 @@
-//! Extractors whose rejections are `ApiError`s, so a malformed body gets the same problem+json
-//! shape as every other error instead of axum's plain-text rejection.
+//! Every extractor, each with what it guarantees. Rejections are `ApiError`s, so a missing token
+//! or a malformed body gets the same problem+json shape as every other error. They are
+//! instrumented with `skip_all`: headers carry tokens, and no span may record one.
+
+use std::net::{IpAddr, SocketAddr};
 
 use axum::{
-    extract::{rejection::JsonRejection, FromRequest, Request},
-    http::StatusCode,
+    extract::{rejection::JsonRejection, ConnectInfo, FromRequest, FromRequestParts},
+    http::{header, request::Parts, HeaderMap, StatusCode},
 };
-use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::{auth::throttle::client_ip, error::ApiError, state::AppState, store};
 
 /// `Json<T>` with problem+json rejections (400 syntax, 413 too large, 415 wrong content type,
 /// 422 wrong shape or unknown field).
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
 pub struct ApiJson<T>(pub T);
 
-impl<S, T> FromRequest<S> for ApiJson<T>
-where
-    T: DeserializeOwned,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(rejection) => Err(json_rejection(rejection)),
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        let detail = rejection.body_text();
+        match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError::PayloadTooLarge("request body is too large".into())
+            }
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                ApiError::UnsupportedMediaType("expected `Content-Type: application/json`".into())
+            }
+            StatusCode::UNPROCESSABLE_ENTITY => ApiError::Unprocessable(detail),
+            _ => ApiError::BadRequest(detail),
         }
     }
 }
 
-fn json_rejection(rejection: JsonRejection) -> ApiError {
-    let detail = rejection.body_text();
-    match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::PayloadTooLarge("request body is too large".into())
+/// A live access token's user: signature, claims and expiry verified, session not revoked.
+/// Missing, malformed, forged, expired or revoked tokens are all 401 (never 400 or 500), with
+/// `WWW-Authenticate: Bearer`.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub user_id: String,
+    pub username: String,
+    pub session_id: String,
+    pub roles: Vec<String>,
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    #[tracing::instrument(name = "auth_user", skip_all)]
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token =
+            bearer(&parts.headers).ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
+        state.authenticate(token, state.clock.now())
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// An `AuthUser` who holds the `admin` role *in the database* right now (not merely in the
+/// token's `roles` claim: a withdrawn role must not live on for the token's lifetime). 401
+/// without a token, 403 without the role.
+pub struct AdminUser(pub AuthUser);
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = ApiError;
+
+    #[tracing::instrument(name = "admin_user", skip_all)]
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        let current = store::users::find_by_id(&state.db, &user.user_id).await?;
+        if current.is_some_and(|u| u.role_list().iter().any(|r| r == api_types::ADMIN_ROLE)) {
+            Ok(AdminUser(user))
+        } else {
+            Err(ApiError::Forbidden("this needs the admin role".into()))
         }
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-            ApiError::UnsupportedMediaType("expected `Content-Type: application/json`".into())
-        }
-        StatusCode::UNPROCESSABLE_ENTITY => ApiError::Unprocessable(detail),
-        _ => ApiError::BadRequest(detail),
+    }
+}
+
+/// Where a request comes from: the client IP (the peer, or what a trusted proxy says; see
+/// `throttle::client_ip`) and a user agent cut to 256 characters. Never rejects.
+pub struct ClientMeta {
+    pub ip: IpAddr,
+    pub user_agent: Option<String>,
+}
+
+impl FromRequestParts<AppState> for ClientMeta {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+        let ip = client_ip(peer, &parts.headers, &state.settings.trusted_proxies);
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(256).collect());
+        Ok(Self { ip, user_agent })
     }
 }

@@ -5,7 +5,6 @@ pub mod accounts;
 pub mod cookies;
 pub mod csrf;
 pub mod device;
-pub mod extractor;
 pub mod flows;
 pub mod password;
 pub mod refresh;
@@ -14,4 +13,4 @@ pub mod sessions;
 pub mod throttle;
 pub mod tokens;
 
-pub use extractor::AuthUser;
+pub use crate::extract::AuthUser;

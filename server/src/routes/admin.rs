@@ -6,20 +6,18 @@
 use api_types::Problem;
 use api_types::{AdminUserInfo, SecurityEvent};
 use axum::{
-    extract::{FromRequestParts, Path, State},
-    http::{request::Parts, StatusCode},
+    extract::{Path, State},
+    http::StatusCode,
     routing::{get, post},
     Json, Router,
 };
 
 use crate::{
-    auth::AuthUser,
     error::{ApiError, ApiResult},
+    extract::AdminUser,
     state::AppState,
     store,
 };
-
-use api_types::ADMIN_ROLE;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -59,26 +57,6 @@ async fn list_events(
             })
             .collect(),
     ))
-}
-
-/// An authenticated user holding the `admin` role.
-pub struct AdminUser(pub AuthUser);
-
-impl FromRequestParts<AppState> for AdminUser {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let user = AuthUser::from_request_parts(parts, state).await?;
-        let current = store::users::find_by_id(&state.db, &user.user_id).await?;
-        if current.is_some_and(|u| u.role_list().iter().any(|r| r == ADMIN_ROLE)) {
-            Ok(AdminUser(user))
-        } else {
-            Err(ApiError::Forbidden("this needs the admin role".into()))
-        }
-    }
 }
 
 #[utoipa::path(get, path = "/api/admin/users", tag = "admin", security(("bearer" = [])),

@@ -10,7 +10,7 @@ use axum::{
     Json, Router,
 };
 
-use super::ClientMeta;
+use crate::extract::ClientMeta;
 use crate::{
     auth::{accounts, csrf, flows, sessions, AuthUser},
     error::{ApiError, ApiResult},
@@ -188,7 +188,7 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<
     }
     // Without a usable cookie, a valid Bearer token still names the session to end.
     if session.is_none() {
-        let bearer = crate::auth::extractor::bearer(&headers);
+        let bearer = crate::extract::bearer(&headers);
         if let Some(user) = bearer.and_then(|t| state.authenticate(t, now).ok()) {
             session = Some((user.session_id, user.user_id));
         }

@@ -11,7 +11,7 @@ use axum::{
     Router,
 };
 
-use super::ClientMeta;
+use crate::extract::ClientMeta;
 use crate::{error::ApiResult, security::CSP_REPORT_PATH, state::AppState};
 
 pub fn router() -> Router<AppState> {

@@ -10,7 +10,7 @@ use axum::{
     Json, Router,
 };
 
-use super::ClientMeta;
+use crate::extract::ClientMeta;
 use crate::{
     auth::flows,
     error::{ApiError, ApiResult},
