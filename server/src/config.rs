@@ -28,7 +28,7 @@ pub struct Settings {
     pub session_max_ttl: Duration,
     /// `CLOAKROOM_REUSE_GRACE_SECS` (default 10): see `auth::refresh` for why a grace exists.
     pub reuse_grace: Duration,
-    /// `CLOAKROOM_LOG` (default "info,cloakroom=info"): a tracing EnvFilter directive.
+    /// `CLOAKROOM_LOG` (default "info"): a tracing EnvFilter directive.
     pub log_filter: String,
     /// `CLOAKROOM_DEV_INSECURE_COOKIES` (default false): drop `Secure` (and with it the
     /// `__Secure-` name prefix) so plain http works on a non-localhost development host.
@@ -162,7 +162,7 @@ impl Settings {
             || s.login_max_failures == 0
             || s.refresh_rate_per_minute == 0
         {
-            bail!("CLOAKROOM_AUTH_RATE_PER_MINUTE and CLOAKROOM_LOGIN_MAX_FAILURES must be > 0");
+            bail!("CLOAKROOM_AUTH_RATE_PER_MINUTE, CLOAKROOM_LOGIN_MAX_FAILURES and CLOAKROOM_REFRESH_RATE_PER_MINUTE must be > 0");
         }
         Ok(s)
     }
@@ -190,6 +190,7 @@ mod tests {
         assert_eq!(s.session_max_ttl.as_secs(), 604_800);
         assert_eq!(s.reuse_grace.as_secs(), 10);
         assert_eq!(s.public_origin, "http://127.0.0.1:3000");
+        assert_eq!(s.log_filter, "info");
         assert!(!s.dev_insecure_cookies);
     }
 
@@ -203,6 +204,12 @@ mod tests {
         assert!(with(&[("CLOAKROOM_PUBLIC_ORIGIN", "example.com")]).is_err());
         assert!(with(&[("CLOAKROOM_ACCESS_TTL_SECS", "0")]).is_err());
         assert!(with(&[("CLOAKROOM_HASH_QUEUE", "many")]).is_err());
+        let err = with(&[("CLOAKROOM_REFRESH_RATE_PER_MINUTE", "0")]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("CLOAKROOM_REFRESH_RATE_PER_MINUTE"),
+            "{err}"
+        );
     }
 
     #[test]
