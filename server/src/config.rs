@@ -31,7 +31,7 @@ pub struct Settings {
     /// `CLOAKROOM_LOG` (default "info"): a tracing EnvFilter directive.
     pub log_filter: String,
     /// `CLOAKROOM_DEV_INSECURE_COOKIES` (default false): drop `Secure` (and with it the
-    /// `__Secure-` name prefix) so plain http works on a non-localhost development host.
+    /// `__Host-` name prefix) so plain http works on a non-localhost development host.
     /// Never set it in production: the refresh cookie would then travel in clear text.
     pub dev_insecure_cookies: bool,
     /// `CLOAKROOM_AUTH_RATE_PER_MINUTE` (default 30): per-IP budget for signup and login.

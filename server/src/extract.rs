@@ -1,6 +1,7 @@
 //! Every extractor, each with what it guarantees. Rejections are `ApiError`s, so a missing token
-//! or a malformed body gets the same problem+json shape as every other error. They are
-//! instrumented with `skip_all`: headers carry tokens, and no span may record one.
+//! or a malformed body gets the same problem+json shape as every other error. The ones that
+//! read credentials are instrumented with `skip_all`: headers carry tokens, and no span may
+//! record one.
 
 use std::net::{IpAddr, SocketAddr};
 

@@ -1,7 +1,8 @@
 //! Ending sessions. A revocation has two halves: the store (refresh tokens die) and the
-//! in-memory revoked set (access tokens die at once instead of at their `exp`). Every caller goes
-//! through here, so none can do only the first half. (The revocation log would still bring the
-//! second half within one sync, but "at once" is the promise.)
+//! in-memory revoked set (access tokens die at once instead of at their `exp`). Every server-side
+//! caller goes through here, so none can do only the first half. The CLI (`ops`), which has no
+//! running server's memory to update, writes the store alone; the revocation log brings it to
+//! every running server within one sync.
 
 use crate::{error::ApiResult, state::AppState, store};
 
