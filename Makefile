@@ -29,13 +29,15 @@ setup-nginx:
 # every crate, for the wasm32 target too, is fetched first: on a machine with an empty cargo
 # cache the build would otherwise fail. `make size` prints the transfer size; `make budget`
 # holds it to the ratchet in .ci/size.sh.
-# Paths are remapped so the shipped wasm names no directory of the machine that built it (its
-# panic locations would otherwise embed this checkout's and the cargo home's absolute paths),
-# which also keeps its raw size the same in every clone (see the ratchet in .ci/size.sh).
+# The cargo home is remapped so the shipped wasm names no directory of the machine that built it
+# (panic locations of dependencies would embed it; the workspace's own paths are relative
+# already). Only that one path, not the checkout's: the flag's text feeds into hashes inside the
+# wasm, so with it every clone under one cargo home builds the same bytes (the ratchet in
+# .ci/size.sh relies on that).
 CARGO_HOME_DIR := $(or $(CARGO_HOME),$(HOME)/.cargo)
 client: setup-client
 	cargo fetch --locked
-	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="--remap-path-prefix=$(CARGO_HOME_DIR)=/cargo --remap-path-prefix=$(CURDIR)=/cloakroom" \
+	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="--remap-path-prefix=$(CARGO_HOME_DIR)=/cargo" \
 	  $(TRUNK) build --release
 	@.ci/compress-dist dist
 
