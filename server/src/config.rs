@@ -56,6 +56,10 @@ pub struct Settings {
     /// `CLOAKROOM_MAX_IN_FLIGHT` (default 1024): requests being served at once; beyond it, 503
     /// with `Retry-After` at once instead of an unbounded queue.
     pub max_in_flight: usize,
+    /// `CLOAKROOM_TEST_CLOCK` (default false): serve `POST /api/test/clock` so end-to-end suites
+    /// can move the server's clock forward (`testing`). Refused on a non-loopback address or
+    /// with an https public origin.
+    pub test_clock: bool,
     /// `CLOAKROOM_HASH_QUEUE` (default 8 per core): logins and signups that may wait for a
     /// password-hashing slot; past it they are answered 503 with `Retry-After` at once.
     pub hash_queue: Option<usize>,
@@ -140,6 +144,7 @@ impl Settings {
             argon2_m_kib: parse(&get, "CLOAKROOM_ARGON2_M_KIB", 19_456)?,
             request_timeout: secs("CLOAKROOM_REQUEST_TIMEOUT_SECS", 30)?,
             max_in_flight: parse(&get, "CLOAKROOM_MAX_IN_FLIGHT", 1024)?,
+            test_clock: parse(&get, "CLOAKROOM_TEST_CLOCK", false)?,
             hash_queue: match get("CLOAKROOM_HASH_QUEUE") {
                 None => None,
                 Some(v) => Some(v.trim().parse().map_err(|e| {
@@ -147,6 +152,10 @@ impl Settings {
                 })?),
             },
         };
+        if s.test_clock && (!s.host.is_loopback() || s.public_origin.starts_with("https://")) {
+            // Whoever can move the clock can age every session and token: tests only.
+            bail!("CLOAKROOM_TEST_CLOCK=true is for test servers on loopback only; refusing to start on {} with the public origin {}", s.host, s.public_origin);
+        }
         if s.dev_insecure_cookies && s.public_origin.starts_with("https://") {
             // Insecure cookies exist for plain-http development hosts only; with an https
             // origin they would be a silent downgrade of a production deployment.
@@ -210,6 +219,34 @@ mod tests {
                 .contains("CLOAKROOM_REFRESH_RATE_PER_MINUTE"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_test_clock_is_refused_off_loopback_and_with_https() {
+        assert!(!with(&[]).unwrap().test_clock);
+        assert!(
+            with(&[("CLOAKROOM_TEST_CLOCK", "true")])
+                .unwrap()
+                .test_clock
+        );
+        for bad in [
+            [
+                ("CLOAKROOM_TEST_CLOCK", "true"),
+                ("CLOAKROOM_HOST", "0.0.0.0"),
+            ],
+            [
+                ("CLOAKROOM_TEST_CLOCK", "true"),
+                ("CLOAKROOM_HOST", "192.0.2.10"),
+            ],
+            [
+                ("CLOAKROOM_TEST_CLOCK", "true"),
+                ("CLOAKROOM_PUBLIC_ORIGIN", "https://notes.example"),
+            ],
+        ] {
+            let err = with(&bad).unwrap_err();
+            assert!(err.to_string().contains("refusing to start"), "{err}");
+        }
+        assert!(with(&[("CLOAKROOM_TEST_CLOCK", "true"), ("CLOAKROOM_HOST", "::1")]).is_ok());
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod testing;
 
 /// Seconds since the Unix epoch; the one clock every token and session decision reads.
 pub fn now() -> i64 {

@@ -224,6 +224,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::csp::router())
         .merge(routes::admin::router())
         .merge(routes::openapi::router())
+        .merge(crate::testing::router(state.settings.test_clock))
         .route("/readyz", get(readyz))
         .fallback(api_not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -184,3 +184,56 @@ async fn a_revocation_stamped_long_before_it_committed_survives_a_restart() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn the_test_clock_does_not_exist_unless_a_test_server_asks_for_it() {
+    let app = spawn_app().await;
+    assert_problem(
+        app.post_json(
+            "/api/test/clock",
+            &serde_json::json!({"advance_secs": 86_400}),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let openapi: serde_json::Value = app.get("/api/openapi.json").await.json().await.unwrap();
+    assert!(openapi["paths"].get("/api/test/clock").is_none());
+}
+
+#[tokio::test]
+async fn a_test_server_moves_its_clock_and_lifetimes_follow() {
+    let app = spawn_with(&[("CLOAKROOM_TEST_CLOCK", "true")]).await;
+    app.state.clock.freeze();
+    let (_, login) = app.new_user().await;
+    let step = |secs: i64| {
+        let app = &app;
+        async move {
+            app.post_json(
+                "/api/test/clock",
+                &serde_json::json!({"advance_secs": secs}),
+            )
+            .await
+        }
+    };
+    let res = step(299).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let now: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(now["now"], app.state.clock.now());
+    assert_eq!(app.me_status(&login.access).await, StatusCode::OK);
+    assert_eq!(step(1).await.status(), StatusCode::OK);
+    assert_eq!(app.me_status(&login.access).await, StatusCode::UNAUTHORIZED);
+    // Only forward, and within reason; bad input is a problem, and changes nothing.
+    let before = app.state.clock.now();
+    for body in [
+        serde_json::json!({"advance_secs": -10}),
+        serde_json::json!({"advance_secs": 400_000_000}),
+    ] {
+        assert_problem(
+            app.post_json("/api/test/clock", &body).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    }
+    assert_eq!(app.state.clock.now(), before);
+}
