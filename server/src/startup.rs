@@ -109,10 +109,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     for (_, sid) in store::sessions::revocations_after(&db, 0).await? {
         revoked.insert(&sid, now);
     }
-    let hasher = match settings.hash_queue {
-        Some(queue) => Hasher::with_limits(settings.argon2_m_kib, cores(), queue)?,
-        None => Hasher::new(settings.argon2_m_kib)?,
-    };
+    let hasher = Hasher::with_queue(settings.argon2_m_kib, settings.hash_queue)?;
     Ok(AppState {
         clock,
         // Room for every request that can be hashing or queued, and as many again looking the
@@ -142,12 +139,6 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         settings: Arc::new(settings),
         db,
     })
-}
-
-fn cores() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
 }
 
 /// Periodic work: pick up what other processes (the CLI) changed, prune in-memory sets, purge

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use crate::{
-    auth::{device, refresh, throttle::Budget},
+    auth::{device, password::HashError, refresh, throttle::Budget},
     domain::{Password, Username},
     error::{ApiError, ApiResult},
     state::AppState,
@@ -104,11 +104,8 @@ pub fn credential_permit(state: &AppState) -> ApiResult<tokio::sync::OwnedSemaph
         .credential_in_flight
         .clone()
         .try_acquire_owned()
-        .map_err(|_| {
-            ApiError::Overloaded(
-                "too many logins are being checked right now; retry in a moment".into(),
-            )
-        })
+        // The same answer as a full hash queue: to the client both mean "too many logins now".
+        .map_err(|_| HashError::Busy.into())
 }
 
 fn account(user: &UserRow) -> device::Account<'_> {

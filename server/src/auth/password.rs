@@ -67,10 +67,19 @@ pub struct Hasher {
 impl Hasher {
     /// A hasher running one hash per core, with the default wait queue.
     pub fn new(m_kib: u32) -> anyhow::Result<Self> {
+        Self::with_queue(m_kib, None)
+    }
+
+    /// One hash per core, at most `queue` waiting (default: `DEFAULT_QUEUE_PER_CORE` per core).
+    pub fn with_queue(m_kib: u32, queue: Option<usize>) -> anyhow::Result<Self> {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1);
-        Self::with_limits(m_kib, cores, cores * DEFAULT_QUEUE_PER_CORE)
+        Self::with_limits(
+            m_kib,
+            cores,
+            queue.unwrap_or(cores * DEFAULT_QUEUE_PER_CORE),
+        )
     }
 
     /// `concurrency` hashes at once, at most `queue` waiting.

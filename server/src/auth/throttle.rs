@@ -1,9 +1,10 @@
 //! Brute-force brakes for login and signup.
 //!
 //! - Per account: at most N password checks that failed within a window, whatever the number
-//!   of client addresses. The attempt is *reserved* before argon2 runs and refunded only when the
-//!   password was right, in one critical section with the check: a burst of concurrent guesses
-//!   cannot all pass the check before any failure is recorded. While an account's budget is
+//!   of client addresses. The attempt is *reserved* before argon2 runs, in one critical section
+//!   with the check, so a burst of concurrent guesses cannot all pass the check before any
+//!   failure is recorded; it stays charged only if the password was checked and wrong
+//!   (`Reservation`). While an account's budget is
 //!   spent its logins answer 429 whatever password is offered (otherwise the lock would be an
 //!   oracle: "429 unless the password is right").
 //! - Per device (OWASP "device cookies"): a browser that has logged in to an account before
@@ -16,8 +17,9 @@
 //!   usually holds, so rotating through addresses of one's own block buys nothing.
 //!
 //! Memory is bounded: keys are validated, folded usernames (at most 32 bytes) or device ids, a
-//! key holds at most N timestamps, and past `MAX_KEYS` the entries with the fewest failures are
-//! dropped first (a spray of one-off usernames cannot push out an account under attack).
+//! key holds at most N timestamps, and past `MAX_KEYS` the entries with the fewest (then the
+//! oldest) failures are dropped first, so a spray of few-failure budgets cannot push out an
+//! account under attack.
 //! All of it is in memory: a restart forgets it, which at worst grants one more window of N
 //! guesses, a fair trade against a database write on every failed login.
 
