@@ -193,6 +193,87 @@ fn about_blank() -> String {
     "about:blank".to_owned()
 }
 
+/// The problem `type`s a client must tell apart, as stable URIs. Clients decide what to do by
+/// these, never by the English of `detail` (which may change). Every other error is
+/// `about:blank` (RFC 9457 §4.2.1: the status code says it all). The URIs are relative
+/// references to `GET /api/problems/{name}`, which describes each one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemType {
+    /// 401 on refresh: there is no refresh cookie (never logged in here, or logged out).
+    NoRefreshCookie,
+    /// 401 on refresh: an already-rotated refresh token was replayed; the session is revoked.
+    RefreshReused,
+    /// 401 on refresh: the refresh token is expired, revoked or unknown.
+    SessionEnded,
+    /// 401 on a protected route: the access token is missing, invalid, expired or revoked.
+    /// A client refreshes once and retries.
+    InvalidToken,
+    /// 401 on login: the username or password is wrong (never says which).
+    InvalidCredentials,
+    /// 429: a rate or guess limit; `retry_after` says when to try again.
+    Throttled,
+    /// 503: the server (or its password-hashing queue) is full; retry in a moment.
+    Overloaded,
+    /// 403: the CSRF defence refused the request (missing `X-Requested-With` or a foreign origin).
+    CsrfRejected,
+    /// 422: a field breaks a rule (username shape, weak password, note size); `detail` says which.
+    Validation,
+    /// 409 on signup: the username is taken.
+    UsernameTaken,
+}
+
+impl ProblemType {
+    pub const ALL: [ProblemType; 10] = [
+        ProblemType::NoRefreshCookie,
+        ProblemType::RefreshReused,
+        ProblemType::SessionEnded,
+        ProblemType::InvalidToken,
+        ProblemType::InvalidCredentials,
+        ProblemType::Throttled,
+        ProblemType::Overloaded,
+        ProblemType::CsrfRejected,
+        ProblemType::Validation,
+        ProblemType::UsernameTaken,
+    ];
+
+    /// The stable name, the last segment of the URI.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ProblemType::NoRefreshCookie => "no-refresh-cookie",
+            ProblemType::RefreshReused => "refresh-reused",
+            ProblemType::SessionEnded => "session-ended",
+            ProblemType::InvalidToken => "invalid-token",
+            ProblemType::InvalidCredentials => "invalid-credentials",
+            ProblemType::Throttled => "throttled",
+            ProblemType::Overloaded => "overloaded",
+            ProblemType::CsrfRejected => "csrf-rejected",
+            ProblemType::Validation => "validation",
+            ProblemType::UsernameTaken => "username-taken",
+        }
+    }
+
+    /// The `type` member of the problem.
+    pub fn uri(self) -> String {
+        format!("{PROBLEM_TYPE_PREFIX}{}", self.name())
+    }
+
+    /// The case a problem's `type` names, if it is one of these.
+    pub fn from_uri(uri: &str) -> Option<ProblemType> {
+        let name = uri.strip_prefix(PROBLEM_TYPE_PREFIX)?;
+        ProblemType::ALL.into_iter().find(|t| t.name() == name)
+    }
+}
+
+/// Every typed problem's URI starts with this.
+pub const PROBLEM_TYPE_PREFIX: &str = "/api/problems/";
+
+impl Problem {
+    /// The typed case of this problem, if it has one.
+    pub fn kind(&self) -> Option<ProblemType> {
+        ProblemType::from_uri(&self.type_)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,6 +291,19 @@ mod tests {
     fn remember_defaults_to_false() {
         let req: LoginRequest = serde_json::from_str(r#"{"username":"a","password":"b"}"#).unwrap();
         assert!(!req.remember);
+    }
+
+    #[test]
+    fn problem_types_round_trip_and_are_distinct() {
+        for t in ProblemType::ALL {
+            assert_eq!(ProblemType::from_uri(&t.uri()), Some(t));
+        }
+        let mut names: Vec<_> = ProblemType::ALL.iter().map(|t| t.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ProblemType::ALL.len());
+        assert_eq!(ProblemType::from_uri("about:blank"), None);
+        assert_eq!(ProblemType::from_uri("/api/problems/nope"), None);
     }
 
     #[test]
