@@ -14,7 +14,19 @@ pub const CSRF_HEADER_VALUE: &str = "cloakroom";
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SignupRequest {
+    /// 3 to 32 of `A-Z a-z 0-9 _ . -`; unique case-insensitively.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 3, max_length = 32, pattern = "^[A-Za-z0-9_.-]{3,32}$")
+    )]
     pub username: String,
+    /// 12 to 256 characters, not one character repeated (the pattern: some character is
+    /// followed by a different one). Also refused, with 422, where a schema cannot say it: a
+    /// password in the list of commonly used ones, or one that is mostly the username.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 12, max_length = 256, pattern = "(.)(?!\\1)")
+    )]
     pub password: String,
 }
 

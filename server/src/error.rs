@@ -2,7 +2,7 @@
 //! This is the only place HTTP statuses for errors are chosen. 500s say nothing to the client
 //! and are logged in full.
 
-use api_types::Problem;
+use api_types::{Problem, ProblemType};
 use axum::{
     http::{header, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
@@ -14,18 +14,22 @@ pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
     /// 401 with `WWW-Authenticate: Bearer`: missing, invalid, expired or revoked credentials.
-    #[error("{0}")]
-    Unauthorized(String),
-    /// 403: authenticated (or not needing to be) but not allowed; CSRF rejections land here.
+    /// Always typed: a client must tell "refresh and retry" from "log in again" from "no cookie".
+    #[error("{detail}")]
+    Unauthorized { kind: ProblemType, detail: String },
+    /// 403: authenticated (or not needing to be) but not allowed.
     #[error("{0}")]
     Forbidden(String),
+    /// 403, typed `csrf-rejected`: the CSRF defence refused a cookie-authenticated request.
+    #[error("{0}")]
+    CsrfRejected(String),
     /// 404: also what another user's resource looks like (no existence oracle).
     #[error("{0}")]
     NotFound(String),
     /// 405: the route exists but not with this method.
     #[error("{0}")]
     MethodNotAllowed(String),
-    /// 409: a uniqueness rule (e.g. the username is taken).
+    /// 409, typed `username-taken`: the only uniqueness rule a client can break.
     #[error("{0}")]
     Conflict(String),
     /// 413
@@ -58,8 +62,8 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) | ApiError::CsrfRejected(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -73,8 +77,31 @@ impl ApiError {
         }
     }
 
-    pub fn unauthorized(detail: impl Into<String>) -> Self {
-        ApiError::Unauthorized(detail.into())
+    /// 401 for an access token that is missing, invalid, expired or revoked.
+    pub fn invalid_token(detail: impl Into<String>) -> Self {
+        ApiError::unauthorized(ProblemType::InvalidToken, detail)
+    }
+
+    /// 401 of the given kind (`kind` must be one of the 401 cases of [`ProblemType`]).
+    pub fn unauthorized(kind: ProblemType, detail: impl Into<String>) -> Self {
+        ApiError::Unauthorized {
+            kind,
+            detail: detail.into(),
+        }
+    }
+
+    /// The stable problem type of this error, for the cases a client must tell apart; the
+    /// rest are `about:blank` (their status says it all).
+    pub fn kind(&self) -> Option<ProblemType> {
+        match self {
+            ApiError::Unauthorized { kind, .. } => Some(*kind),
+            ApiError::CsrfRejected(_) => Some(ProblemType::CsrfRejected),
+            ApiError::Conflict(_) => Some(ProblemType::UsernameTaken),
+            ApiError::Unprocessable(_) => Some(ProblemType::Validation),
+            ApiError::TooManyRequests { .. } => Some(ProblemType::Throttled),
+            ApiError::Overloaded(_) => Some(ProblemType::Overloaded),
+            _ => None,
+        }
     }
 
     /// The problem body this error renders to.
@@ -85,8 +112,13 @@ impl ApiError {
             other => Some(other.to_string()),
         };
         Problem {
-            type_: "about:blank".into(),
-            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            type_: self
+                .kind()
+                .map_or_else(|| "about:blank".to_owned(), ProblemType::uri),
+            title: match self.kind() {
+                Some(kind) => title_of(kind).to_owned(),
+                None => status.canonical_reason().unwrap_or("Error").to_owned(),
+            },
             status: status.as_u16(),
             detail,
             instance: None,
@@ -97,6 +129,54 @@ impl ApiError {
                 _ => None,
             },
         }
+    }
+}
+
+/// The status each typed problem is answered with (a test holds every `ApiError` to it).
+pub fn status_of(kind: ProblemType) -> StatusCode {
+    match kind {
+        ProblemType::NoRefreshCookie
+        | ProblemType::RefreshReused
+        | ProblemType::SessionEnded
+        | ProblemType::InvalidToken
+        | ProblemType::InvalidCredentials => StatusCode::UNAUTHORIZED,
+        ProblemType::Throttled => StatusCode::TOO_MANY_REQUESTS,
+        ProblemType::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+        ProblemType::CsrfRejected => StatusCode::FORBIDDEN,
+        ProblemType::Validation => StatusCode::UNPROCESSABLE_ENTITY,
+        ProblemType::UsernameTaken => StatusCode::CONFLICT,
+    }
+}
+
+/// The problem's `title`: the same for every occurrence of a type (RFC 9457 §3.1.3).
+pub fn title_of(kind: ProblemType) -> &'static str {
+    match kind {
+        ProblemType::NoRefreshCookie => "No refresh cookie",
+        ProblemType::RefreshReused => "Refresh token reused",
+        ProblemType::SessionEnded => "Session ended",
+        ProblemType::InvalidToken => "Invalid access token",
+        ProblemType::InvalidCredentials => "Invalid credentials",
+        ProblemType::Throttled => "Too many requests",
+        ProblemType::Overloaded => "Server busy",
+        ProblemType::CsrfRejected => "Cross-site request refused",
+        ProblemType::Validation => "Invalid field",
+        ProblemType::UsernameTaken => "Username taken",
+    }
+}
+
+/// What each typed problem means and what a client should do: `GET /api/problems/{name}`.
+pub fn description_of(kind: ProblemType) -> &'static str {
+    match kind {
+        ProblemType::NoRefreshCookie => "The refresh request carried no refresh cookie: this browser never logged in here, or logged out. Show the login page; do not report an error.",
+        ProblemType::RefreshReused => "A refresh token that had already been rotated was presented again after its successor was used. The session is revoked for safety; every device of it must log in again.",
+        ProblemType::SessionEnded => "The refresh token is expired (idle timeout or absolute lifetime), revoked (logout, password change, operator) or unknown. Log in again.",
+        ProblemType::InvalidToken => "The access token is missing, malformed, expired, signed by an unknown key or belongs to a revoked session. Refresh once and retry; if that fails, log in again.",
+        ProblemType::InvalidCredentials => "The username or password is wrong. The answer never says which.",
+        ProblemType::Throttled => "A rate or guess limit was hit. Wait `retry_after` seconds (also sent as Retry-After).",
+        ProblemType::Overloaded => "The server, or its password-hashing queue, is full. Retry after the Retry-After seconds.",
+        ProblemType::CsrfRejected => "A cookie-authenticated request lacked `X-Requested-With: cloakroom` or came from a foreign Origin.",
+        ProblemType::Validation => "A field breaks a rule (username shape, password strength, note size); `detail` names it.",
+        ProblemType::UsernameTaken => "Another account has this username.",
     }
 }
 
@@ -138,7 +218,7 @@ impl IntoResponse for ApiError {
         }
         let mut res = problem_response(&self.problem());
         match &self {
-            ApiError::Unauthorized(_) => {
+            ApiError::Unauthorized { .. } => {
                 // RFC 6750 §3: tell the client which scheme to use. invalid_token lets a
                 // client distinguish "refresh and retry" from "send credentials at all".
                 res.headers_mut().insert(
@@ -179,7 +259,7 @@ mod tests {
 
     #[test]
     fn unauthorized_carries_www_authenticate() {
-        let res = ApiError::unauthorized("expired").into_response();
+        let res = ApiError::invalid_token("expired").into_response();
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
         assert!(res.headers()[header::WWW_AUTHENTICATE]
             .to_str()
@@ -188,6 +268,42 @@ mod tests {
         assert_eq!(
             res.headers()[header::CONTENT_TYPE],
             "application/problem+json"
+        );
+    }
+
+    #[test]
+    fn typed_problems_have_their_documented_status() {
+        let cases = [
+            ApiError::unauthorized(ProblemType::NoRefreshCookie, "x"),
+            ApiError::unauthorized(ProblemType::RefreshReused, "x"),
+            ApiError::unauthorized(ProblemType::SessionEnded, "x"),
+            ApiError::invalid_token("x"),
+            ApiError::unauthorized(ProblemType::InvalidCredentials, "x"),
+            ApiError::TooManyRequests {
+                detail: "x".into(),
+                retry_after_secs: 1,
+            },
+            ApiError::Overloaded("x".into()),
+            ApiError::CsrfRejected("x".into()),
+            ApiError::Unprocessable("x".into()),
+            ApiError::Conflict("x".into()),
+        ];
+        let mut seen = Vec::new();
+        for e in cases {
+            let kind = e.kind().expect("typed");
+            assert_eq!(e.status(), status_of(kind), "{kind:?}");
+            let p = e.problem();
+            assert_eq!(p.kind(), Some(kind));
+            assert_eq!(p.title, title_of(kind));
+            seen.push(kind);
+        }
+        // Every type a client may see is produced by some error.
+        for kind in ProblemType::ALL {
+            assert!(seen.contains(&kind), "{kind:?} is never produced");
+        }
+        assert_eq!(
+            ApiError::NotFound("x".into()).problem().type_,
+            "about:blank"
         );
     }
 

@@ -53,8 +53,8 @@ impl FromRequestParts<AppState> for AuthUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token =
-            bearer(&parts.headers).ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
+        let token = bearer(&parts.headers)
+            .ok_or_else(|| ApiError::invalid_token("missing bearer token"))?;
         state.authenticate(token, state.clock.now())
     }
 }

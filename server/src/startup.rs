@@ -9,7 +9,6 @@ use axum::{
     http::{header, HeaderValue, StatusCode},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::get,
     Router,
 };
 use tokio::net::TcpListener;
@@ -207,19 +206,19 @@ pub async fn sync_once(state: &AppState, now: i64) {
 pub const SYNC_SECS: u64 = 2;
 
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .merge(routes::auth::router())
-        .merge(routes::token::router())
-        .merge(routes::me::router())
-        .merge(routes::notes::router())
-        .merge(routes::csp::router())
-        .merge(routes::admin::router())
-        .merge(routes::openapi::router())
+    let (documented, openapi) = routes::openapi::documented_routes().split_for_parts();
+    let doc = routes::openapi::document(openapi);
+    let doc = routes::openapi::Document(Arc::new(
+        serde_json::to_vec(&doc).expect("the OpenAPI document serialises"),
+    ));
+    let api = documented
         .merge(crate::testing::router(state.settings.test_clock))
-        .route("/readyz", get(readyz))
+        .layer(axum::Extension(doc))
         .fallback(api_not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(SetResponseHeaderLayer::overriding(
+        // Tokens and personal data: never stored by a browser or proxy. Only the public key set
+        // (`/.well-known/jwks.json`) says otherwise, on purpose, in its own handler.
+        .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
             crate::security::NO_STORE,
         ));
@@ -231,7 +230,6 @@ pub fn router(state: AppState) -> Router {
         .fallback(ServeFile::new(dist.join("index.html")));
 
     Router::new()
-        .merge(routes::meta::router())
         .nest("/api", Router::new().fallback(api_not_found))
         .merge(api)
         .fallback_service(spa)
@@ -293,13 +291,6 @@ async fn limits(State(state): State<AppState>, req: Request, next: Next) -> Resp
             ApiError::Timeout("the request took too long and was stopped".into()).into_response()
         }
     }
-}
-
-#[utoipa::path(get, path = "/readyz", tag = "operations",
-    responses((status = 200, description = "The database answers", body = String), (status = 500, description = "The database does not answer", body = api_types::Problem, content_type = "application/problem+json")))]
-pub(crate) async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
-    store::ping(&state.db).await?;
-    Ok("ready")
 }
 
 /// The routes that hash a password.

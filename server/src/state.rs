@@ -68,9 +68,9 @@ impl AppState {
         let claims = self
             .keys
             .verify(token, now)
-            .map_err(ApiError::unauthorized)?;
+            .map_err(ApiError::invalid_token)?;
         if self.revoked.contains(&claims.sid) {
-            return Err(ApiError::unauthorized("session has been revoked"));
+            return Err(ApiError::invalid_token("session has been revoked"));
         }
         Ok(AuthUser {
             user_id: claims.sub,

@@ -16,14 +16,14 @@ use crate::error::ApiError;
 pub fn check(headers: &HeaderMap, public_origin: &str) -> Result<(), ApiError> {
     if let Some(origin) = headers.get(header::ORIGIN) {
         if origin.as_bytes() != public_origin.as_bytes() {
-            return Err(ApiError::Forbidden(format!(
+            return Err(ApiError::CsrfRejected(format!(
                 "cross-origin request refused: Origin must be {public_origin}"
             )));
         }
     }
     match headers.get(CSRF_HEADER) {
         Some(v) if v.as_bytes().eq_ignore_ascii_case(CSRF_HEADER_VALUE.as_bytes()) => Ok(()),
-        _ => Err(ApiError::Forbidden(format!(
+        _ => Err(ApiError::CsrfRejected(format!(
             "missing header `X-Requested-With: {CSRF_HEADER_VALUE}` (required on cookie-authenticated routes)"
         ))),
     }

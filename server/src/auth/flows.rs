@@ -1,6 +1,7 @@
 //! The credential flows shared by the browser routes (cookie) and the simplejwt-compatible
 //! routes (JSON body): password login and refresh-token presentation.
 
+use api_types::ProblemType;
 use std::net::IpAddr;
 
 use crate::{
@@ -91,7 +92,10 @@ pub async fn check_password(
             // (A validated username is `[A-Za-z0-9_.-]`: safe to log. A malformed one is not.)
             let who = username.as_ref().map(Username::folded);
             tracing::info!(%ip, username = who.as_deref().unwrap_or("(malformed)"), trusted_device = trusted, "failed login");
-            Err(ApiError::unauthorized(BAD_CREDENTIALS))
+            Err(ApiError::unauthorized(
+                ProblemType::InvalidCredentials,
+                BAD_CREDENTIALS,
+            ))
         }
     }
 }
@@ -179,7 +183,10 @@ pub async fn present_refresh(
         state.refresh_limiter.check(ip)?;
     }
     if !refresh::looks_valid(token) {
-        return Err(ApiError::unauthorized("refresh token is invalid"));
+        return Err(ApiError::unauthorized(
+            ProblemType::SessionEnded,
+            "refresh token is invalid",
+        ));
     }
     let now = state.clock.now();
     let next = refresh::successor(&state.successor_key, token);
@@ -257,10 +264,12 @@ pub async fn present_refresh(
             )
             .await?;
             Err(ApiError::unauthorized(
+                ProblemType::RefreshReused,
                 "refresh token was already used: the session has been revoked for safety; log in again",
             ))
         }
         RefreshOutcome::Invalid => Err(ApiError::unauthorized(
+            ProblemType::SessionEnded,
             "refresh token is expired, revoked or unknown",
         )),
     }

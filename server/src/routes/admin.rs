@@ -8,9 +8,9 @@ use api_types::{AdminUserInfo, SecurityEvent};
 use axum::{
     extract::{Path, State},
     http::StatusCode,
-    routing::{get, post},
-    Json, Router,
+    Json,
 };
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     error::{ApiError, ApiResult},
@@ -19,22 +19,18 @@ use crate::{
     store,
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/admin/users", get(list_users))
-        .route(
-            "/api/admin/users/{id}/revoke-sessions",
-            post(revoke_user_sessions),
-        )
-        .route("/api/admin/events", get(list_events))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_users))
+        .routes(routes!(revoke_user_sessions))
+        .routes(routes!(list_events))
 }
 
 /// How many events `GET /api/admin/events` returns.
 const EVENTS_SHOWN: i64 = 200;
 
 #[utoipa::path(get, path = "/api/admin/events", tag = "admin", security(("bearer" = [])),
-    responses((status = 200, description = "The newest security events (refresh retries, grace hits, token reuse), newest first", body = [SecurityEvent]),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "The newest security events (refresh retries, grace hits, token reuse), newest first", body = [SecurityEvent]), (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json")))]
 async fn list_events(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -60,8 +56,7 @@ async fn list_events(
 }
 
 #[utoipa::path(get, path = "/api/admin/users", tag = "admin", security(("bearer" = [])),
-    responses((status = 200, description = "Every user with their live sessions", body = [AdminUserInfo]),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "Every user with their live sessions", body = [AdminUserInfo]), (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json")))]
 async fn list_users(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -82,7 +77,7 @@ async fn list_users(
 
 #[utoipa::path(post, path = "/api/admin/users/{id}/revoke-sessions", tag = "admin", security(("bearer" = [])),
     params(("id" = String, Path, description = "User id")),
-    responses((status = 204, description = "Every session of that user revoked"), (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+    responses((status = 204, description = "Every session of that user revoked"),
         (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all, fields(admin = %admin.0.user_id, target = %id))]
 async fn revoke_user_sessions(

@@ -6,9 +6,9 @@ use axum::{
     extract::{DefaultBodyLimit, Path, State},
     http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
-    routing::{delete, get, post},
-    Json, Router,
+    Json,
 };
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::extract::ClientMeta;
 use crate::{
@@ -19,15 +19,15 @@ use crate::{
     store,
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/auth/signup", post(signup))
-        .route("/api/auth/login", post(login))
-        .route("/api/auth/refresh", post(refresh))
-        .route("/api/auth/logout", post(logout))
-        .route("/api/auth/logout-all", post(logout_all))
-        .route("/api/auth/sessions", get(list_sessions))
-        .route("/api/auth/sessions/{id}", delete(revoke_session))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(signup))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(logout_all))
+        .routes(routes!(list_sessions))
+        .routes(routes!(revoke_session))
         // Credentials are small; a large body here is an attack or a bug.
         .layer(DefaultBodyLimit::max(8 * 1024))
 }
@@ -142,7 +142,7 @@ fn clearing_cookie(state: &AppState, err: ApiError) -> Response {
     params(("X-Requested-With" = String, Header, description = "Must be `cloakroom` (CSRF defence)")),
     responses((status = 200, description = "New access token and the token's successor as the cookie (the same successor for every repeat of one token; no cookie for a straggler after the successor was used)", body = TokenResponse),
         (status = 400, description = "The refresh cookie's name appears more than once (cookie tossing); nothing changed", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No, expired, revoked or reused refresh token; the cookie is cleared", body = Problem, content_type = "application/problem+json"), (status = 403, description = "CSRF check failed", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No, expired, revoked or reused refresh token; the cookie is cleared", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many refreshes from this IP", body = Problem, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all)]
 async fn refresh(
@@ -152,11 +152,14 @@ async fn refresh(
 ) -> ApiResult<Response> {
     csrf::check(&headers, &state.settings.public_origin)?;
     let Some(token) = state.cookies.read(&headers)? else {
-        return Err(ApiError::unauthorized("no refresh cookie: log in"));
+        return Err(ApiError::unauthorized(
+            api_types::ProblemType::NoRefreshCookie,
+            "no refresh cookie: log in",
+        ));
     };
     let presented = match flows::present_refresh(&state, &token, Some(meta.ip)).await {
         Ok(p) => p,
-        Err(e @ ApiError::Unauthorized(_)) => return Ok(clearing_cookie(&state, e)),
+        Err(e @ ApiError::Unauthorized { .. }) => return Ok(clearing_cookie(&state, e)),
         Err(e) => return Err(e),
     };
     let g = &presented.grant;
@@ -173,9 +176,9 @@ async fn refresh(
     Ok(with_refresh_cookie(&state, tokens, cookie))
 }
 
-#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", security(("refresh_cookie" = []), ("bearer" = [])),
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", security((), ("refresh_cookie" = []), ("bearer" = [])),
     params(("X-Requested-With" = String, Header, description = "Must be `cloakroom` (CSRF defence)")),
-    responses((status = 204, description = "Session revoked, cookie removed, Clear-Site-Data sent"), (status = 403, description = "CSRF check failed", body = Problem, content_type = "application/problem+json")))]
+    responses((status = 204, description = "Session revoked, cookie removed, Clear-Site-Data sent")))]
 #[tracing::instrument(skip_all)]
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     csrf::check(&headers, &state.settings.public_origin)?;
@@ -221,7 +224,7 @@ fn logged_out(state: &AppState) -> Response {
 
 #[utoipa::path(post, path = "/api/auth/logout-all", tag = "auth", security(("bearer" = [])),
     params(("X-Requested-With" = String, Header, description = "Must be `cloakroom` (CSRF defence)")),
-    responses((status = 204, description = "Every session of the user revoked"), (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"), (status = 403, description = "CSRF check failed", body = Problem, content_type = "application/problem+json")))]
+    responses((status = 204, description = "Every session of the user revoked")))]
 #[tracing::instrument(skip_all, fields(user = %user.user_id))]
 async fn logout_all(
     State(state): State<AppState>,
@@ -235,7 +238,7 @@ async fn logout_all(
 }
 
 #[utoipa::path(get, path = "/api/auth/sessions", tag = "sessions", security(("bearer" = [])),
-    responses((status = 200, description = "The user's live sessions", body = [SessionInfo]), (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "The user's live sessions", body = [SessionInfo])))]
 async fn list_sessions(
     State(state): State<AppState>,
     user: AuthUser,
@@ -257,7 +260,7 @@ async fn list_sessions(
 
 #[utoipa::path(delete, path = "/api/auth/sessions/{id}", tag = "sessions", security(("bearer" = [])),
     params(("id" = String, Path, description = "Session id")),
-    responses((status = 204, description = "Session revoked; its tokens stop working at once"), (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+    responses((status = 204, description = "Session revoked; its tokens stop working at once"),
         (status = 404, description = "Not one of your live sessions", body = Problem, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all, fields(user = %user.user_id, session = %id))]
 async fn revoke_session(

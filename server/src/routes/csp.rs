@@ -6,21 +6,25 @@ use api_types::Problem;
 use axum::{
     body::Bytes,
     extract::{DefaultBodyLimit, State},
-    http::StatusCode,
-    routing::post,
-    Router,
+    http::{header, HeaderMap, StatusCode},
 };
+use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::extract::ClientMeta;
-use crate::{error::ApiResult, security::CSP_REPORT_PATH, state::AppState};
+use crate::{
+    error::{ApiError, ApiResult},
+    state::AppState,
+};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(CSP_REPORT_PATH, post(report))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(report))
         .layer(DefaultBodyLimit::max(16 * 1024))
 }
 
-fn field<'a>(v: &'a serde_json::Value, names: &[&str]) -> Option<&'a str> {
+fn field<'a>(v: &'a Value, names: &[&str]) -> Option<&'a str> {
     names
         .iter()
         .find_map(|n| v.get(*n).and_then(|x| x.as_str()))
@@ -30,21 +34,71 @@ fn clip(s: &str) -> String {
     s.chars().filter(|c| !c.is_control()).take(200).collect()
 }
 
-#[utoipa::path(post, path = "/api/csp-report", tag = "operations", request_body(content = Object, content_type = "application/csp-report"),
-    responses((status = 204, description = "Logged"), (status = 413, description = "Report too large", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Too many reports from this IP", body = Problem, content_type = "application/problem+json")))]
+/// What `report-uri` posts (`application/csp-report`).
+#[derive(ToSchema)]
+#[allow(dead_code)] // a schema only: the handler reads the report as JSON, field by field
+struct CspReport {
+    #[schema(rename = "csp-report", value_type = Object)]
+    csp_report: Value,
+}
+
+/// One entry of what the Reporting API posts (`application/reports+json`).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct ReportEntry {
+    #[schema(value_type = Object)]
+    body: Value,
+}
+
+/// The violation a report describes, or why the request is not a report. Browsers send either
+/// shape; anything else is refused (400/415) rather than logged, so the log holds reports only.
+fn violation(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    let batch = match content_type.as_deref() {
+        Some("application/csp-report") | Some("application/json") => false,
+        Some("application/reports+json") => true,
+        _ => {
+            return Err(ApiError::UnsupportedMediaType(
+                "a CSP report is application/csp-report or application/reports+json".into(),
+            ))
+        }
+    };
+    let bad = || ApiError::BadRequest("not a CSP violation report".into());
+    let parsed: Value = serde_json::from_slice(body).map_err(|_| bad())?;
+    let inner = if batch {
+        parsed.get(0).and_then(|r| r.get("body"))
+    } else {
+        parsed.get("csp-report")
+    };
+    match inner {
+        Some(v @ Value::Object(_)) => Ok(v.clone()),
+        _ => Err(bad()),
+    }
+}
+
+#[utoipa::path(post, path = "/api/csp-report", tag = "operations",
+    request_body(content(
+        (CspReport = "application/csp-report"),
+        (Vec<ReportEntry> = "application/reports+json"),
+    )),
+    responses((status = 204, description = "Logged"),
+        (status = 400, description = "Not a CSP violation report", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Report too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Neither application/csp-report nor application/reports+json", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many reports from this IP", body = Problem, content_type = "application/problem+json")))]
 async fn report(
     State(state): State<AppState>,
     meta: ClientMeta,
+    headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<StatusCode> {
     state.report_limiter.check(meta.ip)?;
     // `report-uri` posts {"csp-report": {...}}; the Reporting API posts [{"body": {...}}].
-    let parsed: serde_json::Value =
-        serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
-    let inner = parsed
-        .get("csp-report")
-        .or_else(|| parsed.get(0).and_then(|r| r.get("body")))
-        .unwrap_or(&parsed);
+    let inner = &violation(&headers, &body)?;
     let directive = field(
         inner,
         &[

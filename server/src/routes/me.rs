@@ -5,17 +5,17 @@
 //! its short life. Roles granted or removed take effect at the next refresh.
 
 use api_types::Me;
-use api_types::Problem;
-use axum::{routing::get, Json, Router};
+use axum::Json;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{auth::AuthUser, state::AppState};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/me", get(me))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(me))
 }
 
 #[utoipa::path(get, path = "/api/me", tag = "account", security(("bearer" = [])),
-    responses((status = 200, description = "Who the access token says you are", body = Me), (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "Who the access token says you are", body = Me)))]
 async fn me(user: AuthUser) -> Json<Me> {
     Json(Me {
         id: user.user_id,

@@ -1,19 +1,41 @@
-//! Health and public key discovery.
+//! Health, readiness, public key discovery, and the descriptions of the problem types.
 
-use axum::{extract::State, http::header, response::IntoResponse, routing::get, Json, Router};
+use api_types::{Problem, ProblemType};
+use axum::{
+    extract::{Path, State},
+    http::header,
+    response::IntoResponse,
+    Json,
+};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::state::AppState;
+use crate::{
+    error::{self, ApiError, ApiResult},
+    state::AppState,
+    store,
+};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/.well-known/jwks.json", get(jwks))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(jwks))
+        .routes(routes!(problem_type))
 }
 
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process serves", body = String)))]
 /// Process is up and serving. (Readiness, with a database round-trip, is `/readyz`.)
 async fn healthz() -> &'static str {
     "ok"
+}
+
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, description = "The database answers", body = String), (status = 500, description = "The database does not answer", body = Problem, content_type = "application/problem+json")))]
+async fn readyz(State(state): State<AppState>) -> ApiResult<&'static str> {
+    store::ping(&state.db).await?;
+    Ok("ready")
 }
 
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "operations",
@@ -24,4 +46,35 @@ async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
         [(header::CACHE_CONTROL, "public, max-age=300")],
         Json(state.keys.jwks()),
     )
+}
+
+/// What a problem `type` of this API means (its URI dereferences here).
+#[derive(Serialize, ToSchema)]
+struct ProblemTypeInfo {
+    /// The URI, as it appears in `type`.
+    #[serde(rename = "type")]
+    type_: String,
+    /// The `title` every problem of this type carries.
+    title: &'static str,
+    /// The HTTP status it comes with.
+    status: u16,
+    /// What happened and what a client should do.
+    description: &'static str,
+}
+
+#[utoipa::path(get, path = "/api/problems/{name}", tag = "operations",
+    params(("name" = String, Path, description = "The last segment of a problem `type`, e.g. `no-refresh-cookie`")),
+    responses((status = 200, description = "What the problem type means", body = ProblemTypeInfo),
+        (status = 404, description = "No such problem type", body = Problem, content_type = "application/problem+json")))]
+async fn problem_type(Path(name): Path<String>) -> ApiResult<Json<ProblemTypeInfo>> {
+    let kind = ProblemType::ALL
+        .into_iter()
+        .find(|k| k.name() == name)
+        .ok_or_else(|| ApiError::NotFound("no such problem type".into()))?;
+    Ok(Json(ProblemTypeInfo {
+        type_: kind.uri(),
+        title: error::title_of(kind),
+        status: error::status_of(kind).as_u16(),
+        description: error::description_of(kind),
+    }))
 }

@@ -1,12 +1,18 @@
-//! `GET /api/openapi.json`: an OpenAPI 3.1 document generated from the handlers' own
-//! annotations and the shared api-types (so the document and the code cannot drift apart
-//! silently; a test checks every route of the router is in it).
+//! `GET /api/openapi.json`: the OpenAPI 3.1 document, generated from the router itself. Every
+//! route module registers its handlers with utoipa-axum's `routes!`, which reads each handler's
+//! `#[utoipa::path]`: registering a route and documenting it are one act, so the document cannot
+//! list a route the server lacks or miss one it has. The error answers many operations share are
+//! declared once, in [`SHARED`], and added to every operation they apply to.
 
-use axum::{routing::get, Json, Router};
+use std::sync::Arc;
+
+use axum::{http::header, response::IntoResponse, Extension};
+use serde_json::{json, Value};
 use utoipa::{
     openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
     Modify, OpenApi,
 };
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::state::AppState;
 
@@ -15,17 +21,8 @@ use crate::state::AppState;
     info(
         title = "Cloakroom API",
         description = "Secure browser token handling: a short-lived access JWT for memory, a rotating \
-                       refresh token in an HttpOnly cookie. Every error is RFC 9457 application/problem+json."
-    ),
-    paths(
-        super::auth::signup, super::auth::login, super::auth::refresh, super::auth::logout,
-        super::auth::logout_all, super::auth::list_sessions, super::auth::revoke_session,
-        super::me::me,
-        super::notes::list, super::notes::create, super::notes::read, super::notes::update, super::notes::remove,
-        super::token::obtain, super::token::refresh_pair, super::token::verify,
-        super::admin::list_users, super::admin::revoke_user_sessions, super::admin::list_events,
-        super::csp::report, super::meta::healthz, super::meta::jwks, crate::startup::readyz,
-        openapi_json,
+                       refresh token in an HttpOnly cookie. Every error is RFC 9457 application/problem+json; \
+                       the cases a client must tell apart have a stable `type` (see `GET /api/problems/{name}`)."
     ),
     modifiers(&Security),
     tags(
@@ -63,12 +60,132 @@ impl Modify for Security {
     }
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/openapi.json", get(openapi_json))
+/// Which operations a shared answer applies to.
+enum When {
+    /// Every operation: the server-wide in-flight cap and request timeout apply to all.
+    Always,
+    /// Operations with an `application/json` request body (`extract::ApiJson`).
+    JsonBody,
+    /// Operations that require a Bearer token (and accept nothing else).
+    Bearer,
+    /// Operations behind the CSRF check (they declare the `X-Requested-With` header).
+    Csrf,
+    /// Operations on a resource named in the path.
+    PathParam,
 }
+
+/// One shared error answer: its status, its name under `components/responses`, what it means.
+struct Shared {
+    status: &'static str,
+    name: &'static str,
+    description: &'static str,
+    when: When,
+}
+
+/// The error answers shared by many operations, declared once. An operation that documents the
+/// same status itself (with a more precise description) keeps its own.
+const SHARED: &[Shared] = &[
+    Shared { status: "400", name: "MalformedJson", when: When::JsonBody,
+        description: "The body is not well-formed JSON" },
+    Shared { status: "413", name: "PayloadTooLarge", when: When::JsonBody,
+        description: "The body is larger than this route accepts" },
+    Shared { status: "415", name: "UnsupportedMediaType", when: When::JsonBody,
+        description: "The body is not sent as `Content-Type: application/json`" },
+    Shared { status: "422", name: "Unprocessable", when: When::JsonBody,
+        description: "A field is missing, unknown, of the wrong type or breaks a rule; `detail` says which (type `/api/problems/validation`)" },
+    Shared { status: "401", name: "InvalidToken", when: When::Bearer,
+        description: "Missing, invalid, expired or revoked access token (type `/api/problems/invalid-token`): refresh once and retry" },
+    Shared { status: "403", name: "CsrfRejected", when: When::Csrf,
+        description: "CSRF check failed: no `X-Requested-With: cloakroom`, or a foreign Origin (type `/api/problems/csrf-rejected`)" },
+    Shared { status: "404", name: "NotFound", when: When::PathParam,
+        description: "No such resource of yours" },
+    Shared { status: "408", name: "Timeout", when: When::Always,
+        description: "The request took longer than the server allows and was stopped" },
+    Shared { status: "503", name: "Overloaded", when: When::Always,
+        description: "The server is at capacity; retry after `Retry-After` seconds (type `/api/problems/overloaded`)" },
+];
+
+const METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+fn applies(when: &When, op: &Value) -> bool {
+    let has_param = |place: &str, name: Option<&str>| {
+        op["parameters"].as_array().is_some_and(|ps| {
+            ps.iter()
+                .any(|p| p["in"] == place && name.is_none_or(|n| p["name"].as_str() == Some(n)))
+        })
+    };
+    match when {
+        When::Always => true,
+        When::JsonBody => op["requestBody"]["content"]
+            .get("application/json")
+            .is_some(),
+        // Exactly one requirement, and it is `bearer`: optional or cookie auth answers otherwise.
+        When::Bearer => op["security"]
+            .as_array()
+            .is_some_and(|s| s.len() == 1 && s[0].get("bearer").is_some()),
+        When::Csrf => has_param("header", Some("X-Requested-With")),
+        When::PathParam => has_param("path", None),
+    }
+}
+
+/// Adds the shared answers to every operation they apply to, as references to
+/// `components/responses`.
+fn add_shared_responses(doc: &mut Value) {
+    let problem = json!({"$ref": "#/components/schemas/Problem"});
+    for s in SHARED {
+        doc["components"]["responses"][s.name] = json!({
+            "description": s.description,
+            "content": {"application/problem+json": {"schema": problem}},
+        });
+    }
+    let Some(paths) = doc["paths"].as_object_mut() else {
+        return;
+    };
+    for item in paths.values_mut() {
+        for m in METHODS {
+            let Some(op) = item.get_mut(m) else { continue };
+            for s in SHARED {
+                if applies(&s.when, op) && op["responses"].get(s.status).is_none() {
+                    op["responses"][s.status] =
+                        json!({"$ref": format!("#/components/responses/{}", s.name)});
+                }
+            }
+        }
+    }
+}
+
+/// The documented routes of every area. `startup::router` adds the undocumented plumbing
+/// (fallbacks, static files, the test-only clock).
+pub fn documented_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(super::auth::router())
+        .merge(super::token::router())
+        .merge(super::me::router())
+        .merge(super::notes::router())
+        .merge(super::csp::router())
+        .merge(super::admin::router())
+        .merge(super::meta::router())
+        .routes(routes!(openapi_json))
+}
+
+/// The finished document, as served.
+pub fn document(openapi: utoipa::openapi::OpenApi) -> Value {
+    let mut doc = serde_json::to_value(openapi).expect("the OpenAPI document serialises");
+    add_shared_responses(&mut doc);
+    doc
+}
+
+/// The served document, made once when the router is built.
+#[derive(Clone)]
+pub struct Document(pub Arc<Vec<u8>>);
 
 #[utoipa::path(get, path = "/api/openapi.json", tag = "operations",
     responses((status = 200, description = "This document", body = Object)))]
-async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+async fn openapi_json(Extension(doc): Extension<Document>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        doc.0.as_ref().clone(),
+    )
 }

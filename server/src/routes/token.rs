@@ -6,9 +6,9 @@ use api_types::Problem;
 use api_types::{TokenObtainRequest, TokenPair, TokenRefreshRequest, TokenVerifyRequest};
 use axum::{
     extract::{DefaultBodyLimit, State},
-    routing::post,
-    Json, Router,
+    Json,
 };
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::extract::ClientMeta;
 use crate::{
@@ -18,11 +18,11 @@ use crate::{
     state::AppState,
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/token/", post(obtain))
-        .route("/api/token/refresh/", post(refresh_pair))
-        .route("/api/token/verify/", post(verify))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(obtain))
+        .routes(routes!(refresh_pair))
+        .routes(routes!(verify))
         .layer(DefaultBodyLimit::max(8 * 1024))
 }
 
@@ -78,7 +78,7 @@ async fn verify(
 ) -> ApiResult<Json<serde_json::Value>> {
     match state.authenticate(&body.token, state.clock.now()) {
         Ok(_) => Ok(Json(serde_json::json!({}))),
-        Err(_) => Err(ApiError::unauthorized(
+        Err(_) => Err(ApiError::invalid_token(
             "token is invalid, expired or revoked, or is not an access token",
         )),
     }

@@ -81,6 +81,50 @@ async fn csp_reports_are_accepted_bounded_and_rate_limited() {
             .send()
     };
     assert_eq!(post().await.unwrap().status(), StatusCode::NO_CONTENT);
+    // The Reporting API's batch shape is a report too; anything else is refused, not logged.
+    let send = |content_type: &'static str, body: String| {
+        app.client
+            .post(app.url("/api/csp-report"))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let batch =
+        serde_json::json!([{"type": "csp-violation", "body": {"effectiveDirective": "img-src"}}]);
+    let res = send("application/reports+json", batch.to_string())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    for (content_type, body, status) in [
+        (
+            "text/plain",
+            report.to_string(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            "application/csp-report",
+            "[1,2]".to_owned(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "application/csp-report",
+            r#"{"csp-report": 7}"#.to_owned(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "application/reports+json",
+            report.to_string(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "application/csp-report",
+            "not json".to_owned(),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let res = send(content_type, body.clone()).await.unwrap();
+        assert_problem(res, status).await;
+    }
     let big = app
         .client
         .post(app.url("/api/csp-report"))
