@@ -1,6 +1,7 @@
 # Cloakroom: two commands on a fresh machine.
 #   make run    build the client and serve everything on http://127.0.0.1:3000 (SQLite in ./data)
 #   make test   fmt, clippy, unit + integration tests, release client build, Playwright suite,
+#               schemathesis against the OpenAPI document,
 #               nginx TLS smoke test, client size ratchet
 # The first run installs missing tools from package registries (see .ci/setup); how long that
 # takes is in the README; seconds after that.
@@ -10,7 +11,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 TRUNK := trunk --skip-version-check
 
-.PHONY: setup setup-rust setup-client setup-e2e setup-nginx run client test check unit e2e nginx budget bench size clean
+.PHONY: setup setup-rust setup-client setup-e2e setup-nginx setup-contract run client test check unit e2e nginx contract budget bench size clean
 
 # Each target installs only what it needs (.ci/setup is idempotent: seconds when all is there).
 setup:
@@ -23,6 +24,8 @@ setup-e2e:
 	@.ci/setup e2e
 setup-nginx:
 	@.ci/setup nginx
+setup-contract:
+	@.ci/setup schemathesis
 
 # Release client into dist/: the wasm size profile (Cargo.toml `wasm-release`) plus wasm-opt,
 # on plain stable Rust with supported options only. Trunk runs cargo offline (Trunk.toml), so
@@ -61,12 +64,17 @@ nginx: client setup-nginx
 	cargo build --release -p cloakroom-server --bin cloakroom
 	.ci/nginx-smoke
 
+# The API against its own OpenAPI document: schemathesis, every check, zero failures.
+contract: setup-contract
+	cargo build --release -p cloakroom-server --bin cloakroom
+	.ci/schemathesis
+
 # The client's size ratchet: wasm + js brotli may not grow past the figure in .ci/size.sh.
 budget: client
 	@bash .ci/size.sh --check
 
 # `setup` first: the whole one-time install happens up front, before any build.
-test: setup check unit e2e nginx budget
+test: setup check unit e2e nginx contract budget
 
 # Server load table (wrk), then the client: transfer size and reload-to-rendered time.
 bench: client

@@ -106,8 +106,22 @@ pub struct Note {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NoteInput {
+    /// 1 to 200 characters on one line (no control characters), not all blank; stored trimmed.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 200,
+            pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+        )
+    )]
     pub title: String,
+    /// Plain text, at most 64 KiB of UTF-8, without NUL characters.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 65536, pattern = "^[^\\u0000]*$")
+    )]
     pub body: String,
 }
 

@@ -6,25 +6,41 @@ use api_types::{NOTE_BODY_MAX_BYTES, NOTE_TITLE_MAX_CHARS};
 pub struct NoteTitle(String);
 
 impl NoteTitle {
+    /// The rules are exactly those of `NoteInput.title`'s schema in the OpenAPI document (its
+    /// pattern spells the same character sets), so what the contract allows, the server takes.
     pub fn parse(s: &str) -> Result<Self, String> {
-        let t = s.trim();
-        let n = t.chars().count();
-        if n == 0 {
+        if s.chars().any(char::is_control) {
+            return Err("title must be a single line without control characters".into());
+        }
+        if s.chars().all(is_blank) {
             return Err("title must not be empty".into());
         }
+        let n = s.chars().count();
         if n > NOTE_TITLE_MAX_CHARS {
             return Err(format!(
                 "title must be at most {NOTE_TITLE_MAX_CHARS} characters (got {n})"
             ));
         }
-        if t.chars().any(char::is_control) {
-            return Err("title must be a single line without control characters".into());
-        }
-        Ok(Self(t.to_owned()))
+        Ok(Self(s.trim_matches(is_blank).to_owned()))
     }
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Blank as JSON Schema (ECMA-262 `\s`) counts it, control characters aside.
+fn is_blank(c: char) -> bool {
+    matches!(
+        c,
+        ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200a}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202f}'
+                | '\u{205f}'
+                | '\u{3000}'
+                | '\u{feff}'
+    )
 }
 
 #[derive(Debug, Clone)]
@@ -62,6 +78,12 @@ mod tests {
             "Shopping"
         );
         assert!(NoteTitle::parse("two\nlines").is_err());
+        // The same sets as the schema's pattern: a leading tab is a control character, a
+        // byte-order mark alone is blank, and the length counts what was sent.
+        assert!(NoteTitle::parse("\tTabbed").is_err());
+        assert!(NoteTitle::parse("\u{feff}\u{3000}").is_err());
+        assert!(NoteTitle::parse(&format!(" {} ", "t".repeat(199))).is_err());
+        assert_eq!(NoteTitle::parse("\u{a0}x").unwrap().as_str(), "x");
     }
 
     #[test]

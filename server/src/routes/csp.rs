@@ -50,9 +50,10 @@ struct ReportEntry {
     body: Value,
 }
 
-/// The violation a report describes, or why the request is not a report. Browsers send either
-/// shape; anything else is refused (400/415) rather than logged, so the log holds reports only.
-fn violation(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
+/// The violations a report describes (a batch may hold several, or none), or why the request is
+/// not a report. Browsers send either shape; anything else is refused (400/415) rather than
+/// logged, so the log holds reports only.
+fn violations(headers: &HeaderMap, body: &[u8]) -> ApiResult<Vec<Value>> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -69,14 +70,15 @@ fn violation(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
     };
     let bad = || ApiError::BadRequest("not a CSP violation report".into());
     let parsed: Value = serde_json::from_slice(body).map_err(|_| bad())?;
-    let inner = if batch {
-        parsed.get(0).and_then(|r| r.get("body"))
-    } else {
-        parsed.get("csp-report")
-    };
-    match inner {
+    let object = |v: Option<&Value>| match v {
         Some(v @ Value::Object(_)) => Ok(v.clone()),
         _ => Err(bad()),
+    };
+    if batch {
+        let entries = parsed.as_array().ok_or_else(bad)?;
+        entries.iter().map(|e| object(e.get("body"))).collect()
+    } else {
+        Ok(vec![object(parsed.get("csp-report"))?])
     }
 }
 
@@ -97,8 +99,12 @@ async fn report(
     body: Bytes,
 ) -> ApiResult<StatusCode> {
     state.report_limiter.check(meta.ip)?;
-    // `report-uri` posts {"csp-report": {...}}; the Reporting API posts [{"body": {...}}].
-    let inner = &violation(&headers, &body)?;
+    // `report-uri` posts {"csp-report": {...}}; the Reporting API posts [{"body": {...}}, …].
+    // One line per report is enough to see an attack or a broken deploy: the first of a batch.
+    let Some(inner) = violations(&headers, &body)?.into_iter().next() else {
+        return Ok(StatusCode::NO_CONTENT);
+    };
+    let inner = &inner;
     let directive = field(
         inner,
         &[
