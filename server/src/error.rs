@@ -180,19 +180,6 @@ pub fn description_of(kind: ProblemType) -> &'static str {
     }
 }
 
-/// A full hash queue sheds the request with 503 + `Retry-After` (credential routes only: they
-/// are the only ones that hash).
-impl From<crate::auth::password::HashError> for ApiError {
-    fn from(e: crate::auth::password::HashError) -> Self {
-        match e {
-            crate::auth::password::HashError::Busy => ApiError::Overloaded(
-                "too many logins are being checked right now; retry in a moment".into(),
-            ),
-            crate::auth::password::HashError::Failed(e) => ApiError::Internal(e),
-        }
-    }
-}
-
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         ApiError::Internal(e.into())

@@ -10,7 +10,12 @@ use axum::{
     http::{header, request::Parts, HeaderMap, StatusCode},
 };
 
-use crate::{auth::throttle::client_ip, error::ApiError, state::AppState, store};
+use crate::{
+    auth::{sessions, throttle::client_ip, AuthUser},
+    error::ApiError,
+    state::AppState,
+    store,
+};
 
 /// `Json<T>` with problem+json rejections (400 syntax, 413 too large, 415 wrong content type,
 /// 422 wrong shape or unknown field).
@@ -37,14 +42,6 @@ impl From<JsonRejection> for ApiError {
 /// A live access token's user: signature, claims and expiry verified, session not revoked.
 /// Missing, malformed, forged, expired or revoked tokens are all 401 (never 400 or 500), with
 /// `WWW-Authenticate: Bearer`.
-#[derive(Debug, Clone)]
-pub struct AuthUser {
-    pub user_id: String,
-    pub username: String,
-    pub session_id: String,
-    pub roles: Vec<String>,
-}
-
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
@@ -55,7 +52,7 @@ impl FromRequestParts<AppState> for AuthUser {
     ) -> Result<Self, Self::Rejection> {
         let token = bearer(&parts.headers)
             .ok_or_else(|| ApiError::invalid_token("missing bearer token"))?;
-        state.authenticate(token, state.clock.now())
+        sessions::authenticate(state, token)
     }
 }
 

@@ -100,18 +100,19 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("opening the database")?;
     let hasher = Hasher::new(settings.argon2_m_kib)?;
+    let now = cloakroom::clock::Clock::system().now();
     match command {
         Command::Serve => unreachable!("handled above"),
         Command::Migrate => println!("database at {} is up to date", settings.data_dir.display()),
         Command::Keys(KeysCommand::Rotate) => {
-            let key = ops::rotate_keys(&db).await?;
+            let key = ops::rotate_keys(&db, now).await?;
             println!(
                 "new signing key {}; the previous one verifies until its tokens expire",
                 key.kid
             );
         }
         Command::Keys(KeysCommand::Revoke { kid }) => {
-            let outcome = ops::revoke_key(&db, &kid).await?;
+            let outcome = ops::revoke_key(&db, &kid, now).await?;
             println!(
                 "key {kid} revoked{}",
                 if outcome == cloakroom::store::keys::Revoked::Signer {
@@ -122,7 +123,7 @@ async fn main() -> anyhow::Result<()> {
             );
         }
         Command::Keys(KeysCommand::List) => {
-            for line in ops::list_keys(&db, settings.access_ttl.as_secs() as i64).await? {
+            for line in ops::list_keys(&db, settings.access_ttl.as_secs() as i64, now).await? {
                 println!("{line}");
             }
         }
@@ -132,7 +133,7 @@ async fn main() -> anyhow::Result<()> {
             password_stdin,
         }) => {
             let password = read_password(password_stdin)?;
-            let id = ops::create_user(&db, &hasher, &username, &password, admin).await?;
+            let id = ops::create_user(&db, &hasher, &username, &password, admin, now).await?;
             println!(
                 "created {username} ({id}){}",
                 if admin { " with the admin role" } else { "" }
@@ -143,11 +144,11 @@ async fn main() -> anyhow::Result<()> {
             password_stdin,
         }) => {
             let password = read_password(password_stdin)?;
-            let n = ops::set_password(&db, &hasher, &username, &password).await?;
+            let n = ops::set_password(&db, &hasher, &username, &password, now).await?;
             println!("password of {username} changed; {n} session(s) ended");
         }
         Command::User(UserCommand::RevokeSessions { username }) => {
-            let n = ops::revoke_sessions(&db, &username).await?;
+            let n = ops::revoke_sessions(&db, &username, now).await?;
             println!("{n} session(s) of {username} ended");
         }
     }

@@ -1,6 +1,8 @@
 //! Operator actions behind the `cloakroom` CLI, as library functions so tests exercise the same
 //! code. Each works against the database directly, also while a server runs: the server picks
-//! up key rotations and revocations within `startup::SYNC_SECS`.
+//! up key rotations and revocations within `startup::SYNC_SECS`. Every action takes `now` from
+//! its caller (the CLI reads `Clock::system()`; tests pass the clock of the server under test),
+//! like every store call.
 
 use anyhow::{bail, Context};
 
@@ -17,8 +19,9 @@ pub async fn create_user(
     username: &str,
     password: &str,
     admin: bool,
+    now: i64,
 ) -> anyhow::Result<String> {
-    let user = accounts::create(db, hasher, username, password, crate::now()).await?;
+    let user = accounts::create(db, hasher, username, password, now).await?;
     if admin {
         store::users::set_roles(db, &user.id, api_types::ADMIN_ROLE).await?;
     }
@@ -39,31 +42,32 @@ pub async fn set_password(
     hasher: &Hasher,
     username: &str,
     password: &str,
+    now: i64,
 ) -> anyhow::Result<usize> {
     let id = user_id(db, username).await?;
     let password = Password::parse_new(password, username).map_err(anyhow::Error::msg)?;
     let hash = hasher.hash(&password).await?;
     store::users::set_password_hash(db, &id, &hash).await?;
     Ok(
-        store::sessions::revoke_all(db, &id, crate::now(), "password changed")
+        store::sessions::revoke_all(db, &id, now, "password changed")
             .await?
             .len(),
     )
 }
 
 /// Ends every session of a user; returns how many.
-pub async fn revoke_sessions(db: &Db, username: &str) -> anyhow::Result<usize> {
+pub async fn revoke_sessions(db: &Db, username: &str, now: i64) -> anyhow::Result<usize> {
     let id = user_id(db, username).await?;
     Ok(
-        store::sessions::revoke_all(db, &id, crate::now(), "revoked by an operator")
+        store::sessions::revoke_all(db, &id, now, "revoked by an operator")
             .await?
             .len(),
     )
 }
 
 /// Makes a new signing key the signer; the previous one keeps verifying until its tokens expire.
-pub async fn rotate_keys(db: &Db) -> anyhow::Result<KeyRow> {
-    let row = generate_key(crate::now());
+pub async fn rotate_keys(db: &Db, now: i64) -> anyhow::Result<KeyRow> {
+    let row = generate_key(now);
     store::keys::rotate(db, &row).await?;
     Ok(row)
 }
@@ -71,8 +75,7 @@ pub async fn rotate_keys(db: &Db) -> anyhow::Result<KeyRow> {
 /// Revokes signing key `kid`: every token it signed stops verifying at once on every server
 /// (within `SYNC_SECS`), and if it was the signer a new key takes over. For a key that leaked;
 /// everyone holding a token it signed refreshes silently and gets one from the new key.
-pub async fn revoke_key(db: &Db, kid: &str) -> anyhow::Result<store::keys::Revoked> {
-    let now = crate::now();
+pub async fn revoke_key(db: &Db, kid: &str, now: i64) -> anyhow::Result<store::keys::Revoked> {
     let outcome = store::keys::revoke(db, kid, &generate_key(now), now).await?;
     match outcome {
         store::keys::Revoked::NoSuchKey => {
@@ -84,8 +87,7 @@ pub async fn revoke_key(db: &Db, kid: &str) -> anyhow::Result<store::keys::Revok
 }
 
 /// One line per key: kid, created, state.
-pub async fn list_keys(db: &Db, access_ttl: i64) -> anyhow::Result<Vec<String>> {
-    let now = crate::now();
+pub async fn list_keys(db: &Db, access_ttl: i64, now: i64) -> anyhow::Result<Vec<String>> {
     Ok(store::keys::all(db)
         .await?
         .into_iter()

@@ -15,8 +15,6 @@ use axum::{
 use base64::{engine::general_purpose::STANDARD, Engine};
 use sha2::{Digest, Sha256};
 
-use crate::state::AppState;
-
 /// Path of the CSP violation report endpoint.
 pub const CSP_REPORT_PATH: &str = "/api/csp-report";
 
@@ -83,10 +81,14 @@ pub fn inline_script_hashes(html: &str) -> Vec<String> {
 }
 
 /// Adds the security headers to every response.
-pub async fn headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn headers(
+    State(security): State<SecurityHeaders>,
+    req: Request,
+    next: Next,
+) -> Response {
     let mut res = next.run(req).await;
     let h = res.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, state.security.csp.clone());
+    h.insert(header::CONTENT_SECURITY_POLICY, security.csp.clone());
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -113,7 +115,7 @@ pub async fn headers(State(state): State<AppState>, req: Request, next: Next) ->
         ),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    if let Some(hsts) = &state.security.hsts {
+    if let Some(hsts) = &security.hsts {
         h.insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
     }
     res

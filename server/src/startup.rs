@@ -235,7 +235,10 @@ pub fn router(state: AppState) -> Router {
         .fallback_service(spa)
         .layer(middleware::from_fn(static_cache_headers))
         .layer(middleware::from_fn_with_state(state.clone(), limits))
-        .layer(middleware::from_fn_with_state(state.clone(), crate::security::headers))
+        .layer(middleware::from_fn_with_state(
+            state.security.clone(),
+            crate::security::headers,
+        ))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {

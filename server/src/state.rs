@@ -1,8 +1,8 @@
-//! `AppState`: what every handler shares, and the few operations that touch several parts of it.
+//! `AppState`: what every handler shares, as plain data (handles to the database, keys, settings,
+//! limiters). Behaviour that touches several parts of it lives in the services (`auth::sessions`,
+//! `auth::accounts`, `auth::flows`).
 
 use std::sync::Arc;
-
-use api_types::TokenResponse;
 
 use crate::{
     auth::{
@@ -11,10 +11,8 @@ use crate::{
         revocation::Revoked,
         throttle::{IpLimiter, LoginThrottle},
         tokens::Keys,
-        AuthUser,
     },
     config::Settings,
-    error::ApiError,
     store::{sessions::Lifetimes, Db},
 };
 
@@ -61,52 +59,5 @@ impl AppState {
 
     pub fn access_ttl(&self) -> i64 {
         self.settings.access_ttl.as_secs() as i64
-    }
-
-    /// Verifies an access token and checks its session is not revoked.
-    pub fn authenticate(&self, token: &str, now: i64) -> Result<AuthUser, ApiError> {
-        let claims = self
-            .keys
-            .verify(token, now)
-            .map_err(ApiError::invalid_token)?;
-        if self.revoked.contains(&claims.sid) {
-            return Err(ApiError::invalid_token("session has been revoked"));
-        }
-        Ok(AuthUser {
-            user_id: claims.sub,
-            username: claims.preferred_username,
-            session_id: claims.sid,
-            roles: claims.roles,
-        })
-    }
-
-    /// Mints the access token answer for a session.
-    pub fn access_token(
-        &self,
-        user_id: &str,
-        username: &str,
-        session_id: &str,
-        roles: &[String],
-        now: i64,
-    ) -> Result<TokenResponse, ApiError> {
-        let ttl = self.access_ttl();
-        let access_token = self
-            .keys
-            .issue(user_id, username, session_id, roles, now, ttl)?;
-        Ok(TokenResponse {
-            access_token,
-            token_type: "Bearer".into(),
-            expires_in: ttl as u64,
-            rotation: None,
-        })
-    }
-
-    /// The access token answer for a session grant (login, refresh, either flow).
-    pub fn access_for(
-        &self,
-        g: &crate::store::sessions::SessionGrant,
-        now: i64,
-    ) -> Result<TokenResponse, ApiError> {
-        self.access_token(&g.user_id, &g.username, &g.session_id, &g.roles, now)
     }
 }

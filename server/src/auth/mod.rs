@@ -13,4 +13,11 @@ pub mod sessions;
 pub mod throttle;
 pub mod tokens;
 
-pub use crate::extract::AuthUser;
+/// Who a live access token speaks for (what the `AuthUser` extractor of `extract` yields).
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub user_id: String,
+    pub username: String,
+    pub session_id: String,
+    pub roles: Vec<String>,
+}

@@ -30,7 +30,7 @@ use argon2::{
 use base64::{engine::general_purpose::STANDARD_NO_PAD, Engine};
 use tokio::sync::{OnceCell, Semaphore};
 
-use crate::domain::Password;
+use crate::{domain::Password, error::ApiError};
 
 const OUTPUT_LEN: usize = 32;
 
@@ -319,6 +319,19 @@ fn compute(
 /// Comparison whose time does not depend on where the inputs first differ.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A full hash queue sheds the request with 503 + `Retry-After` (credential routes only: they
+/// are the only ones that hash).
+impl From<HashError> for ApiError {
+    fn from(e: HashError) -> Self {
+        match e {
+            HashError::Busy => ApiError::Overloaded(
+                "too many logins are being checked right now; retry in a moment".into(),
+            ),
+            HashError::Failed(e) => ApiError::Internal(e),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,46 @@
 //! running server's memory to update, writes the store alone; the revocation log brings it to
 //! every running server within one sync.
 
-use crate::{error::ApiResult, state::AppState, store};
+use api_types::TokenResponse;
+
+use crate::{
+    auth::AuthUser,
+    error::{ApiError, ApiResult},
+    state::AppState,
+    store::{self, sessions::SessionGrant},
+};
+
+/// The access token answer for a session grant (login, refresh, either flow).
+pub fn tokens_for(state: &AppState, g: &SessionGrant, now: i64) -> ApiResult<TokenResponse> {
+    let ttl = state.access_ttl();
+    let access_token =
+        state
+            .keys
+            .issue(&g.user_id, &g.username, &g.session_id, &g.roles, now, ttl)?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer".into(),
+        expires_in: ttl as u64,
+        rotation: None,
+    })
+}
+
+/// Verifies an access token and checks its session is not revoked.
+pub fn authenticate(state: &AppState, token: &str) -> ApiResult<AuthUser> {
+    let claims = state
+        .keys
+        .verify(token, state.clock.now())
+        .map_err(ApiError::invalid_token)?;
+    if state.revoked.contains(&claims.sid) {
+        return Err(ApiError::invalid_token("session has been revoked"));
+    }
+    Ok(AuthUser {
+        user_id: claims.sub,
+        username: claims.preferred_username,
+        session_id: claims.sid,
+        roles: claims.roles,
+    })
+}
 
 /// Ends one live session of `user_id`; `false` if it is not one of theirs.
 pub async fn end(

@@ -94,7 +94,7 @@ async fn login(
     )
     .await?;
     let now = state.clock.now();
-    let tokens = state.access_for(&grant, now)?;
+    let tokens = sessions::tokens_for(&state, &grant, now)?;
     tracing::info!(user = %grant.user_id, session = %grant.session_id, "logged in");
     let mut res = with_refresh_cookie(
         &state,
@@ -164,7 +164,7 @@ async fn refresh(
     };
     let g = &presented.grant;
     let now = state.clock.now();
-    let mut tokens = state.access_for(g, now)?;
+    let mut tokens = sessions::tokens_for(&state, g, now)?;
     tokens.rotation = Some(presented.rotation.into());
     // Every answer that carries a cookie carries the token's one deterministic successor, so
     // duplicates and retries all leave the browser with a live token. Only a grace-window
@@ -192,7 +192,7 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<
     // Without a usable cookie, a valid Bearer token still names the session to end.
     if session.is_none() {
         let bearer = crate::extract::bearer(&headers);
-        if let Some(user) = bearer.and_then(|t| state.authenticate(t, now).ok()) {
+        if let Some(user) = bearer.and_then(|t| sessions::authenticate(&state, t).ok()) {
             session = Some((user.session_id, user.user_id));
         }
     }

@@ -12,7 +12,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::extract::ClientMeta;
 use crate::{
-    auth::flows,
+    auth::{flows, sessions},
     error::{ApiError, ApiResult},
     extract::ApiJson,
     state::AppState,
@@ -41,7 +41,7 @@ async fn obtain(
     let user = flows::check_password(&state, meta.ip, &body.username, &body.password, None).await?;
     let (g, refresh) =
         flows::start_session(&state, &user, true, meta.user_agent.as_deref(), meta.ip).await?;
-    let access = state.access_for(&g, state.clock.now())?;
+    let access = sessions::tokens_for(&state, &g, state.clock.now())?;
     Ok(Json(TokenPair {
         access: access.access_token,
         refresh: Some(refresh),
@@ -59,7 +59,7 @@ async fn refresh_pair(
 ) -> ApiResult<Json<TokenPair>> {
     let p = flows::present_refresh(&state, &body.refresh, Some(meta.ip)).await?;
     let g = &p.grant;
-    let access = state.access_for(g, state.clock.now())?;
+    let access = sessions::tokens_for(&state, g, state.clock.now())?;
     Ok(Json(TokenPair {
         access: access.access_token,
         refresh: p.new_token,
@@ -76,7 +76,7 @@ async fn verify(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<TokenVerifyRequest>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    match state.authenticate(&body.token, state.clock.now()) {
+    match sessions::authenticate(&state, &body.token) {
         Ok(_) => Ok(Json(serde_json::json!({}))),
         Err(_) => Err(ApiError::invalid_token(
             "token is invalid, expired or revoked, or is not an access token",

@@ -18,6 +18,7 @@ async fn admin_routes_need_the_admin_role() {
         "root_admin",
         PASSWORD,
         true,
+        app.state.clock.now(),
     )
     .await
     .unwrap();
@@ -79,12 +80,14 @@ async fn key_rotation_under_a_running_server() {
     let app = spawn_app().await;
     let (name, before) = app.new_user().await;
     let old_kid = kid(&before.access);
-    let new = ops::rotate_keys(&app.state.db).await.unwrap();
+    let new = ops::rotate_keys(&app.state.db, app.state.clock.now())
+        .await
+        .unwrap();
     assert_ne!(new.kid, old_kid);
 
     // New tokens are signed by the new key once the server has synced (its loop runs this pass
     // every SYNC_SECS; the test runs it instead of waiting)…
-    let now = cloakroom::now();
+    let now = app.state.clock.now();
     sync_once(&app.state, now).await;
     assert_eq!(kid(&app.login(&name).await.access), new.kid);
     // …tokens of the old key stay valid, and JWKS lists both.
@@ -108,7 +111,9 @@ async fn key_rotation_under_a_running_server() {
         listed.contains(&old_kid) && listed.contains(&new.kid),
         "{listed:?}"
     );
-    let lines = ops::list_keys(&app.state.db, 300).await.unwrap();
+    let lines = ops::list_keys(&app.state.db, 300, app.state.clock.now())
+        .await
+        .unwrap();
     assert!(
         lines[0].contains("signing") && lines[1].contains("verifying until"),
         "{lines:?}"
@@ -117,7 +122,9 @@ async fn key_rotation_under_a_running_server() {
     // drops out.
     sync_once(&app.state, now + 301).await;
     assert_eq!(jwks().await, vec![new.kid.clone()]);
-    let lines = ops::list_keys(&app.state.db, 0).await.unwrap();
+    let lines = ops::list_keys(&app.state.db, 0, app.state.clock.now())
+        .await
+        .unwrap();
     assert!(lines[1].contains("expired"), "{lines:?}");
 }
 
@@ -125,13 +132,18 @@ async fn key_rotation_under_a_running_server() {
 async fn operator_revocation_and_password_change_reach_a_running_server() {
     let app = spawn_app().await;
     let (name, l) = app.new_user().await;
-    assert_eq!(ops::revoke_sessions(&app.state.db, &name).await.unwrap(), 1);
+    assert_eq!(
+        ops::revoke_sessions(&app.state.db, &name, app.state.clock.now())
+            .await
+            .unwrap(),
+        1
+    );
     assert_eq!(
         app.refresh_raw(&l.refresh).await.status(),
         StatusCode::UNAUTHORIZED,
         "refresh dies at once"
     );
-    sync_once(&app.state, cloakroom::now()).await;
+    sync_once(&app.state, app.state.clock.now()).await;
     assert_eq!(app.me_status(&l.access).await, StatusCode::UNAUTHORIZED);
 
     let again = app.login(&name).await;
@@ -140,6 +152,7 @@ async fn operator_revocation_and_password_change_reach_a_running_server() {
         &app.state.hasher,
         &name,
         "a brand new passphrase",
+        app.state.clock.now(),
     )
     .await
     .unwrap();
@@ -158,14 +171,20 @@ async fn operator_revocation_and_password_change_reach_a_running_server() {
             .status(),
         StatusCode::OK
     );
+    assert!(ops::set_password(
+        &app.state.db,
+        &app.state.hasher,
+        &name,
+        "short",
+        app.state.clock.now()
+    )
+    .await
+    .is_err());
     assert!(
-        ops::set_password(&app.state.db, &app.state.hasher, &name, "short")
+        ops::revoke_sessions(&app.state.db, "no_such_user", app.state.clock.now())
             .await
             .is_err()
     );
-    assert!(ops::revoke_sessions(&app.state.db, "no_such_user")
-        .await
-        .is_err());
 }
 
 #[tokio::test]

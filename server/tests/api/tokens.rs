@@ -33,7 +33,7 @@ async fn forged_expired_and_wrong_kind_tokens_are_401() {
     let (_, login) = app.new_user().await;
     let good = crate::auth_flow::decode_claims(&login.access);
     let (kid, key, public) = signing_key(&app).await;
-    let now = cloakroom::now();
+    let now = app.state.clock.now();
     let with = |patch: Value| {
         let mut c = good.clone();
         for (k, v) in patch.as_object().unwrap() {

@@ -366,9 +366,15 @@ async fn device_cookies_collected_before_a_password_change_buy_nothing_after_it(
     }
     // The owner changes the password; the account's budget is then spent.
     let new_password = "an entirely new passphrase";
-    cloakroom::ops::set_password(&app.state.db, &app.state.hasher, &name, new_password)
-        .await
-        .unwrap();
+    cloakroom::ops::set_password(
+        &app.state.db,
+        &app.state.hasher,
+        &name,
+        new_password,
+        app.state.clock.now(),
+    )
+    .await
+    .unwrap();
     for i in 0..5 {
         login_from(
             &app,

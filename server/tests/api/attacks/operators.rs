@@ -13,9 +13,16 @@ fn kid(jwt: &str) -> String {
 #[tokio::test]
 async fn a_withdrawn_admin_role_does_not_live_on_in_the_access_token() {
     let app = spawn_app().await;
-    let id = ops::create_user(&app.state.db, &app.state.hasher, "demoted", PASSWORD, true)
-        .await
-        .unwrap();
+    let id = ops::create_user(
+        &app.state.db,
+        &app.state.hasher,
+        "demoted",
+        PASSWORD,
+        true,
+        app.state.clock.now(),
+    )
+    .await
+    .unwrap();
     let admin = app.login("demoted").await;
     assert_eq!(decode_claims(&admin.access)["roles"][0], "admin");
     assert_eq!(
@@ -42,9 +49,11 @@ async fn a_revoked_signing_key_stops_verifying_at_once_and_nobody_is_logged_out(
     let leaked = kid(&login.access);
     assert_eq!(app.me_status(&login.access).await, StatusCode::OK);
 
-    let outcome = ops::revoke_key(&app.state.db, &leaked).await.unwrap();
+    let outcome = ops::revoke_key(&app.state.db, &leaked, app.state.clock.now())
+        .await
+        .unwrap();
     assert_eq!(outcome, store::keys::Revoked::Signer);
-    sync_once(&app.state, cloakroom::now()).await;
+    sync_once(&app.state, app.state.clock.now()).await;
 
     // Every token the key signed is refused, and the key is gone from JWKS…
     assert_problem(
@@ -77,9 +86,19 @@ async fn a_revoked_signing_key_stops_verifying_at_once_and_nobody_is_logged_out(
     let rows = store::keys::all(&app.state.db).await.unwrap();
     let row = rows.iter().find(|k| k.kid == leaked).unwrap();
     assert!(row.seed.is_empty() && row.revoked_at.is_some());
-    assert!(ops::revoke_key(&app.state.db, &leaked).await.is_err());
-    assert!(ops::revoke_key(&app.state.db, "no-such-kid").await.is_err());
-    let listed = ops::list_keys(&app.state.db, 300).await.unwrap();
+    assert!(
+        ops::revoke_key(&app.state.db, &leaked, app.state.clock.now())
+            .await
+            .is_err()
+    );
+    assert!(
+        ops::revoke_key(&app.state.db, "no-such-kid", app.state.clock.now())
+            .await
+            .is_err()
+    );
+    let listed = ops::list_keys(&app.state.db, 300, app.state.clock.now())
+        .await
+        .unwrap();
     assert!(
         listed
             .iter()
@@ -93,8 +112,10 @@ async fn a_retired_key_keeps_only_its_public_half() {
     let app = spawn_app().await;
     let (_, login) = app.new_user().await;
     let old = kid(&login.access);
-    ops::rotate_keys(&app.state.db).await.unwrap();
-    sync_once(&app.state, cloakroom::now()).await;
+    ops::rotate_keys(&app.state.db, app.state.clock.now())
+        .await
+        .unwrap();
+    sync_once(&app.state, app.state.clock.now()).await;
     let rows = store::keys::all(&app.state.db).await.unwrap();
     let retired = rows.iter().find(|k| k.kid == old).unwrap();
     assert!(retired.retired_at.is_some());
@@ -110,10 +131,12 @@ async fn a_revocation_that_commits_late_is_still_seen_by_the_running_server() {
     let (name, login) = app.new_user().await;
     assert_eq!(app.me_status(&login.access).await, StatusCode::OK);
     // The server has followed the log up to now.
-    sync_once(&app.state, cloakroom::now()).await;
+    sync_once(&app.state, app.state.clock.now()).await;
     // The operator's revocation is stamped an hour before the moment it commits (a lagging
     // clock, a transaction held open): a sync "since the last look" would pass it by.
-    let n = ops::revoke_sessions(&app.state.db, &name).await.unwrap();
+    let n = ops::revoke_sessions(&app.state.db, &name, app.state.clock.now())
+        .await
+        .unwrap();
     assert_eq!(n, 1);
     sqlx::query("UPDATE revocations SET revoked_at = revoked_at - 3600")
         .execute(&app.state.db.write)
@@ -128,7 +151,7 @@ async fn a_revocation_that_commits_late_is_still_seen_by_the_running_server() {
         StatusCode::OK,
         "not yet synced"
     );
-    sync_once(&app.state, cloakroom::now()).await;
+    sync_once(&app.state, app.state.clock.now()).await;
     assert_problem(
         app.get_auth("/api/me", &login.access).await,
         StatusCode::UNAUTHORIZED,
@@ -145,7 +168,7 @@ async fn a_revocation_that_commits_late_is_still_seen_by_the_running_server() {
         .execute(&app.state.db.write)
         .await
         .unwrap();
-    sync_once(&app.state, cloakroom::now()).await;
+    sync_once(&app.state, app.state.clock.now()).await;
     assert_eq!(app.me_status(&other.access).await, StatusCode::UNAUTHORIZED);
 }
 
@@ -169,7 +192,9 @@ async fn a_revocation_stamped_long_before_it_committed_survives_a_restart() {
     let origin = [("CLOAKROOM_PUBLIC_ORIGIN", "http://cloakroom.test")];
     let app = spawn_with(&origin).await;
     let (name, login) = app.new_user().await;
-    ops::revoke_sessions(&app.state.db, &name).await.unwrap();
+    ops::revoke_sessions(&app.state.db, &name, app.state.clock.now())
+        .await
+        .unwrap();
     // Its timestamp lies an hour back: a start-up that loads "revoked within one access
     // lifetime" by time would miss it.
     sqlx::query("UPDATE sessions SET revoked_at = revoked_at - 3600")

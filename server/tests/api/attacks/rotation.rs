@@ -170,9 +170,16 @@ async fn replay_of_the_predecessor_inside_grace_is_flagged_and_gets_no_refresh_t
         "the owner is unaffected"
     );
     // Admins see the grace hit with its reason code.
-    cloakroom::ops::create_user(&app.state.db, &app.state.hasher, "watcher", PASSWORD, true)
-        .await
-        .unwrap();
+    cloakroom::ops::create_user(
+        &app.state.db,
+        &app.state.hasher,
+        "watcher",
+        PASSWORD,
+        true,
+        app.state.clock.now(),
+    )
+    .await
+    .unwrap();
     let admin = app.login("watcher").await;
     let events: Vec<api_types::SecurityEvent> = app
         .get_auth("/api/admin/events", &admin.access)
