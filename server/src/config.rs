@@ -1,71 +1,185 @@
-//! Settings: defaults in code, each overridable by a `CLOAKROOM_*` environment variable.
+//! Settings: each declared once in [`SETTINGS`] (variable, default, meaning), overridable by
+//! its `CLOAKROOM_*` environment variable. The struct's comments say why, not what the default is.
 //! Nothing here is secret (the signing keys live in the database), so `Debug` may log it.
 
 use std::{net::IpAddr, path::PathBuf, time::Duration};
 
 use anyhow::{bail, Context};
 
+/// The parsed settings (what each one means is in [`SETTINGS`]; here, why where it matters).
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// `CLOAKROOM_HOST` (default 127.0.0.1).
     pub host: IpAddr,
-    /// `CLOAKROOM_PORT` (default 3000; 0 picks a free port).
     pub port: u16,
-    /// `CLOAKROOM_DATA_DIR` (default ./data): the SQLite database lives here.
     pub data_dir: PathBuf,
-    /// `CLOAKROOM_DIST_DIR` (default ./dist): the built client, served with an SPA fallback.
     pub dist_dir: PathBuf,
-    /// `CLOAKROOM_PUBLIC_ORIGIN` (default http://127.0.0.1:<port>): the origin browsers use.
-    /// It is the JWT issuer and the only `Origin` accepted on cookie-authenticated routes.
+    /// The JWT issuer and the only `Origin` accepted on cookie-authenticated routes.
     pub public_origin: String,
-    /// `CLOAKROOM_ACCESS_TTL_SECS` (default 300). Short, because a stolen access token is a
-    /// bearer credential until it expires or its session is revoked.
+    /// Short, because a stolen access token is a bearer credential until it expires or its
+    /// session is revoked.
     pub access_ttl: Duration,
-    /// `CLOAKROOM_REFRESH_IDLE_TTL_SECS` (default 86400): a refresh token unused this long dies.
     pub refresh_idle_ttl: Duration,
-    /// `CLOAKROOM_SESSION_MAX_TTL_SECS` (default 7 days): absolute session lifetime; rotation
-    /// never extends it, so a stolen-and-refreshed family still dies on schedule.
+    /// Rotation never extends it, so a stolen-and-refreshed family still dies on schedule.
     pub session_max_ttl: Duration,
-    /// `CLOAKROOM_REUSE_GRACE_SECS` (default 10): see `auth::refresh` for why a grace exists.
+    /// See `auth::refresh` for why a grace exists.
     pub reuse_grace: Duration,
-    /// `CLOAKROOM_LOG` (default "info"): a tracing EnvFilter directive.
     pub log_filter: String,
-    /// `CLOAKROOM_DEV_INSECURE_COOKIES` (default false): drop `Secure` (and with it the
-    /// `__Host-` name prefix) so plain http works on a non-localhost development host.
-    /// Never set it in production: the refresh cookie would then travel in clear text.
+    /// Drops `Secure` (and with it the `__Host-` name prefix). Never in production: the refresh
+    /// cookie would then travel in clear text.
     pub dev_insecure_cookies: bool,
-    /// `CLOAKROOM_AUTH_RATE_PER_MINUTE` (default 30): per-IP budget for signup and login.
     pub auth_rate_per_minute: u32,
-    /// `CLOAKROOM_REFRESH_RATE_PER_MINUTE` (default 600): per-IP budget for token refreshes. A
-    /// browser refreshes about once every 4 minutes per session; the budget leaves room for
+    /// A browser refreshes about once every 4 minutes per session; the budget leaves room for
     /// many users behind one NAT while stopping a client from hammering the token store.
     pub refresh_rate_per_minute: u32,
-    /// `CLOAKROOM_LOG_FORMAT` (default "text"; "json" for one JSON object per line).
     pub log_json: bool,
-    /// `CLOAKROOM_LOGIN_MAX_FAILURES` (default 5) within `CLOAKROOM_LOGIN_FAILURE_WINDOW_SECS`
-    /// (default 900) lock a username's logins until the oldest failure ages out.
+    /// Failures within `login_failure_window` that lock a username's logins until the oldest
+    /// ages out.
     pub login_max_failures: u32,
     pub login_failure_window: Duration,
-    /// `CLOAKROOM_TRUSTED_PROXIES` (comma-separated IPs, default none): only a peer in this list
-    /// may tell us the client IP through `X-Forwarded-For`.
+    /// Only a peer in this list may tell us the client IP through `X-Forwarded-For`.
     pub trusted_proxies: Vec<IpAddr>,
-    /// `CLOAKROOM_REQUEST_TIMEOUT_SECS` (default 30): a request still running after this is
-    /// answered 408. Generous on purpose: a refresh cut off after its rotation committed would
-    /// leave the browser without its new cookie.
+    /// Generous on purpose: a refresh cut off after its rotation committed would leave the
+    /// browser without its new cookie.
     pub request_timeout: Duration,
-    /// `CLOAKROOM_MAX_IN_FLIGHT` (default 1024): requests being served at once; beyond it, 503
-    /// with `Retry-After` at once instead of an unbounded queue.
+    /// Beyond it, 503 with `Retry-After` at once instead of an unbounded queue.
     pub max_in_flight: usize,
-    /// `CLOAKROOM_TEST_CLOCK` (default false): serve `POST /api/test/clock` so end-to-end suites
-    /// can move the server's clock forward (`testing`). Refused on a non-loopback address or
-    /// with an https public origin.
+    /// Serves `POST /api/test/clock` (`testing`); refused off loopback and with https.
     pub test_clock: bool,
-    /// `CLOAKROOM_HASH_QUEUE` (default 8 per core): logins and signups that may wait for a
-    /// password-hashing slot; past it they are answered 503 with `Retry-After` at once.
+    /// `None`: the default, worked out from the core count (`Hasher::with_queue`).
     pub hash_queue: Option<usize>,
-    /// `CLOAKROOM_ARGON2_M_KIB` (default 19456, OWASP). Tests lower it to stay fast; never in
-    /// production.
     pub argon2_m_kib: u32,
+}
+
+/// One setting: its variable, its default, what it does. [`SETTINGS`] is the only list: the
+/// parser reads nothing it does not declare, and `cloakroom settings`, `--help` and the table
+/// in docs/deploy.md are rendered from it (a test holds the docs to it).
+#[derive(Debug)]
+pub struct Setting {
+    pub name: &'static str,
+    pub default: Initial,
+    pub help: &'static str,
+}
+
+#[derive(Debug)]
+pub enum Initial {
+    /// Parsed like a value that was set.
+    Value(&'static str),
+    /// Worked out at start-up (or nothing); the text says what it is.
+    Computed(&'static str),
+}
+
+macro_rules! settings {
+    ($($id:ident = $name:literal, $default:expr, $help:literal;)*) => {
+        $(pub const $id: Setting = Setting { name: $name, default: $default, help: $help };)*
+        /// Every setting, in the order the docs list them.
+        pub const SETTINGS: &[Setting] = &[$($id),*];
+    };
+}
+
+use Initial::{Computed, Value};
+
+settings! {
+    HOST = "CLOAKROOM_HOST", Value("127.0.0.1"), "listen address";
+    PORT = "CLOAKROOM_PORT", Value("3000"), "listen port (0: any free port)";
+    DATA_DIR = "CLOAKROOM_DATA_DIR", Value("data"), "SQLite database directory";
+    DIST_DIR = "CLOAKROOM_DIST_DIR", Value("dist"), "built client to serve";
+    PUBLIC_ORIGIN = "CLOAKROOM_PUBLIC_ORIGIN", Computed("`http://127.0.0.1:<port>`"), "origin browsers use; JWT issuer; the only `Origin` accepted on cookie routes";
+    ACCESS_TTL_SECS = "CLOAKROOM_ACCESS_TTL_SECS", Value("300"), "access-token lifetime";
+    REFRESH_IDLE_TTL_SECS = "CLOAKROOM_REFRESH_IDLE_TTL_SECS", Value("86400"), "refresh token dies after this long unused";
+    SESSION_MAX_TTL_SECS = "CLOAKROOM_SESSION_MAX_TTL_SECS", Value("604800"), "absolute session lifetime (rotation never extends it)";
+    REUSE_GRACE_SECS = "CLOAKROOM_REUSE_GRACE_SECS", Value("10"), "window in which a just-rotated token is a duplicate, not theft";
+    AUTH_RATE_PER_MINUTE = "CLOAKROOM_AUTH_RATE_PER_MINUTE", Value("30"), "per-IP signup/login budget";
+    REFRESH_RATE_PER_MINUTE = "CLOAKROOM_REFRESH_RATE_PER_MINUTE", Value("600"), "per-IP refresh budget";
+    LOGIN_MAX_FAILURES = "CLOAKROOM_LOGIN_MAX_FAILURES", Value("5"), "failed logins per username…";
+    LOGIN_FAILURE_WINDOW_SECS = "CLOAKROOM_LOGIN_FAILURE_WINDOW_SECS", Value("900"), "…within this window lock that username";
+    TRUSTED_PROXIES = "CLOAKROOM_TRUSTED_PROXIES", Computed("(none)"), "comma-separated proxy IPs allowed to set `X-Forwarded-For`";
+    DEV_INSECURE_COOKIES = "CLOAKROOM_DEV_INSECURE_COOKIES", Value("false"), "development only: drop `Secure` for plain http on a non-localhost host; the server refuses to start with it and an `https://` public origin";
+    ARGON2_M_KIB = "CLOAKROOM_ARGON2_M_KIB", Value("19456"), "argon2id memory (OWASP); tests lower it";
+    REQUEST_TIMEOUT_SECS = "CLOAKROOM_REQUEST_TIMEOUT_SECS", Value("30"), "a request running longer is answered 408";
+    MAX_IN_FLIGHT = "CLOAKROOM_MAX_IN_FLIGHT", Value("1024"), "requests served at once; beyond it 503 with `Retry-After`";
+    TEST_CLOCK = "CLOAKROOM_TEST_CLOCK", Value("false"), "tests only: serve `POST /api/test/clock {advance_secs}` so an end-to-end suite can move the server's clock forward; the server refuses to start with it on a non-loopback address or an https public origin; never set it in production";
+    HASH_QUEUE = "CLOAKROOM_HASH_QUEUE", Computed("8 per core"), "logins and signups that may wait for a password-hashing slot (one per core); past it those routes alone answer 503 with `Retry-After`, so a login flood cannot starve the rest";
+    LOG = "CLOAKROOM_LOG", Value("info"), "tracing filter; at `info`, one line per request (method, path, status, latency, request id)";
+    LOG_FORMAT = "CLOAKROOM_LOG_FORMAT", Value("text"), "`json` for one JSON object per line";
+}
+
+impl Setting {
+    /// The default as the docs show it.
+    pub fn shown_default(&self) -> String {
+        match self.default {
+            Value(v) => format!("`{v}`"),
+            Computed(text) => text.to_owned(),
+        }
+    }
+}
+
+/// The settings table of docs/deploy.md.
+pub fn markdown_table() -> String {
+    let mut out = String::from("| Variable | Default | Meaning |\n|---|---|---|\n");
+    for s in SETTINGS {
+        out.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            s.name,
+            s.shown_default(),
+            s.help
+        ));
+    }
+    out
+}
+
+/// The settings as plain text, for `--help`.
+pub fn help_text() -> String {
+    let mut out = String::from("Settings (environment variables):\n");
+    for s in SETTINGS {
+        let default = s.shown_default().replace('`', "");
+        out.push_str(&format!(
+            "  {:<38} {}  [default: {default}]\n",
+            s.name,
+            s.help.replace('`', "")
+        ));
+    }
+    out
+}
+
+/// Reads settings through a lookup, only ones declared in [`SETTINGS`].
+struct Reader<F> {
+    get: F,
+}
+
+impl<F: Fn(&str) -> Option<String>> Reader<F> {
+    /// The value set, else the declared default (`None` for a computed one).
+    fn raw(&self, s: &Setting) -> Option<String> {
+        (self.get)(s.name).or_else(|| match s.default {
+            Value(v) => Some(v.to_owned()),
+            Computed(_) => None,
+        })
+    }
+
+    fn opt<T: std::str::FromStr>(&self, s: &Setting) -> anyhow::Result<Option<T>>
+    where
+        T::Err: std::fmt::Display,
+    {
+        self.raw(s)
+            .map(|v| {
+                v.trim()
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("{}={v:?} is not valid: {e}", s.name))
+            })
+            .transpose()
+    }
+
+    /// For a setting with a `Value` default: always present.
+    fn get<T: std::str::FromStr>(&self, s: &Setting) -> anyhow::Result<T>
+    where
+        T::Err: std::fmt::Display,
+    {
+        self.opt(s)?
+            .with_context(|| format!("{} has no default", s.name))
+    }
+
+    fn secs(&self, s: &Setting) -> anyhow::Result<Duration> {
+        Ok(Duration::from_secs(self.get(s)?))
+    }
 }
 
 impl Settings {
@@ -75,35 +189,17 @@ impl Settings {
 
     /// Builds settings from any key lookup (tests pass a map instead of the process env).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
-        fn parse<T: std::str::FromStr>(
-            get: &impl Fn(&str) -> Option<String>,
-            key: &str,
-            default: T,
-        ) -> anyhow::Result<T>
-        where
-            T::Err: std::fmt::Display,
-        {
-            match get(key) {
-                None => Ok(default),
-                Some(v) => v
-                    .trim()
-                    .parse()
-                    .map_err(|e| anyhow::anyhow!("{key}={v:?} is not valid: {e}")),
-            }
-        }
-        let secs = |key: &str, default: u64| -> anyhow::Result<Duration> {
-            Ok(Duration::from_secs(parse(&get, key, default)?))
-        };
-        let port: u16 = parse(&get, "CLOAKROOM_PORT", 3000)?;
-        let host: IpAddr = parse(&get, "CLOAKROOM_HOST", IpAddr::from([127, 0, 0, 1]))?;
-        let public_origin = get("CLOAKROOM_PUBLIC_ORIGIN")
+        let r = Reader { get };
+        let port: u16 = r.get(&PORT)?;
+        let public_origin = r
+            .raw(&PUBLIC_ORIGIN)
             .unwrap_or_else(|| format!("http://127.0.0.1:{port}"))
             .trim_end_matches('/')
             .to_owned();
         if !(public_origin.starts_with("http://") || public_origin.starts_with("https://")) {
-            bail!("CLOAKROOM_PUBLIC_ORIGIN must start with http:// or https://");
+            bail!("{} must start with http:// or https://", PUBLIC_ORIGIN.name);
         }
-        let trusted_proxies = match get("CLOAKROOM_TRUSTED_PROXIES") {
+        let trusted_proxies = match r.raw(&TRUSTED_PROXIES) {
             None => vec![],
             Some(v) => v
                 .split(',')
@@ -111,67 +207,73 @@ impl Settings {
                 .filter(|s| !s.is_empty())
                 .map(|s| {
                     s.parse()
-                        .with_context(|| format!("CLOAKROOM_TRUSTED_PROXIES: {s:?}"))
+                        .with_context(|| format!("{}: {s:?}", TRUSTED_PROXIES.name))
                 })
                 .collect::<anyhow::Result<_>>()?,
         };
+        let log_format: String = r.get(&LOG_FORMAT)?;
         let s = Settings {
-            host,
+            host: r.get(&HOST)?,
             port,
-            data_dir: get("CLOAKROOM_DATA_DIR")
-                .unwrap_or_else(|| "data".into())
-                .into(),
-            dist_dir: get("CLOAKROOM_DIST_DIR")
-                .unwrap_or_else(|| "dist".into())
-                .into(),
+            data_dir: r.get::<String>(&DATA_DIR)?.into(),
+            dist_dir: r.get::<String>(&DIST_DIR)?.into(),
             public_origin,
-            access_ttl: secs("CLOAKROOM_ACCESS_TTL_SECS", 300)?,
-            refresh_idle_ttl: secs("CLOAKROOM_REFRESH_IDLE_TTL_SECS", 86_400)?,
-            session_max_ttl: secs("CLOAKROOM_SESSION_MAX_TTL_SECS", 7 * 86_400)?,
-            reuse_grace: secs("CLOAKROOM_REUSE_GRACE_SECS", 10)?,
-            log_filter: get("CLOAKROOM_LOG").unwrap_or_else(|| "info".into()),
-            dev_insecure_cookies: parse(&get, "CLOAKROOM_DEV_INSECURE_COOKIES", false)?,
-            auth_rate_per_minute: parse(&get, "CLOAKROOM_AUTH_RATE_PER_MINUTE", 30)?,
-            login_max_failures: parse(&get, "CLOAKROOM_LOGIN_MAX_FAILURES", 5)?,
-            refresh_rate_per_minute: parse(&get, "CLOAKROOM_REFRESH_RATE_PER_MINUTE", 600)?,
-            log_json: match get("CLOAKROOM_LOG_FORMAT").as_deref().map(str::trim) {
-                None | Some("text") => false,
-                Some("json") => true,
-                Some(other) => bail!("CLOAKROOM_LOG_FORMAT must be text or json, not {other:?}"),
+            access_ttl: r.secs(&ACCESS_TTL_SECS)?,
+            refresh_idle_ttl: r.secs(&REFRESH_IDLE_TTL_SECS)?,
+            session_max_ttl: r.secs(&SESSION_MAX_TTL_SECS)?,
+            reuse_grace: r.secs(&REUSE_GRACE_SECS)?,
+            log_filter: r.get(&LOG)?,
+            dev_insecure_cookies: r.get(&DEV_INSECURE_COOKIES)?,
+            auth_rate_per_minute: r.get(&AUTH_RATE_PER_MINUTE)?,
+            login_max_failures: r.get(&LOGIN_MAX_FAILURES)?,
+            refresh_rate_per_minute: r.get(&REFRESH_RATE_PER_MINUTE)?,
+            log_json: match log_format.trim() {
+                "text" => false,
+                "json" => true,
+                other => bail!("{} must be text or json, not {other:?}", LOG_FORMAT.name),
             },
-            login_failure_window: secs("CLOAKROOM_LOGIN_FAILURE_WINDOW_SECS", 900)?,
+            login_failure_window: r.secs(&LOGIN_FAILURE_WINDOW_SECS)?,
             trusted_proxies,
-            argon2_m_kib: parse(&get, "CLOAKROOM_ARGON2_M_KIB", 19_456)?,
-            request_timeout: secs("CLOAKROOM_REQUEST_TIMEOUT_SECS", 30)?,
-            max_in_flight: parse(&get, "CLOAKROOM_MAX_IN_FLIGHT", 1024)?,
-            test_clock: parse(&get, "CLOAKROOM_TEST_CLOCK", false)?,
-            hash_queue: match get("CLOAKROOM_HASH_QUEUE") {
-                None => None,
-                Some(v) => Some(v.trim().parse().map_err(|e| {
-                    anyhow::anyhow!("CLOAKROOM_HASH_QUEUE={v:?} is not valid: {e}")
-                })?),
-            },
+            argon2_m_kib: r.get(&ARGON2_M_KIB)?,
+            request_timeout: r.secs(&REQUEST_TIMEOUT_SECS)?,
+            max_in_flight: r.get(&MAX_IN_FLIGHT)?,
+            test_clock: r.get(&TEST_CLOCK)?,
+            hash_queue: r.opt(&HASH_QUEUE)?,
         };
         if s.test_clock && (!s.host.is_loopback() || s.public_origin.starts_with("https://")) {
             // Whoever can move the clock can age every session and token: tests only.
-            bail!("CLOAKROOM_TEST_CLOCK=true is for test servers on loopback only; refusing to start on {} with the public origin {}", s.host, s.public_origin);
+            bail!("{}=true is for test servers on loopback only; refusing to start on {} with the public origin {}", TEST_CLOCK.name, s.host, s.public_origin);
         }
         if s.dev_insecure_cookies && s.public_origin.starts_with("https://") {
             // Insecure cookies exist for plain-http development hosts only; with an https
             // origin they would be a silent downgrade of a production deployment.
-            bail!("CLOAKROOM_DEV_INSECURE_COOKIES=true is for plain-http development only; refusing to start with the https origin {}", s.public_origin);
+            bail!("{}=true is for plain-http development only; refusing to start with the https origin {}", DEV_INSECURE_COOKIES.name, s.public_origin);
         }
         if s.access_ttl.is_zero() || s.refresh_idle_ttl.is_zero() || s.session_max_ttl.is_zero() {
-            bail!("token lifetimes must be at least one second");
+            bail!(
+                "token lifetimes must be at least one second ({}, {}, {})",
+                ACCESS_TTL_SECS.name,
+                REFRESH_IDLE_TTL_SECS.name,
+                SESSION_MAX_TTL_SECS.name
+            );
         }
         if s.request_timeout.is_zero() || s.max_in_flight == 0 {
-            bail!("CLOAKROOM_REQUEST_TIMEOUT_SECS and CLOAKROOM_MAX_IN_FLIGHT must be > 0");
+            bail!(
+                "{} and {} must be > 0",
+                REQUEST_TIMEOUT_SECS.name,
+                MAX_IN_FLIGHT.name
+            );
         }
         if s.auth_rate_per_minute == 0
             || s.login_max_failures == 0
             || s.refresh_rate_per_minute == 0
         {
-            bail!("CLOAKROOM_AUTH_RATE_PER_MINUTE, CLOAKROOM_LOGIN_MAX_FAILURES and CLOAKROOM_REFRESH_RATE_PER_MINUTE must be > 0");
+            bail!(
+                "{}, {} and {} must be > 0",
+                AUTH_RATE_PER_MINUTE.name,
+                LOGIN_MAX_FAILURES.name,
+                REFRESH_RATE_PER_MINUTE.name
+            );
         }
         Ok(s)
     }
@@ -267,29 +369,23 @@ mod tests {
         .is_ok());
     }
 
-    /// docs/deploy.md must list every setting this file reads.
+    /// docs/deploy.md's table is the one rendered from `SETTINGS` (regenerate it with
+    /// `cloakroom settings`), and every setting is declared once.
     #[test]
-    fn every_setting_is_documented() {
-        let source = include_str!("config.rs");
+    fn the_docs_table_is_rendered_from_the_declarations() {
         let doc = include_str!("../../docs/deploy.md");
-        let mut rest = source;
-        let mut seen = 0;
-        while let Some(i) = rest.find("\"CLOAKROOM_") {
-            let name: String = rest[i + 1..]
-                .chars()
-                .take_while(|c| c.is_ascii_uppercase() || *c == '_' || c.is_ascii_digit())
-                .collect();
-            // (The search literal above is itself a bare prefix: skip it.)
-            if name.len() > "CLOAKROOM_".len() {
-                assert!(
-                    doc.contains(&format!("`{name}`")),
-                    "{name} is missing from docs/deploy.md"
-                );
-                seen += 1;
-            }
-            rest = &rest[i + 1..];
-        }
-        assert!(seen >= 18, "found only {seen} settings");
+        let table = markdown_table();
+        assert!(
+            doc.contains(&table),
+            "docs/deploy.md's settings table is stale; replace it with:\n{table}"
+        );
+        let mut names: Vec<_> = SETTINGS.iter().map(|s| s.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), SETTINGS.len(), "a setting is declared twice");
+        // Every Value default parses: `with(&[])` above is the proof (it reads them all).
+        assert!(with(&[]).is_ok());
+        assert!(help_text().contains("CLOAKROOM_HASH_QUEUE"));
     }
 
     #[test]

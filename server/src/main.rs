@@ -9,9 +9,10 @@ use cloakroom::{
 };
 
 /// Cloakroom: secure browser token handling. Every setting comes from CLOAKROOM_* environment
-/// variables (see README.md); the commands below act on the database in CLOAKROOM_DATA_DIR.
+/// variables (listed below and in docs/deploy.md); the commands act on the database in
+/// CLOAKROOM_DATA_DIR.
 #[derive(Parser)]
-#[command(name = "cloakroom", version, about, long_about = None)]
+#[command(name = "cloakroom", version, about, long_about = None, after_help = cloakroom::config::help_text())]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -29,6 +30,8 @@ enum Command {
     /// User accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Print the settings table (Markdown, as in docs/deploy.md).
+    Settings,
 }
 
 #[derive(Subcommand)]
@@ -82,6 +85,11 @@ fn read_password(from_stdin: bool) -> anyhow::Result<String> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(Command::Settings) = cli.command {
+        // Before reading the environment: the table documents the defaults, whatever is set.
+        print!("{}", cloakroom::config::markdown_table());
+        return Ok(());
+    }
     let settings = Settings::from_env()?;
     telemetry::init(&settings.log_filter, settings.log_json);
     let command = cli.command.unwrap_or(Command::Serve);
@@ -102,7 +110,7 @@ async fn main() -> anyhow::Result<()> {
     let hasher = Hasher::new(settings.argon2_m_kib)?;
     let now = cloakroom::clock::Clock::system().now();
     match command {
-        Command::Serve => unreachable!("handled above"),
+        Command::Serve | Command::Settings => unreachable!("handled above"),
         Command::Migrate => println!("database at {} is up to date", settings.data_dir.display()),
         Command::Keys(KeysCommand::Rotate) => {
             let key = ops::rotate_keys(&db, now).await?;
