@@ -1,8 +1,10 @@
 // Playwright configuration for Cloakroom's end-to-end suite.
 //
 // The suite runs against the real release server (not a mock) with a fresh temporary SQLite
-// database and short lifetimes, in Debian's Chromium: this machine class cannot download
-// Playwright's own browser builds, and a closed network needs the flags below.
+// database and the production lifetimes, in Debian's Chromium: this machine class cannot
+// download Playwright's own browser builds, and a closed network needs the flags below. Time
+// moves only when a test moves it (`advanceTime` in tests/fixtures.ts): the server runs with its
+// test-only clock control, which keeps its clock still between moves.
 import { defineConfig } from '@playwright/test';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -23,16 +25,19 @@ const port = process.env.E2E_PORT;
 const baseURL = `http://127.0.0.1:${port}`;
 const root = resolve(__dirname, '..');
 
-export const ACCESS_TTL_SECS = 5;
-export const REUSE_GRACE_SECS = 2;
+// The production defaults, which the tests check exactly (they are not set below).
+export const ACCESS_TTL_SECS = 300;
+export const REFRESH_IDLE_TTL_SECS = 86_400;
+export const SESSION_MAX_TTL_SECS = 7 * 86_400;
+export const REUSE_GRACE_SECS = 10;
 
 export default defineConfig({
   testDir: './tests',
   outputDir: './test-results',
   timeout: 45_000,
   expect: { timeout: 10_000 },
-  // One server, one database; tests make their own users, but the expiry tests are about
-  // wall-clock seconds, so they run one at a time on a 2-core machine.
+  // One server, one database, one clock: a test that moves the server's clock moves it for
+  // everyone, so tests run one at a time (each makes its own users and sessions).
   workers: 1,
   fullyParallel: false,
   retries: process.env.CI ? 1 : 0,
@@ -68,8 +73,7 @@ export default defineConfig({
       CLOAKROOM_DATA_DIR: process.env.E2E_DATA_DIR!,
       CLOAKROOM_DIST_DIR: `${root}/dist`,
       CLOAKROOM_PUBLIC_ORIGIN: baseURL,
-      CLOAKROOM_ACCESS_TTL_SECS: String(ACCESS_TTL_SECS),
-      CLOAKROOM_REUSE_GRACE_SECS: String(REUSE_GRACE_SECS),
+      CLOAKROOM_TEST_CLOCK: 'true',
       // Many logins from one IP in a short suite; the per-username lock stays at its default.
       CLOAKROOM_AUTH_RATE_PER_MINUTE: '1000',
       CLOAKROOM_REFRESH_RATE_PER_MINUTE: '10000',

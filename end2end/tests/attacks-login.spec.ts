@@ -1,20 +1,18 @@
 // Locking the owner out: an attacker who spends an account's guess budget from elsewhere must
 // not keep the owner out of the browser they have logged in from before (device cookies).
-import { expect, test } from '@playwright/test';
-import { PASSWORD, createUser, loginUI } from './helpers';
+import { expect, test } from './fixtures';
+import { PASSWORD } from './helpers';
 
 const DEVICE_COOKIE = '__Host-cloakroom_device';
 
-test('an attacker spending the guess budget cannot lock the owner out of their own browser', async ({ page, context, browser, playwright, request }) => {
-  const username = await createUser(request, 'lockout');
-  await loginUI(page, username);
+test('an attacker spending the guess budget cannot lock the owner out of their own browser', async ({ loggedIn: page, username, context, browser, playwright, asInjectedScript }) => {
   // The browser now holds a device cookie for the account: HttpOnly, so no script can read it.
   const device = (await context.cookies()).find((c) => c.name === DEVICE_COOKIE);
   expect(device, 'a successful login sets the device cookie').toBeTruthy();
   expect(device!.httpOnly).toBe(true);
   expect(device!.secure).toBe(true);
   expect(device!.sameSite).toBe('Strict');
-  expect(await page.evaluate(() => document.cookie)).not.toContain('cloakroom_device');
+  expect(await asInjectedScript(page, () => document.cookie)).not.toContain('cloakroom_device');
 
   // The owner logs out; the device cookie survives the logout (it is no credential).
   await page.getByRole('button', { name: 'Log out' }).click();

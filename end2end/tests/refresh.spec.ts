@@ -1,14 +1,21 @@
-// Silent refresh: before expiry, after a 401, across tabs, and logout propagation.
-// The server runs with 5-second access tokens, so expiry happens within a test.
-import { expect, test } from '@playwright/test';
+// Silent refresh on the production lifetimes (300 s access tokens, 24 h idle, 7 d cap),
+// checked exactly: the tests move the server's and the browser's clocks together
+// (`advanceTime`, tests/fixtures.ts) instead of waiting.
+import { ACCESS_TTL_SECS, REFRESH_IDLE_TTL_SECS, SESSION_MAX_TTL_SECS } from '../playwright.config';
 import { createUser, loginUI } from './helpers';
+import { expect, test } from './fixtures';
 
-test('an idle tab refreshes before expiry and the next action just works', async ({ page, request }) => {
-  const username = await createUser(request, 'idle');
-  await loginUI(page, username);
+test('the proactive refresh fires at 80% of the lifetime, not a second before, and the next action just works', async ({ loggedIn: page, advanceTime }) => {
   await page.getByRole('link', { name: 'Token inspector' }).click();
-  // 80% of a 5 s token: the proactive refresh lands on its own.
-  await expect(page.getByTestId('timeline')).toContainText('proactive, before expiry');
+  const timeline = page.getByTestId('timeline');
+  await expect(timeline).toContainText('login');
+  await advanceTime(ACCESS_TTL_SECS * 0.8 - 1);
+  // The jump happened (the countdown shows what is left) and no refresh went out.
+  await expect(page.getByTestId('countdown')).toContainText(`Expires in ${ACCESS_TTL_SECS * 0.2 + 1} s`);
+  await expect(timeline).not.toContainText('proactive');
+  await advanceTime(1);
+  await expect(timeline).toContainText('proactive, before expiry');
+  await expect(page.getByTestId('countdown')).toContainText(`Expires in ${ACCESS_TTL_SECS} s`);
 
   await page.getByRole('link', { name: 'Notes' }).click();
   await page.getByLabel('Title').fill('after idling');
@@ -17,14 +24,13 @@ test('an idle tab refreshes before expiry and the next action just works', async
   await expect(page.getByTestId('notes-error')).toBeEmpty();
 });
 
-test('an expired token is refreshed after a 401 and the request retried, invisibly', async ({ page, request }) => {
-  const username = await createUser(request, 'expired');
-  await loginUI(page, username);
-  // Simulate a tab whose timer never fired (frozen background tab, sleeping laptop): the
+test('an expired token is refreshed after a 401 and the request retried, invisibly', async ({ loggedIn: page, advanceTime }) => {
+  // A tab whose timer never got through (frozen background tab, sleeping laptop): the
   // proactive refreshes fail at the network level, so the in-memory token expires.
   let blockRefresh = true;
   await page.route('**/api/auth/refresh', (route) => (blockRefresh ? route.abort('failed') : route.continue()));
   await page.getByRole('link', { name: 'Token inspector' }).click();
+  await advanceTime(ACCESS_TTL_SECS);
   await expect(page.getByTestId('countdown')).toContainText('Expires in 0 s');
   blockRefresh = false;
 
@@ -38,6 +44,45 @@ test('an expired token is refreshed after a 401 and the request retried, invisib
   await expect(page.getByTestId('notes-error')).toBeEmpty();
   await page.getByRole('link', { name: 'Token inspector' }).click();
   await expect(page.getByTestId('timeline')).toContainText('after a 401');
+});
+
+test('a session unused for the idle lifetime ends; a second less and it lives on', async ({ loggedIn: page, advanceTime }) => {
+  // Each jump wakes the proactive-refresh timer once: that refresh is the session's use.
+  await advanceTime(REFRESH_IDLE_TTL_SECS - 1);
+  await page.getByRole('link', { name: 'Token inspector' }).click();
+  await expect(page.getByTestId('timeline')).toContainText('proactive, before expiry');
+  await page.getByRole('link', { name: 'Notes' }).click();
+  await expect(page.getByTestId('current-user')).toBeVisible();
+  // Counted from that refresh: exactly the idle lifetime later the refresh token is dead, and
+  // the refused refresh ends the session in the tab.
+  await advanceTime(REFRESH_IDLE_TTL_SECS);
+  await expect(page).toHaveURL(/\/login/);
+  await expect(page.getByTestId('login-notice')).toContainText('Your session has ended');
+});
+
+test('rotation never extends a session past its absolute lifetime', async ({ loggedIn: page, advanceTime }) => {
+  // A day of use at a time (within the idle lifetime), refreshing each time, up to one second
+  // before the cap: still logged in.
+  const day = REFRESH_IDLE_TTL_SECS - 400;
+  // Each jump's refresh must land before the next jump moves the server on.
+  const jump = async (secs: number) => {
+    const refreshed = page.waitForResponse((r) => r.url().endsWith('/api/auth/refresh') && r.status() === 200);
+    await advanceTime(secs);
+    await refreshed;
+  };
+  let moved = 0;
+  while (moved + day < SESSION_MAX_TTL_SECS) {
+    await jump(day);
+    moved += day;
+  }
+  await jump(SESSION_MAX_TTL_SECS - 1 - moved);
+  await page.reload();
+  await expect(page.getByTestId('current-user')).toBeVisible();
+  await expect(page).toHaveURL(/\/notes$/);
+  // On the cap itself, the refresh on load is refused.
+  await advanceTime(1);
+  await page.reload();
+  await expect(page).toHaveURL(/\/login/);
 });
 
 test('two tabs refreshing at the same moment never log the user out', async ({ context, request }) => {
@@ -62,11 +107,7 @@ test('two tabs refreshing at the same moment never log the user out', async ({ c
   await expect(b.getByTestId('note').filter({ hasText: 'from tab b' })).toBeVisible();
 });
 
-test('logging out in one tab drops the other tab to the login page without a reload', async ({ context, request }) => {
-  const username = await createUser(request, 'logout');
-  const a = await context.newPage();
-  const b = await context.newPage();
-  await loginUI(a, username);
+test('logging out in one tab drops the other tab to the login page without a reload', async ({ loggedIn: a, secondTab: b }) => {
   await b.goto('/sessions');
   await expect(b.getByTestId('session-row')).toHaveCount(1);
   let bReloaded = false;

@@ -51,6 +51,11 @@ impl Clock {
         );
     }
 
+    /// Whether only `advance` moves this clock.
+    pub fn is_frozen(&self) -> bool {
+        self.frozen_at.load(Ordering::Acquire) != NOT_FROZEN
+    }
+
     /// Moves this clock (and every clone of it) `secs` forward.
     pub fn advance(&self, secs: i64) {
         self.offset.fetch_add(secs, Ordering::AcqRel);

@@ -97,7 +97,7 @@ settings! {
     ARGON2_M_KIB = "CLOAKROOM_ARGON2_M_KIB", Value("19456"), "argon2id memory (OWASP); tests lower it";
     REQUEST_TIMEOUT_SECS = "CLOAKROOM_REQUEST_TIMEOUT_SECS", Value("30"), "a request running longer is answered 408";
     MAX_IN_FLIGHT = "CLOAKROOM_MAX_IN_FLIGHT", Value("1024"), "requests served at once; beyond it 503 with `Retry-After`";
-    TEST_CLOCK = "CLOAKROOM_TEST_CLOCK", Value("false"), "tests only: serve `POST /api/test/clock {advance_secs}` so an end-to-end suite can move the server's clock forward; the server refuses to start with it on a non-loopback address or an https public origin; never set it in production";
+    TEST_CLOCK = "CLOAKROOM_TEST_CLOCK", Value("false"), "tests only: the server's clock stands still and `POST /api/test/clock {advance_secs}` moves it forward, so an end-to-end suite checks lifetimes exactly; the server refuses to start with it on a non-loopback address or an https public origin; never set it in production";
     HASH_QUEUE = "CLOAKROOM_HASH_QUEUE", Computed("8 per core"), "logins and signups that may wait for a password-hashing slot (one per core); past it those routes alone answer 503 with `Retry-After`, so a login flood cannot starve the rest";
     LOG = "CLOAKROOM_LOG", Value("info"), "tracing filter; at `info`, one line per request (method, path, status, latency, request id)";
     LOG_FORMAT = "CLOAKROOM_LOG_FORMAT", Value("text"), "`json` for one JSON object per line";

@@ -94,6 +94,11 @@ impl Application {
 pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     let db = Db::open(&settings.data_dir).await?;
     let clock = crate::clock::Clock::system();
+    if settings.test_clock {
+        // A server started for tests keeps still between the suite's moves, so a test can stand
+        // exactly one second before a lifetime's end, however long its steps take.
+        clock.freeze();
+    }
     let now = clock.now();
     let access_ttl = settings.access_ttl.as_secs() as i64;
     let keys = Keys::load_or_create(&db, &settings.public_origin, access_ttl, now).await?;
