@@ -84,7 +84,10 @@ pub struct SessionInfo {
     pub id: String,
     pub created_at: String,
     pub last_used_at: String,
+    /// The full `User-Agent` the session logged in with.
     pub user_agent: Option<String>,
+    /// A person-readable name for it: "Chrome 156 on Linux", "curl 8.5", "Unknown device".
+    pub device: String,
     pub ip: Option<String>,
     /// The session the calling access token belongs to.
     pub current: bool,

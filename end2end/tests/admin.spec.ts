@@ -1,18 +1,7 @@
 // The admin role: granted only by the `cloakroom` CLI, shown only to admins, enforced by the
 // server whatever the client shows.
 import { expect, test } from '@playwright/test';
-import { execFileSync } from 'node:child_process';
-import { resolve } from 'node:path';
-import { PASSWORD, createUser, loginUI, uniqueName } from './helpers';
-
-function cliCreateAdmin(): string {
-  const username = uniqueName('admin');
-  execFileSync(resolve(__dirname, '../../target/release/cloakroom'), ['user', 'create', username, '--admin', '--password-stdin'], {
-    input: `${PASSWORD}\n`,
-    env: { ...process.env, CLOAKROOM_DATA_DIR: process.env.E2E_DATA_DIR!, CLOAKROOM_LOG: 'warn' },
-  });
-  return username;
-}
+import { cliCreateAdmin, createUser, loginUI } from './helpers';
 
 test('an admin ends another user’s sessions; that user is logged out at their next request', async ({ browser, request }) => {
   const adminName = cliCreateAdmin();

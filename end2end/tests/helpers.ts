@@ -2,6 +2,8 @@
 // token values captured from the network (so storage can be searched for the values
 // themselves, not just for suspicious key names).
 import { expect, type APIRequestContext, type BrowserContext, type Page } from '@playwright/test';
+import { execFileSync } from 'node:child_process';
+import { resolve } from 'node:path';
 
 export const PASSWORD = 'correct horse battery staple';
 export const REFRESH_COOKIE = '__Host-cloakroom_refresh';
@@ -17,6 +19,16 @@ export async function createUser(request: APIRequestContext, prefix?: string): P
   const username = uniqueName(prefix);
   const res = await request.post('/api/auth/signup', { data: { username, password: PASSWORD } });
   expect(res.status(), await res.text()).toBe(201);
+  return username;
+}
+
+/** Creates an admin the only way there is: the `cloakroom` CLI, on the suite's database. */
+export function cliCreateAdmin(): string {
+  const username = uniqueName('admin');
+  execFileSync(resolve(__dirname, '../../target/release/cloakroom'), ['user', 'create', username, '--admin', '--password-stdin'], {
+    input: `${PASSWORD}\n`,
+    env: { ...process.env, CLOAKROOM_DATA_DIR: process.env.E2E_DATA_DIR!, CLOAKROOM_LOG: 'warn' },
+  });
   return username;
 }
 

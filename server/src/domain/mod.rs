@@ -3,6 +3,7 @@
 
 mod note;
 mod password;
+pub mod user_agent;
 mod username;
 
 pub use note::{NoteBody, NoteTitle};

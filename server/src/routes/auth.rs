@@ -251,6 +251,7 @@ async fn list_sessions(
                 id: s.id,
                 created_at: crate::rfc3339(s.created_at),
                 last_used_at: crate::rfc3339(s.last_used_at),
+                device: crate::domain::user_agent::describe(s.user_agent.as_deref()),
                 user_agent: s.user_agent,
                 ip: s.ip,
             })

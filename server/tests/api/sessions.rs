@@ -66,6 +66,36 @@ async fn list_shows_live_sessions_with_current_flag() {
     assert_eq!(list.len(), 1);
 }
 
+/// A browser's session is named for people ("Chrome 156 on Linux"), with the full string beside
+/// it; a client that sends none is "Unknown device", not a blank.
+#[tokio::test]
+async fn sessions_name_their_device() {
+    let app = spawn_app().await;
+    let (name, a) = app.new_user().await;
+    let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
+    let res = app
+        .client
+        .post(app.url("/api/auth/login"))
+        .header("user-agent", chrome)
+        .json(&serde_json::json!({"username": name, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let list: Vec<SessionInfo> = app
+        .get_auth("/api/auth/sessions", &a.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let browser = list.iter().find(|s| !s.current).unwrap();
+    assert_eq!(browser.user_agent.as_deref(), Some(chrome));
+    assert_eq!(browser.device, "Chrome 156 on Linux");
+    let current = list.iter().find(|s| s.current).unwrap();
+    assert_eq!(current.user_agent, None);
+    assert_eq!(current.device, "Unknown device");
+}
+
 #[tokio::test]
 async fn another_users_session_is_404() {
     let app = spawn_app().await;
