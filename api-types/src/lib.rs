@@ -17,15 +17,24 @@ pub struct SignupRequest {
     /// 3 to 32 of `A-Z a-z 0-9 _ . -`; unique case-insensitively.
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 3, max_length = 32, pattern = "^[A-Za-z0-9_.-]{3,32}$")
+        schema(
+            min_length = 3,
+            max_length = 32,
+            pattern = "^[A-Za-z0-9_.-]{3,32}(?![\\s\\S])"
+        )
     )]
     pub username: String,
     /// 12 to 256 characters, not one character repeated (the pattern: some character is
-    /// followed by a different one). Also refused, with 422, where a schema cannot say it: a
+    /// followed by a different one). Patterns end in `(?![\s\S])`, not `$`: in some regex
+    /// flavours `$` also matches before a final newline. Also refused, with 422, where a schema cannot say it: a
     /// password in the list of commonly used ones, or one that is mostly the username.
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 12, max_length = 256, pattern = "(.)(?!\\1)")
+        schema(
+            min_length = 12,
+            max_length = 256,
+            pattern = "([\\s\\S])(?!\\1)[\\s\\S]"
+        )
     )]
     pub password: String,
 }
@@ -115,7 +124,7 @@ pub struct NoteInput {
         schema(
             min_length = 1,
             max_length = 200,
-            pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+            pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000-\\u001f\\u007f-\\u009f]*(?![\\s\\S])"
         )
     )]
     pub title: String,
@@ -123,7 +132,7 @@ pub struct NoteInput {
     #[serde(default)]
     #[cfg_attr(
         feature = "openapi",
-        schema(max_length = 65536, pattern = "^[^\\u0000]*$")
+        schema(max_length = 65536, pattern = "^[^\\u0000]*(?![\\s\\S])")
     )]
     pub body: String,
 }

@@ -97,7 +97,7 @@ settings! {
     ARGON2_M_KIB = "CLOAKROOM_ARGON2_M_KIB", Value("19456"), "argon2id memory (OWASP); tests lower it";
     REQUEST_TIMEOUT_SECS = "CLOAKROOM_REQUEST_TIMEOUT_SECS", Value("30"), "a request running longer is answered 408";
     MAX_IN_FLIGHT = "CLOAKROOM_MAX_IN_FLIGHT", Value("1024"), "requests served at once; beyond it 503 with `Retry-After`";
-    TEST_CLOCK = "CLOAKROOM_TEST_CLOCK", Value("false"), "tests only: the server's clock stands still and `POST /api/test/clock {advance_secs}` moves it forward, so an end-to-end suite checks lifetimes exactly; the server refuses to start with it on a non-loopback address or an https public origin; never set it in production";
+    TEST_CLOCK = "CLOAKROOM_TEST_CLOCK", Value("false"), "tests only: the server's clock stands still and `POST /api/test/clock {advance_secs}` moves it forward, so an end-to-end suite checks lifetimes exactly; the server refuses to start with it on a non-loopback address, behind a proxy (trusted proxies set) or with an https public origin; never set it in production";
     HASH_QUEUE = "CLOAKROOM_HASH_QUEUE", Computed("8 per core"), "logins and signups that may wait for a password-hashing slot (one per core); past it those routes alone answer 503 with `Retry-After`, so a login flood cannot starve the rest";
     LOG = "CLOAKROOM_LOG", Value("info"), "tracing filter; at `info`, one line per request (method, path, status, latency, request id)";
     LOG_FORMAT = "CLOAKROOM_LOG_FORMAT", Value("text"), "`json` for one JSON object per line";
@@ -240,9 +240,15 @@ impl Settings {
             test_clock: r.get(&TEST_CLOCK)?,
             hash_queue: r.opt(&HASH_QUEUE)?,
         };
-        if s.test_clock && (!s.host.is_loopback() || s.public_origin.starts_with("https://")) {
-            // Whoever can move the clock can age every session and token: tests only.
-            bail!("{}=true is for test servers on loopback only; refusing to start on {} with the public origin {}", TEST_CLOCK.name, s.host, s.public_origin);
+        if s.test_clock
+            && (!s.host.is_loopback()
+                || s.public_origin.starts_with("https://")
+                || !s.trusted_proxies.is_empty())
+        {
+            // Whoever can move the clock can age every session and token, and a stopped clock
+            // makes tokens live forever: tests only. Behind a proxy (trusted proxies set) a
+            // loopback server is reachable from outside, so that is refused too.
+            bail!("{}=true is for test servers on loopback only, not behind a proxy; refusing to start on {} with the public origin {} and {} trusted proxies", TEST_CLOCK.name, s.host, s.public_origin, s.trusted_proxies.len());
         }
         if s.dev_insecure_cookies && s.public_origin.starts_with("https://") {
             // Insecure cookies exist for plain-http development hosts only; with an https
@@ -348,6 +354,12 @@ mod tests {
             let err = with(&bad).unwrap_err();
             assert!(err.to_string().contains("refusing to start"), "{err}");
         }
+        let err = with(&[
+            ("CLOAKROOM_TEST_CLOCK", "true"),
+            ("CLOAKROOM_TRUSTED_PROXIES", "127.0.0.1"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("refusing to start"), "{err}");
         assert!(with(&[("CLOAKROOM_TEST_CLOCK", "true"), ("CLOAKROOM_HOST", "::1")]).is_ok());
     }
 

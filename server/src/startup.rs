@@ -98,6 +98,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         // A server started for tests keeps still between the suite's moves, so a test can stand
         // exactly one second before a lifetime's end, however long its steps take.
         clock.freeze();
+        tracing::warn!("CLOAKROOM_TEST_CLOCK is on: the clock stands still and POST /api/test/clock moves it; tokens do not expire on their own. Never in production.");
     }
     let now = clock.now();
     let access_ttl = settings.access_ttl.as_secs() as i64;

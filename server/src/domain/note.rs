@@ -86,6 +86,36 @@ mod tests {
         assert_eq!(NoteTitle::parse("\u{a0}x").unwrap().as_str(), "x");
     }
 
+    /// The schema's pattern (as the OpenAPI document states it) and `NoteTitle::parse` accept
+    /// the same titles: every code point alone, and between letters or blanks.
+    #[test]
+    fn title_rules_are_exactly_the_schemas() {
+        use utoipa::PartialSchema;
+        let schema = serde_json::to_value(api_types::NoteInput::schema()).unwrap();
+        let pattern = schema["properties"]["title"]["pattern"].as_str().unwrap();
+        // The one construct the regex crate lacks: "(?![\s\S])" is its "$" (end of text).
+        let rust = pattern.replace("(?![\\s\\S])", "$");
+        assert_ne!(rust, pattern);
+        let re = regex::Regex::new(&rust).unwrap();
+        let max = schema["properties"]["title"]["maxLength"].as_u64().unwrap() as usize;
+        let min = schema["properties"]["title"]["minLength"].as_u64().unwrap() as usize;
+        let agree = |t: &str| {
+            let n = t.chars().count();
+            let by_schema = re.is_match(t) && (min..=max).contains(&n);
+            assert_eq!(by_schema, NoteTitle::parse(t).is_ok(), "{t:?}");
+        };
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            agree(&c.to_string());
+            if c.is_whitespace() || c.is_control() || (c as u32) < 0x3100 {
+                agree(&format!("a{c}b"));
+                agree(&format!(" {c} "));
+                agree(&format!("{c}x"));
+            }
+        }
+        agree(&"t".repeat(200));
+        agree(&"t".repeat(201));
+    }
+
     #[test]
     fn body_bounds() {
         assert!(NoteBody::parse(&"b".repeat(64 * 1024)).is_ok());

@@ -3,7 +3,7 @@
 //! operating system: enough to recognise one's own devices on the sessions page, never a
 //! fingerprint. The full string stays available beside it.
 
-/// `None` for a missing or empty header.
+/// "Unknown device" for a missing or empty header.
 pub fn describe(user_agent: Option<&str>) -> String {
     let Some(ua) = user_agent.map(str::trim).filter(|s| !s.is_empty()) else {
         return "Unknown device".to_owned();
@@ -21,7 +21,12 @@ pub fn describe(user_agent: Option<&str>) -> String {
 /// The major version after `token/` (`Chrome/156.0.1.2` → `156`).
 fn major(ua: &str, token: &str) -> Option<String> {
     let rest = &ua[ua.find(token)? + token.len()..];
-    let v: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    // Five digits at most: a crafted header must not make the name long.
+    let v: String = rest
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .take(5)
+        .collect();
     (!v.is_empty()).then_some(v)
 }
 
@@ -120,5 +125,7 @@ mod tests {
         assert_eq!(describe(Some("<script>/1")), "script 1");
         let long = "x".repeat(5000);
         assert!(describe(Some(&long)).len() <= 32);
+        let crafted = format!("Mozilla/5.0 (X11; Linux) Chrome/{}", "9".repeat(240));
+        assert_eq!(describe(Some(&crafted)), "Chrome 99999 on Linux");
     }
 }

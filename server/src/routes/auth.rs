@@ -178,7 +178,8 @@ async fn refresh(
 
 #[utoipa::path(post, path = "/api/auth/logout", tag = "auth", security((), ("refresh_cookie" = []), ("bearer" = [])),
     params(("X-Requested-With" = String, Header, description = "Must be `cloakroom` (CSRF defence)")),
-    responses((status = 204, description = "Session revoked, cookie removed, Clear-Site-Data sent")))]
+    responses((status = 204, description = "Session revoked, cookie removed, Clear-Site-Data sent"),
+        (status = 400, description = "The refresh cookie's name appears more than once (cookie tossing); nothing changed", body = Problem, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all)]
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     csrf::check(&headers, &state.settings.public_origin)?;

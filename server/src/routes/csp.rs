@@ -64,7 +64,7 @@ fn violations(headers: &HeaderMap, body: &[u8]) -> ApiResult<Vec<Value>> {
         Some("application/reports+json") => true,
         _ => {
             return Err(ApiError::UnsupportedMediaType(
-                "a CSP report is application/csp-report or application/reports+json".into(),
+                "a CSP report is application/csp-report (or application/json) or application/reports+json".into(),
             ))
         }
     };
@@ -85,12 +85,13 @@ fn violations(headers: &HeaderMap, body: &[u8]) -> ApiResult<Vec<Value>> {
 #[utoipa::path(post, path = "/api/csp-report", tag = "operations",
     request_body(content(
         (CspReport = "application/csp-report"),
+        (CspReport = "application/json"),
         (Vec<ReportEntry> = "application/reports+json"),
     )),
     responses((status = 204, description = "Logged"),
         (status = 400, description = "Not a CSP violation report", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Report too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Neither application/csp-report nor application/reports+json", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/csp-report, application/json or application/reports+json", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many reports from this IP", body = Problem, content_type = "application/problem+json")))]
 async fn report(
     State(state): State<AppState>,

@@ -50,7 +50,8 @@ async fn obtain(
 
 #[utoipa::path(post, path = "/api/token/refresh/", tag = "simplejwt", request_body = TokenRefreshRequest,
     responses((status = 200, description = "Rotated pair (`refresh` absent inside the reuse grace window)", body = TokenPair),
-        (status = 401, description = "Expired, revoked or reused refresh token", body = Problem, content_type = "application/problem+json")))]
+        (status = 401, description = "Expired, revoked or reused refresh token", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many refreshes from this IP", body = Problem, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all)]
 async fn refresh_pair(
     State(state): State<AppState>,

@@ -57,6 +57,13 @@ async fn every_route_is_documented_and_every_documented_route_exists() {
             .await
             .unwrap();
         assert_ne!(res.status(), StatusCode::METHOD_NOT_ALLOWED, "{m} {path}");
+        // Nothing the API answers may be stored by a browser or proxy, except the public keys.
+        let cache = res.headers()["cache-control"].to_str().unwrap().to_owned();
+        if path == "/.well-known/jwks.json" {
+            assert!(cache.starts_with("public"), "{cache}");
+        } else {
+            assert_eq!(cache, "no-store", "{m} {path}");
+        }
         let body = res.text().await.unwrap();
         assert!(
             !body.contains("no such API route"),
