@@ -16,7 +16,7 @@ use leptos_router::{
 };
 
 use auth::Auth;
-use components::nav::Nav;
+use components::{guard::Protected, nav::Nav};
 use pages::{
     admin::AdminPage, inspector::InspectorPage, login::LoginPage, notes::NotesPage,
     sessions::SessionsPage, signup::SignupPage,
@@ -33,10 +33,10 @@ pub fn App() -> impl IntoView {
             <Nav/>
             <main id="main" tabindex="-1">
                 <FlatRoutes fallback=|| view! { <NotFound/> }>
-                    <Route path=path!("/") view=|| view! { <components::guard::Protected><NotesPage/></components::guard::Protected> }/>
-                    <Route path=path!("/notes") view=|| view! { <components::guard::Protected><NotesPage/></components::guard::Protected> }/>
-                    <Route path=path!("/sessions") view=|| view! { <components::guard::Protected><SessionsPage/></components::guard::Protected> }/>
-                    <Route path=path!("/admin") view=|| view! { <components::guard::Protected><AdminPage/></components::guard::Protected> }/>
+                    <Route path=path!("/") view=notes/>
+                    <Route path=path!("/notes") view=notes/>
+                    <Route path=path!("/sessions") view=|| view! { <Protected><SessionsPage/></Protected> }/>
+                    <Route path=path!("/admin") view=|| view! { <Protected><AdminPage/></Protected> }/>
                     <Route path=path!("/inspector") view=InspectorPage/>
                     <Route path=path!("/login") view=LoginPage/>
                     <Route path=path!("/signup") view=SignupPage/>
@@ -44,6 +44,12 @@ pub fn App() -> impl IntoView {
             </main>
         </Router>
     }
+}
+
+/// The notes page, at `/` and at `/notes`: one view function for both, so the router holds one
+/// copy of it.
+fn notes() -> impl IntoView {
+    view! { <Protected><NotesPage/></Protected> }
 }
 
 #[component]
