@@ -150,14 +150,10 @@ pub async fn call<T: DeserializeOwned>(
     parse(&call_inner(method, path, json, &[]).await?)
 }
 
-/// An authenticated call without a body but with extra headers (the CSRF header on
-/// cookie-adjacent routes such as logout-all).
-pub async fn call_with_headers<T: DeserializeOwned>(
-    method: Method,
-    path: &str,
-    headers: &[(&str, &str)],
-) -> Result<T, ApiError> {
-    parse(&call_inner(method, path, None, headers).await?)
+/// An authenticated call with no body either way (the answer is a 204), with any extra
+/// headers the route wants (the CSRF header on cookie-adjacent routes such as logout-all).
+pub async fn send(method: Method, path: &str, headers: &[(&str, &str)]) -> Result<(), ApiError> {
+    call_inner(method, path, None, headers).await.map(drop)
 }
 
 async fn call_inner(

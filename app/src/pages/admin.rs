@@ -57,7 +57,7 @@ pub fn AdminPage() -> impl IntoView {
                                         }
                                         let id = id.clone();
                                         leptos::task::spawn_local(async move {
-                                            match api::call::<()>(Method::Post, &format!("/api/admin/users/{id}/revoke-sessions"), None::<&()>).await {
+                                            match api::send(Method::Post, &format!("/api/admin/users/{id}/revoke-sessions"), &[]).await {
                                                 Ok(()) => load(),
                                                 Err(e) => error.set(Some(e.message)),
                                             }

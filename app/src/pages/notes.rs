@@ -153,7 +153,7 @@ fn NoteItem(note: Note, notes: RwSignal<Vec<Note>>, drafts: Drafts) -> impl Into
             return;
         }
         leptos::task::spawn_local(async move {
-            match api::call::<()>(Method::Delete, &format!("/api/notes/{id}"), None::<&()>).await {
+            match api::send(Method::Delete, &format!("/api/notes/{id}"), &[]).await {
                 Ok(()) => {
                     forget_draft(drafts, &id);
                     notes.update(|v| v.retain(|x| x.id != id));

@@ -38,8 +38,7 @@ pub fn SessionsPage() -> impl IntoView {
         let navigate = navigate.clone();
         leptos::task::spawn_local(async move {
             let headers = [(api_types::CSRF_HEADER, api_types::CSRF_HEADER_VALUE)];
-            match api::call_with_headers::<()>(Method::Post, "/api/auth/logout-all", &headers).await
-            {
+            match api::send(Method::Post, "/api/auth/logout-all", &headers).await {
                 Ok(()) => {
                     auth().drop_session(Some("You logged out on every device.".into()));
                     navigate("/login", Default::default());
@@ -77,13 +76,7 @@ fn SessionRow(
     let revoke = move |_| {
         let id = id.clone();
         leptos::task::spawn_local(async move {
-            match api::call::<()>(
-                Method::Delete,
-                &format!("/api/auth/sessions/{id}"),
-                None::<&()>,
-            )
-            .await
-            {
+            match api::send(Method::Delete, &format!("/api/auth/sessions/{id}"), &[]).await {
                 Ok(()) => sessions.update(|v| v.retain(|x| x.id != id)),
                 Err(e) => error.set(Some(e.message)),
             }
