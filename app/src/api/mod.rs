@@ -1,10 +1,15 @@
-//! The typed API client. Attaches `Authorization: Bearer` from memory; on a 401 it refreshes
-//! once (single flight, shared with every other request that hit a 401) and retries once.
+//! The typed API client. Attaches `Authorization: Bearer` with the token its caller's
+//! [`Credentials`] hold; on a 401 it asks them for a fresh token once and retries once. It knows
+//! nothing of how a token is kept or refreshed: `auth` depends on this module, never the reverse.
 
+use std::future::Future;
+
+use api_types::{TokenResponse, CSRF_HEADER, CSRF_HEADER_VALUE};
 use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::auth::{auth, RefreshError, RefreshReason};
+/// The header the cookie-authenticated auth routes require (refresh, logout, logout-all).
+pub const CSRF: &[(&str, &str)] = &[(CSRF_HEADER, CSRF_HEADER_VALUE)];
 
 /// An error to show the user: `message` is readable as it is.
 #[derive(Clone, Debug, PartialEq)]
@@ -16,12 +21,21 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn network(e: impl std::fmt::Display) -> Self {
+    /// An error found on this side, with no problem from the server behind it.
+    fn local(status: u16, message: String) -> Self {
         Self {
-            status: 0,
-            message: format!("Could not reach the server ({e}). Nothing was lost: try again."),
+            status,
+            message,
             retry_after: None,
         }
+    }
+
+    /// The server could not be reached (or the request could not even be built).
+    pub fn network(e: impl std::fmt::Display) -> Self {
+        Self::local(
+            0,
+            format!("Could not reach the server ({e}). Nothing was lost: try again."),
+        )
     }
 }
 
@@ -29,6 +43,25 @@ impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.message)
     }
+}
+
+/// Whoever holds the access token (`auth::Auth` in the app). The client asks it for the token
+/// to send, and for a fresh one when there is none or the server refused it; how and when
+/// that refresh runs is the holder's business.
+pub trait Credentials {
+    /// The access token in memory, if any.
+    fn token(&self) -> Option<String>;
+    /// A fresh access token, or the error the call then fails with.
+    fn refresh(&self, why: Need) -> impl Future<Output = Result<String, ApiError>>;
+}
+
+/// Why the client asks for a fresh token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Need {
+    /// There was none in memory (none yet, or the last refresh failed).
+    Missing,
+    /// The server answered 401 to the one sent.
+    Refused,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -48,11 +81,6 @@ fn builder(method: Method, path: &str) -> RequestBuilder {
     }
 }
 
-/// The `detail` (or `title`) of a problem+json answer, or a generic line.
-pub async fn problem_detail(res: Response) -> String {
-    problem(res).await.message
-}
-
 async fn problem(res: Response) -> ApiError {
     let status = res.status();
     let header_retry = res
@@ -67,9 +95,8 @@ async fn problem(res: Response) -> ApiError {
             retry_after: p.retry_after.or(header_retry),
         },
         Err(_) => ApiError {
-            status,
-            message: format!("The server answered {status}."),
             retry_after: header_retry,
+            ..ApiError::local(status, format!("The server answered {status}."))
         },
     }
 }
@@ -83,19 +110,18 @@ async fn body_text(res: Response) -> Result<String, ApiError> {
     if res.status() == 204 {
         return Ok("null".into());
     }
-    res.text().await.map_err(|e| ApiError {
-        status: res.status(),
-        message: format!("Unreadable answer: {e}"),
-        retry_after: None,
-    })
+    res.text()
+        .await
+        .map_err(|e| ApiError::local(res.status(), format!("Unreadable answer: {e}")))
 }
 
 fn parse<T: DeserializeOwned>(text: &str) -> Result<T, ApiError> {
-    crate::json::from_str(text).map_err(|e| ApiError {
-        status: 200,
-        message: format!("Unexpected answer from the server: {e}"),
-        retry_after: None,
-    })
+    crate::json::from_str(text)
+        .map_err(|e| ApiError::local(200, format!("Unexpected answer from the server: {e}")))
+}
+
+fn to_json(body: &impl Serialize) -> Result<String, ApiError> {
+    crate::json::to_string(body).map_err(|e| ApiError::local(0, e))
 }
 
 async fn send_once(
@@ -122,72 +148,57 @@ async fn send_once(
     req.send().await.map_err(ApiError::network)
 }
 
-fn session_over(e: RefreshError) -> ApiError {
-    match e {
-        RefreshError::Rejected(m) => ApiError {
-            status: 401,
-            message: format!("Your session has ended: {m}"),
-            retry_after: None,
-        },
-        RefreshError::Unavailable(m) => ApiError::network(m),
-    }
-}
-
-/// An authenticated call. Waits for the on-load silent refresh if it is still running.
+/// An authenticated call. With no token in memory yet, it first waits for one (the on-load
+/// silent refresh, if that is still running).
 pub async fn call<T: DeserializeOwned>(
+    creds: &impl Credentials,
     method: Method,
     path: &str,
     body: Option<&impl Serialize>,
 ) -> Result<T, ApiError> {
-    let json = body
-        .map(crate::json::to_string)
-        .transpose()
-        .map_err(|e| ApiError {
-            status: 0,
-            message: e,
-            retry_after: None,
-        })?;
-    parse(&call_inner(method, path, json, &[]).await?)
+    let json = body.map(to_json).transpose()?;
+    parse(&call_inner(creds, method, path, json, &[]).await?)
 }
 
 /// An authenticated call with no body either way (the answer is a 204), with any extra
 /// headers the route wants (the CSRF header on cookie-adjacent routes such as logout-all).
-pub async fn send(method: Method, path: &str, headers: &[(&str, &str)]) -> Result<(), ApiError> {
-    call_inner(method, path, None, headers).await.map(drop)
+pub async fn send(
+    creds: &impl Credentials,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<(), ApiError> {
+    call_inner(creds, method, path, None, headers)
+        .await
+        .map(drop)
 }
 
 async fn call_inner(
+    creds: &impl Credentials,
     method: Method,
     path: &str,
     json: Option<String>,
     headers: &[(&str, &str)],
 ) -> Result<String, ApiError> {
-    let a = auth();
-    let token = match a.token() {
+    let token = match creds.token() {
         Some(t) => t,
-        // Joins the on-load refresh if it is still running (single flight).
-        None => a
-            .refresh(RefreshReason::NoToken)
-            .await
-            .map_err(session_over)?,
+        // Joins the on-load refresh if it is still running.
+        None => creds.refresh(Need::Missing).await?,
     };
     let res = send_once(method, path, json.as_deref(), Some(&token), headers).await?;
     if res.status() != 401 {
         return body_text(res).await;
     }
     // If another request already refreshed while this one was in flight, just use its token.
-    let fresh = match a.token() {
+    let fresh = match creds.token() {
         Some(t) if t != token => t,
-        _ => a
-            .refresh(RefreshReason::After401)
-            .await
-            .map_err(session_over)?,
+        _ => creds.refresh(Need::Refused).await?,
     };
     body_text(send_once(method, path, json.as_deref(), Some(&fresh), headers).await?).await
 }
 
-pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
-    call::<T>(Method::Get, path, None::<&()>).await
+pub async fn get<T: DeserializeOwned>(creds: &impl Credentials, path: &str) -> Result<T, ApiError> {
+    call::<T>(creds, Method::Get, path, None::<&()>).await
 }
 
 /// An unauthenticated JSON POST (signup, login).
@@ -195,12 +206,26 @@ pub async fn post_public<B: Serialize, T: DeserializeOwned>(
     path: &str,
     body: &B,
 ) -> Result<T, ApiError> {
-    let json = crate::json::to_string(body).map_err(|e| ApiError {
-        status: 0,
-        message: e,
-        retry_after: None,
-    })?;
+    let json = to_json(body)?;
     parse(&body_text(send_once(Method::Post, path, Some(&json), None, &[]).await?).await?)
+}
+
+/// `POST /api/auth/refresh`: the refresh cookie (which the browser attaches and this program
+/// cannot read) for a new access token.
+pub async fn refresh() -> Result<TokenResponse, ApiError> {
+    let res = send_once(Method::Post, "/api/auth/refresh", None, None, CSRF).await?;
+    parse(&body_text(res).await?)
+}
+
+/// `POST /api/auth/logout`: ends this browser's session on the server. Only a 204 means it
+/// ended; any other answer is an error, whatever its status.
+pub async fn logout(token: Option<&str>) -> Result<(), ApiError> {
+    let res = send_once(Method::Post, "/api/auth/logout", None, token, CSRF).await?;
+    if res.status() == 204 {
+        Ok(())
+    } else {
+        Err(problem(res).await)
+    }
 }
 
 /// Turns seconds into "2 minutes" / "40 seconds" for retry messages.

@@ -11,11 +11,12 @@ pub mod schedule;
 pub mod single_flight;
 mod tabs;
 
-use std::cell::RefCell;
+use std::future::Future;
 
-use api_types::{TokenResponse, CSRF_HEADER, CSRF_HEADER_VALUE};
+use api_types::TokenResponse;
 use leptos::prelude::*;
 
+use crate::api::{self, ApiError};
 use single_flight::SingleFlight;
 
 /// An authenticated session as this tab knows it.
@@ -89,24 +90,8 @@ pub struct RefreshEvent {
     pub ok: bool,
 }
 
-/// Why a refresh did not produce a token.
-#[derive(Clone, Debug, PartialEq)]
-pub enum RefreshError {
-    /// The server refused the cookie (none, expired, revoked, reused): the session is over.
-    Rejected(String),
-    /// No answer (network, 5xx): the session may be fine; keep it and let the caller retry.
-    Unavailable(String),
-}
-
-impl RefreshError {
-    pub fn message(&self) -> &str {
-        match self {
-            RefreshError::Rejected(m) | RefreshError::Unavailable(m) => m,
-        }
-    }
-}
-
-/// Reactive handle on the auth state; `Copy`, so any component or task can hold it.
+/// Reactive handle on the auth state; `Copy`, so any component or task can hold it. `App`
+/// creates the one the app uses and provides it as context ([`use_auth`]).
 #[derive(Clone, Copy)]
 pub struct Auth {
     pub status: RwSignal<Status>,
@@ -114,20 +99,22 @@ pub struct Auth {
 }
 
 thread_local! {
-    static AUTH: RefCell<Option<Auth>> = const { RefCell::new(None) };
-    static FLIGHT: SingleFlight<Result<String, RefreshError>> = SingleFlight::default();
+    // The refresh in flight in this tab, which every caller joins. A per-document slot rather
+    // than a field of `Auth`: `Auth` is plain `Copy` signals, and this is not reactive state,
+    // only a handle on a running future that callbacks outside any component must reach.
+    static FLIGHT: SingleFlight<Result<String, ApiError>> = SingleFlight::default();
 }
 
 pub fn now_ms() -> f64 {
     js_sys::Date::now()
 }
 
-/// The app-wide auth handle (created by `Auth::init`).
-pub fn auth() -> Auth {
-    AUTH.with(|a| {
-        a.borrow()
-            .expect("Auth::init runs before anything uses auth()")
-    })
+/// The app's [`Auth`], provided as context at the root. For components, while they are being
+/// built; a task or callback that runs later captures the handle by value instead.
+pub fn use_auth() -> Auth {
+    // Not `expect_context`: its panic message formats the caller's location and the type's
+    // name with `Debug`, machinery the client otherwise does without.
+    use_context().expect("App provides Auth before rendering anything")
 }
 
 impl Auth {
@@ -138,8 +125,7 @@ impl Auth {
             status: RwSignal::new(Status::Checking),
             events: RwSignal::new(Vec::new()),
         };
-        AUTH.with(|s| *s.borrow_mut() = Some(a));
-        tabs::listen();
+        tabs::listen(a);
         leptos::task::spawn_local(async move {
             let _ = a.refresh(RefreshReason::OnLoad).await;
         });
@@ -176,7 +162,7 @@ impl Auth {
             issued_ms: now_ms(),
             lifetime_secs: t.expires_in,
         };
-        tabs::schedule_refresh(&session);
+        tabs::schedule_refresh(*self, &session);
         self.status.set(Status::LoggedIn(session));
         t.access_token
     }
@@ -188,8 +174,11 @@ impl Auth {
     }
 
     /// Gets a fresh access token with the refresh cookie. Concurrent calls in this tab share
-    /// one request; across tabs, the request runs under a Web Lock.
-    pub async fn refresh(&self, reason: RefreshReason) -> Result<String, RefreshError> {
+    /// one request; across tabs, the request runs under a Web Lock. The error is what an API
+    /// call that needed the token fails with: a 401 when the server refused the cookie (the
+    /// session is over), a network error when there was no usable answer (the session may be
+    /// fine: it is kept, and the caller may retry).
+    pub async fn refresh(&self, reason: RefreshReason) -> Result<String, ApiError> {
         let me = *self;
         FLIGHT
             .with(|f| f.clone())
@@ -197,66 +186,65 @@ impl Auth {
             .await
     }
 
-    async fn refresh_now(self, reason: RefreshReason) -> Result<String, RefreshError> {
-        use gloo_net::http::Request;
-        let res = Request::post("/api/auth/refresh")
-            .header(CSRF_HEADER, CSRF_HEADER_VALUE)
-            .send()
-            .await;
-        let res = match res {
-            Ok(r) => r,
-            Err(e) => {
+    async fn refresh_now(self, reason: RefreshReason) -> Result<String, ApiError> {
+        let e = match api::refresh().await {
+            Ok(body) => {
+                // The server's word on what the presented cookie was: a plain rotation, or a
+                // repeat it answered without treating it as theft (shown in the inspector's
+                // timeline).
+                let what = match body.rotation.as_deref() {
+                    None | Some("rotated") => reason.label().to_owned(),
+                    Some(code) => format!("{}: {code}", reason.label()),
+                };
+                let token = self.accept(body);
+                self.record(what, true);
+                tabs::announce(tabs::Message::Refreshed);
+                return Ok(token);
+            }
+            Err(e) => e,
+        };
+        match e.status {
+            0 => {
                 self.record(format!("{}: network error", reason.label()), false);
                 if reason == RefreshReason::OnLoad {
                     self.drop_session(Some(
                         "Could not reach the server. Check your connection and reload.".into(),
                     ));
                 }
-                return Err(RefreshError::Unavailable(e.to_string()));
+                Err(e)
             }
-        };
-        if res.ok() {
-            let body: TokenResponse = crate::json::from_str(&res.text().await.unwrap_or_default())
-                .map_err(|e| RefreshError::Unavailable(format!("unreadable answer: {e}")))?;
-            // The server's word on what the presented cookie was: a plain rotation, or a repeat
-            // it answered without treating it as theft (shown in the inspector's timeline).
-            let what = match body.rotation.as_deref() {
-                None | Some("rotated") => reason.label().to_owned(),
-                Some(code) => format!("{}: {code}", reason.label()),
-            };
-            let token = self.accept(body);
-            self.record(what, true);
-            tabs::announce(tabs::Message::Refreshed);
-            return Ok(token);
-        }
-        let status = res.status();
-        let detail = crate::api::problem_detail(res).await;
-        if status == 401 || status == 403 {
-            let was_logged_in = self.token().is_some();
-            // A first visit with no cookie is not news; anything else the user should read.
-            let message =
-                if reason == RefreshReason::OnLoad && detail.starts_with("no refresh cookie") {
-                    None
-                } else {
-                    Some(format!("Your session has ended: {detail}"))
-                };
-            self.record(format!("{}: refused ({detail})", reason.label()), false);
-            self.drop_session(message);
-            if was_logged_in {
-                // Every tab shares the cookie, so the session is over for all of them.
-                tabs::announce(tabs::Message::Ended);
+            401 | 403 => {
+                let was_logged_in = self.token().is_some();
+                let ended = format!("Your session has ended: {}", e.message);
+                // A first visit with no cookie is not news; anything else the user should read.
+                let first_visit =
+                    reason == RefreshReason::OnLoad && e.message.starts_with("no refresh cookie");
+                self.record(
+                    format!("{}: refused ({})", reason.label(), e.message),
+                    false,
+                );
+                self.drop_session((!first_visit).then(|| ended.clone()));
+                if was_logged_in {
+                    // Every tab shares the cookie, so the session is over for all of them.
+                    tabs::announce(tabs::Message::Ended);
+                }
+                Err(ApiError {
+                    status: 401,
+                    message: ended,
+                    retry_after: None,
+                })
             }
-            Err(RefreshError::Rejected(detail))
-        } else {
-            self.record(format!("{}: server error {status}", reason.label()), false);
-            if reason == RefreshReason::OnLoad {
-                self.drop_session(Some(format!(
-                    "The server is unavailable ({status}). Try again shortly."
-                )));
+            // A success status whose body was not a token answer.
+            200..=299 => Err(e),
+            status => {
+                self.record(format!("{}: server error {status}", reason.label()), false);
+                if reason == RefreshReason::OnLoad {
+                    self.drop_session(Some(format!(
+                        "The server is unavailable ({status}). Try again shortly."
+                    )));
+                }
+                Err(ApiError::network(format!("server answered {status}")))
             }
-            Err(RefreshError::Unavailable(format!(
-                "server answered {status}"
-            )))
         }
     }
 
@@ -265,25 +253,20 @@ impl Auth {
     /// any other answer the session lives on, so this tab stays logged in and says so (telling
     /// the user "you have been logged out" then would be a lie about a live session).
     pub async fn logout(&self) -> Result<(), String> {
-        use gloo_net::http::Request;
-        let mut req = Request::post("/api/auth/logout").header(CSRF_HEADER, CSRF_HEADER_VALUE);
-        if let Some(t) = self.token() {
-            req = req.header("Authorization", &format!("Bearer {t}"));
-        }
-        match req.send().await {
-            Ok(r) if r.status() == 204 => {
+        match api::logout(self.token().as_deref()).await {
+            Ok(()) => {
                 self.drop_session(Some("You have been logged out.".into()));
                 tabs::announce(tabs::Message::Logout);
                 Ok(())
             }
-            Ok(r) => Err(format!(
-                "Logging out failed: the server answered {}. You are still logged in here and on the server; try again.",
-                r.status()
-            )),
-            Err(_) => Err(
+            Err(e) if e.status == 0 => Err(
                 "Logging out failed: the server could not be reached. You are still logged in; try again."
                     .into(),
             ),
+            Err(e) => Err(format!(
+                "Logging out failed: the server answered {}. You are still logged in here and on the server; try again.",
+                e.status
+            )),
         }
     }
 
@@ -292,5 +275,23 @@ impl Auth {
         self.accept(t);
         self.record("login", true);
         tabs::announce(tabs::Message::Login);
+    }
+}
+
+/// What the API client asks of the session: the token in memory, and a refresh when there is
+/// none or the server refused it.
+impl api::Credentials for Auth {
+    fn token(&self) -> Option<String> {
+        Auth::token(self)
+    }
+
+    fn refresh(&self, why: api::Need) -> impl Future<Output = Result<String, ApiError>> {
+        Auth::refresh(
+            self,
+            match why {
+                api::Need::Missing => RefreshReason::NoToken,
+                api::Need::Refused => RefreshReason::After401,
+            },
+        )
     }
 }

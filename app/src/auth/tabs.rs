@@ -6,7 +6,7 @@ use std::{cell::RefCell, future::Future, rc::Rc, time::Duration};
 use leptos::prelude::*;
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};
 
-use super::{auth, schedule, RefreshReason, Session, Status};
+use super::{schedule, Auth, RefreshReason, Session, Status};
 
 const CHANNEL: &str = "cloakroom-auth";
 const LOCK: &str = "cloakroom-refresh";
@@ -36,6 +36,11 @@ impl Message {
 }
 
 thread_local! {
+    // The tab's proactive-refresh timer and its end of the channel: browser handles, one per
+    // document (as the lock is), set once at start-up or per token and read from callbacks
+    // that run outside any component. They are not state anyone renders, so they do not belong
+    // in `Auth`'s signals, and a thread-local is the plain home for a per-page JS handle (the
+    // wasm module runs on one thread, so this is one slot per tab).
     static TIMER: RefCell<Option<TimeoutHandle>> = const { RefCell::new(None) };
     static CHANNEL_HANDLE: RefCell<Option<web_sys::BroadcastChannel>> = const { RefCell::new(None) };
 }
@@ -49,43 +54,41 @@ pub fn announce(m: Message) {
     });
 }
 
-pub fn listen() {
+/// Wires `a` to the other tabs' notices and to this tab becoming visible again.
+pub fn listen(a: Auth) {
     if let Ok(ch) = web_sys::BroadcastChannel::new(CHANNEL) {
-        let on_message =
-            Closure::<dyn Fn(web_sys::MessageEvent)>::new(|ev: web_sys::MessageEvent| {
-                let a = auth();
-                match ev.data().as_string().as_deref() {
-                    Some("logout") => {
-                        a.record("another tab logged out", true);
-                        a.drop_session(Some("You logged out in another tab.".into()));
-                    }
-                    Some("ended") if a.token().is_some() => {
-                        a.record("another tab's refresh was refused", false);
-                        a.drop_session(Some(
-                            "Your session has ended (noticed in another tab). Log in again.".into(),
-                        ));
-                    }
-                    Some("login") if a.token().is_none() => {
-                        leptos::task::spawn_local(async move {
-                            let _ = a.refresh(RefreshReason::OtherTabLogin).await;
-                        });
-                    }
-                    Some("refreshed") => a.record("another tab refreshed its token", true),
-                    _ => {}
+        let on_message = Closure::<dyn Fn(web_sys::MessageEvent)>::new(
+            move |ev: web_sys::MessageEvent| match ev.data().as_string().as_deref() {
+                Some("logout") => {
+                    a.record("another tab logged out", true);
+                    a.drop_session(Some("You logged out in another tab.".into()));
                 }
-            });
+                Some("ended") if a.token().is_some() => {
+                    a.record("another tab's refresh was refused", false);
+                    a.drop_session(Some(
+                        "Your session has ended (noticed in another tab). Log in again.".into(),
+                    ));
+                }
+                Some("login") if a.token().is_none() => {
+                    leptos::task::spawn_local(async move {
+                        let _ = a.refresh(RefreshReason::OtherTabLogin).await;
+                    });
+                }
+                Some("refreshed") => a.record("another tab refreshed its token", true),
+                _ => {}
+            },
+        );
         ch.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         on_message.forget();
         CHANNEL_HANDLE.with(|c| *c.borrow_mut() = Some(ch));
     }
 
     // Timers are throttled (or frozen) in background tabs: re-check on return.
-    let on_visible = Closure::<dyn Fn()>::new(|| {
+    let on_visible = Closure::<dyn Fn()>::new(move || {
         let visible = document().visibility_state() == web_sys::VisibilityState::Visible;
         if !visible {
             return;
         }
-        let a = auth();
         let session = a.status.with_untracked(|s| match s {
             Status::LoggedIn(sess) => Some(sess.clone()),
             _ => None,
@@ -96,7 +99,7 @@ pub fn listen() {
                     let _ = a.refresh(RefreshReason::TabVisible).await;
                 });
             } else {
-                schedule_refresh(&sess);
+                schedule_refresh(a, &sess);
             }
         }
     });
@@ -105,14 +108,15 @@ pub fn listen() {
     on_visible.forget();
 }
 
-pub fn schedule_refresh(session: &Session) {
+/// (Re)arms the timer that refreshes `session`'s token for `a` before it expires.
+pub fn schedule_refresh(a: Auth, session: &Session) {
     cancel_refresh();
     let delay =
         schedule::refresh_delay_ms(session.issued_ms, session.lifetime_secs, super::now_ms());
     let handle = set_timeout_with_handle(
-        || {
-            leptos::task::spawn_local(async {
-                let _ = auth().refresh(RefreshReason::Proactive).await;
+        move || {
+            leptos::task::spawn_local(async move {
+                let _ = a.refresh(RefreshReason::Proactive).await;
             });
         },
         Duration::from_millis(delay as u64),

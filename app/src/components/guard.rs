@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 use leptos_router::{components::Redirect, hooks::use_location};
 
-use crate::auth::{auth, Status};
+use crate::auth::{use_auth, Status};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -16,7 +16,7 @@ enum Phase {
 
 #[component]
 pub fn Protected(children: ChildrenFn) -> impl IntoView {
-    let a = auth();
+    let a = use_auth();
     // A memo over the phase only: a token refresh (a new Session value) must not re-render
     // the page and lose what the user is typing.
     let phase = Memo::new(move |_| {

@@ -4,13 +4,13 @@ use leptos::prelude::*;
 use leptos_router::{components::A, hooks::use_navigate};
 
 use crate::{
-    auth::{auth, Status},
+    auth::{use_auth, Status},
     prefs::{self, Theme},
 };
 
 #[component]
 pub fn Nav() -> impl IntoView {
-    let a = auth();
+    let a = use_auth();
     let user = Memo::new(move |_| {
         a.status.with(|s| match s {
             Status::LoggedIn(sess) => Some(sess.username()),
@@ -28,7 +28,7 @@ pub fn Nav() -> impl IntoView {
         let navigate = navigate.clone();
         logout_error.set(None);
         leptos::task::spawn_local(async move {
-            match auth().logout().await {
+            match a.logout().await {
                 Ok(()) => navigate("/login", Default::default()),
                 Err(e) => logout_error.set(Some(e)),
             }

@@ -6,14 +6,14 @@ use leptos::prelude::*;
 
 use crate::{
     api::{self, Method},
-    auth::{auth, Status},
+    auth::{use_auth, Status},
 };
 
 #[component]
 pub fn AdminPage() -> impl IntoView {
-    let a = auth();
+    let auth = use_auth();
     let is_admin = Memo::new(move |_| {
-        a.status.with(
+        auth.status.with(
             |s| matches!(s, Status::LoggedIn(sess) if sess.roles().iter().any(|r| r == api_types::ADMIN_ROLE)),
         )
     });
@@ -21,7 +21,7 @@ pub fn AdminPage() -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     let load = move || {
         leptos::task::spawn_local(async move {
-            match api::get::<Vec<AdminUserInfo>>("/api/admin/users").await {
+            match api::get::<Vec<AdminUserInfo>>(&auth, "/api/admin/users").await {
                 Ok(v) => {
                     users.set(v);
                     error.set(None);
@@ -57,7 +57,7 @@ pub fn AdminPage() -> impl IntoView {
                                         }
                                         let id = id.clone();
                                         leptos::task::spawn_local(async move {
-                                            match api::send(Method::Post, &format!("/api/admin/users/{id}/revoke-sessions"), &[]).await {
+                                            match api::send(&auth, Method::Post, &format!("/api/admin/users/{id}/revoke-sessions"), &[]).await {
                                                 Ok(()) => load(),
                                                 Err(e) => error.set(Some(e.message)),
                                             }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::{
     audit::{self, Finding, Place},
-    auth::{auth, now_ms, schedule, Status},
+    auth::{now_ms, schedule, use_auth, Status},
 };
 
 fn pretty(json: &str) -> String {
@@ -60,7 +60,7 @@ fn run_audit(token: Option<&str>) -> Vec<Finding> {
 
 #[component]
 pub fn InspectorPage() -> impl IntoView {
-    let a = auth();
+    let a = use_auth();
     let now = RwSignal::new(now_ms());
     let findings = RwSignal::new(Vec::<Finding>::new());
     let idb = RwSignal::new(None::<Vec<String>>);

@@ -7,7 +7,7 @@ use leptos_router::hooks::{use_navigate, use_query_map};
 
 use crate::{
     api::{self, human_wait},
-    auth::{auth, Status},
+    auth::{use_auth, Status},
 };
 
 /// Only same-origin paths are followed after login (no open redirect via `?next=`).
@@ -36,7 +36,7 @@ pub fn safe_next(next: Option<String>) -> String {
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
-    let a = auth();
+    let a = use_auth();
     let query = use_query_map();
     let navigate = use_navigate();
     let username = RwSignal::new(String::new());
@@ -81,7 +81,7 @@ pub fn LoginPage() -> impl IntoView {
             match api::post_public::<_, TokenResponse>("/api/auth/login", &body).await {
                 Ok(t) => {
                     password.set(String::new());
-                    auth().logged_in(t);
+                    a.logged_in(t);
                     navigate(
                         &safe_next(query.get_untracked().get("next")),
                         Default::default(),

@@ -3,7 +3,10 @@
 use api_types::{Note, NoteInput, NOTE_BODY_MAX_BYTES, NOTE_TITLE_MAX_CHARS};
 use leptos::prelude::*;
 
-use crate::api::{self, Method};
+use crate::{
+    api::{self, Method},
+    auth::use_auth,
+};
 
 /// Open editors' text (title, body), by note id; a few entries at most, so a Vec. The list
 /// re-renders every row whenever it changes: a plain list, not a keyed `<For>`, whose keyed
@@ -28,6 +31,7 @@ fn when(rfc3339: &str) -> String {
 
 #[component]
 pub fn NotesPage() -> impl IntoView {
+    let auth = use_auth();
     let notes = RwSignal::new(Vec::<Note>::new());
     let loaded = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
@@ -38,7 +42,7 @@ pub fn NotesPage() -> impl IntoView {
 
     let reload = move || {
         leptos::task::spawn_local(async move {
-            match api::get::<Vec<Note>>("/api/notes").await {
+            match api::get::<Vec<Note>>(&auth, "/api/notes").await {
                 Ok(list) => {
                     notes.set(list);
                     error.set(None);
@@ -62,7 +66,7 @@ pub fn NotesPage() -> impl IntoView {
         }
         busy.set(true);
         leptos::task::spawn_local(async move {
-            match api::call::<Note>(Method::Post, "/api/notes", Some(&input)).await {
+            match api::call::<Note>(&auth, Method::Post, "/api/notes", Some(&input)).await {
                 Ok(n) => {
                     notes.update(|v| v.insert(0, n));
                     // Cleared only on success: a failed save keeps what was typed.
@@ -102,6 +106,7 @@ pub fn NotesPage() -> impl IntoView {
 
 #[component]
 fn NoteItem(note: Note, notes: RwSignal<Vec<Note>>, drafts: Drafts) -> impl IntoView {
+    let auth = use_auth();
     let id = note.id.clone();
     let draft = drafts.with_value(|d| d.iter().find(|(k, _)| *k == id).map(|(_, v)| v.clone()));
     let editing = RwSignal::new(draft.is_some());
@@ -132,7 +137,14 @@ fn NoteItem(note: Note, notes: RwSignal<Vec<Note>>, drafts: Drafts) -> impl Into
         };
         let id = id_save.clone();
         leptos::task::spawn_local(async move {
-            match api::call::<Note>(Method::Put, &format!("/api/notes/{id}"), Some(&input)).await {
+            match api::call::<Note>(
+                &auth,
+                Method::Put,
+                &format!("/api/notes/{id}"),
+                Some(&input),
+            )
+            .await
+            {
                 Ok(n) => {
                     forget_draft(drafts, &n.id);
                     notes.update(|v| {
@@ -153,7 +165,7 @@ fn NoteItem(note: Note, notes: RwSignal<Vec<Note>>, drafts: Drafts) -> impl Into
             return;
         }
         leptos::task::spawn_local(async move {
-            match api::send(Method::Delete, &format!("/api/notes/{id}"), &[]).await {
+            match api::send(&auth, Method::Delete, &format!("/api/notes/{id}"), &[]).await {
                 Ok(()) => {
                     forget_draft(drafts, &id);
                     notes.update(|v| v.retain(|x| x.id != id));

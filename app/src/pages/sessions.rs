@@ -6,17 +6,18 @@ use leptos_router::hooks::use_navigate;
 
 use crate::{
     api::{self, Method},
-    auth::auth,
+    auth::use_auth,
 };
 
 #[component]
 pub fn SessionsPage() -> impl IntoView {
+    let auth = use_auth();
     let sessions = RwSignal::new(Vec::<SessionInfo>::new());
     let error = RwSignal::new(None::<String>);
     let loaded = RwSignal::new(false);
     let load = move || {
         leptos::task::spawn_local(async move {
-            match api::get::<Vec<SessionInfo>>("/api/auth/sessions").await {
+            match api::get::<Vec<SessionInfo>>(&auth, "/api/auth/sessions").await {
                 Ok(v) => {
                     sessions.set(v);
                     error.set(None);
@@ -37,10 +38,9 @@ pub fn SessionsPage() -> impl IntoView {
         }
         let navigate = navigate.clone();
         leptos::task::spawn_local(async move {
-            let headers = [(api_types::CSRF_HEADER, api_types::CSRF_HEADER_VALUE)];
-            match api::send(Method::Post, "/api/auth/logout-all", &headers).await {
+            match api::send(&auth, Method::Post, "/api/auth/logout-all", api::CSRF).await {
                 Ok(()) => {
-                    auth().drop_session(Some("You logged out on every device.".into()));
+                    auth.drop_session(Some("You logged out on every device.".into()));
                     navigate("/login", Default::default());
                 }
                 Err(e) => error.set(Some(e.message)),
@@ -72,11 +72,19 @@ fn SessionRow(
     sessions: RwSignal<Vec<SessionInfo>>,
     error: RwSignal<Option<String>>,
 ) -> impl IntoView {
+    let auth = use_auth();
     let id = s.id.clone();
     let revoke = move |_| {
         let id = id.clone();
         leptos::task::spawn_local(async move {
-            match api::send(Method::Delete, &format!("/api/auth/sessions/{id}"), &[]).await {
+            match api::send(
+                &auth,
+                Method::Delete,
+                &format!("/api/auth/sessions/{id}"),
+                &[],
+            )
+            .await
+            {
                 Ok(()) => sessions.update(|v| v.retain(|x| x.id != id)),
                 Err(e) => error.set(Some(e.message)),
             }

@@ -4,7 +4,7 @@ use api_types::{LoginRequest, SignupRequest, TokenResponse, UserCreated};
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 
-use crate::{api, auth::auth};
+use crate::{api, auth::use_auth};
 
 /// Checks the server would make, said before sending so the user isn't surprised.
 pub fn precheck(username: &str, password: &str, confirm: &str) -> Result<(), String> {
@@ -29,6 +29,7 @@ pub fn precheck(username: &str, password: &str, confirm: &str) -> Result<(), Str
 
 #[component]
 pub fn SignupPage() -> impl IntoView {
+    let a = use_auth();
     let navigate = use_navigate();
     let username = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
@@ -67,7 +68,7 @@ pub fn SignupPage() -> impl IntoView {
                     };
                     match api::post_public::<_, TokenResponse>("/api/auth/login", &login).await {
                         Ok(t) => {
-                            auth().logged_in(t);
+                            a.logged_in(t);
                             navigate("/notes", Default::default());
                         }
                         Err(e) => error.set(Some(format!(
