@@ -4,18 +4,21 @@
 
 use std::future::Future;
 
-use api_types::{TokenResponse, CSRF_HEADER, CSRF_HEADER_VALUE};
+use api_types::{ProblemType, TokenResponse, CSRF_HEADER, CSRF_HEADER_VALUE};
 use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::{de::DeserializeOwned, Serialize};
 
 /// The header the cookie-authenticated auth routes require (refresh, logout, logout-all).
 pub const CSRF: &[(&str, &str)] = &[(CSRF_HEADER, CSRF_HEADER_VALUE)];
 
-/// An error to show the user: `message` is readable as it is.
+/// An error to show the user: `message` is readable as it is. Code decides by `status` and
+/// `kind`, never by the words of `message`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ApiError {
     /// HTTP status, or 0 when the server could not be reached.
     pub status: u16,
+    /// The case the server named in the problem's `type`, if it is one a client tells apart.
+    pub kind: Option<ProblemType>,
     pub message: String,
     pub retry_after: Option<u64>,
 }
@@ -25,6 +28,7 @@ impl ApiError {
     fn local(status: u16, message: String) -> Self {
         Self {
             status,
+            kind: None,
             message,
             retry_after: None,
         }
@@ -81,18 +85,25 @@ fn builder(method: Method, path: &str) -> RequestBuilder {
     }
 }
 
+/// A failed answer as an error.
 async fn problem(res: Response) -> ApiError {
     let status = res.status();
     let header_retry = res
         .headers()
         .get("retry-after")
         .and_then(|v| v.parse().ok());
-    let text = res.text().await.unwrap_or_default();
-    match crate::json::from_str::<api_types::Problem>(&text) {
+    problem_from(status, &res.text().await.unwrap_or_default(), header_retry)
+}
+
+/// The error a failed answer's body says: a problem+json body's `type`, `detail` (or `title`)
+/// and `retry_after`, or a generic line when the body is not a problem.
+fn problem_from(status: u16, body: &str, header_retry: Option<u64>) -> ApiError {
+    match crate::json::from_str::<api_types::Problem>(body) {
         Ok(p) => ApiError {
             status,
-            message: p.detail.unwrap_or(p.title),
+            kind: p.kind(),
             retry_after: p.retry_after.or(header_retry),
+            message: p.detail.unwrap_or(p.title),
         },
         Err(_) => ApiError {
             retry_after: header_retry,
@@ -239,10 +250,51 @@ pub fn human_wait(secs: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn human_wait_rounds_up_minutes() {
-        assert_eq!(super::human_wait(1), "a second");
-        assert_eq!(super::human_wait(45), "45 seconds");
-        assert_eq!(super::human_wait(890), "15 minutes");
+        assert_eq!(human_wait(1), "a second");
+        assert_eq!(human_wait(45), "45 seconds");
+        assert_eq!(human_wait(890), "15 minutes");
+    }
+
+    #[test]
+    fn problems_carry_their_kind_and_detail() {
+        let e = problem_from(
+            401,
+            r#"{"type":"/api/problems/no-refresh-cookie","title":"Unauthorized","status":401,"detail":"no refresh cookie: log in"}"#,
+            None,
+        );
+        assert_eq!(e.kind, Some(ProblemType::NoRefreshCookie));
+        assert_eq!(e.message, "no refresh cookie: log in");
+
+        let e = problem_from(
+            429,
+            r#"{"type":"/api/problems/throttled","title":"Too Many Requests","status":429,"retry_after":90}"#,
+            Some(5),
+        );
+        assert_eq!(e.kind, Some(ProblemType::Throttled));
+        assert_eq!(
+            e.message, "Too Many Requests",
+            "the title when there is no detail"
+        );
+        assert_eq!(
+            e.retry_after,
+            Some(90),
+            "the body's figure over the header's"
+        );
+
+        // No `type` (or about:blank): no kind, whatever the detail says.
+        let e = problem_from(
+            401,
+            r#"{"title":"Unauthorized","status":401,"detail":"no refresh cookie"}"#,
+            None,
+        );
+        assert_eq!(e.kind, None);
+
+        let e = problem_from(502, "<html>Bad Gateway</html>", Some(3));
+        assert_eq!((e.kind, e.retry_after), (None, Some(3)));
+        assert_eq!(e.message, "The server answered 502.");
     }
 }

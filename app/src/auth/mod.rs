@@ -13,7 +13,7 @@ mod tabs;
 
 use std::future::Future;
 
-use api_types::TokenResponse;
+use api_types::{ProblemType, TokenResponse};
 use leptos::prelude::*;
 
 use crate::api::{self, ApiError};
@@ -218,7 +218,7 @@ impl Auth {
                 let ended = format!("Your session has ended: {}", e.message);
                 // A first visit with no cookie is not news; anything else the user should read.
                 let first_visit =
-                    reason == RefreshReason::OnLoad && e.message.starts_with("no refresh cookie");
+                    reason == RefreshReason::OnLoad && e.kind == Some(ProblemType::NoRefreshCookie);
                 self.record(
                     format!("{}: refused ({})", reason.label(), e.message),
                     false,
@@ -230,6 +230,7 @@ impl Auth {
                 }
                 Err(ApiError {
                     status: 401,
+                    kind: e.kind,
                     message: ended,
                     retry_after: None,
                 })
