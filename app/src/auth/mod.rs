@@ -13,7 +13,7 @@ mod tabs;
 
 use std::future::Future;
 
-use api_types::{ProblemType, TokenResponse};
+use api_types::{ProblemType, TokenResponse, ADMIN_ROLE};
 use leptos::prelude::*;
 
 use crate::api::{self, ApiError};
@@ -39,11 +39,12 @@ impl Session {
             .and_then(|d| d.claims.preferred_username.clone())
             .unwrap_or_default()
     }
-    pub fn roles(&self) -> Vec<String> {
+    /// Whether the token grants the admin role. For what to show only: the server checks the
+    /// role on every admin call.
+    pub fn is_admin(&self) -> bool {
         self.decoded
             .as_ref()
-            .map(|d| d.claims.roles.clone())
-            .unwrap_or_default()
+            .is_some_and(|d| d.claims.roles.iter().any(|r| r == ADMIN_ROLE))
     }
 }
 
@@ -138,6 +139,12 @@ impl Auth {
             Status::LoggedIn(sess) => Some(sess.token.clone()),
             _ => None,
         })
+    }
+
+    /// Whether the session holds the admin role (tracked: for memos and views).
+    pub fn is_admin(&self) -> bool {
+        self.status
+            .with(|s| matches!(s, Status::LoggedIn(sess) if sess.is_admin()))
     }
 
     pub fn record(&self, what: impl Into<String>, ok: bool) {
@@ -294,5 +301,48 @@ impl api::Credentials for Auth {
                 api::Need::Refused => RefreshReason::After401,
             },
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(roles: &[&str]) -> Session {
+        let claims = jwt::Claims {
+            sub: Some("u1".into()),
+            preferred_username: Some("alice".into()),
+            exp: None,
+            iat: None,
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+        };
+        let header = jwt::Header {
+            alg: Some("EdDSA".into()),
+            kid: None,
+            typ: None,
+        };
+        Session {
+            token: "t".into(),
+            decoded: Some(Box::new(jwt::Decoded {
+                header_json: String::new(),
+                claims_json: String::new(),
+                header,
+                claims,
+            })),
+            issued_ms: 0.0,
+            lifetime_secs: 300,
+        }
+    }
+
+    #[test]
+    fn admin_is_the_shared_role_name_only() {
+        assert!(session(&["user", ADMIN_ROLE]).is_admin());
+        assert!(!session(&["user"]).is_admin());
+        assert!(!session(&["Admin", "administrator"]).is_admin());
+        let undecodable = Session {
+            decoded: None,
+            ..session(&[ADMIN_ROLE])
+        };
+        assert!(!undecodable.is_admin(), "an unreadable token shows nothing");
     }
 }

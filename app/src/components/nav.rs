@@ -17,11 +17,7 @@ pub fn Nav() -> impl IntoView {
             _ => None,
         })
     });
-    let is_admin = Memo::new(move |_| {
-        a.status.with(
-            |s| matches!(s, Status::LoggedIn(sess) if sess.roles().iter().any(|r| r == api_types::ADMIN_ROLE)),
-        )
-    });
+    let is_admin = Memo::new(move |_| a.is_admin());
     let navigate = use_navigate();
     let logout_error = RwSignal::new(None::<String>);
     let logout = move |_| {

@@ -6,17 +6,13 @@ use leptos::prelude::*;
 
 use crate::{
     api::{self, Method},
-    auth::{use_auth, Status},
+    auth::use_auth,
 };
 
 #[component]
 pub fn AdminPage() -> impl IntoView {
     let auth = use_auth();
-    let is_admin = Memo::new(move |_| {
-        auth.status.with(
-            |s| matches!(s, Status::LoggedIn(sess) if sess.roles().iter().any(|r| r == api_types::ADMIN_ROLE)),
-        )
-    });
+    let is_admin = Memo::new(move |_| auth.is_admin());
     let users = RwSignal::new(Vec::<AdminUserInfo>::new());
     let error = RwSignal::new(None::<String>);
     let load = move || {
