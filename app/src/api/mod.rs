@@ -126,7 +126,8 @@ async fn body_text(res: Response) -> Result<String, ApiError> {
         .map_err(|e| ApiError::local(res.status(), format!("Unreadable answer: {e}")))
 }
 
-fn parse<T: DeserializeOwned>(text: &str) -> Result<T, ApiError> {
+/// The typed value of a successful answer's body.
+pub fn parse<T: DeserializeOwned>(text: &str) -> Result<T, ApiError> {
     crate::json::from_str(text)
         .map_err(|e| ApiError::local(200, format!("Unexpected answer from the server: {e}")))
 }
@@ -208,8 +209,10 @@ async fn call_inner(
     body_text(send_once(method, path, json.as_deref(), Some(&fresh), headers).await?).await
 }
 
-pub async fn get<T: DeserializeOwned>(creds: &impl Credentials, path: &str) -> Result<T, ApiError> {
-    call::<T>(creds, Method::Get, path, None::<&()>).await
+/// An authenticated GET whose body is left as text, for a caller that parses it later (see
+/// [`parse`]) and wants the request's code once, not once per answer type.
+pub async fn get_text(creds: &impl Credentials, path: &str) -> Result<String, ApiError> {
+    call_inner(creds, Method::Get, path, None, &[]).await
 }
 
 /// An unauthenticated JSON POST (signup, login).

@@ -5,7 +5,10 @@
 use leptos::prelude::*;
 use leptos_router::{components::Redirect, hooks::use_location};
 
-use crate::auth::{use_auth, Status};
+use crate::{
+    auth::{use_auth, Status},
+    components::fetch::Loading,
+};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -28,7 +31,7 @@ pub fn Protected(children: ChildrenFn) -> impl IntoView {
     });
     let location = use_location();
     move || match phase.get() {
-        Phase::Checking => view! { <Loading/> }.into_any(),
+        Phase::Checking => view! { <Loading label="Checking your session…"/> }.into_any(),
         Phase::In => children().into_any(),
         Phase::Out => {
             let here = location.pathname.get_untracked();
@@ -40,15 +43,5 @@ pub fn Protected(children: ChildrenFn) -> impl IntoView {
             let path = format!("/login?next={}", js_sys::encode_uri_component(&here));
             view! { <Redirect path=path/> }.into_any()
         }
-    }
-}
-
-#[component]
-pub fn Loading() -> impl IntoView {
-    view! {
-        <div class="loading" role="status" aria-live="polite" data-testid="loading">
-            <span class="spinner" aria-hidden="true"></span>
-            " Checking your session…"
-        </div>
     }
 }

@@ -1,4 +1,5 @@
 //! Reusable view pieces.
 
+pub mod fetch;
 pub mod guard;
 pub mod nav;

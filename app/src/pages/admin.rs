@@ -7,6 +7,7 @@ use leptos::prelude::*;
 use crate::{
     api::{self, Method},
     auth::use_auth,
+    components::fetch::{Fetch, FetchStatus},
 };
 
 #[component]
@@ -14,18 +15,9 @@ pub fn AdminPage() -> impl IntoView {
     let auth = use_auth();
     let is_admin = Memo::new(move |_| auth.is_admin());
     let users = RwSignal::new(Vec::<AdminUserInfo>::new());
+    let fetch = Fetch::default();
     let error = RwSignal::new(None::<String>);
-    let load = move || {
-        leptos::task::spawn_local(async move {
-            match api::get::<Vec<AdminUserInfo>>(&auth, "/api/admin/users").await {
-                Ok(v) => {
-                    users.set(v);
-                    error.set(None);
-                }
-                Err(e) => error.set(Some(e.message)),
-            }
-        });
-    };
+    let load = move || fetch.load(auth, "/api/admin/users", users);
     load();
     view! {
         <section class="card">
@@ -34,6 +26,7 @@ pub fn AdminPage() -> impl IntoView {
                 <p>"Every account, with its live sessions. Ending them stops that user's tokens at once."</p>
             </Show>
             <div class="error" role="alert" aria-live="assertive">{move || error.get()}</div>
+            <FetchStatus fetch=fetch/>
             <table data-testid="admin-users">
                 <thead><tr><th scope="col">"User"</th><th scope="col">"Roles"</th><th scope="col">"Created"</th><th scope="col">"Live sessions"</th><th scope="col"><span class="sr-only">"Actions"</span></th></tr></thead>
                 <tbody>
@@ -54,7 +47,10 @@ pub fn AdminPage() -> impl IntoView {
                                         let id = id.clone();
                                         leptos::task::spawn_local(async move {
                                             match api::send(&auth, Method::Post, &format!("/api/admin/users/{id}/revoke-sessions"), &[]).await {
-                                                Ok(()) => load(),
+                                                Ok(()) => {
+                                                    error.set(None);
+                                                    load();
+                                                }
                                                 Err(e) => error.set(Some(e.message)),
                                             }
                                         });

@@ -6,6 +6,7 @@ use leptos::prelude::*;
 use crate::{
     api::{self, Method},
     auth::use_auth,
+    components::fetch::{Fetch, FetchStatus},
 };
 
 /// Open editors' text (title, body), by note id; a few entries at most, so a Vec. The list
@@ -33,26 +34,14 @@ fn when(rfc3339: &str) -> String {
 pub fn NotesPage() -> impl IntoView {
     let auth = use_auth();
     let notes = RwSignal::new(Vec::<Note>::new());
-    let loaded = RwSignal::new(false);
+    let fetch = Fetch::default();
     let error = RwSignal::new(None::<String>);
     let title = RwSignal::new(String::new());
     let body = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
     let drafts: Drafts = StoredValue::new(Vec::new());
 
-    let reload = move || {
-        leptos::task::spawn_local(async move {
-            match api::get::<Vec<Note>>(&auth, "/api/notes").await {
-                Ok(list) => {
-                    notes.set(list);
-                    error.set(None);
-                }
-                Err(e) => error.set(Some(e.message)),
-            }
-            loaded.set(true);
-        });
-    };
-    reload();
+    fetch.load(auth, "/api/notes", notes);
 
     let create = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -93,8 +82,9 @@ pub fn NotesPage() -> impl IntoView {
             </form>
             <div class="error" role="alert" aria-live="assertive" data-testid="notes-error">{move || error.get()}</div>
         </section>
-        <section aria-label="Notes list" aria-busy=move || (!loaded.get()).to_string()>
-            <Show when=move || loaded.get() && notes.with(Vec::is_empty)>
+        <section aria-label="Notes list" aria-busy=move || fetch.pending().to_string()>
+            <FetchStatus fetch=fetch/>
+            <Show when=move || fetch.ok() && notes.with(Vec::is_empty)>
                 <p class="empty" data-testid="notes-empty">"No notes yet. Whatever you write stays yours: other users can't even tell it exists."</p>
             </Show>
             <ul class="notes" data-testid="notes-list">

@@ -7,27 +7,16 @@ use leptos_router::hooks::use_navigate;
 use crate::{
     api::{self, Method},
     auth::use_auth,
+    components::fetch::{Fetch, FetchStatus},
 };
 
 #[component]
 pub fn SessionsPage() -> impl IntoView {
     let auth = use_auth();
     let sessions = RwSignal::new(Vec::<SessionInfo>::new());
+    let fetch = Fetch::default();
     let error = RwSignal::new(None::<String>);
-    let loaded = RwSignal::new(false);
-    let load = move || {
-        leptos::task::spawn_local(async move {
-            match api::get::<Vec<SessionInfo>>(&auth, "/api/auth/sessions").await {
-                Ok(v) => {
-                    sessions.set(v);
-                    error.set(None);
-                }
-                Err(e) => error.set(Some(e.message)),
-            }
-            loaded.set(true);
-        });
-    };
-    load();
+    fetch.load(auth, "/api/auth/sessions", sessions);
     let navigate = use_navigate();
     let everywhere = move |_| {
         if !window()
@@ -52,13 +41,14 @@ pub fn SessionsPage() -> impl IntoView {
             <h1>"Sessions"</h1>
             <p>"Each row is one login. Ending a session stops its tokens at once, on that device's next request."</p>
             <div class="error" role="alert" aria-live="assertive">{move || error.get()}</div>
+            <FetchStatus fetch=fetch/>
             <table class="sessions" data-testid="sessions-table">
                 <thead><tr><th scope="col">"Device"</th><th scope="col">"IP"</th><th scope="col">"Signed in"</th><th scope="col">"Last active"</th><th scope="col"><span class="sr-only">"Actions"</span></th></tr></thead>
                 <tbody>
                     {move || sessions.get().into_iter().map(|s| view! { <SessionRow s=s sessions=sessions error=error/> }).collect_view()}
                 </tbody>
             </table>
-            <Show when=move || loaded.get() && sessions.with(Vec::is_empty)>
+            <Show when=move || fetch.ok() && sessions.with(Vec::is_empty)>
                 <p class="empty">"No live sessions."</p>
             </Show>
             <button class="danger" on:click=everywhere data-testid="logout-all">"Log out everywhere"</button>
