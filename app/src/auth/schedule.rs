@@ -39,7 +39,7 @@ mod tests {
     fn overdue_refreshes_soon_but_not_in_a_tight_loop() {
         assert_eq!(refresh_delay_ms(0.0, 300, 299_000.0), 1_000.0);
         assert_eq!(refresh_delay_ms(0.0, 300, 1e9), 1_000.0);
-        // Very short tokens (tests use 5 s) get a proportionally small floor.
+        // Very short lifetimes get a proportionally small floor, not the one-second one.
         assert_eq!(refresh_delay_ms(0.0, 5, 10_000.0), 500.0);
     }
 
