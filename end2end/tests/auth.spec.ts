@@ -82,3 +82,18 @@ test('login form: generic error on a wrong password, retry-after message when th
   await expect(error).toHaveText(/^Too many attempts\. Try again in 15 minutes\.$/);
   await expect(page).toHaveURL(/\/login/);
 });
+
+test('a first visit lands on the login page with no notice: a missing refresh cookie is not news', async ({ page }) => {
+  // The client tells this case from an ended session by the problem's type
+  // (/api/problems/no-refresh-cookie), not by its wording.
+  const refresh = page.waitForResponse((r) => r.url().endsWith('/api/auth/refresh'));
+  await page.goto('/notes');
+  const answer = await refresh;
+  expect(answer.status()).toBe(401);
+  expect((await answer.json()).type).toBe('/api/problems/no-refresh-cookie');
+  // The guard redirects only once the refresh has been handled, so the notice (or its absence)
+  // is settled by then.
+  await expect(page).toHaveURL(/\/login\?next=%2Fnotes$/);
+  await expect(page.getByLabel('Username')).toBeVisible();
+  await expect(page.getByTestId('login-notice')).toHaveCount(0);
+});
