@@ -121,10 +121,12 @@ pub fn InspectorPage() -> impl IntoView {
                                     "Expires in " <strong>{move || schedule::seconds_left(exp, now.get())}</strong> " s"
                                     " (proactive refresh at 80% of its " {sess.lifetime_secs} " s life)"
                                 </p>
+                                // Focusable: a token's lines can be wider than the panel, and
+                                // a keyboard alone must be able to scroll them.
                                 <h3>"Header"</h3>
-                                <pre data-testid="token-header">{header}</pre>
+                                <pre data-testid="token-header" tabindex="0">{header}</pre>
                                 <h3>"Claims"</h3>
-                                <pre data-testid="token-claims">{claims}</pre>
+                                <pre data-testid="token-claims" tabindex="0">{claims}</pre>
                             }.into_any()
                         }
                     }}
