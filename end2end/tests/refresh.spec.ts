@@ -106,6 +106,11 @@ test('two tabs refreshing at the same moment never log the user out', async ({ c
   // Still one live session, and both tabs can use it.
   await a.getByRole('link', { name: 'Sessions' }).click();
   await expect(a.getByTestId('session-row')).toHaveCount(1);
+  // The device in words, the full User-Agent on hover.
+  const device = a.getByTestId('session-row').locator('td').first();
+  await expect(device).toContainText(/^Chrome( \(headless\))? \d+ on Linux/);
+  await expect(device).not.toContainText('Mozilla');
+  await expect(device).toHaveAttribute('title', /^Mozilla\/5\.0 /);
   await b.getByLabel('Title').fill('from tab b');
   await b.getByRole('button', { name: 'Add note' }).click();
   await expect(b.getByTestId('note').filter({ hasText: 'from tab b' })).toBeVisible();

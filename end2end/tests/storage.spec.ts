@@ -75,7 +75,20 @@ test('the token inspector shows the current token and an all-clear storage audit
   await expect(claims).toContainText(`"sid": "${sessionId(tokens[tokens.length - 1])}"`);
   await expect(claims).toContainText('"token_use": "access"');
   await expect(page.getByTestId('token-header')).toContainText('"alg": "EdDSA"');
-  await expect(page.getByTestId('countdown')).toContainText('Expires in');
+  // Never more than the lifetime, even in the second the token arrived.
+  await expect(page.getByTestId('countdown')).toContainText(/Expires in (300|299|298) s/);
+  // At a desktop width the claims wrap inside their panel: nothing runs past its edge.
+  await page.setViewportSize({ width: 1280, height: 900 });
+  for (const id of ['token-claims', 'token-header']) {
+    const overflow = await page.getByTestId(id).evaluate((el) => el.scrollWidth - el.clientWidth);
+    expect(overflow, id).toBeLessThanOrEqual(0);
+    const panel = await page.getByTestId(id).evaluate((el) => {
+      const p = el.closest('.panel')!.getBoundingClientRect();
+      const r = el.getBoundingClientRect();
+      return p.right - r.right;
+    });
+    expect(panel, `${id} stays inside its panel`).toBeGreaterThanOrEqual(0);
+  }
   await expect(page.getByTestId('timeline')).toContainText('login');
 
   await expect(page.getByTestId('audit-verdict')).toHaveText(/^All clear/);

@@ -30,9 +30,6 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn expires_ms(&self) -> f64 {
-        self.issued_ms + self.lifetime_secs as f64 * 1000.0
-    }
     pub fn username(&self) -> String {
         self.decoded
             .as_ref()

@@ -19,9 +19,12 @@ pub fn due_on_wake(issued_ms: f64, lifetime_secs: u64, now_ms: f64) -> bool {
     now_ms >= issued_ms + lifetime_secs as f64 * 1000.0 * 0.8
 }
 
-/// Whole seconds left until `expires_ms`, for the countdown (0 once expired).
-pub fn seconds_left(expires_ms: f64, now_ms: f64) -> u64 {
-    ((expires_ms - now_ms) / 1000.0).ceil().max(0.0) as u64
+/// Whole seconds left of a token issued at `issued_ms` that lives `lifetime_secs`, for the
+/// countdown: never more than the lifetime (the page's "now" ticks once a second and can lag
+/// a token that arrived since), 0 once expired.
+pub fn seconds_left(issued_ms: f64, lifetime_secs: u64, now_ms: f64) -> u64 {
+    let left = (issued_ms + lifetime_secs as f64 * 1000.0 - now_ms) / 1000.0;
+    (left.ceil().max(0.0) as u64).min(lifetime_secs)
 }
 
 #[cfg(test)]
@@ -47,7 +50,12 @@ mod tests {
     fn wake_and_countdown() {
         assert!(!due_on_wake(0.0, 300, 200_000.0));
         assert!(due_on_wake(0.0, 300, 240_000.0));
-        assert_eq!(seconds_left(10_000.0, 8_500.0), 2);
-        assert_eq!(seconds_left(10_000.0, 12_000.0), 0);
+        assert_eq!(seconds_left(0.0, 10, 8_500.0), 2);
+        assert_eq!(seconds_left(0.0, 10, 12_000.0), 0);
+        // A "now" from before the token arrived: the full lifetime, not one second more.
+        assert_eq!(seconds_left(100_000.0, 300, 99_400.0), 300);
+        assert_eq!(seconds_left(100_000.0, 300, 100_000.0), 300);
+        assert_eq!(seconds_left(100_000.0, 300, 100_001.0), 300);
+        assert_eq!(seconds_left(100_000.0, 300, 101_000.0), 299);
     }
 }

@@ -115,11 +115,11 @@ pub fn InspectorPage() -> impl IntoView {
                             let (header, claims) = sess.decoded.as_ref()
                                 .map(|d| (pretty(&d.header_json), pretty(&d.claims_json)))
                                 .unwrap_or_default();
-                            let exp = sess.expires_ms();
+                            let (issued, life) = (sess.issued_ms, sess.lifetime_secs);
                             view! {
                                 <p class="countdown" data-testid="countdown" aria-live="off">
-                                    "Expires in " <strong>{move || schedule::seconds_left(exp, now.get())}</strong> " s"
-                                    " (proactive refresh at 80% of its " {sess.lifetime_secs} " s life)"
+                                    "Expires in " <strong>{move || schedule::seconds_left(issued, life, now.get())}</strong> " s"
+                                    {format!(" (proactive refresh at 80% of its {} s life)", sess.lifetime_secs)}
                                 </p>
                                 // Focusable: a token's lines can be wider than the panel, and
                                 // a keyboard alone must be able to scroll them.
@@ -152,7 +152,8 @@ pub fn InspectorPage() -> impl IntoView {
         </section>
         <section class="card">
             <h2>"Refresh timeline"</h2>
-            <ol class="timeline" data-testid="timeline">
+            // Focusable: the list scrolls once it is long, and a keyboard must reach it.
+            <ol class="timeline" data-testid="timeline" tabindex="0" aria-label="Refresh timeline">
                 {move || timeline().into_iter().map(|e| view! {
                     <li class={if e.ok { "ok" } else { "bad" }}>
                         <time>{String::from(js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(e.at_ms)).to_locale_time_string("default"))}</time>

@@ -83,7 +83,8 @@ fn SessionRow(
     let current = s.current;
     view! {
         <tr data-testid="session-row" data-current=current.to_string()>
-            <td>{s.user_agent.clone().unwrap_or_else(|| "unknown device".into())}
+            // The device in words ("Chrome 156 on Linux"); the full User-Agent on hover.
+            <td title=s.user_agent.unwrap_or_default()>{s.device}
                 {current.then(|| view! { <span class="badge">"this device"</span> })}</td>
             <td class="nowrap">{s.ip.clone().unwrap_or_default()}</td>
             <td>{s.created_at.replace('T', " ").replace('Z', " UTC")}</td>
