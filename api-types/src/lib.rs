@@ -57,6 +57,7 @@ pub struct LoginRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenResponse {
     pub access_token: String,
+    /// `Bearer`, or `DPoP` when the request carried a DPoP proof and the token is bound to its key.
     pub token_type: String,
     /// Seconds until `access_token` expires.
     pub expires_in: u64,
@@ -258,10 +259,13 @@ pub enum ProblemType {
     Validation,
     /// 409 on signup: the username is taken.
     UsernameTaken,
+    /// 401: the DPoP proof (RFC 9449) is missing, malformed, for another request, stale,
+    /// replayed, or signed by a key other than the one the access token is bound to.
+    InvalidDpopProof,
 }
 
 impl ProblemType {
-    pub const ALL: [ProblemType; 10] = [
+    pub const ALL: [ProblemType; 11] = [
         ProblemType::NoRefreshCookie,
         ProblemType::RefreshReused,
         ProblemType::SessionEnded,
@@ -272,6 +276,7 @@ impl ProblemType {
         ProblemType::CsrfRejected,
         ProblemType::Validation,
         ProblemType::UsernameTaken,
+        ProblemType::InvalidDpopProof,
     ];
 
     /// The stable name, the last segment of the URI.
@@ -287,6 +292,7 @@ impl ProblemType {
             ProblemType::CsrfRejected => "csrf-rejected",
             ProblemType::Validation => "validation",
             ProblemType::UsernameTaken => "username-taken",
+            ProblemType::InvalidDpopProof => "invalid-dpop-proof",
         }
     }
 

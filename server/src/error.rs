@@ -139,7 +139,8 @@ pub fn status_of(kind: ProblemType) -> StatusCode {
         | ProblemType::RefreshReused
         | ProblemType::SessionEnded
         | ProblemType::InvalidToken
-        | ProblemType::InvalidCredentials => StatusCode::UNAUTHORIZED,
+        | ProblemType::InvalidCredentials
+        | ProblemType::InvalidDpopProof => StatusCode::UNAUTHORIZED,
         ProblemType::Throttled => StatusCode::TOO_MANY_REQUESTS,
         ProblemType::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
         ProblemType::CsrfRejected => StatusCode::FORBIDDEN,
@@ -161,6 +162,7 @@ pub fn title_of(kind: ProblemType) -> &'static str {
         ProblemType::CsrfRejected => "Cross-site request refused",
         ProblemType::Validation => "Invalid field",
         ProblemType::UsernameTaken => "Username taken",
+        ProblemType::InvalidDpopProof => "Invalid DPoP proof",
     }
 }
 
@@ -177,6 +179,7 @@ pub fn description_of(kind: ProblemType) -> &'static str {
         ProblemType::CsrfRejected => "A cookie-authenticated request lacked `X-Requested-With: cloakroom` or came from a foreign Origin.",
         ProblemType::Validation => "A field breaks a rule (username shape, password strength, note size); `detail` names it.",
         ProblemType::UsernameTaken => "Another account has this username.",
+        ProblemType::InvalidDpopProof => "The DPoP proof (RFC 9449) is missing, malformed, for another method, URL or access token, too old or dated ahead, used before, or signed by a key other than the one the access token is bound to. Make a fresh proof with the page's key and retry.",
     }
 }
 
@@ -205,12 +208,29 @@ impl IntoResponse for ApiError {
         }
         let mut res = problem_response(&self.problem());
         match &self {
+            ApiError::Unauthorized {
+                kind: ProblemType::InvalidDpopProof,
+                ..
+            } => {
+                // RFC 9449 §7.1: the proof, not the token, was refused.
+                res.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(
+                        r#"DPoP algs="EdDSA ES256", error="invalid_dpop_proof""#,
+                    ),
+                );
+            }
             ApiError::Unauthorized { .. } => {
                 // RFC 6750 §3: tell the client which scheme to use. invalid_token lets a
-                // client distinguish "refresh and retry" from "send credentials at all".
+                // client distinguish "refresh and retry" from "send credentials at all". The
+                // second challenge announces DPoP (RFC 9449 §7.1) and its algorithms.
                 res.headers_mut().insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static(r#"Bearer realm="cloakroom", error="invalid_token""#),
+                );
+                res.headers_mut().append(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"DPoP algs="EdDSA ES256""#),
                 );
             }
             ApiError::Overloaded(_) => {
@@ -274,6 +294,7 @@ mod tests {
             ApiError::CsrfRejected("x".into()),
             ApiError::Unprocessable("x".into()),
             ApiError::Conflict("x".into()),
+            ApiError::unauthorized(ProblemType::InvalidDpopProof, "x"),
         ];
         let mut seen = Vec::new();
         for e in cases {

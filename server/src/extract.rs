@@ -5,6 +5,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use api_types::ProblemType;
+
 use axum::{
     extract::{rejection::JsonRejection, ConnectInfo, FromRequest, FromRequestParts},
     http::{header, request::Parts, HeaderMap, StatusCode},
@@ -41,7 +43,8 @@ impl From<JsonRejection> for ApiError {
 
 /// A live access token's user: signature, claims and expiry verified, session not revoked.
 /// Missing, malformed, forged, expired or revoked tokens are all 401 (never 400 or 500), with
-/// `WWW-Authenticate: Bearer`.
+/// `WWW-Authenticate: Bearer`. A DPoP-bound token is accepted only as `Authorization: DPoP`
+/// with a valid proof of its key for this very request (RFC 9449 §7).
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
@@ -50,10 +53,101 @@ impl FromRequestParts<AppState> for AuthUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = bearer(&parts.headers)
-            .ok_or_else(|| ApiError::invalid_token("missing bearer token"))?;
-        sessions::authenticate(state, token)
+        let Some((scheme, token)) = credentials(&parts.headers)? else {
+            return Err(ApiError::invalid_token("missing bearer token"));
+        };
+        let user = sessions::authenticate(state, token)?;
+        match (scheme, user.jkt.as_deref()) {
+            (Scheme::Bearer, None) => Ok(user),
+            // RFC 9449 §7.1: a bound token is only good with a proof of its key. Accepting it
+            // as Bearer would make the binding decoration.
+            (Scheme::Bearer, Some(_)) => Err(ApiError::invalid_token(
+                "this access token is DPoP-bound: send it as `Authorization: DPoP` with a proof",
+            )),
+            (Scheme::Dpop, None) => Err(ApiError::invalid_token(
+                "this access token is not DPoP-bound: send it as Bearer",
+            )),
+            (Scheme::Dpop, Some(jkt)) => {
+                let proof = dpop_proof(&parts.headers)?.ok_or_else(|| {
+                    ApiError::unauthorized(
+                        ProblemType::InvalidDpopProof,
+                        "a DPoP-bound token needs a DPoP proof header",
+                    )
+                })?;
+                let proven = sessions::check_proof(
+                    state,
+                    proof,
+                    parts.method.as_str(),
+                    parts.uri.path(),
+                    Some(token),
+                )?;
+                if proven != jkt {
+                    return Err(ApiError::unauthorized(
+                        ProblemType::InvalidDpopProof,
+                        "the DPoP proof is signed by another key than the one the token is bound to",
+                    ));
+                }
+                Ok(user)
+            }
+        }
     }
+}
+
+/// How an access token was presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Bearer,
+    Dpop,
+}
+
+/// The access token of `Authorization: Bearer …` or `Authorization: DPoP …`. More than one
+/// `Authorization` header is refused: a proxy and this server could read different ones.
+pub fn credentials(headers: &HeaderMap) -> Result<Option<(Scheme, &str)>, ApiError> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(ApiError::invalid_token(
+            "more than one Authorization header",
+        ));
+    }
+    let Some((scheme, token)) = value.to_str().ok().and_then(|v| v.split_once(' ')) else {
+        return Ok(None);
+    };
+    let token = token.trim();
+    if token.is_empty() {
+        return Ok(None);
+    }
+    Ok(if scheme.eq_ignore_ascii_case("bearer") {
+        Some((Scheme::Bearer, token))
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        Some((Scheme::Dpop, token))
+    } else {
+        None
+    })
+}
+
+/// The request's one `DPoP` header, if any; two are refused (RFC 9449 §4.3: exactly one).
+pub fn dpop_proof(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let mut values = headers.get_all("dpop").iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(ApiError::unauthorized(
+            ProblemType::InvalidDpopProof,
+            "exactly one DPoP header is allowed",
+        ));
+    }
+    first
+        .map(|v| {
+            v.to_str().map_err(|_| {
+                ApiError::unauthorized(
+                    ProblemType::InvalidDpopProof,
+                    "the DPoP header is not a JWT",
+                )
+            })
+        })
+        .transpose()
 }
 
 /// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).

@@ -140,6 +140,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         in_flight: Arc::new(tokio::sync::Semaphore::new(settings.max_in_flight)),
         keys: Arc::new(keys),
         revoked: Arc::new(revoked),
+        dpop_replay: Arc::default(),
         revocation_seq: Arc::new(std::sync::atomic::AtomicI64::new(revocation_seq)),
         settings: Arc::new(settings),
         db,

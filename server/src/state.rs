@@ -24,6 +24,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub keys: Arc<Keys>,
     pub revoked: Arc<Revoked>,
+    /// DPoP proof ids seen recently (`auth::dpop`), per process.
+    pub dpop_replay: Arc<crate::auth::dpop::ReplayCache>,
     /// The last revocation-log number this server has applied (`startup::sync_once`).
     pub revocation_seq: Arc<std::sync::atomic::AtomicI64>,
     pub hasher: Hasher,

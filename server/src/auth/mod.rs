@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod cookies;
 pub mod csrf;
 pub mod device;
+pub mod dpop;
 pub mod flows;
 pub mod password;
 pub mod refresh;
@@ -20,4 +21,6 @@ pub struct AuthUser {
     pub username: String,
     pub session_id: String,
     pub roles: Vec<String>,
+    /// The DPoP key thumbprint the token is bound to (`cnf.jkt`), if it is bound.
+    pub jkt: Option<String>,
 }

@@ -7,22 +7,33 @@
 use api_types::TokenResponse;
 
 use crate::{
-    auth::AuthUser,
+    auth::{dpop, AuthUser},
     error::{ApiError, ApiResult},
     state::AppState,
     store::{self, sessions::SessionGrant},
 };
 
-/// The access token answer for a session grant (login, refresh, either flow).
-pub fn tokens_for(state: &AppState, g: &SessionGrant, now: i64) -> ApiResult<TokenResponse> {
+/// The access token answer for a session grant (login, refresh, either flow), bound to the
+/// DPoP key with thumbprint `jkt` when the request carried a valid proof.
+pub fn tokens_for(
+    state: &AppState,
+    g: &SessionGrant,
+    now: i64,
+    jkt: Option<&str>,
+) -> ApiResult<TokenResponse> {
     let ttl = state.access_ttl();
-    let access_token =
-        state
-            .keys
-            .issue(&g.user_id, &g.username, &g.session_id, &g.roles, now, ttl)?;
+    let access_token = state.keys.issue_bound(
+        &g.user_id,
+        &g.username,
+        &g.session_id,
+        &g.roles,
+        now,
+        ttl,
+        jkt,
+    )?;
     Ok(TokenResponse {
         access_token,
-        token_type: "Bearer".into(),
+        token_type: if jkt.is_some() { "DPoP" } else { "Bearer" }.into(),
         expires_in: ttl as u64,
         rotation: None,
     })
@@ -42,6 +53,31 @@ pub fn authenticate(state: &AppState, token: &str) -> ApiResult<AuthUser> {
         username: claims.preferred_username,
         session_id: claims.sid,
         roles: claims.roles,
+        jkt: claims.cnf.map(|c| c.jkt),
+    })
+}
+
+/// Checks a DPoP proof for this request (`path` on the public origin); returns its key's
+/// thumbprint. `access_token`: the token presented with it, on resource requests.
+pub fn check_proof(
+    state: &AppState,
+    proof: &str,
+    method: &str,
+    path: &str,
+    access_token: Option<&str>,
+) -> ApiResult<String> {
+    let url = format!("{}{path}", state.settings.public_origin);
+    let expect = dpop::Expect {
+        method,
+        url: &url,
+        access_token,
+        now: state.clock.now(),
+    };
+    dpop::verify(proof, &expect, &state.dpop_replay).map_err(|e| match e {
+        dpop::ProofError::Busy => ApiError::Overloaded(e.to_string()),
+        dpop::ProofError::Invalid(why) => {
+            ApiError::unauthorized(api_types::ProblemType::InvalidDpopProof, why)
+        }
     })
 }
 

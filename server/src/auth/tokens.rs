@@ -40,6 +40,16 @@ pub struct AccessClaims {
     pub roles: Vec<String>,
     pub preferred_username: String,
     pub token_use: String,
+    /// RFC 9449 §6: the token is bound to the DPoP key with this RFC 7638 thumbprint, and is
+    /// accepted only with a proof signed by that key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// The `cnf` claim of a DPoP-bound access token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Confirmation {
+    pub jkt: String,
 }
 
 /// PKCS#8 v1 wrapping of a raw Ed25519 seed (RFC 8410): fixed prefix + 32 bytes.
@@ -151,7 +161,7 @@ impl Keys {
         &self.issuer
     }
 
-    /// Signs an access token for a session.
+    /// Signs an access token for a session (not bound to a key).
     pub fn issue(
         &self,
         user_id: &str,
@@ -160,6 +170,21 @@ impl Keys {
         roles: &[String],
         now: i64,
         ttl_secs: i64,
+    ) -> anyhow::Result<String> {
+        self.issue_bound(user_id, username, session_id, roles, now, ttl_secs, None)
+    }
+
+    /// Signs an access token for a session, bound to the DPoP key with thumbprint `jkt` if any.
+    #[allow(clippy::too_many_arguments)]
+    pub fn issue_bound(
+        &self,
+        user_id: &str,
+        username: &str,
+        session_id: &str,
+        roles: &[String],
+        now: i64,
+        ttl_secs: i64,
+        jkt: Option<&str>,
     ) -> anyhow::Result<String> {
         let set = self
             .set
@@ -179,6 +204,9 @@ impl Keys {
             roles: roles.to_vec(),
             preferred_username: username.to_owned(),
             token_use: TOKEN_USE_ACCESS.to_owned(),
+            cnf: jkt.map(|jkt| Confirmation {
+                jkt: jkt.to_owned(),
+            }),
         };
         Ok(jsonwebtoken::encode(&header, &claims, &set.signing)?)
     }

@@ -63,7 +63,17 @@ async fn signup(
     ))
 }
 
+/// The thumbprint of the DPoP key a login or refresh asks its access token to be bound to
+/// (its `DPoP` proof, checked for this POST), or `None` for a plain Bearer token. The refresh
+/// cookie is not bound to the key: a reload makes a new key, and the cookie brings it a token.
+fn bound_key(state: &AppState, headers: &HeaderMap, path: &str) -> ApiResult<Option<String>> {
+    crate::extract::dpop_proof(headers)?
+        .map(|proof| sessions::check_proof(state, proof, "POST", path, None))
+        .transpose()
+}
+
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
+    params(("DPoP" = Option<String>, Header, description = "Optional DPoP proof (RFC 9449) for POST of this URL: the access token is then bound to its key (`cnf.jkt`, `token_type: DPoP`) and accepted only as `Authorization: DPoP` with a proof of that key")),
     responses((status = 200, description = "Access token; the refresh token is set as an HttpOnly cookie", body = TokenResponse,
             headers(("set-cookie" = String, description = "__Host-cloakroom_refresh (the refresh token) and __Host-cloakroom_device (this browser's own guess budget for the account); HttpOnly; Secure; SameSite=Strict; Path=/"))),
         (status = 401, description = "Invalid username or password (one message either way)", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Account, device or IP throttled; see Retry-After", body = Problem, content_type = "application/problem+json"),
@@ -76,6 +86,8 @@ async fn login(
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
     let _permit = flows::credential_permit(&state)?;
+    // The proof first: a bad one must not spend a password guess.
+    let jkt = bound_key(&state, &headers, "/api/auth/login")?;
     let device = state.cookies.read_device(&headers);
     let user = flows::check_password(
         &state,
@@ -94,7 +106,7 @@ async fn login(
     )
     .await?;
     let now = state.clock.now();
-    let tokens = sessions::tokens_for(&state, &grant, now)?;
+    let tokens = sessions::tokens_for(&state, &grant, now, jkt.as_deref())?;
     tracing::info!(user = %grant.user_id, session = %grant.session_id, "logged in");
     let mut res = with_refresh_cookie(
         &state,
@@ -139,7 +151,8 @@ fn clearing_cookie(state: &AppState, err: ApiError) -> Response {
 }
 
 #[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", security(("refresh_cookie" = [])),
-    params(("X-Requested-With" = String, Header, description = "Must be `cloakroom` (CSRF defence)")),
+    params(("X-Requested-With" = String, Header, description = "Must be `cloakroom` (CSRF defence)"),
+        ("DPoP" = Option<String>, Header, description = "Optional DPoP proof (RFC 9449) for POST of this URL: the new access token is bound to its key (a reload's new key gets a token of its own; the refresh cookie is not bound)")),
     responses((status = 200, description = "New access token and the token's successor as the cookie (the same successor for every repeat of one token; no cookie for a straggler after the successor was used)", body = TokenResponse),
         (status = 400, description = "The refresh cookie's name appears more than once (cookie tossing); nothing changed", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No, expired, revoked or reused refresh token; the cookie is cleared", body = Problem, content_type = "application/problem+json"),
@@ -151,6 +164,8 @@ async fn refresh(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     csrf::check(&headers, &state.settings.public_origin)?;
+    // Before the rotation: a bad proof must not use up the refresh token.
+    let jkt = bound_key(&state, &headers, "/api/auth/refresh")?;
     let Some(token) = state.cookies.read(&headers)? else {
         return Err(ApiError::unauthorized(
             api_types::ProblemType::NoRefreshCookie,
@@ -164,7 +179,7 @@ async fn refresh(
     };
     let g = &presented.grant;
     let now = state.clock.now();
-    let mut tokens = sessions::tokens_for(&state, g, now)?;
+    let mut tokens = sessions::tokens_for(&state, g, now, jkt.as_deref())?;
     tokens.rotation = Some(presented.rotation.into());
     // Every answer that carries a cookie carries the token's one deterministic successor, so
     // duplicates and retries all leave the browser with a live token. Only a grace-window

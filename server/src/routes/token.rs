@@ -41,7 +41,7 @@ async fn obtain(
     let user = flows::check_password(&state, meta.ip, &body.username, &body.password, None).await?;
     let (g, refresh) =
         flows::start_session(&state, &user, true, meta.user_agent.as_deref(), meta.ip).await?;
-    let access = sessions::tokens_for(&state, &g, state.clock.now())?;
+    let access = sessions::tokens_for(&state, &g, state.clock.now(), None)?;
     Ok(Json(TokenPair {
         access: access.access_token,
         refresh: Some(refresh),
@@ -60,7 +60,7 @@ async fn refresh_pair(
 ) -> ApiResult<Json<TokenPair>> {
     let p = flows::present_refresh(&state, &body.refresh, Some(meta.ip)).await?;
     let g = &p.grant;
-    let access = sessions::tokens_for(&state, g, state.clock.now())?;
+    let access = sessions::tokens_for(&state, g, state.clock.now(), None)?;
     Ok(Json(TokenPair {
         access: access.access_token,
         refresh: p.new_token,

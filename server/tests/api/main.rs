@@ -5,6 +5,7 @@ mod helpers;
 mod attacks;
 mod auth_flow;
 mod csrf;
+mod dpop;
 mod headers;
 mod notes;
 mod openapi;

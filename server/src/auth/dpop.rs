@@ -1,0 +1,295 @@
+//! DPoP proofs (RFC 9449): a JWT the client signs, per request, with a key the page cannot
+//! export. An access token bound to that key (`cnf.jkt`) is useless to whoever copies it out of
+//! the page: without the key there is no proof, and a captured proof is for one method and URL,
+//! one access token, one moment, and one use.
+//!
+//! The checks of §4.3, in order, each with the reason it exists:
+//! - exactly one `DPoP` header (the caller; two would let a proxy and the server disagree),
+//! - `typ` is `dpop+jwt` (no other JWT passes as a proof),
+//! - `alg` is EdDSA or ES256 (asymmetric only: never `none`, never HMAC),
+//! - `jwk` is a public key of that algorithm, with no private member,
+//! - the signature verifies with that `jwk`,
+//! - `htm` and `htu` are this request's method and public URL (no query or fragment),
+//! - `iat` is within [`IAT_PAST_SECS`] before and [`IAT_FUTURE_SECS`] after now,
+//! - `jti` has not been seen with this key within that window (a bounded cache),
+//! - `ath` is the hash of the access token presented with it (on resource requests).
+//!
+//! The thumbprint the caller compares with `cnf.jkt` is RFC 7638's over the required members.
+//! The replay cache is per process: with several instances behind one proxy, a proof replayed to
+//! another instance within the window is not caught here (docs/security.md says so).
+
+use std::{collections::HashMap, sync::Mutex};
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// How old a proof may be. Short: a proof is made for one request, right before it.
+pub const IAT_PAST_SECS: i64 = 60;
+/// How far ahead of the server's clock a proof may claim to be made: a few seconds of clock
+/// skew, no more (a proof dated later could be made now by an injected script and used after
+/// the page is gone).
+pub const IAT_FUTURE_SECS: i64 = 5;
+/// The algorithms a proof may use, as announced in `WWW-Authenticate: DPoP algs="…"`.
+pub const ALGS: &str = "EdDSA ES256";
+/// Most `jti`s remembered at once. Full of live entries, new proofs are refused (retry in a
+/// moment) rather than old ones forgotten: forgetting would reopen replay.
+const REPLAY_MAX: usize = 100_000;
+/// Longest accepted `jti` (they are random ids; longer ones only cost memory).
+const JTI_MAX: usize = 128;
+/// Members of a JWK that only a private key has (RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037 §2).
+const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+/// Why a proof was refused: said in `error_description`, never more than the client needs.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ProofError {
+    #[error("{0}")]
+    Invalid(&'static str),
+    /// The replay cache is full of live entries: try again in a moment.
+    #[error("too many DPoP proofs are being checked right now; retry in a moment")]
+    Busy,
+}
+
+/// What the request says a proof must match.
+pub struct Expect<'a> {
+    /// The request's method, upper case.
+    pub method: &'a str,
+    /// The request's URL as the browser sent it: the public origin and the path.
+    pub url: &'a str,
+    /// The access token presented with the proof (resource requests), hashed into `ath`.
+    pub access_token: Option<&'a str>,
+    pub now: i64,
+}
+
+#[derive(Deserialize)]
+struct ProofClaims {
+    jti: String,
+    htm: String,
+    htu: String,
+    iat: i64,
+    #[serde(default)]
+    ath: Option<String>,
+}
+
+/// `jti`s seen recently, per key, until their proof's window has passed.
+#[derive(Default)]
+pub struct ReplayCache {
+    seen: Mutex<HashMap<String, i64>>,
+}
+
+impl ReplayCache {
+    /// Records `key`; `false` if it was seen and is still within its window.
+    fn first_use(&self, key: String, until: i64, now: i64) -> Result<bool, ProofError> {
+        let mut seen = self.seen.lock().map_err(|_| ProofError::Busy)?;
+        if let Some(&t) = seen.get(&key) {
+            if t >= now {
+                return Ok(false);
+            }
+        }
+        if seen.len() >= REPLAY_MAX {
+            seen.retain(|_, t| *t >= now);
+            if seen.len() >= REPLAY_MAX {
+                return Err(ProofError::Busy);
+            }
+        }
+        seen.insert(key, until);
+        Ok(true)
+    }
+
+    pub fn len(&self) -> usize {
+        self.seen.lock().map(|s| s.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// `b64url(SHA-256(access token))`, the `ath` claim.
+pub fn access_token_hash(token: &str) -> String {
+    B64.encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A public key taken from a proof's header: its algorithm, verifying key and thumbprint.
+struct PublicJwk {
+    alg: Algorithm,
+    key: DecodingKey,
+    thumbprint: String,
+}
+
+fn coordinate(jwk: &Value, name: &str) -> Result<String, ProofError> {
+    let v = jwk[name]
+        .as_str()
+        .ok_or(ProofError::Invalid("the proof's jwk lacks a coordinate"))?;
+    match B64.decode(v) {
+        Ok(bytes) if bytes.len() == 32 => Ok(v.to_owned()),
+        _ => Err(ProofError::Invalid(
+            "the proof's jwk has a malformed coordinate",
+        )),
+    }
+}
+
+fn public_jwk(alg: &str, jwk: &Value) -> Result<PublicJwk, ProofError> {
+    let obj = jwk
+        .as_object()
+        .ok_or(ProofError::Invalid("the proof has no jwk"))?;
+    if PRIVATE_MEMBERS.iter().any(|m| obj.contains_key(*m)) {
+        return Err(ProofError::Invalid(
+            "the proof's jwk contains private key material",
+        ));
+    }
+    let (kty, crv) = (jwk["kty"].as_str(), jwk["crv"].as_str());
+    // RFC 7638 §3.2: the required members only, in lexicographic order, no whitespace.
+    match (alg, kty, crv) {
+        ("EdDSA", Some("OKP"), Some("Ed25519")) => {
+            let x = coordinate(jwk, "x")?;
+            let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
+            Ok(PublicJwk {
+                alg: Algorithm::EdDSA,
+                key: DecodingKey::from_ed_components(&x)
+                    .map_err(|_| ProofError::Invalid("the proof's jwk is not a valid key"))?,
+                thumbprint: B64.encode(Sha256::digest(canonical.as_bytes())),
+            })
+        }
+        ("ES256", Some("EC"), Some("P-256")) => {
+            let (x, y) = (coordinate(jwk, "x")?, coordinate(jwk, "y")?);
+            let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
+            Ok(PublicJwk {
+                alg: Algorithm::ES256,
+                key: DecodingKey::from_ec_components(&x, &y)
+                    .map_err(|_| ProofError::Invalid("the proof's jwk is not a valid key"))?,
+                thumbprint: B64.encode(Sha256::digest(canonical.as_bytes())),
+            })
+        }
+        _ => Err(ProofError::Invalid(
+            "the proof's jwk does not match its alg (EdDSA with an Ed25519 OKP key, or ES256 with a P-256 EC key)",
+        )),
+    }
+}
+
+/// Checks a proof; returns the thumbprint of the key that signed it.
+pub fn verify(
+    proof: &str,
+    expect: &Expect<'_>,
+    replay: &ReplayCache,
+) -> Result<String, ProofError> {
+    let header_b64 = proof
+        .split('.')
+        .next()
+        .ok_or(ProofError::Invalid("the DPoP proof is not a JWT"))?;
+    let header: Value = B64
+        .decode(header_b64)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or(ProofError::Invalid("the DPoP proof is not a JWT"))?;
+    if header["typ"] != "dpop+jwt" {
+        return Err(ProofError::Invalid("the DPoP proof's typ must be dpop+jwt"));
+    }
+    // The allow-list first: `none`, HMAC and everything else stop before any key is read.
+    let alg = header["alg"].as_str().unwrap_or("");
+    if !ALGS.split(' ').any(|a| a == alg) {
+        return Err(ProofError::Invalid(
+            "the DPoP proof's alg must be EdDSA or ES256",
+        ));
+    }
+    let jwk = public_jwk(alg, &header["jwk"])?;
+    let mut v = Validation::new(jwk.alg);
+    // A proof is no access token: its freshness is `iat` (below), not `exp`/`aud`.
+    v.required_spec_claims.clear();
+    v.validate_exp = false;
+    v.validate_aud = false;
+    let claims = jsonwebtoken::decode::<ProofClaims>(proof, &jwk.key, &v)
+        .map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::InvalidSignature => {
+                ProofError::Invalid("the DPoP proof's signature does not verify with its jwk")
+            }
+            _ => ProofError::Invalid("the DPoP proof is malformed or lacks a claim"),
+        })?
+        .claims;
+    if claims.htm != expect.method {
+        return Err(ProofError::Invalid(
+            "the DPoP proof is for another method (htm)",
+        ));
+    }
+    // RFC 9449 §4.3 (9): compared without query and fragment.
+    let htu = claims.htu.split(['?', '#']).next().unwrap_or("");
+    if htu != expect.url {
+        return Err(ProofError::Invalid(
+            "the DPoP proof is for another URL (htu)",
+        ));
+    }
+    if claims.iat < expect.now - IAT_PAST_SECS {
+        return Err(ProofError::Invalid("the DPoP proof is too old (iat)"));
+    }
+    if claims.iat > expect.now + IAT_FUTURE_SECS {
+        return Err(ProofError::Invalid(
+            "the DPoP proof is dated in the future (iat)",
+        ));
+    }
+    match (expect.access_token, claims.ath.as_deref()) {
+        (Some(token), Some(ath)) if ath == access_token_hash(token) => {}
+        (Some(_), Some(_)) => {
+            return Err(ProofError::Invalid(
+                "the DPoP proof is for another access token (ath)",
+            ))
+        }
+        (Some(_), None) => {
+            return Err(ProofError::Invalid(
+                "the DPoP proof lacks ath (the access token's hash)",
+            ))
+        }
+        (None, _) => {}
+    }
+    if claims.jti.is_empty() || claims.jti.len() > JTI_MAX {
+        return Err(ProofError::Invalid(
+            "the DPoP proof's jti is missing or too long",
+        ));
+    }
+    // Last, so a proof refused for any other reason does not use up its jti.
+    let key = format!("{}:{}", jwk.thumbprint, claims.jti);
+    if !replay.first_use(key, claims.iat + IAT_PAST_SECS, expect.now)? {
+        return Err(ProofError::Invalid("the DPoP proof was used before (jti)"));
+    }
+    Ok(jwk.thumbprint)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 7638 §3.1's example is RSA; for the key types here the canonical form is checked
+    /// directly: required members only, sorted, no whitespace.
+    #[test]
+    fn thumbprints_use_the_required_members_in_order() {
+        let x = B64.encode([7u8; 32]);
+        let jwk =
+            serde_json::json!({"x": x, "kty": "OKP", "crv": "Ed25519", "use": "sig", "kid": "k"});
+        let t = public_jwk("EdDSA", &jwk).unwrap().thumbprint;
+        let want = B64.encode(Sha256::digest(
+            format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#).as_bytes(),
+        ));
+        assert_eq!(t, want);
+    }
+
+    #[test]
+    fn private_members_and_mismatched_keys_are_refused() {
+        let x = B64.encode([7u8; 32]);
+        let with_d = serde_json::json!({"x": x, "kty": "OKP", "crv": "Ed25519", "d": x});
+        assert!(public_jwk("EdDSA", &with_d).is_err());
+        let ok = serde_json::json!({"x": x, "kty": "OKP", "crv": "Ed25519"});
+        assert!(public_jwk("ES256", &ok).is_err());
+        let short = serde_json::json!({"x": "AAAA", "kty": "OKP", "crv": "Ed25519"});
+        assert!(public_jwk("EdDSA", &short).is_err());
+    }
+
+    #[test]
+    fn the_replay_cache_forgets_only_what_has_expired() {
+        let c = ReplayCache::default();
+        assert_eq!(c.first_use("a".into(), 100, 10), Ok(true));
+        assert_eq!(c.first_use("a".into(), 100, 50), Ok(false));
+        assert_eq!(c.first_use("a".into(), 200, 101), Ok(true));
+        assert_eq!(c.len(), 1);
+    }
+}

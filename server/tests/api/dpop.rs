@@ -1,0 +1,416 @@
+//! DPoP (RFC 9449) as an attacker meets it: a token bound to a key is worthless without that
+//! key, and every way of reusing or bending a proof is refused. The server's clock is frozen so
+//! the `iat` window is checked to the second.
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine};
+use ed25519_dalek::Signer as _;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::helpers::*;
+
+/// A client's DPoP key pair (the browser's non-extractable CryptoKey, in the tests a plain key).
+enum Key {
+    Ed(ed25519_dalek::SigningKey),
+    Es(p256::ecdsa::SigningKey),
+}
+
+impl Key {
+    fn ed() -> Self {
+        Key::Ed(ed25519_dalek::SigningKey::from_bytes(&rand::random()))
+    }
+
+    fn es() -> Self {
+        Key::Es(p256::ecdsa::SigningKey::random(&mut rand::thread_rng()))
+    }
+
+    fn alg(&self) -> &'static str {
+        match self {
+            Key::Ed(_) => "EdDSA",
+            Key::Es(_) => "ES256",
+        }
+    }
+
+    fn jwk(&self) -> Value {
+        match self {
+            Key::Ed(k) => {
+                json!({"kty": "OKP", "crv": "Ed25519", "x": B64.encode(k.verifying_key().as_bytes())})
+            }
+            Key::Es(k) => {
+                let p = k.verifying_key().to_encoded_point(false);
+                json!({"kty": "EC", "crv": "P-256", "x": B64.encode(p.x().unwrap()), "y": B64.encode(p.y().unwrap())})
+            }
+        }
+    }
+
+    /// RFC 7638 thumbprint, computed independently of the server's code.
+    fn thumbprint(&self) -> String {
+        let j = self.jwk();
+        let canonical = match self {
+            Key::Ed(_) => format!(
+                r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#,
+                j["x"].as_str().unwrap()
+            ),
+            Key::Es(_) => format!(
+                r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
+                j["x"].as_str().unwrap(),
+                j["y"].as_str().unwrap()
+            ),
+        };
+        B64.encode(Sha256::digest(canonical.as_bytes()))
+    }
+
+    fn sign(&self, input: &[u8]) -> Vec<u8> {
+        match self {
+            Key::Ed(k) => k.sign(input).to_bytes().to_vec(),
+            Key::Es(k) => {
+                let sig: p256::ecdsa::Signature = p256::ecdsa::signature::Signer::sign(k, input);
+                sig.to_bytes().to_vec()
+            }
+        }
+    }
+
+    /// A proof with this header and these claims, signed by this key.
+    fn raw(&self, header: &Value, claims: &Value) -> String {
+        let input = format!(
+            "{}.{}",
+            B64.encode(header.to_string()),
+            B64.encode(claims.to_string())
+        );
+        let sig = self.sign(input.as_bytes());
+        format!("{input}.{}", B64.encode(sig))
+    }
+
+    fn header(&self) -> Value {
+        json!({"typ": "dpop+jwt", "alg": self.alg(), "jwk": self.jwk()})
+    }
+
+    /// A well-formed proof for `method url` at `iat`, for `token` if given.
+    fn proof(&self, method: &str, url: &str, iat: i64, token: Option<&str>) -> String {
+        let mut claims =
+            json!({"jti": uuid::Uuid::new_v4().to_string(), "htm": method, "htu": url, "iat": iat});
+        if let Some(t) = token {
+            claims["ath"] = json!(B64.encode(Sha256::digest(t.as_bytes())));
+        }
+        self.raw(&self.header(), &claims)
+    }
+}
+
+fn url(app: &TestApp, path: &str) -> String {
+    format!("{}{path}", app.state.settings.public_origin)
+}
+
+/// Logs in with a DPoP proof of `key`; returns the bound access token and the refresh cookie.
+async fn login_bound(app: &TestApp, name: &str, key: &Key) -> (String, String) {
+    let now = app.state.clock.now();
+    let res = app
+        .client
+        .post(app.url("/api/auth/login"))
+        .header(
+            "dpop",
+            key.proof("POST", &url(app, "/api/auth/login"), now, None),
+        )
+        .json(&json!({"username": name, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let (refresh, _) = refresh_cookie(res.headers()).unwrap();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["token_type"], "DPoP");
+    (body["access_token"].as_str().unwrap().to_owned(), refresh)
+}
+
+async fn me_with(app: &TestApp, scheme: &str, token: &str, proofs: &[String]) -> reqwest::Response {
+    let mut req = app
+        .client
+        .get(app.url("/api/me"))
+        .header("authorization", format!("{scheme} {token}"));
+    for p in proofs {
+        req = req.header("dpop", p);
+    }
+    req.send().await.unwrap()
+}
+
+async fn assert_bad_proof(res: reqwest::Response, why: &str) {
+    let challenge = res.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let p = assert_problem(res, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(p["type"], "/api/problems/invalid-dpop-proof", "{why}: {p}");
+    assert!(
+        challenge.starts_with("DPoP ") && challenge.contains(r#"error="invalid_dpop_proof""#),
+        "{why}: {challenge}"
+    );
+}
+
+#[tokio::test]
+async fn a_bound_token_is_worthless_without_its_key() {
+    let app = spawn_app().await;
+    app.state.clock.freeze();
+    let (name, _) = app.new_user().await;
+    let key = Key::ed();
+    let (token, _) = login_bound(&app, &name, &key).await;
+    let claims = crate::auth_flow::decode_claims(&token);
+    assert_eq!(claims["cnf"]["jkt"], key.thumbprint());
+
+    let now = app.state.clock.now();
+    let me = url(&app, "/api/me");
+    let good = key.proof("GET", &me, now, Some(&token));
+    assert_eq!(
+        me_with(&app, "DPoP", &token, std::slice::from_ref(&good))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    // Taken out of the page (memory scan, a log, a proxy): as Bearer, or as DPoP without a
+    // proof, or with the captured proof again, it buys nothing.
+    let as_bearer = me_with(&app, "Bearer", &token, &[]).await;
+    let p = assert_problem(as_bearer, StatusCode::UNAUTHORIZED).await;
+    assert!(p["detail"].as_str().unwrap().contains("DPoP-bound"), "{p}");
+    assert_bad_proof(me_with(&app, "DPoP", &token, &[]).await, "no proof").await;
+    assert_bad_proof(
+        me_with(&app, "DPoP", &token, &[good]).await,
+        "replayed proof",
+    )
+    .await;
+    // A proof by the attacker's own key does not match the binding.
+    let other = Key::ed();
+    let theirs = other.proof("GET", &me, now, Some(&token));
+    assert_bad_proof(me_with(&app, "DPoP", &token, &[theirs]).await, "other key").await;
+    // And an unbound token cannot be passed off as DPoP.
+    let (_, plain) = app.new_user().await;
+    let res = me_with(
+        &app,
+        "DPoP",
+        &plain.access,
+        &[key.proof("GET", &me, now, Some(&plain.access))],
+    )
+    .await;
+    assert_problem(res, StatusCode::UNAUTHORIZED).await;
+}
+
+#[tokio::test]
+async fn every_bent_proof_is_refused() {
+    let app = spawn_app().await;
+    app.state.clock.freeze();
+    let (name, _) = app.new_user().await;
+    let key = Key::ed();
+    let (token, _) = login_bound(&app, &name, &key).await;
+    let now = app.state.clock.now();
+    let me = url(&app, "/api/me");
+    let ath = B64.encode(Sha256::digest(token.as_bytes()));
+    let claims = |patch: Value| {
+        let mut c = json!({"jti": uuid::Uuid::new_v4().to_string(), "htm": "GET", "htu": me, "iat": now, "ath": ath});
+        for (k, v) in patch.as_object().unwrap() {
+            if v.is_null() {
+                c.as_object_mut().unwrap().remove(k);
+            } else {
+                c[k] = v.clone();
+            }
+        }
+        c
+    };
+    let header = |patch: Value| {
+        let mut h = key.header();
+        for (k, v) in patch.as_object().unwrap() {
+            h[k] = v.clone();
+        }
+        h
+    };
+    let hs256 = {
+        use hmac::Mac;
+        let h = json!({"typ": "dpop+jwt", "alg": "HS256", "jwk": key.jwk()});
+        let input = format!(
+            "{}.{}",
+            B64.encode(h.to_string()),
+            B64.encode(claims(json!({})).to_string())
+        );
+        let mut mac =
+            hmac::Hmac::<Sha256>::new_from_slice(key.jwk()["x"].as_str().unwrap().as_bytes())
+                .unwrap();
+        mac.update(input.as_bytes());
+        format!("{input}.{}", B64.encode(mac.finalize().into_bytes()))
+    };
+    let none = format!(
+        "{}.{}.",
+        B64.encode(json!({"typ": "dpop+jwt", "alg": "none", "jwk": key.jwk()}).to_string()),
+        B64.encode(claims(json!({})).to_string())
+    );
+    let mut with_d = key.jwk();
+    with_d["d"] = json!(B64.encode([1u8; 32]));
+    let reused = key.raw(&key.header(), &claims(json!({"jti": "once"})));
+    assert_eq!(
+        me_with(&app, "DPoP", &token, std::slice::from_ref(&reused))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let cases: Vec<(&str, String)> = vec![
+        (
+            "wrong htm",
+            key.raw(&key.header(), &claims(json!({"htm": "POST"}))),
+        ),
+        (
+            "wrong htu",
+            key.raw(
+                &key.header(),
+                &claims(json!({"htu": url(&app, "/api/notes")})),
+            ),
+        ),
+        (
+            "other origin",
+            key.raw(
+                &key.header(),
+                &claims(json!({"htu": "https://evil.example/api/me"})),
+            ),
+        ),
+        (
+            "wrong ath",
+            key.raw(
+                &key.header(),
+                &claims(json!({"ath": B64.encode(Sha256::digest(b"other"))})),
+            ),
+        ),
+        (
+            "no ath",
+            key.raw(&key.header(), &claims(json!({"ath": null}))),
+        ),
+        (
+            "old iat",
+            key.raw(&key.header(), &claims(json!({"iat": now - 61}))),
+        ),
+        (
+            "future iat",
+            key.raw(&key.header(), &claims(json!({"iat": now + 6}))),
+        ),
+        ("reused jti", reused),
+        (
+            "typ JWT",
+            key.raw(&header(json!({"typ": "JWT"})), &claims(json!({}))),
+        ),
+        ("alg none", none),
+        ("HMAC", hs256),
+        (
+            "private key in jwk",
+            key.raw(&header(json!({"jwk": with_d})), &claims(json!({}))),
+        ),
+        (
+            "alg and key disagree",
+            key.raw(&header(json!({"alg": "ES256"})), &claims(json!({}))),
+        ),
+        ("bad signature", {
+            let p = key.proof("GET", &me, now, Some(&token));
+            format!("{}AAAA", &p[..p.len() - 4])
+        }),
+        ("not a JWT", "hello".to_owned()),
+    ];
+    for (why, proof) in cases {
+        assert_bad_proof(me_with(&app, "DPoP", &token, &[proof]).await, why).await;
+    }
+    // Exactly one DPoP header.
+    let two = [
+        key.proof("GET", &me, now, Some(&token)),
+        key.proof("GET", &me, now, Some(&token)),
+    ];
+    assert_bad_proof(me_with(&app, "DPoP", &token, &two).await, "two headers").await;
+    // The window's edges are inside it: 60 s old, 5 s ahead.
+    for iat in [now - 60, now + 5] {
+        let p = key.raw(&key.header(), &claims(json!({"iat": iat})));
+        assert_eq!(
+            me_with(&app, "DPoP", &token, &[p]).await.status(),
+            StatusCode::OK,
+            "iat {iat}"
+        );
+    }
+    // A query string on htu is ignored (RFC 9449 §4.3), as it is on the request.
+    let p = key.raw(&key.header(), &claims(json!({"htu": format!("{me}?x=1")})));
+    assert_eq!(
+        me_with(&app, "DPoP", &token, &[p]).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn es256_keys_work_and_refresh_binds_the_new_token_to_the_presented_key() {
+    let app = spawn_app().await;
+    app.state.clock.freeze();
+    let (name, _) = app.new_user().await;
+    let key = Key::es();
+    let (token, refresh) = login_bound(&app, &name, &key).await;
+    let now = app.state.clock.now();
+    let me = url(&app, "/api/me");
+    let p = key.proof("GET", &me, now, Some(&token));
+    assert_eq!(
+        me_with(&app, "DPoP", &token, &[p]).await.status(),
+        StatusCode::OK
+    );
+
+    // A bad proof on refresh is refused before the rotation: the cookie still works after.
+    let refresh_url = url(&app, "/api/auth/refresh");
+    let send = |proof: String| {
+        app.client
+            .post(app.url("/api/auth/refresh"))
+            .header("cookie", format!("__Host-cloakroom_refresh={refresh}"))
+            .header("x-requested-with", "cloakroom")
+            .header("dpop", proof)
+            .send()
+    };
+    let wrong = key.proof("POST", &url(&app, "/api/auth/login"), now, None);
+    assert_bad_proof(send(wrong).await.unwrap(), "refresh with a login proof").await;
+    // A reload makes a new key: the refresh binds the new token to it.
+    let fresh = Key::ed();
+    let res = send(fresh.proof("POST", &refresh_url, now, None))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["token_type"], "DPoP");
+    let t2 = body["access_token"].as_str().unwrap();
+    assert_eq!(
+        crate::auth_flow::decode_claims(t2)["cnf"]["jkt"],
+        fresh.thumbprint()
+    );
+    let old_key_proof = key.proof("GET", &me, now, Some(t2));
+    assert_bad_proof(
+        me_with(&app, "DPoP", t2, &[old_key_proof]).await,
+        "old key, new token",
+    )
+    .await;
+    let p = fresh.proof("GET", &me, now, Some(t2));
+    assert_eq!(
+        me_with(&app, "DPoP", t2, &[p]).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_bad_proof_on_login_spends_no_password_guess() {
+    let app = spawn_app().await;
+    let (name, _) = app.new_user().await;
+    let key = Key::ed();
+    for _ in 0..8 {
+        let res = app
+            .client
+            .post(app.url("/api/auth/login"))
+            .header(
+                "dpop",
+                key.proof(
+                    "POST",
+                    &url(&app, "/api/notes"),
+                    app.state.clock.now(),
+                    None,
+                ),
+            )
+            .json(&json!({"username": name, "password": "wrong password entirely"}))
+            .send()
+            .await
+            .unwrap();
+        assert_bad_proof(res, "login proof for another URL").await;
+    }
+    // Five wrong passwords would have locked the account; the proofs were refused first.
+    login_bound(&app, &name, &key).await;
+}
