@@ -53,42 +53,56 @@ impl FromRequestParts<AppState> for AuthUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let Some((scheme, token)) = credentials(&parts.headers)? else {
-            return Err(ApiError::invalid_token("missing bearer token"));
-        };
-        let user = sessions::authenticate(state, token)?;
-        match (scheme, user.jkt.as_deref()) {
-            (Scheme::Bearer, None) => Ok(user),
-            // RFC 9449 §7.1: a bound token is only good with a proof of its key. Accepting it
-            // as Bearer would make the binding decoration.
-            (Scheme::Bearer, Some(_)) => Err(ApiError::invalid_token(
-                "this access token is DPoP-bound: send it as `Authorization: DPoP` with a proof",
-            )),
-            (Scheme::Dpop, None) => Err(ApiError::invalid_token(
-                "this access token is not DPoP-bound: send it as Bearer",
-            )),
-            (Scheme::Dpop, Some(jkt)) => {
-                let proof = dpop_proof(&parts.headers)?.ok_or_else(|| {
-                    ApiError::unauthorized(
-                        ProblemType::InvalidDpopProof,
-                        "a DPoP-bound token needs a DPoP proof header",
-                    )
-                })?;
-                let proven = sessions::check_proof(
-                    state,
-                    proof,
-                    parts.method.as_str(),
-                    parts.uri.path(),
-                    Some(token),
-                )?;
-                if proven != jkt {
-                    return Err(ApiError::unauthorized(
-                        ProblemType::InvalidDpopProof,
-                        "the DPoP proof is signed by another key than the one the token is bound to",
-                    ));
-                }
-                Ok(user)
+        authenticate_request(
+            state,
+            &parts.headers,
+            parts.method.as_str(),
+            parts.uri.path(),
+        )?
+        .ok_or_else(|| ApiError::invalid_token("missing bearer token"))
+    }
+}
+
+/// The user a request's access token speaks for, `None` if it presents none. Every place that
+/// accepts an access token goes through here, so none can take a DPoP-bound token as Bearer.
+pub fn authenticate_request(
+    state: &AppState,
+    headers: &HeaderMap,
+    method: &str,
+    path: &str,
+) -> Result<Option<AuthUser>, ApiError> {
+    let Some((scheme, token)) = credentials(headers)? else {
+        return Ok(None);
+    };
+    let user = sessions::authenticate(state, token)?;
+    match (scheme, user.jkt.as_deref()) {
+        (Scheme::Bearer, None) => Ok(Some(user)),
+        // RFC 9449 §7.2: a bound token is only good with a proof of its key. Accepting it as
+        // Bearer would make the binding decoration.
+        (Scheme::Bearer, Some(_)) => Err(ApiError::invalid_token(
+            "this access token is DPoP-bound: send it as `Authorization: DPoP` with a proof",
+        )),
+        (Scheme::Dpop, None) => Err(ApiError::invalid_token(
+            "this access token is not DPoP-bound: send it as Bearer",
+        )),
+        (Scheme::Dpop, Some(jkt)) => {
+            let proof = dpop_proof(headers)?.ok_or_else(|| {
+                ApiError::unauthorized(
+                    ProblemType::InvalidDpopProof,
+                    "a DPoP-bound token needs a DPoP proof header",
+                )
+            })?;
+            let proven = sessions::check_proof(state, proof, method, path, Some(token))?;
+            // The key before the jti: a proof by another key is refused without taking a
+            // place in the replay cache.
+            if proven.jkt != jkt {
+                return Err(ApiError::unauthorized(
+                    ProblemType::InvalidDpopProof,
+                    "the DPoP proof is signed by another key than the one the token is bound to",
+                ));
             }
+            sessions::record_proof(state, &proven)?;
+            Ok(Some(user))
         }
     }
 }
@@ -148,16 +162,6 @@ pub fn dpop_proof(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
             })
         })
         .transpose()
-}
-
-/// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
-pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
 }
 
 /// An `AuthUser` who holds the `admin` role *in the database* right now (not merely in the

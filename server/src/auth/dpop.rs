@@ -11,7 +11,8 @@
 //! - the signature verifies with that `jwk`,
 //! - `htm` and `htu` are this request's method and public URL (no query or fragment),
 //! - `iat` is within [`IAT_PAST_SECS`] before and [`IAT_FUTURE_SECS`] after now,
-//! - `jti` has not been seen with this key within that window (a bounded cache),
+//! - `jti` has not been seen with this key within that window (a bounded cache, recorded only
+//!   once the request has passed its other gates: see [`ReplayCache::record`]),
 //! - `ath` is the hash of the access token presented with it (on resource requests).
 //!
 //! The thumbprint the caller compares with `cnf.jkt` is RFC 7638's over the required members.
@@ -37,6 +38,9 @@ pub const ALGS: &str = "EdDSA ES256";
 /// Most `jti`s remembered at once. Full of live entries, new proofs are refused (retry in a
 /// moment) rather than old ones forgotten: forgetting would reopen replay.
 const REPLAY_MAX: usize = 100_000;
+/// Most live `jti`s of one key: a client makes one proof per request, so this is a thousand
+/// requests a minute from one tab; one key (one attacker) cannot fill the whole cache.
+const PER_KEY_MAX: usize = 1_000;
 /// Longest accepted `jti` (they are random ids; longer ones only cost memory).
 const JTI_MAX: usize = 128;
 /// Members of a JWK that only a private key has (RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037 §2).
@@ -73,33 +77,59 @@ struct ProofClaims {
     ath: Option<String>,
 }
 
-/// `jti`s seen recently, per key, until their proof's window has passed.
+/// `jti`s seen recently, per key thumbprint, until their proof's window has passed.
 #[derive(Default)]
 pub struct ReplayCache {
-    seen: Mutex<HashMap<String, i64>>,
+    inner: Mutex<Seen>,
+}
+
+#[derive(Default)]
+struct Seen {
+    by_key: HashMap<String, HashMap<String, i64>>,
+    total: usize,
 }
 
 impl ReplayCache {
-    /// Records `key`; `false` if it was seen and is still within its window.
-    fn first_use(&self, key: String, until: i64, now: i64) -> Result<bool, ProofError> {
-        let mut seen = self.seen.lock().map_err(|_| ProofError::Busy)?;
-        if let Some(&t) = seen.get(&key) {
-            if t >= now {
-                return Ok(false);
-            }
+    /// Records a checked proof's `jti`; refused if it was seen within its window. Call it only
+    /// once the request has passed its other gates (rate limits, the token's binding), so
+    /// nobody fills the cache with proofs that were going to be refused anyway.
+    pub fn record(&self, proof: &Checked, now: i64) -> Result<(), ProofError> {
+        let mut seen = self.inner.lock().map_err(|_| ProofError::Busy)?;
+        let Seen { by_key, total } = &mut *seen;
+        let jtis = by_key.entry(proof.jkt.clone()).or_default();
+        if jtis.get(&proof.jti).is_some_and(|&until| until >= now) {
+            return Err(ProofError::Invalid("the DPoP proof was used before (jti)"));
         }
-        if seen.len() >= REPLAY_MAX {
-            seen.retain(|_, t| *t >= now);
-            if seen.len() >= REPLAY_MAX {
+        if jtis.len() >= PER_KEY_MAX {
+            let before = jtis.len();
+            jtis.retain(|_, until| *until >= now);
+            *total -= before - jtis.len();
+            if jtis.len() >= PER_KEY_MAX {
                 return Err(ProofError::Busy);
             }
         }
-        seen.insert(key, until);
-        Ok(true)
+        if *total >= REPLAY_MAX {
+            by_key.retain(|_, jtis| {
+                jtis.retain(|_, until| *until >= now);
+                !jtis.is_empty()
+            });
+            *total = by_key.values().map(HashMap::len).sum();
+            if *total >= REPLAY_MAX {
+                return Err(ProofError::Busy);
+            }
+        }
+        let jtis = by_key.entry(proof.jkt.clone()).or_default();
+        if jtis
+            .insert(proof.jti.clone(), proof.iat + IAT_PAST_SECS)
+            .is_none()
+        {
+            *total += 1;
+        }
+        Ok(())
     }
 
     pub fn len(&self) -> usize {
-        self.seen.lock().map(|s| s.len()).unwrap_or(0)
+        self.inner.lock().map(|s| s.total).unwrap_or(0)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -169,12 +199,18 @@ fn public_jwk(alg: &str, jwk: &Value) -> Result<PublicJwk, ProofError> {
     }
 }
 
-/// Checks a proof; returns the thumbprint of the key that signed it.
-pub fn verify(
-    proof: &str,
-    expect: &Expect<'_>,
-    replay: &ReplayCache,
-) -> Result<String, ProofError> {
+/// A proof that passed every stateless check: whose key signed it, and its `jti` (not yet
+/// recorded: [`ReplayCache::record`]).
+#[derive(Debug)]
+pub struct Checked {
+    /// The RFC 7638 thumbprint of the signing key.
+    pub jkt: String,
+    jti: String,
+    iat: i64,
+}
+
+/// Checks a proof against this request, without recording it.
+pub fn verify(proof: &str, expect: &Expect<'_>) -> Result<Checked, ProofError> {
     let header_b64 = proof
         .split('.')
         .next()
@@ -247,12 +283,11 @@ pub fn verify(
             "the DPoP proof's jti is missing or too long",
         ));
     }
-    // Last, so a proof refused for any other reason does not use up its jti.
-    let key = format!("{}:{}", jwk.thumbprint, claims.jti);
-    if !replay.first_use(key, claims.iat + IAT_PAST_SECS, expect.now)? {
-        return Err(ProofError::Invalid("the DPoP proof was used before (jti)"));
-    }
-    Ok(jwk.thumbprint)
+    Ok(Checked {
+        jkt: jwk.thumbprint,
+        jti: claims.jti,
+        iat: claims.iat,
+    })
 }
 
 #[cfg(test)]
@@ -284,12 +319,40 @@ mod tests {
         assert!(public_jwk("EdDSA", &short).is_err());
     }
 
+    fn checked(jkt: &str, jti: &str, iat: i64) -> Checked {
+        Checked {
+            jkt: jkt.into(),
+            jti: jti.into(),
+            iat,
+        }
+    }
+
     #[test]
     fn the_replay_cache_forgets_only_what_has_expired() {
         let c = ReplayCache::default();
-        assert_eq!(c.first_use("a".into(), 100, 10), Ok(true));
-        assert_eq!(c.first_use("a".into(), 100, 50), Ok(false));
-        assert_eq!(c.first_use("a".into(), 200, 101), Ok(true));
-        assert_eq!(c.len(), 1);
+        assert_eq!(c.record(&checked("k", "a", 40), 40), Ok(()));
+        assert!(c.record(&checked("k", "a", 40), 100).is_err());
+        // The same jti under another key is another proof.
+        assert_eq!(c.record(&checked("k2", "a", 40), 50), Ok(()));
+        assert_eq!(c.record(&checked("k", "a", 90), 101), Ok(()));
+        assert_eq!(c.len(), 2);
+    }
+
+    /// One key (one client, or one attacker with a token of their own) cannot fill the cache
+    /// for everyone: past its share it is refused, and other keys go on.
+    #[test]
+    fn one_key_cannot_fill_the_cache() {
+        let c = ReplayCache::default();
+        for i in 0..PER_KEY_MAX {
+            c.record(&checked("greedy", &i.to_string(), 0), 0).unwrap();
+        }
+        assert_eq!(
+            c.record(&checked("greedy", "one more", 0), 0),
+            Err(ProofError::Busy)
+        );
+        assert_eq!(c.record(&checked("someone", "x", 0), 0), Ok(()));
+        // Once its entries have expired, the key has room again.
+        assert_eq!(c.record(&checked("greedy", "later", 61), 61), Ok(()));
+        assert_eq!(c.len(), 2);
     }
 }

@@ -57,15 +57,16 @@ pub fn authenticate(state: &AppState, token: &str) -> ApiResult<AuthUser> {
     })
 }
 
-/// Checks a DPoP proof for this request (`path` on the public origin); returns its key's
-/// thumbprint. `access_token`: the token presented with it, on resource requests.
+/// Checks a DPoP proof for this request (`path` on the public origin), without recording its
+/// `jti` yet ([`record_proof`], once the request has passed its other gates).
+/// `access_token`: the token presented with it, on resource requests.
 pub fn check_proof(
     state: &AppState,
     proof: &str,
     method: &str,
     path: &str,
     access_token: Option<&str>,
-) -> ApiResult<String> {
+) -> ApiResult<dpop::Checked> {
     let url = format!("{}{path}", state.settings.public_origin);
     let expect = dpop::Expect {
         method,
@@ -73,12 +74,24 @@ pub fn check_proof(
         access_token,
         now: state.clock.now(),
     };
-    dpop::verify(proof, &expect, &state.dpop_replay).map_err(|e| match e {
+    dpop::verify(proof, &expect).map_err(proof_error)
+}
+
+/// Records a checked proof's `jti`: refused if it was used before.
+pub fn record_proof(state: &AppState, proof: &dpop::Checked) -> ApiResult<()> {
+    state
+        .dpop_replay
+        .record(proof, state.clock.now())
+        .map_err(proof_error)
+}
+
+fn proof_error(e: dpop::ProofError) -> ApiError {
+    match e {
         dpop::ProofError::Busy => ApiError::Overloaded(e.to_string()),
         dpop::ProofError::Invalid(why) => {
             ApiError::unauthorized(api_types::ProblemType::InvalidDpopProof, why)
         }
-    })
+    }
 }
 
 /// Ends one live session of `user_id`; `false` if it is not one of theirs.

@@ -63,12 +63,24 @@ async fn signup(
     ))
 }
 
-/// The thumbprint of the DPoP key a login or refresh asks its access token to be bound to
-/// (its `DPoP` proof, checked for this POST), or `None` for a plain Bearer token. The refresh
-/// cookie is not bound to the key: a reload makes a new key, and the cookie brings it a token.
-fn bound_key(state: &AppState, headers: &HeaderMap, path: &str) -> ApiResult<Option<String>> {
+/// The DPoP proof a login or refresh carries (checked for this POST, `jti` not yet recorded:
+/// that waits until the request has passed its rate limits and its password or cookie), or
+/// `None` for a plain Bearer token. The refresh cookie is not bound to the key: a reload makes
+/// a new key, and the cookie brings it a token.
+fn bound_key(
+    state: &AppState,
+    headers: &HeaderMap,
+    path: &str,
+) -> ApiResult<Option<crate::auth::dpop::Checked>> {
     crate::extract::dpop_proof(headers)?
         .map(|proof| sessions::check_proof(state, proof, "POST", path, None))
+        .transpose()
+}
+
+/// Records the proof's `jti` (refused if used before); the key's thumbprint to bind to.
+fn bind(state: &AppState, proof: Option<crate::auth::dpop::Checked>) -> ApiResult<Option<String>> {
+    proof
+        .map(|p| sessions::record_proof(state, &p).map(|()| p.jkt))
         .transpose()
 }
 
@@ -97,6 +109,9 @@ async fn login(
         device.as_deref(),
     )
     .await?;
+    // The password was right: now the proof's jti is recorded (a replayed proof is refused
+    // before any session exists).
+    let jkt = bind(&state, jkt)?;
     let (grant, refresh) = flows::start_session(
         &state,
         &user,
@@ -179,6 +194,9 @@ async fn refresh(
     };
     let g = &presented.grant;
     let now = state.clock.now();
+    // A replayed proof is refused after the rotation: the browser's retry with the same cookie
+    // gets the same successor (`auth::refresh`), so nobody is logged out by it.
+    let jkt = bind(&state, jkt)?;
     let mut tokens = sessions::tokens_for(&state, g, now, jkt.as_deref())?;
     tokens.rotation = Some(presented.rotation.into());
     // Every answer that carries a cookie carries the token's one deterministic successor, so
@@ -207,8 +225,11 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<
     }
     // Without a usable cookie, a valid Bearer token still names the session to end.
     if session.is_none() {
-        let bearer = crate::extract::bearer(&headers);
-        if let Some(user) = bearer.and_then(|t| sessions::authenticate(&state, t).ok()) {
+        // Bearer or DPoP with its proof: a DPoP-bound token taken out of the page cannot end
+        // the session as a Bearer token.
+        let user =
+            crate::extract::authenticate_request(&state, &headers, "POST", "/api/auth/logout");
+        if let Ok(Some(user)) = user {
             session = Some((user.session_id, user.user_id));
         }
     }

@@ -78,7 +78,12 @@ async fn verify(
     ApiJson(body): ApiJson<TokenVerifyRequest>,
 ) -> ApiResult<Json<serde_json::Value>> {
     match sessions::authenticate(&state, &body.token) {
-        Ok(_) => Ok(Json(serde_json::json!({}))),
+        // A bound token is only live together with its key: this route cannot see a proof, so
+        // it does not vouch for one (nor tell whoever lifted it that it still works).
+        Ok(user) if user.jkt.is_none() => Ok(Json(serde_json::json!({}))),
+        Ok(_) => Err(ApiError::invalid_token(
+            "a DPoP-bound token is checked with a proof of its key, not here",
+        )),
         Err(_) => Err(ApiError::invalid_token(
             "token is invalid, expired or revoked, or is not an access token",
         )),

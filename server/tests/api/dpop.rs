@@ -414,3 +414,83 @@ async fn a_bad_proof_on_login_spends_no_password_guess() {
     // Five wrong passwords would have locked the account; the proofs were refused first.
     login_bound(&app, &name, &key).await;
 }
+
+/// Where else a token is accepted, a bound one is not a Bearer token either: logout with a
+/// lifted bound token as Bearer ends nothing, and the simplejwt verify route does not vouch
+/// for it. A refused proof takes no place in the replay cache; a replayed login proof makes no
+/// session.
+#[tokio::test]
+async fn a_lifted_bound_token_opens_no_side_door() {
+    let app = spawn_app().await;
+    app.state.clock.freeze();
+    let (name, _) = app.new_user().await;
+    let key = Key::ed();
+    let (token, _) = login_bound(&app, &name, &key).await;
+    let now = app.state.clock.now();
+    let me = url(&app, "/api/me");
+
+    let res = app
+        .client
+        .post(app.url("/api/auth/logout"))
+        .bearer_auth(&token)
+        .header("x-requested-with", "cloakroom")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let p = key.proof("GET", &me, now, Some(&token));
+    assert_eq!(
+        me_with(&app, "DPoP", &token, &[p]).await.status(),
+        StatusCode::OK,
+        "still live"
+    );
+
+    let res = app
+        .post_json("/api/token/verify/", &json!({"token": token}))
+        .await;
+    assert_problem(res, StatusCode::UNAUTHORIZED).await;
+
+    let before = app.state.dpop_replay.len();
+    let theirs = Key::ed().proof("GET", &me, now, Some(&token));
+    assert_bad_proof(me_with(&app, "DPoP", &token, &[theirs]).await, "other key").await;
+    assert_eq!(
+        app.state.dpop_replay.len(),
+        before,
+        "a refused proof is not remembered"
+    );
+
+    // A login proof replayed (captured on the wire, say) makes no second session.
+    let proof = key.proof("POST", &url(&app, "/api/auth/login"), now, None);
+    let login = |proof: String| {
+        app.client
+            .post(app.url("/api/auth/login"))
+            .header("dpop", proof)
+            .json(&json!({"username": name, "password": PASSWORD}))
+            .send()
+    };
+    assert_eq!(login(proof.clone()).await.unwrap().status(), StatusCode::OK);
+    let sessions = cloakroom::store::sessions::list_live(
+        &app.state.db,
+        &crate::auth_flow::decode_claims(&token)["sub"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        now,
+    )
+    .await
+    .unwrap()
+    .len();
+    assert_bad_proof(login(proof).await.unwrap(), "replayed login proof").await;
+    let after = cloakroom::store::sessions::list_live(
+        &app.state.db,
+        &crate::auth_flow::decode_claims(&token)["sub"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        now,
+    )
+    .await
+    .unwrap()
+    .len();
+    assert_eq!(after, sessions);
+}
