@@ -469,28 +469,16 @@ async fn a_lifted_bound_token_opens_no_side_door() {
             .send()
     };
     assert_eq!(login(proof.clone()).await.unwrap().status(), StatusCode::OK);
-    let sessions = cloakroom::store::sessions::list_live(
-        &app.state.db,
-        &crate::auth_flow::decode_claims(&token)["sub"]
-            .as_str()
-            .unwrap()
-            .to_owned(),
-        now,
-    )
-    .await
-    .unwrap()
-    .len();
+    let claims = crate::auth_flow::decode_claims(&token);
+    let user_id = claims["sub"].as_str().unwrap();
+    let sessions = cloakroom::store::sessions::list_live(&app.state.db, user_id, now)
+        .await
+        .unwrap()
+        .len();
     assert_bad_proof(login(proof).await.unwrap(), "replayed login proof").await;
-    let after = cloakroom::store::sessions::list_live(
-        &app.state.db,
-        &crate::auth_flow::decode_claims(&token)["sub"]
-            .as_str()
-            .unwrap()
-            .to_owned(),
-        now,
-    )
-    .await
-    .unwrap()
-    .len();
+    let after = cloakroom::store::sessions::list_live(&app.state.db, user_id, now)
+        .await
+        .unwrap()
+        .len();
     assert_eq!(after, sessions);
 }
