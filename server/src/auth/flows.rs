@@ -130,6 +130,7 @@ pub async fn start_session(
     state: &AppState,
     user: &UserRow,
     persistent: bool,
+    dpop_bound: bool,
     user_agent: Option<&str>,
     ip: IpAddr,
 ) -> ApiResult<(SessionGrant, String)> {
@@ -138,6 +139,7 @@ pub async fn start_session(
     let new = NewSession {
         user_id: &user.id,
         persistent,
+        dpop_bound,
         user_agent,
         ip: Some(&ip),
     };

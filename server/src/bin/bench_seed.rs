@@ -36,6 +36,7 @@ async fn main() -> anyhow::Result<()> {
         let new = store::sessions::NewSession {
             user_id: &user.id,
             persistent: true,
+            dpop_bound: false,
             user_agent: Some("bench"),
             ip: None,
         };

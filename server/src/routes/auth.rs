@@ -116,6 +116,7 @@ async fn login(
         &state,
         &user,
         body.remember,
+        jkt.is_some(),
         meta.user_agent.as_deref(),
         meta.ip,
     )
@@ -197,6 +198,15 @@ async fn refresh(
     // A replayed proof is refused after the rotation: the browser's retry with the same cookie
     // gets the same successor (`auth::refresh`), so nobody is logged out by it.
     let jkt = bind(&state, jkt)?;
+    if g.dpop_bound && jkt.is_none() {
+        // The session began with a proof: a refresh without one (a script borrowing the
+        // cookie, say) gets no Bearer token out of it. After the rotation, as above: the retry
+        // with a proof gets the same successor.
+        return Err(ApiError::unauthorized(
+            api_types::ProblemType::InvalidDpopProof,
+            "this session is DPoP-bound: refresh with a DPoP proof",
+        ));
+    }
     let mut tokens = sessions::tokens_for(&state, g, now, jkt.as_deref())?;
     tokens.rotation = Some(presented.rotation.into());
     // Every answer that carries a cookie carries the token's one deterministic successor, so

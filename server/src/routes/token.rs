@@ -39,8 +39,15 @@ async fn obtain(
     let _permit = flows::credential_permit(&state)?;
     // Non-browser clients keep no device cookie: their guesses count against the account.
     let user = flows::check_password(&state, meta.ip, &body.username, &body.password, None).await?;
-    let (g, refresh) =
-        flows::start_session(&state, &user, true, meta.user_agent.as_deref(), meta.ip).await?;
+    let (g, refresh) = flows::start_session(
+        &state,
+        &user,
+        true,
+        false,
+        meta.user_agent.as_deref(),
+        meta.ip,
+    )
+    .await?;
     let access = sessions::tokens_for(&state, &g, state.clock.now(), None)?;
     Ok(Json(TokenPair {
         access: access.access_token,

@@ -17,6 +17,8 @@ pub(super) const LIVE: &str =
 pub struct NewSession<'a> {
     pub user_id: &'a str,
     pub persistent: bool,
+    /// Logged in with a DPoP proof: every refresh must carry one.
+    pub dpop_bound: bool,
     pub user_agent: Option<&'a str>,
     pub ip: Option<&'a str>,
 }
@@ -37,6 +39,8 @@ pub struct SessionGrant {
     pub username: String,
     pub roles: Vec<String>,
     pub persistent: bool,
+    /// The session logged in with a DPoP proof; its refreshes must carry one.
+    pub dpop_bound: bool,
     /// When the refresh token just issued stops working (idle limit, capped by the session's
     /// absolute end).
     pub refresh_expires_at: i64,
@@ -57,14 +61,15 @@ pub async fn create(
     let token_expires = (now + life.refresh_idle).min(expires_at);
     let mut tx = db.write.begin().await?;
     sqlx::query(
-        "INSERT INTO sessions (id, user_id, created_at, expires_at, persistent, user_agent, ip)
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO sessions (id, user_id, created_at, expires_at, persistent, dpop_bound, user_agent, ip)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&id)
     .bind(new.user_id)
     .bind(now)
     .bind(expires_at)
     .bind(new.persistent)
+    .bind(new.dpop_bound)
     .bind(new.user_agent)
     .bind(new.ip)
     .execute(&mut *tx)
@@ -83,6 +88,7 @@ pub async fn create(
         username: username.to_owned(),
         roles: split_roles(roles),
         persistent: new.persistent,
+        dpop_bound: new.dpop_bound,
         refresh_expires_at: token_expires,
     })
 }
@@ -96,6 +102,7 @@ struct TokenLookup {
     session_expires_at: i64,
     revoked_at: Option<i64>,
     persistent: bool,
+    dpop_bound: bool,
     username: String,
     roles: String,
 }
@@ -106,6 +113,7 @@ struct FastRotation {
     user_id: String,
     session_expires_at: i64,
     persistent: bool,
+    dpop_bound: bool,
     username: String,
     roles: String,
 }
@@ -166,6 +174,7 @@ pub(super) async fn rotate_in(
            (SELECT s.user_id FROM sessions s WHERE s.id = refresh_tokens.session_id) AS user_id,
            (SELECT s.expires_at FROM sessions s WHERE s.id = refresh_tokens.session_id) AS session_expires_at,
            (SELECT s.persistent FROM sessions s WHERE s.id = refresh_tokens.session_id) AS persistent,
+           (SELECT s.dpop_bound FROM sessions s WHERE s.id = refresh_tokens.session_id) AS dpop_bound,
            (SELECT u.username FROM sessions s JOIN users u ON u.id = s.user_id
              WHERE s.id = refresh_tokens.session_id) AS username,
            (SELECT u.roles FROM sessions s JOIN users u ON u.id = s.user_id
@@ -190,13 +199,14 @@ pub(super) async fn rotate_in(
             user_id: f.user_id,
             username: f.username,
             persistent: f.persistent,
+            dpop_bound: f.dpop_bound,
             refresh_expires_at: token_expires,
         }));
     }
     // Slow path: find out why the token is not current (grace, reuse, or simply invalid).
     let row: Option<TokenLookup> = sqlx::query_as(
         "SELECT t.session_id, t.expires_at AS token_expires_at, t.rotated_at,
-                s.user_id, s.expires_at AS session_expires_at, s.revoked_at, s.persistent,
+                s.user_id, s.expires_at AS session_expires_at, s.revoked_at, s.persistent, s.dpop_bound,
                 u.username, u.roles
          FROM refresh_tokens t
          JOIN sessions s ON s.id = t.session_id
@@ -218,6 +228,7 @@ pub(super) async fn rotate_in(
         username: row.username.clone(),
         roles: split_roles(&row.roles),
         persistent: row.persistent,
+        dpop_bound: row.dpop_bound,
         refresh_expires_at,
     };
     if let Some(rotated_at) = row.rotated_at {

@@ -482,3 +482,49 @@ async fn a_lifted_bound_token_opens_no_side_door() {
         .len();
     assert_eq!(after, sessions);
 }
+
+/// A session that began with a proof stays bound: a refresh without one (a script borrowing
+/// the cookie) is refused, and the browser's next refresh, with a proof, still works (the
+/// refused answer's successor is handed out again).
+#[tokio::test]
+async fn a_bound_session_gives_no_bearer_token_to_a_proofless_refresh() {
+    let app = spawn_app().await;
+    app.state.clock.freeze();
+    let (name, _) = app.new_user().await;
+    let key = Key::ed();
+    let (_, refresh) = login_bound(&app, &name, &key).await;
+    let send = |proof: Option<String>| {
+        let mut req = app
+            .client
+            .post(app.url("/api/auth/refresh"))
+            .header("cookie", format!("__Host-cloakroom_refresh={refresh}"))
+            .header("x-requested-with", "cloakroom");
+        if let Some(p) = proof {
+            req = req.header("dpop", p);
+        }
+        req.send()
+    };
+    assert_bad_proof(
+        send(None).await.unwrap(),
+        "proofless refresh of a bound session",
+    )
+    .await;
+    let now = app.state.clock.now();
+    let res = send(Some(key.proof(
+        "POST",
+        &url(&app, "/api/auth/refresh"),
+        now,
+        None,
+    )))
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["token_type"], "DPoP");
+    // A session that began without a proof goes on with Bearer tokens, as before.
+    let (_, plain) = app.new_user().await;
+    let res = app.refresh_raw(&plain.refresh).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["token_type"], "Bearer");
+}
