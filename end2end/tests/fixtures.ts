@@ -9,6 +9,8 @@
 //   `POST /api/test/clock`) and for every page of the browser context (Playwright's clock),
 //   together: token lifetimes, idle timeouts and the client's proactive refresh timer all see
 //   the same jump, as after a laptop sleeps. Timers that fell due in the jump fire once.
+// - `advanceTimeQuietly(secs)`  the same jump without firing the page's timers (then reload,
+//   or act, to make the app notice): for steps that must not race a timer's request.
 // - `asInjectedScript(page, fn)`  runs `fn` inside the page, as a script an attacker injected
 //   would (it sees what page script sees, nothing more).
 //
@@ -22,6 +24,7 @@ type Fixtures = {
   loggedIn: Page;
   secondTab: Page;
   advanceTime: (secs: number) => Promise<void>;
+  advanceTimeQuietly: (secs: number) => Promise<void>;
   asInjectedScript: <T>(page: Page, fn: () => T | Promise<T>) => Promise<T>;
 };
 
@@ -47,6 +50,14 @@ export const test = base.extend<Fixtures>({
       const res = await request.post('/api/test/clock', { data: { advance_secs: secs } });
       expect(res.status(), await res.text()).toBe(200);
       await context.clock.fastForward(secs * 1000);
+    });
+  },
+  advanceTimeQuietly: async ({ context, page, request }, use) => {
+    await use(async (secs: number) => {
+      const res = await request.post('/api/test/clock', { data: { advance_secs: secs } });
+      expect(res.status(), await res.text()).toBe(200);
+      const browserNow = await page.evaluate(() => Date.now());
+      await context.clock.setSystemTime(browserNow + secs * 1000);
     });
   },
   asInjectedScript: async ({}, use) => {
