@@ -122,6 +122,29 @@ async fn login_bound(app: &TestApp, name: &str, key: &Key) -> (String, String) {
     (body["access_token"].as_str().unwrap().to_owned(), refresh)
 }
 
+/// A frozen-clock server with a user logged in with a DPoP proof of `key`.
+struct Bound {
+    app: TestApp,
+    name: String,
+    key: Key,
+    token: String,
+    refresh: String,
+}
+
+async fn bound(key: Key) -> Bound {
+    let app = spawn_app().await;
+    app.state.clock.freeze();
+    let (name, _) = app.new_user().await;
+    let (token, refresh) = login_bound(&app, &name, &key).await;
+    Bound {
+        app,
+        name,
+        key,
+        token,
+        refresh,
+    }
+}
+
 async fn me_with(app: &TestApp, scheme: &str, token: &str, proofs: &[String]) -> reqwest::Response {
     let mut req = app
         .client
@@ -148,11 +171,9 @@ async fn assert_bad_proof(res: reqwest::Response, why: &str) {
 
 #[tokio::test]
 async fn a_bound_token_is_worthless_without_its_key() {
-    let app = spawn_app().await;
-    app.state.clock.freeze();
-    let (name, _) = app.new_user().await;
-    let key = Key::ed();
-    let (token, _) = login_bound(&app, &name, &key).await;
+    let Bound {
+        app, key, token, ..
+    } = bound(Key::ed()).await;
     let claims = crate::auth_flow::decode_claims(&token);
     assert_eq!(claims["cnf"]["jkt"], key.thumbprint());
 
@@ -195,11 +216,9 @@ async fn a_bound_token_is_worthless_without_its_key() {
 
 #[tokio::test]
 async fn every_bent_proof_is_refused() {
-    let app = spawn_app().await;
-    app.state.clock.freeze();
-    let (name, _) = app.new_user().await;
-    let key = Key::ed();
-    let (token, _) = login_bound(&app, &name, &key).await;
+    let Bound {
+        app, key, token, ..
+    } = bound(Key::ed()).await;
     let now = app.state.clock.now();
     let me = url(&app, "/api/me");
     let ath = B64.encode(Sha256::digest(token.as_bytes()));
@@ -336,11 +355,13 @@ async fn every_bent_proof_is_refused() {
 
 #[tokio::test]
 async fn es256_keys_work_and_refresh_binds_the_new_token_to_the_presented_key() {
-    let app = spawn_app().await;
-    app.state.clock.freeze();
-    let (name, _) = app.new_user().await;
-    let key = Key::es();
-    let (token, refresh) = login_bound(&app, &name, &key).await;
+    let Bound {
+        app,
+        key,
+        token,
+        refresh,
+        ..
+    } = bound(Key::es()).await;
     let now = app.state.clock.now();
     let me = url(&app, "/api/me");
     let p = key.proof("GET", &me, now, Some(&token));
@@ -421,11 +442,13 @@ async fn a_bad_proof_on_login_spends_no_password_guess() {
 /// session.
 #[tokio::test]
 async fn a_lifted_bound_token_opens_no_side_door() {
-    let app = spawn_app().await;
-    app.state.clock.freeze();
-    let (name, _) = app.new_user().await;
-    let key = Key::ed();
-    let (token, _) = login_bound(&app, &name, &key).await;
+    let Bound {
+        app,
+        name,
+        key,
+        token,
+        ..
+    } = bound(Key::ed()).await;
     let now = app.state.clock.now();
     let me = url(&app, "/api/me");
 
@@ -488,11 +511,9 @@ async fn a_lifted_bound_token_opens_no_side_door() {
 /// refused answer's successor is handed out again).
 #[tokio::test]
 async fn a_bound_session_gives_no_bearer_token_to_a_proofless_refresh() {
-    let app = spawn_app().await;
-    app.state.clock.freeze();
-    let (name, _) = app.new_user().await;
-    let key = Key::ed();
-    let (_, refresh) = login_bound(&app, &name, &key).await;
+    let Bound {
+        app, key, refresh, ..
+    } = bound(Key::ed()).await;
     let send = |proof: Option<String>| {
         let mut req = app
             .client
