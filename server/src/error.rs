@@ -17,6 +17,10 @@ pub enum ApiError {
     /// Always typed: a client must tell "refresh and retry" from "log in again" from "no cookie".
     #[error("{detail}")]
     Unauthorized { kind: ProblemType, detail: String },
+    /// 401 `invalid-token` for a token presented as `Authorization: DPoP`: the challenge is
+    /// `DPoP error="invalid_token"` (RFC 9449 §7.1), not Bearer's.
+    #[error("{0}")]
+    DpopTokenRefused(String),
     /// 403: authenticated (or not needing to be) but not allowed.
     #[error("{0}")]
     Forbidden(String),
@@ -62,7 +66,9 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized { .. } | ApiError::DpopTokenRefused(_) => {
+                StatusCode::UNAUTHORIZED
+            }
             ApiError::Forbidden(_) | ApiError::CsrfRejected(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -95,6 +101,7 @@ impl ApiError {
     pub fn kind(&self) -> Option<ProblemType> {
         match self {
             ApiError::Unauthorized { kind, .. } => Some(*kind),
+            ApiError::DpopTokenRefused(_) => Some(ProblemType::InvalidToken),
             ApiError::CsrfRejected(_) => Some(ProblemType::CsrfRejected),
             ApiError::Conflict(_) => Some(ProblemType::UsernameTaken),
             ApiError::Unprocessable(_) => Some(ProblemType::Validation),
@@ -218,6 +225,12 @@ impl IntoResponse for ApiError {
                     HeaderValue::from_static(
                         r#"DPoP algs="EdDSA ES256", error="invalid_dpop_proof""#,
                     ),
+                );
+            }
+            ApiError::DpopTokenRefused(_) => {
+                res.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"DPoP algs="EdDSA ES256", error="invalid_token""#),
                 );
             }
             ApiError::Unauthorized { .. } => {

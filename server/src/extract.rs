@@ -74,7 +74,12 @@ pub fn authenticate_request(
     let Some((scheme, token)) = credentials(headers)? else {
         return Ok(None);
     };
-    let user = sessions::authenticate(state, token)?;
+    let user = sessions::authenticate(state, token).map_err(|e| match (scheme, e) {
+        (Scheme::Dpop, e) if e.kind() == Some(ProblemType::InvalidToken) => {
+            ApiError::DpopTokenRefused(e.to_string())
+        }
+        (_, e) => e,
+    })?;
     match (scheme, user.jkt.as_deref()) {
         (Scheme::Bearer, None) => Ok(Some(user)),
         // RFC 9449 §7.2: a bound token is only good with a proof of its key. Accepting it as
@@ -82,8 +87,8 @@ pub fn authenticate_request(
         (Scheme::Bearer, Some(_)) => Err(ApiError::invalid_token(
             "this access token is DPoP-bound: send it as `Authorization: DPoP` with a proof",
         )),
-        (Scheme::Dpop, None) => Err(ApiError::invalid_token(
-            "this access token is not DPoP-bound: send it as Bearer",
+        (Scheme::Dpop, None) => Err(ApiError::DpopTokenRefused(
+            "this access token is not DPoP-bound: send it as Bearer".into(),
         )),
         (Scheme::Dpop, Some(jkt)) => {
             let proof = dpop_proof(headers)?.ok_or_else(|| {
