@@ -7,7 +7,7 @@
 // test-only clock control, which keeps its clock still between moves.
 import { defineConfig } from '@playwright/test';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -19,7 +19,11 @@ if (!process.env.E2E_PORT) {
   ]).toString();
 }
 if (!process.env.E2E_DATA_DIR) {
-  process.env.E2E_DATA_DIR = mkdtempSync(join(tmpdir(), 'cloakroom-e2e-'));
+  const dir = mkdtempSync(join(tmpdir(), 'cloakroom-e2e-'));
+  process.env.E2E_DATA_DIR = dir;
+  // The process that made the database removes it when the run is over (workers inherit the
+  // variable and leave it alone).
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 }
 const port = process.env.E2E_PORT;
 const baseURL = `http://127.0.0.1:${port}`;
