@@ -4,7 +4,7 @@ use api_types::Problem;
 use api_types::{LoginRequest, SessionInfo, SignupRequest, TokenResponse, UserCreated};
 use axum::{
     extract::{DefaultBodyLimit, Path, State},
-    http::{header, HeaderMap, HeaderValue, StatusCode},
+    http::{header, HeaderMap, HeaderValue, StatusCode, Uri},
     response::{IntoResponse, Response},
     Json,
 };
@@ -65,7 +65,7 @@ async fn signup(
 
 /// The DPoP proof a login or refresh carries (checked for this POST, `jti` not yet recorded:
 /// that waits until the request has passed its rate limits and its password or cookie), or
-/// `None` for a plain Bearer token. The refresh cookie is not bound to the key: a reload makes
+/// `None` for a plain Bearer token. `path` is the request's own, as on every other route. The refresh cookie is not bound to the key: a reload makes
 /// a new key, and the cookie brings it a token.
 fn bound_key(
     state: &AppState,
@@ -95,11 +95,12 @@ async fn login(
     State(state): State<AppState>,
     meta: ClientMeta,
     headers: HeaderMap,
+    uri: Uri,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
     let _permit = flows::credential_permit(&state)?;
     // The proof first: a bad one must not spend a password guess.
-    let jkt = bound_key(&state, &headers, "/api/auth/login")?;
+    let jkt = bound_key(&state, &headers, uri.path())?;
     let device = state.cookies.read_device(&headers);
     let user = flows::check_password(
         &state,
@@ -178,10 +179,11 @@ async fn refresh(
     State(state): State<AppState>,
     meta: ClientMeta,
     headers: HeaderMap,
+    uri: Uri,
 ) -> ApiResult<Response> {
     csrf::check(&headers, &state.settings.public_origin)?;
     // Before the rotation: a bad proof must not use up the refresh token.
-    let jkt = bound_key(&state, &headers, "/api/auth/refresh")?;
+    let jkt = bound_key(&state, &headers, uri.path())?;
     let Some(token) = state.cookies.read(&headers)? else {
         return Err(ApiError::unauthorized(
             api_types::ProblemType::NoRefreshCookie,
@@ -224,7 +226,11 @@ async fn refresh(
     responses((status = 204, description = "Session revoked, cookie removed, Clear-Site-Data sent"),
         (status = 400, description = "The refresh cookie's name appears more than once (cookie tossing); nothing changed", body = Problem, content_type = "application/problem+json")))]
 #[tracing::instrument(skip_all)]
-async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> ApiResult<Response> {
     csrf::check(&headers, &state.settings.public_origin)?;
     let now = state.clock.now();
     let mut session = None;
@@ -237,8 +243,7 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<
     if session.is_none() {
         // Bearer or DPoP with its proof: a DPoP-bound token taken out of the page cannot end
         // the session as a Bearer token.
-        let user =
-            crate::extract::authenticate_request(&state, &headers, "POST", "/api/auth/logout");
+        let user = crate::extract::authenticate_request(&state, &headers, "POST", uri.path());
         if let Ok(Some(user)) = user {
             session = Some((user.session_id, user.user_id));
         }
