@@ -12,6 +12,8 @@ pub struct Settings {
     pub host: IpAddr,
     pub port: u16,
     pub data_dir: PathBuf,
+    /// Where the data lives: SQLite (one process) or PostgreSQL (any number of instances).
+    pub database: crate::store::Location,
     pub dist_dir: PathBuf,
     /// The JWT issuer and the only `Origin` accepted on cookie-authenticated routes.
     pub public_origin: String,
@@ -82,6 +84,7 @@ settings! {
     HOST = "CLOAKROOM_HOST", Value("127.0.0.1"), "listen address";
     PORT = "CLOAKROOM_PORT", Value("3000"), "listen port (0: any free port)";
     DATA_DIR = "CLOAKROOM_DATA_DIR", Value("data"), "SQLite database directory";
+    DATABASE_URL = "CLOAKROOM_DATABASE_URL", Computed("`sqlite://<data dir>/cloakroom.db`"), "`sqlite://PATH` (one process) or `postgres://USER:PASSWORD@HOST:PORT/DB` (any number of instances behind one proxy: docs/deploy.md, \"Scaling out\")";
     DIST_DIR = "CLOAKROOM_DIST_DIR", Value("dist"), "built client to serve";
     PUBLIC_ORIGIN = "CLOAKROOM_PUBLIC_ORIGIN", Computed("`http://127.0.0.1:<port>`"), "origin browsers use; JWT issuer; the only `Origin` accepted on cookie routes";
     ACCESS_TTL_SECS = "CLOAKROOM_ACCESS_TTL_SECS", Value("300"), "access-token lifetime";
@@ -212,10 +215,17 @@ impl Settings {
                 .collect::<anyhow::Result<_>>()?,
         };
         let log_format: String = r.get(&LOG_FORMAT)?;
+        let data_dir: PathBuf = r.get::<String>(&DATA_DIR)?.into();
+        let database = match r.raw(&DATABASE_URL) {
+            None => crate::store::Location::in_data_dir(&data_dir),
+            Some(url) => crate::store::Location::parse(url.trim())
+                .with_context(|| DATABASE_URL.name.to_string())?,
+        };
         let s = Settings {
             host: r.get(&HOST)?,
             port,
-            data_dir: r.get::<String>(&DATA_DIR)?.into(),
+            data_dir,
+            database,
             dist_dir: r.get::<String>(&DIST_DIR)?.into(),
             public_origin,
             access_ttl: r.secs(&ACCESS_TTL_SECS)?,

@@ -5,12 +5,17 @@ use std::io::{BufRead, IsTerminal};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use cloakroom::{
-    auth::password::Hasher, config::Settings, ops, startup::Application, store::Db, telemetry,
+    auth::password::Hasher,
+    config::Settings,
+    ops,
+    startup::Application,
+    store::{Db, Location},
+    telemetry,
 };
 
 /// Cloakroom: secure browser token handling. Every setting comes from CLOAKROOM_* environment
-/// variables (listed below and in docs/deploy.md); the commands act on the database in
-/// CLOAKROOM_DATA_DIR.
+/// variables (listed below and in docs/deploy.md); the commands act on the database of
+/// CLOAKROOM_DATABASE_URL (default: SQLite in CLOAKROOM_DATA_DIR).
 #[derive(Parser)]
 #[command(name = "cloakroom", version, about, long_about = None, after_help = cloakroom::config::help_text())]
 struct Cli {
@@ -32,6 +37,25 @@ enum Command {
     User(UserCommand),
     /// Print the settings table (Markdown, as in docs/deploy.md).
     Settings,
+    /// Databases.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Copy everything (users, sessions, notes, keys, secrets) into an empty database, e.g. from
+    /// SQLite to PostgreSQL: switch CLOAKROOM_DATABASE_URL to the target afterwards and nobody is
+    /// logged out. Stop the servers first (what they write during the copy is not copied).
+    /// Refuses a target that holds data.
+    Copy {
+        /// sqlite://PATH or postgres://…
+        #[arg(long)]
+        from: String,
+        /// sqlite://PATH or postgres://… (migrated first if new).
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -94,7 +118,7 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init(&settings.log_filter, settings.log_json);
     let command = cli.command.unwrap_or(Command::Serve);
     if let Command::Serve = command {
-        tracing::info!(data_dir = %settings.data_dir.display(), public_origin = %settings.public_origin, "starting cloakroom");
+        tracing::info!(database = %settings.database.describe(), public_origin = %settings.public_origin, "starting cloakroom");
         let app = Application::build(settings).await?;
         tracing::info!(
             "listening on http://{}:{}",
@@ -104,14 +128,26 @@ async fn main() -> anyhow::Result<()> {
         app.run_until_stopped().await?;
         return Ok(());
     }
-    let db = Db::open(&settings.data_dir)
+    if let Command::Db(DbCommand::Copy { from, to }) = &command {
+        let (from, to) = (Location::parse(from)?, Location::parse(to)?);
+        anyhow::ensure!(from != to, "--from and --to are the same database");
+        let source = Db::connect(&from).await.context("opening --from")?;
+        let target = Db::connect(&to).await.context("opening --to")?;
+        let report = cloakroom::store::copy::copy(&source, &target).await?;
+        for (table, n) in report {
+            println!("{table:>16}: {n}");
+        }
+        println!("copied {} to {}", from.describe(), to.describe());
+        return Ok(());
+    }
+    let db = Db::connect(&settings.database)
         .await
         .context("opening the database")?;
     let hasher = Hasher::new(settings.argon2_m_kib)?;
     let now = cloakroom::clock::Clock::system().now();
     match command {
-        Command::Serve | Command::Settings => unreachable!("handled above"),
-        Command::Migrate => println!("database at {} is up to date", settings.data_dir.display()),
+        Command::Serve | Command::Settings | Command::Db(_) => unreachable!("handled above"),
+        Command::Migrate => println!("database at {} is up to date", settings.database.describe()),
         Command::Keys(KeysCommand::Rotate) => {
             let key = ops::rotate_keys(&db, now).await?;
             println!(

@@ -92,7 +92,7 @@ impl Application {
 }
 
 pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
-    let db = Db::open(&settings.data_dir).await?;
+    let db = Db::connect(&settings.database).await?;
     let clock = crate::clock::Clock::system();
     if settings.test_clock {
         // A server started for tests keeps still between the suite's moves, so a test can stand
@@ -122,6 +122,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         credential_in_flight: Arc::new(tokio::sync::Semaphore::new(2 * hasher.capacity())),
         hasher,
         login_throttle: Arc::new(LoginThrottle::new(
+            db.clone(),
             settings.login_max_failures,
             settings.login_failure_window.as_secs() as i64,
         )),
@@ -150,11 +151,20 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
 /// Periodic work: pick up what other processes (the CLI) changed, prune in-memory sets, purge
 /// ended sessions.
 fn spawn_housekeeping(state: AppState) {
-    // Every few seconds: key rotations and revocations made by `cloakroom keys rotate|revoke` or
-    // `cloakroom user revoke-sessions` while this server runs.
+    // Key rotations and revocations made elsewhere: by `cloakroom keys rotate|revoke` or
+    // `cloakroom user revoke-sessions` while this server runs, or by another instance. SQLite:
+    // every few seconds. PostgreSQL: at once, woken by the database (`LISTEN`), with a slower
+    // re-sync as the safety net for anything a dropped connection missed.
     let sync = state.clone();
+    let every = match state.db.postgres() {
+        Some(pool) => {
+            tokio::spawn(follow_notifications(state.clone(), pool.clone()));
+            PG_RESYNC_SECS
+        }
+        None => SYNC_SECS,
+    };
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(SYNC_SECS));
+        let mut tick = tokio::time::interval(Duration::from_secs(every));
         loop {
             tick.tick().await;
             sync_once(&sync, sync.clock.now()).await;
@@ -183,6 +193,9 @@ fn spawn_housekeeping(state: AppState) {
                     tracing::warn!(error = %e, "purging the revocation log failed");
                 }
             }
+            if let Err(e) = state.login_throttle.purge(now).await {
+                tracing::warn!(error = %e, "purging idle login budgets failed");
+            }
             n += 1;
         }
     });
@@ -209,8 +222,53 @@ pub async fn sync_once(state: &AppState, now: i64) {
     }
 }
 
-/// How often a running server picks up key rotations and revocations made by the CLI.
+/// How often a running server on SQLite picks up key rotations and revocations made by the CLI.
 pub const SYNC_SECS: u64 = 2;
+
+/// On PostgreSQL notifications do that at once; this re-sync only catches what a lost
+/// connection let slip (a test holds notifications to well under it).
+pub const PG_RESYNC_SECS: u64 = 30;
+
+/// The channel the PostgreSQL triggers notify (migrations/postgres: revocations, key changes).
+pub const SYNC_CHANNEL: &str = "cloakroom_sync";
+
+/// Runs `sync_once` whenever the database says something changed. sqlx's listener reconnects
+/// by itself; notifications sent while it was away are lost, so every reconnect syncs too.
+async fn follow_notifications(state: AppState, pool: sqlx::PgPool) {
+    loop {
+        let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "LISTEN connection failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if let Err(e) = listener.listen(SYNC_CHANNEL).await {
+            tracing::warn!(error = %e, "LISTEN failed; retrying");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        // Anything that happened before the LISTEN took effect.
+        sync_once(&state, state.clock.now()).await;
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(_)) => {}
+                // The connection dropped and came back: what was sent meanwhile is gone.
+                Ok(None) => tracing::info!("LISTEN connection re-established; re-syncing"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "LISTEN connection lost");
+                    if pool.is_closed() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    break;
+                }
+            }
+            sync_once(&state, state.clock.now()).await;
+        }
+    }
+}
 
 pub fn router(state: AppState) -> Router {
     let (documented, openapi) = routes::openapi::documented_routes().split_for_parts();

@@ -46,7 +46,8 @@ pub async fn check_password(
         (Some(u), None) => {
             let r = state
                 .login_throttle
-                .reserve(&Budget::Account(u.folded()), now)?;
+                .reserve(&Budget::Account(u.folded()), now)
+                .await?;
             let user = store::users::find_by_username(&state.db, u.as_str()).await?;
             (user, Some(r), false)
         }
@@ -65,7 +66,7 @@ pub async fn check_password(
             let trusted = matches!(budget, Budget::Device(_));
             (
                 user,
-                Some(state.login_throttle.reserve(&budget, now)?),
+                Some(state.login_throttle.reserve(&budget, now).await?),
                 trusted,
             )
         }
@@ -81,7 +82,7 @@ pub async fn check_password(
     match user.filter(|_| ok) {
         Some(user) => {
             if let Some(r) = reservation {
-                r.succeeded();
+                r.succeeded().await?;
             }
             Ok(user)
         }

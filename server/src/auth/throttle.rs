@@ -16,24 +16,25 @@
 //!   sweeping many usernames. IPv6 clients are keyed on their /64, the block one subscriber
 //!   usually holds, so rotating through addresses of one's own block buys nothing.
 //!
-//! Memory is bounded: keys are validated, folded usernames (at most 32 bytes) or device ids, a
-//! key holds at most N timestamps, and past `MAX_KEYS` the entries with the fewest (then the
-//! oldest) failures are dropped first, so a spray of few-failure budgets cannot push out an
-//! account under attack.
-//! All of it is in memory: a restart forgets it, which at worst grants one more window of N
-//! guesses, a fair trade against a database write on every failed login.
+//! The per-account and per-device budgets live in the database (`store::throttle`), so they hold
+//! across instances (N instances behind one proxy still allow N guesses, not N × N) and across
+//! restarts; a failed login already costs an argon2 verification, next to which the write is
+//! small. Only validated, folded usernames (at most 32 bytes) or device ids become keys, and a
+//! key holds at most N timestamps; budgets idle for a whole window are purged.
+//! The per-IP bucket is in memory, per instance: N instances give an address N × the budget.
 
 use std::{
-    collections::{HashMap, VecDeque},
     net::{IpAddr, Ipv6Addr, SocketAddr},
     num::NonZeroU32,
-    sync::Mutex,
 };
 
 use axum::http::HeaderMap;
 use governor::{clock::Clock, DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use crate::error::ApiError;
+use crate::{
+    error::ApiError,
+    store::{self, Db},
+};
 
 /// Whose budget a login attempt is counted against.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -44,27 +45,28 @@ pub enum Budget {
     Device(String),
 }
 
-/// Keys kept before the least-failed ones are dropped.
-pub const MAX_KEYS: usize = 100_000;
-
 pub struct LoginThrottle {
-    failures: Mutex<HashMap<Budget, VecDeque<i64>>>,
+    db: Db,
     max_failures: usize,
     window_secs: i64,
-    max_keys: usize,
+}
+
+impl Budget {
+    /// The budget's key in the store.
+    fn key(&self) -> String {
+        match self {
+            Budget::Account(u) => format!("account:{u}"),
+            Budget::Device(d) => format!("device:{d}"),
+        }
+    }
 }
 
 impl LoginThrottle {
-    pub fn new(max_failures: u32, window_secs: i64) -> Self {
-        Self::with_capacity(max_failures, window_secs, MAX_KEYS)
-    }
-
-    pub fn with_capacity(max_failures: u32, window_secs: i64, max_keys: usize) -> Self {
+    pub fn new(db: Db, max_failures: u32, window_secs: i64) -> Self {
         Self {
-            failures: Mutex::new(HashMap::new()),
+            db,
             max_failures: max_failures as usize,
             window_secs,
-            max_keys: max_keys.max(2),
         }
     }
 
@@ -72,106 +74,71 @@ impl LoginThrottle {
     /// reservation counts as a failure only once `failed()` says so: dropped unsettled (the
     /// password was never checked: the request was cancelled, timed out, or the hash queue was
     /// full) it is refunded, so nobody is charged for a verdict nobody saw.
-    pub fn reserve(&self, budget: &Budget, now: i64) -> Result<Reservation<'_>, ApiError> {
-        let mut map = self
-            .failures
-            .lock()
-            .map_err(|_| anyhow::anyhow!("throttle poisoned"))?;
-        if let Some(q) = map.get_mut(budget) {
-            while q.front().is_some_and(|t| *t + self.window_secs <= now) {
-                q.pop_front();
+    pub async fn reserve(&self, budget: &Budget, now: i64) -> Result<Reservation, ApiError> {
+        let (max, window) = (self.max_failures, self.window_secs);
+        let verdict = store::throttle::update(&self.db, &budget.key(), now, |mut times| {
+            times.retain(|t| t + window > now);
+            if times.len() >= max {
+                let retry = times.iter().min().map(|t| t + window - now).unwrap_or(1);
+                return (times, Err(retry.max(1)));
             }
-            if q.len() >= self.max_failures {
-                let retry = q
-                    .front()
-                    .map(|t| t + self.window_secs - now)
-                    .unwrap_or(1)
-                    .max(1);
-                let whose = match budget {
-                    Budget::Account(_) => "this account",
-                    Budget::Device(_) => "this account on this device",
-                };
-                return Err(ApiError::TooManyRequests {
-                    detail: format!(
-                        "too many failed logins for {whose}; try again in {}",
-                        human_secs(retry)
-                    ),
-                    retry_after_secs: retry as u64,
-                });
-            }
-        } else if map.len() >= self.max_keys {
-            self.make_room(&mut map, now);
+            times.push(now);
+            (times, Ok(()))
+        })
+        .await?;
+        if let Err(retry) = verdict {
+            let whose = match budget {
+                Budget::Account(_) => "this account",
+                Budget::Device(_) => "this account on this device",
+            };
+            return Err(ApiError::TooManyRequests {
+                detail: format!(
+                    "too many failed logins for {whose}; try again in {}",
+                    human_secs(retry)
+                ),
+                retry_after_secs: retry as u64,
+            });
         }
-        map.entry(budget.clone()).or_default().push_back(now);
         Ok(Reservation {
-            throttle: self,
+            db: self.db.clone(),
             budget: budget.clone(),
             at: now,
             settled: false,
         })
     }
 
-    /// Gives back a reservation made at `at`: the password was right (or was never checked).
-    pub fn refund(&self, budget: &Budget, at: i64) {
-        if let Ok(mut map) = self.failures.lock() {
-            if let Some(q) = map.get_mut(budget) {
-                if let Some(i) = q.iter().rposition(|t| *t == at) {
-                    q.remove(i);
-                }
-                if q.is_empty() {
-                    map.remove(budget);
-                }
-            }
-        }
+    /// Budgets kept (tests: no budget for usernames that cannot exist).
+    pub async fn len(&self) -> sqlx::Result<i64> {
+        store::throttle::count(&self.db).await
     }
 
-    /// Forgets every failure on `budget` (the owner's device logged in: its typos are forgiven).
-    pub fn clear(&self, budget: &Budget) {
-        if let Ok(mut map) = self.failures.lock() {
-            map.remove(budget);
-        }
+    /// Forgets budgets whose newest attempt is a whole window old.
+    pub async fn purge(&self, now: i64) -> sqlx::Result<u64> {
+        store::throttle::purge(&self.db, now - self.window_secs).await
     }
+}
 
-    /// How many budgets are tracked (memory-bound tests).
-    pub fn len(&self) -> usize {
-        self.failures.lock().map(|m| m.len()).unwrap_or(0)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Drops aged entries; if that is not enough, keeps the half with the most failures (ties:
-    /// the most recent failure stays), so a spray of few-failure budgets cannot push out one
-    /// that is under attack.
-    fn make_room(&self, map: &mut HashMap<Budget, VecDeque<i64>>, now: i64) {
-        let w = self.window_secs;
-        map.retain(|_, q| q.back().is_some_and(|t| *t + w > now));
-        if map.len() < self.max_keys {
-            return;
+/// Gives back one attempt made at `at`: the password was right (or was never checked).
+async fn refund(db: &Db, budget: &Budget, at: i64) -> sqlx::Result<()> {
+    store::throttle::update(db, &budget.key(), at, |mut times| {
+        if let Some(i) = times.iter().rposition(|t| *t == at) {
+            times.remove(i);
         }
-        let mut ranked: Vec<(usize, i64, Budget)> = map
-            .iter()
-            .map(|(b, q)| (q.len(), q.back().copied().unwrap_or(0), b.clone()))
-            .collect();
-        ranked.sort_unstable_by_key(|(n, last, _)| (*n, *last));
-        let drop = ranked.len() - self.max_keys / 2;
-        for (_, _, b) in ranked.into_iter().take(drop) {
-            map.remove(&b);
-        }
-    }
+        (times, ())
+    })
+    .await
 }
 
 /// One reserved login attempt (see `LoginThrottle::reserve`).
 #[must_use = "a reservation dropped unsettled is refunded"]
-pub struct Reservation<'a> {
-    throttle: &'a LoginThrottle,
+pub struct Reservation {
+    db: Db,
     budget: Budget,
     at: i64,
     settled: bool,
 }
 
-impl Reservation<'_> {
+impl Reservation {
     /// The password was wrong: the attempt stays counted.
     pub fn failed(mut self) {
         self.settled = true;
@@ -179,19 +146,26 @@ impl Reservation<'_> {
 
     /// The password was right: the attempt is given back, and on the owner's own device every
     /// earlier typo is forgiven too.
-    pub fn succeeded(mut self) {
+    pub async fn succeeded(mut self) -> sqlx::Result<()> {
         self.settled = true;
         match &self.budget {
-            Budget::Device(_) => self.throttle.clear(&self.budget),
-            Budget::Account(_) => self.throttle.refund(&self.budget, self.at),
+            Budget::Device(_) => store::throttle::clear(&self.db, &self.budget.key()).await,
+            Budget::Account(_) => refund(&self.db, &self.budget, self.at).await,
         }
     }
 }
 
-impl Drop for Reservation<'_> {
+impl Drop for Reservation {
     fn drop(&mut self) {
         if !self.settled {
-            self.throttle.refund(&self.budget, self.at);
+            // Drop cannot wait: the refund runs on its own (a request cancelled mid-check is
+            // gone; nobody waits for its answer).
+            let (db, budget, at) = (self.db.clone(), self.budget.clone(), self.at);
+            tokio::spawn(async move {
+                if let Err(e) = refund(&db, &budget, at).await {
+                    tracing::warn!(error = %e, "refunding an unchecked login attempt failed");
+                }
+            });
         }
     }
 }
@@ -282,72 +256,106 @@ mod tests {
         Budget::Account(s.into())
     }
 
-    #[test]
-    fn locks_after_max_failures_and_unlocks_after_window() {
-        let t = LoginThrottle::new(3, 900);
+    async fn throttle(max: u32) -> (LoginThrottle, tempfile::TempDir) {
+        let dir = tempfile::TempDir::new().unwrap();
+        let db = Db::open(dir.path()).await.unwrap();
+        (LoginThrottle::new(db, max, 900), dir)
+    }
+
+    #[tokio::test]
+    async fn locks_after_max_failures_and_unlocks_after_window() {
+        let (t, _dir) = throttle(3).await;
         for i in 0..3 {
-            t.reserve(&acct("bob"), 1000 + i).unwrap().failed();
+            t.reserve(&acct("bob"), 1000 + i).await.unwrap().failed();
         }
-        match t.reserve(&acct("bob"), 1010) {
+        match t.reserve(&acct("bob"), 1010).await {
             Err(ApiError::TooManyRequests {
                 retry_after_secs, ..
             }) => assert_eq!(retry_after_secs, 890),
             Err(other) => panic!("expected 429, got {other:?}"),
             Ok(_) => panic!("expected 429, got a reservation"),
         }
-        assert!(t.reserve(&acct("alice"), 1010).is_ok());
+        assert!(t.reserve(&acct("alice"), 1010).await.is_ok());
         assert!(
-            t.reserve(&acct("bob"), 1900).is_ok(),
+            t.reserve(&acct("bob"), 1900).await.is_ok(),
             "oldest failure aged out"
         );
     }
 
-    #[test]
-    fn only_a_wrong_password_is_charged() {
-        let t = LoginThrottle::new(2, 900);
-        t.reserve(&acct("bob"), 1).unwrap().failed();
+    #[tokio::test]
+    async fn only_a_wrong_password_is_charged() {
+        let (t, _dir) = throttle(2).await;
+        t.reserve(&acct("bob"), 1).await.unwrap().failed();
         // Right password, and an attempt dropped unchecked (cancelled, timed out, shed): free.
-        t.reserve(&acct("bob"), 2).unwrap().succeeded();
-        drop(t.reserve(&acct("bob"), 3).unwrap());
-        t.reserve(&acct("bob"), 4).unwrap().failed();
-        assert!(t.reserve(&acct("bob"), 5).is_err(), "two failures charged");
-    }
-
-    #[test]
-    fn a_device_has_its_own_budget_and_its_owner_is_forgiven_on_success() {
-        let t = LoginThrottle::new(2, 900);
-        t.reserve(&acct("bob"), 1).unwrap().failed();
-        t.reserve(&acct("bob"), 2).unwrap().failed();
-        assert!(t.reserve(&acct("bob"), 3).is_err());
-        let dev = Budget::Device("d1".into());
-        t.reserve(&dev, 3).unwrap().failed();
-        t.reserve(&dev, 4).unwrap().succeeded();
-        t.reserve(&dev, 5).unwrap().failed();
-        t.reserve(&dev, 6).unwrap().failed();
-        assert!(t.reserve(&dev, 7).is_err());
-    }
-
-    #[test]
-    fn memory_is_bounded_and_a_spray_cannot_evict_an_account_under_attack() {
-        let t = LoginThrottle::with_capacity(5, 900, 100);
-        for i in 5..9 {
-            t.reserve(&acct("victim"), i).unwrap().failed();
+        t.reserve(&acct("bob"), 2)
+            .await
+            .unwrap()
+            .succeeded()
+            .await
+            .unwrap();
+        drop(t.reserve(&acct("bob"), 3).await.unwrap());
+        // (The dropped one's refund runs on its own task: let it.)
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
         }
-        // A spray whose budgets are as spent as the victim's, but older: still the victim stays.
-        for i in 0..60 {
-            for k in 0..4 {
-                t.reserve(&acct(&format!("old{i}")), k).unwrap().failed();
-            }
-        }
-        for i in 0..1000 {
-            t.reserve(&acct(&format!("spray{i}")), 10).unwrap().failed();
-        }
-        assert!(t.len() <= 100, "{} keys", t.len());
-        t.reserve(&acct("victim"), 11).unwrap().failed();
+        t.reserve(&acct("bob"), 4).await.unwrap().failed();
         assert!(
-            t.reserve(&acct("victim"), 12).is_err(),
-            "the victim's failures survived the spray"
+            t.reserve(&acct("bob"), 5).await.is_err(),
+            "two failures charged"
         );
+    }
+
+    #[tokio::test]
+    async fn a_device_has_its_own_budget_and_its_owner_is_forgiven_on_success() {
+        let (t, _dir) = throttle(2).await;
+        t.reserve(&acct("bob"), 1).await.unwrap().failed();
+        t.reserve(&acct("bob"), 2).await.unwrap().failed();
+        assert!(t.reserve(&acct("bob"), 3).await.is_err());
+        let dev = Budget::Device("d1".into());
+        t.reserve(&dev, 3).await.unwrap().failed();
+        t.reserve(&dev, 4).await.unwrap().succeeded().await.unwrap();
+        t.reserve(&dev, 5).await.unwrap().failed();
+        t.reserve(&dev, 6).await.unwrap().failed();
+        assert!(t.reserve(&dev, 7).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn budgets_survive_a_restart_and_idle_ones_are_purged() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let t = LoginThrottle::new(Db::open(dir.path()).await.unwrap(), 2, 900);
+        t.reserve(&acct("bob"), 1000).await.unwrap().failed();
+        t.reserve(&acct("bob"), 1001).await.unwrap().failed();
+        t.reserve(&acct("carol"), 1500).await.unwrap().failed();
+        // Another process on the same database (a restart, or a second instance).
+        let again = LoginThrottle::new(Db::open(dir.path()).await.unwrap(), 2, 900);
+        assert!(again.reserve(&acct("bob"), 1002).await.is_err());
+        assert_eq!(
+            again.purge(1901).await.unwrap(),
+            1,
+            "bob's newest failure is a window old"
+        );
+        assert_eq!(again.len().await.unwrap(), 1, "carol's is not");
+        assert!(again.reserve(&acct("bob"), 1902).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn concurrent_guesses_cannot_all_pass_the_check() {
+        let (t, _dir) = throttle(3).await;
+        let t = std::sync::Arc::new(t);
+        let tries = (0..20).map(|_| {
+            let t = t.clone();
+            tokio::spawn(async move {
+                t.reserve(&acct("bob"), 50)
+                    .await
+                    .map(Reservation::failed)
+                    .is_ok()
+            })
+        });
+        let mut granted = 0;
+        for h in tries {
+            granted += usize::from(h.await.unwrap());
+        }
+        assert_eq!(granted, 3);
     }
 
     #[test]

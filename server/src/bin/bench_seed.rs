@@ -1,7 +1,7 @@
 //! Seeds a database for `make bench`: one user and N sessions, printing each session's refresh
 //! token on its own line. Goes through the same store functions as login, minus argon2.
 //!
-//!     bench-seed <data-dir> <count> > tokens.txt
+//!     bench-seed <data-dir | database-url> <count> > tokens.txt
 
 use cloakroom::{auth::refresh, store};
 
@@ -12,7 +12,12 @@ async fn main() -> anyhow::Result<()> {
         .next()
         .ok_or_else(|| anyhow::anyhow!("usage: bench-seed <data-dir> <count>"))?;
     let count: usize = args.next().unwrap_or_else(|| "1000".into()).parse()?;
-    let db = store::Db::open(std::path::Path::new(&dir)).await?;
+    // A data directory (SQLite) or a database URL (`make bench` seeds PostgreSQL too).
+    let db = if dir.contains("://") {
+        store::Db::connect(&store::Location::parse(&dir)?).await?
+    } else {
+        store::Db::open(std::path::Path::new(&dir)).await?
+    };
     let now = cloakroom::now();
     let user = match store::users::find_by_username(&db, "bench_refresh").await? {
         Some(u) => u,

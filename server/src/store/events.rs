@@ -1,6 +1,6 @@
 //! The security event log.
 
-use super::Db;
+use super::{on, Db};
 
 pub async fn record(
     db: &Db,
@@ -11,25 +11,27 @@ pub async fn record(
     ip: Option<&str>,
     detail: &str,
 ) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO security_events (at, kind, user_id, session_id, ip, detail) VALUES (?, ?, ?, ?, ?, ?)")
-        .bind(now)
-        .bind(kind)
-        .bind(user_id)
-        .bind(session_id)
-        .bind(ip)
-        .bind(detail)
-        .execute(&db.write)
-        .await?;
-    Ok(())
+    on!(db, write, p => sqlx::query(
+        "INSERT INTO security_events (at, kind, user_id, session_id, ip, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(now)
+    .bind(kind)
+    .bind(user_id)
+    .bind(session_id)
+    .bind(ip)
+    .bind(detail)
+    .execute(p)
+    .await
+    .map(|_| ()))
 }
 
 /// Number of events of `kind` for a session (tests and operators).
 pub async fn count(db: &Db, kind: &str, session_id: &str) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM security_events WHERE kind = ? AND session_id = ?")
+    on!(db, read, p => sqlx::query_scalar("SELECT COUNT(*) FROM security_events WHERE kind = $1 AND session_id = $2")
         .bind(kind)
         .bind(session_id)
-        .fetch_one(&db.read)
-        .await
+        .fetch_one(p)
+        .await)
 }
 
 /// One security event.
@@ -45,12 +47,12 @@ pub struct EventRow {
 
 /// The newest `limit` events, newest first (optionally of one session).
 pub async fn recent(db: &Db, session_id: Option<&str>, limit: i64) -> sqlx::Result<Vec<EventRow>> {
-    sqlx::query_as(
+    on!(db, read, p => sqlx::query_as(
         "SELECT at, kind, user_id, session_id, ip, detail FROM security_events
-         WHERE ?1 IS NULL OR session_id = ?1 ORDER BY id DESC LIMIT ?2",
+         WHERE $1 IS NULL OR session_id = $1 ORDER BY id DESC LIMIT $2",
     )
     .bind(session_id)
     .bind(limit)
-    .fetch_all(&db.read)
-    .await
+    .fetch_all(p)
+    .await)
 }

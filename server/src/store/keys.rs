@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::Db;
+use super::{on, on_conn, Conn, Db};
 
 #[derive(Clone, FromRow)]
 pub struct KeyRow {
@@ -26,47 +26,61 @@ impl std::fmt::Debug for KeyRow {
 
 /// Keys newest first.
 pub async fn all(db: &Db) -> sqlx::Result<Vec<KeyRow>> {
-    sqlx::query_as("SELECT kid, seed, public_key, created_at, retired_at, revoked_at FROM signing_keys ORDER BY created_at DESC, rowid DESC")
-        .fetch_all(&db.write)
-        .await
+    // (`rowid`: SQLite's implicit insertion order; a BIGSERIAL of that name on PostgreSQL.)
+    on!(db, write, p => sqlx::query_as(
+        "SELECT kid, seed, public_key, created_at, retired_at, revoked_at FROM signing_keys
+         ORDER BY created_at DESC, rowid DESC",
+    )
+    .fetch_all(p)
+    .await)
 }
 
 pub async fn insert(db: &Db, row: &KeyRow) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO signing_keys (kid, seed, public_key, created_at, retired_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)")
-        .bind(&row.kid)
-        .bind(&row.seed)
-        .bind(&row.public_key)
-        .bind(row.created_at)
-        .bind(row.retired_at)
-        .bind(row.revoked_at)
-        .execute(&db.write)
-        .await?;
-    Ok(())
+    on!(db, write, p => sqlx::query(
+        "INSERT INTO signing_keys (kid, seed, public_key, created_at, retired_at, revoked_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&row.kid)
+    .bind(&row.seed)
+    .bind(&row.public_key)
+    .bind(row.created_at)
+    .bind(row.retired_at)
+    .bind(row.revoked_at)
+    .execute(p)
+    .await
+    .map(|_| ()))
 }
 
 /// Retires every active key (wiping its private seed: a retired key only verifies) and inserts
 /// `new` as the signer, in one transaction.
 pub async fn rotate(db: &Db, new: &KeyRow) -> sqlx::Result<()> {
-    let mut tx = db.write.begin().await?;
-    retire_signer(&mut tx, new).await?;
-    tx.commit().await
+    on!(db, write, p => {
+        let mut tx = p.begin().await?;
+        retire_signer(&mut (&mut *tx).into(), new).await?;
+        tx.commit().await
+    })
 }
 
-async fn retire_signer(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    new: &KeyRow,
-) -> sqlx::Result<()> {
-    sqlx::query("UPDATE signing_keys SET retired_at = ?, seed = X'' WHERE retired_at IS NULL")
+/// No bytes: what a wiped seed is.
+const WIPED: &[u8] = &[];
+
+async fn retire_signer(conn: &mut Conn<'_>, new: &KeyRow) -> sqlx::Result<()> {
+    on_conn!(conn, c => sqlx::query("UPDATE signing_keys SET retired_at = $1, seed = $2 WHERE retired_at IS NULL")
         .bind(new.created_at)
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query("INSERT INTO signing_keys (kid, seed, public_key, created_at, retired_at) VALUES (?, ?, ?, ?, NULL)")
-        .bind(&new.kid)
-        .bind(&new.seed)
-        .bind(&new.public_key)
-        .bind(new.created_at)
-        .execute(&mut **tx)
-        .await?;
+        .bind(WIPED)
+        .execute(c)
+        .await
+        .map(|_| ()))?;
+    on_conn!(conn, c => sqlx::query(
+        "INSERT INTO signing_keys (kid, seed, public_key, created_at, retired_at) VALUES ($1, $2, $3, $4, NULL)",
+    )
+    .bind(&new.kid)
+    .bind(&new.seed)
+    .bind(&new.public_key)
+    .bind(new.created_at)
+    .execute(c)
+    .await
+    .map(|_| ()))?;
     Ok(())
 }
 
@@ -84,27 +98,32 @@ pub enum Revoked {
 /// Revokes key `kid` at `now`: it stops verifying, its seed is wiped, and if it was the signer
 /// `new` replaces it, all in one transaction.
 pub async fn revoke(db: &Db, kid: &str, new: &KeyRow, now: i64) -> sqlx::Result<Revoked> {
-    let mut tx = db.write.begin().await?;
-    let row: Option<(Option<i64>, Option<i64>)> =
-        sqlx::query_as("SELECT retired_at, revoked_at FROM signing_keys WHERE kid = ?")
-            .bind(kid)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let outcome = match row {
-        None => return Ok(Revoked::NoSuchKey),
-        Some((_, Some(_))) => return Ok(Revoked::AlreadyRevoked),
-        Some((None, None)) => {
-            retire_signer(&mut tx, new).await?;
-            Revoked::Signer
-        }
-        Some((Some(_), None)) => Revoked::Retired,
-    };
-    sqlx::query("UPDATE signing_keys SET revoked_at = ?, retired_at = COALESCE(retired_at, ?), seed = X'' WHERE kid = ?")
+    on!(db, write, p => {
+        let mut tx = p.begin().await?;
+        let row: Option<(Option<i64>, Option<i64>)> =
+            sqlx::query_as("SELECT retired_at, revoked_at FROM signing_keys WHERE kid = $1")
+                .bind(kid)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let outcome = match row {
+            None => return Ok(Revoked::NoSuchKey),
+            Some((_, Some(_))) => return Ok(Revoked::AlreadyRevoked),
+            Some((None, None)) => {
+                retire_signer(&mut (&mut *tx).into(), new).await?;
+                Revoked::Signer
+            }
+            Some((Some(_), None)) => Revoked::Retired,
+        };
+        sqlx::query(
+            "UPDATE signing_keys SET revoked_at = $1, retired_at = COALESCE(retired_at, $1), seed = $2
+             WHERE kid = $3",
+        )
         .bind(now)
-        .bind(now)
+        .bind(WIPED)
         .bind(kid)
         .execute(&mut *tx)
         .await?;
-    tx.commit().await?;
-    Ok(outcome)
+        tx.commit().await?;
+        Ok(outcome)
+    })
 }

@@ -3,7 +3,7 @@
 
 use sqlx::FromRow;
 
-use super::Db;
+use super::{on, Db};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct NoteRow {
@@ -16,31 +16,24 @@ pub struct NoteRow {
 
 const COLS: &str = "id, title, body, created_at, updated_at";
 
-/// The next value of the user's touch counter: create and update both take it, so the list
-/// order is the order of the user's own writes, exact even within one second. SQLite runs one
-/// write at a time (one writer connection), so the subquery cannot race with itself; the
+/// Takes the next value of the user's touch counter (`users.notes_touched`): create and update
+/// both take it, so the list order is the order of the user's own writes, exact even within one
+/// second. The `UPDATE … RETURNING` locks the user's row until the transaction ends, so two
+/// concurrent writers (two PostgreSQL instances) queue instead of taking the same number; the
 /// UNIQUE index on (user_id, touched) would refuse a duplicate rather than order it at random.
-const NEXT_TOUCH: &str = "(SELECT COALESCE(MAX(touched), 0) + 1 FROM notes WHERE user_id = ?)";
+const NEXT_TOUCH: &str =
+    "UPDATE users SET notes_touched = notes_touched + 1 WHERE id = $1 RETURNING notes_touched";
 
 /// A user's notes, most recently created or updated first (the order the client's optimistic
 /// list keeps too: it puts the note it just saved on top).
 pub async fn list(db: &Db, user_id: &str) -> sqlx::Result<Vec<NoteRow>> {
-    sqlx::query_as(&format!(
-        "SELECT {COLS} FROM notes WHERE user_id = ? ORDER BY touched DESC"
-    ))
-    .bind(user_id)
-    .fetch_all(&db.read)
-    .await
+    let sql = format!("SELECT {COLS} FROM notes WHERE user_id = $1 ORDER BY touched DESC");
+    on!(db, read, p => sqlx::query_as(&sql).bind(user_id).fetch_all(p).await)
 }
 
 pub async fn get(db: &Db, user_id: &str, id: &str) -> sqlx::Result<Option<NoteRow>> {
-    sqlx::query_as(&format!(
-        "SELECT {COLS} FROM notes WHERE user_id = ? AND id = ?"
-    ))
-    .bind(user_id)
-    .bind(id)
-    .fetch_optional(&db.read)
-    .await
+    let sql = format!("SELECT {COLS} FROM notes WHERE user_id = $1 AND id = $2");
+    on!(db, read, p => sqlx::query_as(&sql).bind(user_id).bind(id).fetch_optional(p).await)
 }
 
 pub async fn create(
@@ -51,16 +44,26 @@ pub async fn create(
     now: i64,
 ) -> sqlx::Result<NoteRow> {
     let id = uuid::Uuid::new_v4().to_string();
-    sqlx::query(&format!("INSERT INTO notes (id, user_id, title, body, created_at, updated_at, touched) VALUES (?, ?, ?, ?, ?, ?, {NEXT_TOUCH})"))
+    on!(db, write, p => {
+        let mut tx = p.begin().await?;
+        let touched: i64 = sqlx::query_scalar(NEXT_TOUCH)
+            .bind(user_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO notes (id, user_id, title, body, created_at, updated_at, touched)
+             VALUES ($1, $2, $3, $4, $5, $5, $6)",
+        )
         .bind(&id)
         .bind(user_id)
         .bind(title)
         .bind(body)
         .bind(now)
-        .bind(now)
-        .bind(user_id)
-        .execute(&db.write)
+        .bind(touched)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
+    });
     Ok(NoteRow {
         id,
         title: title.into(),
@@ -78,24 +81,39 @@ pub async fn update(
     body: &str,
     now: i64,
 ) -> sqlx::Result<Option<NoteRow>> {
-    sqlx::query_as(&format!(
-        "UPDATE notes SET title = ?, body = ?, updated_at = ?, touched = {NEXT_TOUCH} WHERE user_id = ? AND id = ? RETURNING {COLS}"
-    ))
-    .bind(title)
-    .bind(body)
-    .bind(now)
-    .bind(user_id)
-    .bind(user_id)
-    .bind(id)
-    .fetch_optional(&db.write)
-    .await
+    let sql = format!(
+        "UPDATE notes SET title = $1, body = $2, updated_at = $3, touched = $4
+         WHERE user_id = $5 AND id = $6 RETURNING {COLS}"
+    );
+    on!(db, write, p => {
+        let mut tx = p.begin().await?;
+        let touched: i64 = sqlx::query_scalar(NEXT_TOUCH)
+            .bind(user_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let row: Option<NoteRow> = sqlx::query_as(&sql)
+            .bind(title)
+            .bind(body)
+            .bind(now)
+            .bind(touched)
+            .bind(user_id)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        // No such note (of this user): nothing was written, the counter bump is rolled back.
+        if row.is_some() {
+            tx.commit().await?;
+        }
+        Ok(row)
+    })
 }
 
 pub async fn delete(db: &Db, user_id: &str, id: &str) -> sqlx::Result<bool> {
-    let res = sqlx::query("DELETE FROM notes WHERE user_id = ? AND id = ?")
+    let n = on!(db, write, p => sqlx::query("DELETE FROM notes WHERE user_id = $1 AND id = $2")
         .bind(user_id)
         .bind(id)
-        .execute(&db.write)
-        .await?;
-    Ok(res.rows_affected() == 1)
+        .execute(p)
+        .await?
+        .rows_affected());
+    Ok(n == 1)
 }

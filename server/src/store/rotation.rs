@@ -1,4 +1,5 @@
-//! Group commit for refresh-token rotation.
+//! Group commit for refresh-token rotation (SQLite only: PostgreSQL runs concurrent writers
+//! itself, so there each rotation is a transaction of its own, see `sessions::rotate`).
 //!
 //! Every rotation must be serialized (that is what makes N concurrent refreshes of one token
 //! produce exactly one rotation), and SQLite has one writer anyway. Rather than one
@@ -85,7 +86,8 @@ async fn apply(write: &SqlitePool, batch: &[Job]) -> sqlx::Result<Vec<RefreshOut
     let mut tx = write.begin().await?;
     let mut out = Vec::with_capacity(batch.len());
     for job in batch {
-        out.push(rotate_in(&mut tx, &job.old_hash, &job.new_hash, job.now, job.life).await?);
+        let mut conn = (&mut *tx).into();
+        out.push(rotate_in(&mut conn, &job.old_hash, &job.new_hash, job.now, job.life).await?);
     }
     tx.commit().await?;
     Ok(out)

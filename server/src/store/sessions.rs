@@ -1,16 +1,18 @@
 //! Sessions and their refresh-token families. Rotation, reuse detection and revocation are each
-//! one transaction on the single write connection, so two concurrent refreshes of one token can
-//! never both rotate it.
+//! one transaction, so two concurrent refreshes of one token can never both rotate it: on SQLite
+//! because one writer applies rotations one after another (`store::rotation`), on PostgreSQL
+//! because the rotating `UPDATE` locks the token's row and a concurrent one re-reads it after
+//! the first commits (see `rotate_in`).
 
 use sqlx::FromRow;
 
-use super::{users::split_roles, Db};
+use super::{on, on_conn, users::split_roles, Conn, Db, Engine};
 
 /// What "live" means wherever sessions are listed, counted or checked: session `s` is neither
 /// revoked nor past its absolute end, and its current refresh token `t` (never rotated) has
-/// not idled out. `?1` is the current time.
+/// not idled out. `$1` is the current time.
 pub(super) const LIVE: &str =
-    "s.revoked_at IS NULL AND s.expires_at > ?1 AND t.rotated_at IS NULL AND t.expires_at > ?1";
+    "s.revoked_at IS NULL AND s.expires_at > $1 AND t.rotated_at IS NULL AND t.expires_at > $1";
 
 /// What a new session needs to know about where it comes from.
 #[derive(Debug, Clone)]
@@ -59,29 +61,31 @@ pub async fn create(
     let id = uuid::Uuid::new_v4().to_string();
     let expires_at = now + life.session_max;
     let token_expires = (now + life.refresh_idle).min(expires_at);
-    let mut tx = db.write.begin().await?;
-    sqlx::query(
-        "INSERT INTO sessions (id, user_id, created_at, expires_at, persistent, dpop_bound, user_agent, ip)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&id)
-    .bind(new.user_id)
-    .bind(now)
-    .bind(expires_at)
-    .bind(new.persistent)
-    .bind(new.dpop_bound)
-    .bind(new.user_agent)
-    .bind(new.ip)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at) VALUES (?, ?, ?, ?)")
-        .bind(token_hash)
+    on!(db, write, p => {
+        let mut tx = p.begin().await?;
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, created_at, expires_at, persistent, dpop_bound, user_agent, ip)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
         .bind(&id)
+        .bind(new.user_id)
         .bind(now)
-        .bind(token_expires)
+        .bind(expires_at)
+        .bind(new.persistent)
+        .bind(new.dpop_bound)
+        .bind(new.user_agent)
+        .bind(new.ip)
         .execute(&mut *tx)
         .await?;
-    tx.commit().await?;
+        sqlx::query(INSERT_TOKEN)
+            .bind(token_hash)
+            .bind(&id)
+            .bind(now)
+            .bind(token_expires)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+    });
     Ok(SessionGrant {
         session_id: id,
         user_id: new.user_id.to_owned(),
@@ -92,6 +96,9 @@ pub async fn create(
         refresh_expires_at: token_expires,
     })
 }
+
+const INSERT_TOKEN: &str =
+    "INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)";
 
 #[derive(Debug, FromRow)]
 struct TokenLookup {
@@ -143,7 +150,8 @@ pub enum RefreshOutcome {
 
 /// Presents refresh token `old_hash`; on success it is replaced by `new_hash`, which must be the
 /// hash of its deterministic successor (`auth::refresh::successor`): that is how a repeat finds
-/// out whether the successor has been used. Runs in the group-commit writer (`store::rotation`).
+/// out whether the successor has been used. On SQLite it runs in the group-commit writer
+/// (`store::rotation`); on PostgreSQL in a transaction of its own.
 pub async fn rotate(
     db: &Db,
     old_hash: &[u8; 32],
@@ -151,13 +159,28 @@ pub async fn rotate(
     now: i64,
     life: Lifetimes,
 ) -> sqlx::Result<RefreshOutcome> {
-    db.rotator.rotate(*old_hash, *new_hash, now, life).await
+    match &db.engine {
+        Engine::Sqlite(e) => e.rotator.rotate(*old_hash, *new_hash, now, life).await,
+        Engine::Postgres(e) => {
+            let mut tx = e.pool.begin().await?;
+            let out = rotate_in(&mut (&mut *tx).into(), old_hash, new_hash, now, life).await?;
+            tx.commit().await?;
+            Ok(out)
+        }
+    }
 }
 
-/// One rotation inside the writer's open transaction: the lookup, the reuse decision and the
-/// swap all see one consistent database, and nothing else writes in between.
+/// One rotation inside an open transaction: the lookup, the reuse decision and the swap all see
+/// one consistent database.
+///
+/// SQLite: nothing else writes in between (one writer). PostgreSQL (READ COMMITTED, several
+/// instances): the fast path's `UPDATE` locks the token's row; a concurrent presentation of the
+/// same token waits for that lock, then re-checks `rotated_at IS NULL` against the committed row,
+/// finds it rotated and takes the slow path, whose reads then see the committed successor. So a
+/// token rotates exactly once whichever instance each request reaches, and every duplicate gets
+/// the same successor (`Repeated`).
 pub(super) async fn rotate_in(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut Conn<'_>,
     old_hash: &[u8],
     new_hash: &[u8],
     now: i64,
@@ -165,11 +188,11 @@ pub(super) async fn rotate_in(
 ) -> sqlx::Result<RefreshOutcome> {
     // Fast path, nearly every refresh: the token is current and its session live. Mark it
     // rotated and read what the access token needs in one statement.
-    let fast: Option<FastRotation> = sqlx::query_as(
-        "UPDATE refresh_tokens SET rotated_at = ?1
-         WHERE token_hash = ?2 AND rotated_at IS NULL AND expires_at > ?1
+    let fast: Option<FastRotation> = on_conn!(conn, c => sqlx::query_as(
+        "UPDATE refresh_tokens SET rotated_at = $1
+         WHERE token_hash = $2 AND rotated_at IS NULL AND expires_at > $1
            AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = refresh_tokens.session_id
-                       AND s.revoked_at IS NULL AND s.expires_at > ?1)
+                       AND s.revoked_at IS NULL AND s.expires_at > $1)
          RETURNING session_id,
            (SELECT s.user_id FROM sessions s WHERE s.id = refresh_tokens.session_id) AS user_id,
            (SELECT s.expires_at FROM sessions s WHERE s.id = refresh_tokens.session_id) AS session_expires_at,
@@ -182,17 +205,18 @@ pub(super) async fn rotate_in(
     )
     .bind(now)
     .bind(old_hash)
-    .fetch_optional(&mut *conn)
-    .await?;
+    .fetch_optional(c)
+    .await)?;
     if let Some(f) = fast {
         let token_expires = (now + life.refresh_idle).min(f.session_expires_at);
-        sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at) VALUES (?, ?, ?, ?)")
+        on_conn!(conn, c => sqlx::query(INSERT_TOKEN)
             .bind(new_hash)
             .bind(&f.session_id)
             .bind(now)
             .bind(token_expires)
-            .execute(&mut *conn)
-            .await?;
+            .execute(c)
+            .await
+            .map(|_| ()))?;
         return Ok(RefreshOutcome::Rotated(SessionGrant {
             roles: split_roles(&f.roles),
             session_id: f.session_id,
@@ -204,18 +228,18 @@ pub(super) async fn rotate_in(
         }));
     }
     // Slow path: find out why the token is not current (grace, reuse, or simply invalid).
-    let row: Option<TokenLookup> = sqlx::query_as(
+    let row: Option<TokenLookup> = on_conn!(conn, c => sqlx::query_as(
         "SELECT t.session_id, t.expires_at AS token_expires_at, t.rotated_at,
                 s.user_id, s.expires_at AS session_expires_at, s.revoked_at, s.persistent, s.dpop_bound,
                 u.username, u.roles
          FROM refresh_tokens t
          JOIN sessions s ON s.id = t.session_id
          JOIN users u ON u.id = s.user_id
-         WHERE t.token_hash = ?",
+         WHERE t.token_hash = $1",
     )
     .bind(old_hash)
-    .fetch_optional(&mut *conn)
-    .await?;
+    .fetch_optional(c)
+    .await)?;
     let Some(row) = row else {
         return Ok(RefreshOutcome::Invalid);
     };
@@ -232,13 +256,13 @@ pub(super) async fn rotate_in(
         refresh_expires_at,
     };
     if let Some(rotated_at) = row.rotated_at {
-        let successor: Option<(Option<i64>, i64)> = sqlx::query_as(
-            "SELECT rotated_at, expires_at FROM refresh_tokens WHERE token_hash = ? AND session_id = ?",
+        let successor: Option<(Option<i64>, i64)> = on_conn!(conn, c => sqlx::query_as(
+            "SELECT rotated_at, expires_at FROM refresh_tokens WHERE token_hash = $1 AND session_id = $2",
         )
         .bind(new_hash)
         .bind(&row.session_id)
-        .fetch_optional(&mut *conn)
-        .await?;
+        .fetch_optional(c)
+        .await)?;
         match successor {
             // Never presented and still valid: hand out the same successor again.
             Some((None, expires_at)) if expires_at > now => {
@@ -267,20 +291,21 @@ pub(super) async fn rotate_in(
 }
 
 async fn revoke_in(
-    tx: &mut sqlx::SqliteConnection,
+    conn: &mut Conn<'_>,
     session_id: &str,
     now: i64,
     reason: &str,
 ) -> sqlx::Result<bool> {
-    let res = sqlx::query(
-        "UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL",
+    let n = on_conn!(conn, c => sqlx::query(
+        "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE id = $3 AND revoked_at IS NULL",
     )
     .bind(now)
     .bind(reason)
     .bind(session_id)
-    .execute(&mut *tx)
-    .await?;
-    Ok(res.rows_affected() == 1)
+    .execute(c)
+    .await?
+    .rows_affected());
+    Ok(n == 1)
 }
 
 /// The live session a refresh token (current or recently rotated) belongs to, with its user.
@@ -289,14 +314,14 @@ pub async fn find_by_token(
     token_hash: &[u8],
     now: i64,
 ) -> sqlx::Result<Option<(String, String)>> {
-    sqlx::query_as(
+    on!(db, read, p => sqlx::query_as(
         "SELECT s.id, s.user_id FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
-         WHERE t.token_hash = ? AND s.revoked_at IS NULL AND s.expires_at > ?",
+         WHERE t.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2",
     )
     .bind(token_hash)
     .bind(now)
-    .fetch_optional(&db.read)
-    .await
+    .fetch_optional(p)
+    .await)
 }
 
 /// Revokes one session of `user_id`. `false` if it is not that user's live session.
@@ -307,18 +332,18 @@ pub async fn revoke(
     now: i64,
     reason: &str,
 ) -> sqlx::Result<bool> {
-    let res = sqlx::query(
-        "UPDATE sessions SET revoked_at = ?, revoked_reason = ?
-         WHERE id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ?",
+    let n = on!(db, write, p => sqlx::query(
+        "UPDATE sessions SET revoked_at = $1, revoked_reason = $2
+         WHERE id = $3 AND user_id = $4 AND revoked_at IS NULL AND expires_at > $1",
     )
     .bind(now)
     .bind(reason)
     .bind(session_id)
     .bind(user_id)
-    .bind(now)
-    .execute(&db.write)
-    .await?;
-    Ok(res.rows_affected() == 1)
+    .execute(p)
+    .await?
+    .rows_affected());
+    Ok(n == 1)
 }
 
 /// Revokes every live session of a user; returns their ids.
@@ -328,50 +353,50 @@ pub async fn revoke_all(
     now: i64,
     reason: &str,
 ) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar(
-        "UPDATE sessions SET revoked_at = ?, revoked_reason = ?
-         WHERE user_id = ? AND revoked_at IS NULL RETURNING id",
+    on!(db, write, p => sqlx::query_scalar(
+        "UPDATE sessions SET revoked_at = $1, revoked_reason = $2
+         WHERE user_id = $3 AND revoked_at IS NULL RETURNING id",
     )
     .bind(now)
     .bind(reason)
     .bind(user_id)
-    .fetch_all(&db.write)
-    .await
+    .fetch_all(p)
+    .await)
 }
 
 /// Sessions revoked at or after `since`: their access tokens may still be unexpired.
 pub async fn revoked_since(db: &Db, since: i64) -> sqlx::Result<Vec<(String, i64)>> {
-    sqlx::query_as(
-        "SELECT id, revoked_at FROM sessions WHERE revoked_at IS NOT NULL AND revoked_at >= ?",
+    on!(db, read, p => sqlx::query_as(
+        "SELECT id, revoked_at FROM sessions WHERE revoked_at IS NOT NULL AND revoked_at >= $1",
     )
     .bind(since)
-    .fetch_all(&db.read)
-    .await
+    .fetch_all(p)
+    .await)
 }
 
 /// The newest revocation's sequence number (0 if none): where a server starts following them.
 pub async fn last_revocation_seq(db: &Db) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM revocations")
-        .fetch_one(&db.read)
-        .await
+    on!(db, read, p => sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM revocations")
+        .fetch_one(p)
+        .await)
 }
 
 /// Revocations numbered after `seq`, oldest first: (seq, session id).
 pub async fn revocations_after(db: &Db, seq: i64) -> sqlx::Result<Vec<(i64, String)>> {
-    sqlx::query_as("SELECT seq, session_id FROM revocations WHERE seq > ? ORDER BY seq")
+    on!(db, read, p => sqlx::query_as("SELECT seq, session_id FROM revocations WHERE seq > $1 ORDER BY seq")
         .bind(seq)
-        .fetch_all(&db.read)
-        .await
+        .fetch_all(p)
+        .await)
 }
 
 /// Forgets revocation log entries logged (by the database's clock) before `before`: servers have
 /// long followed them.
 pub async fn purge_revocation_log(db: &Db, before: i64) -> sqlx::Result<u64> {
-    let res = sqlx::query("DELETE FROM revocations WHERE logged_at < ?")
+    on!(db, write, p => Ok(sqlx::query("DELETE FROM revocations WHERE logged_at < $1")
         .bind(before)
-        .execute(&db.write)
-        .await?;
-    Ok(res.rows_affected())
+        .execute(p)
+        .await?
+        .rows_affected()))
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -386,24 +411,20 @@ pub struct SessionRow {
 /// A user's live sessions: not revoked, within their absolute lifetime, and holding a current
 /// refresh token that has not idled out. Most recently used first.
 pub async fn list_live(db: &Db, user_id: &str, now: i64) -> sqlx::Result<Vec<SessionRow>> {
-    sqlx::query_as(&format!(
+    let sql = format!(
         "SELECT s.id, s.created_at, t.issued_at AS last_used_at, s.user_agent, s.ip
          FROM sessions s JOIN refresh_tokens t ON t.session_id = s.id
-         WHERE s.user_id = ?2 AND {LIVE}
+         WHERE s.user_id = $2 AND {LIVE}
          ORDER BY last_used_at DESC, s.id"
-    ))
-    .bind(now)
-    .bind(user_id)
-    .fetch_all(&db.read)
-    .await
+    );
+    on!(db, read, p => sqlx::query_as(&sql).bind(now).bind(user_id).fetch_all(p).await)
 }
 
 /// Deletes sessions (and, by cascade, their tokens) that ended before `before`.
 pub async fn purge_ended(db: &Db, before: i64) -> sqlx::Result<u64> {
-    let res = sqlx::query("DELETE FROM sessions WHERE expires_at < ? OR revoked_at < ?")
+    on!(db, write, p => Ok(sqlx::query("DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1")
         .bind(before)
-        .bind(before)
-        .execute(&db.write)
-        .await?;
-    Ok(res.rows_affected())
+        .execute(p)
+        .await?
+        .rows_affected()))
 }

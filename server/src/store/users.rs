@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::{is_unique_violation, Db};
+use super::{is_unique_violation, on, Db};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct UserRow {
@@ -34,13 +34,16 @@ pub async fn create(
     now: i64,
 ) -> sqlx::Result<CreateUser> {
     let id = uuid::Uuid::new_v4().to_string();
-    let res = sqlx::query("INSERT INTO users (id, username, password_hash, roles, created_at) VALUES (?, ?, ?, '', ?)")
-        .bind(&id)
-        .bind(username)
-        .bind(password_hash)
-        .bind(now)
-        .execute(&db.write)
-        .await;
+    let res = on!(db, write, p => sqlx::query(
+        "INSERT INTO users (id, username, password_hash, roles, created_at) VALUES ($1, $2, $3, '', $4)",
+    )
+    .bind(&id)
+    .bind(username)
+    .bind(password_hash)
+    .bind(now)
+    .execute(p)
+    .await
+    .map(|_| ()));
     match res {
         Ok(_) => Ok(CreateUser::Created(UserRow {
             id,
@@ -53,38 +56,43 @@ pub async fn create(
     }
 }
 
-/// Looks a user up by name, case-insensitively.
+/// Looks a user up by name, case-insensitively (the column's collation: NOCASE on SQLite,
+/// `ascii_nocase` on PostgreSQL).
 pub async fn find_by_username(db: &Db, username: &str) -> sqlx::Result<Option<UserRow>> {
-    sqlx::query_as("SELECT id, username, password_hash, roles FROM users WHERE username = ?")
-        .bind(username)
-        .fetch_optional(&db.read)
-        .await
+    on!(db, read, p => sqlx::query_as(
+        "SELECT id, username, password_hash, roles FROM users WHERE username = $1",
+    )
+    .bind(username)
+    .fetch_optional(p)
+    .await)
 }
 
 pub async fn find_by_id(db: &Db, id: &str) -> sqlx::Result<Option<UserRow>> {
-    sqlx::query_as("SELECT id, username, password_hash, roles FROM users WHERE id = ?")
+    on!(db, read, p => sqlx::query_as("SELECT id, username, password_hash, roles FROM users WHERE id = $1")
         .bind(id)
-        .fetch_optional(&db.read)
-        .await
+        .fetch_optional(p)
+        .await)
 }
 
 /// Sets a user's roles (space-separated). `false` if there is no such user.
 pub async fn set_roles(db: &Db, user_id: &str, roles: &str) -> sqlx::Result<bool> {
-    let res = sqlx::query("UPDATE users SET roles = ? WHERE id = ?")
+    let n = on!(db, write, p => sqlx::query("UPDATE users SET roles = $1 WHERE id = $2")
         .bind(roles)
         .bind(user_id)
-        .execute(&db.write)
-        .await?;
-    Ok(res.rows_affected() == 1)
+        .execute(p)
+        .await?
+        .rows_affected());
+    Ok(n == 1)
 }
 
 pub async fn set_password_hash(db: &Db, user_id: &str, hash: &str) -> sqlx::Result<bool> {
-    let res = sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+    let n = on!(db, write, p => sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
         .bind(hash)
         .bind(user_id)
-        .execute(&db.write)
-        .await?;
-    Ok(res.rows_affected() == 1)
+        .execute(p)
+        .await?
+        .rows_affected());
+    Ok(n == 1)
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -98,14 +106,12 @@ pub struct UserSummary {
 
 /// Every user with the number of live sessions, by name.
 pub async fn list_with_sessions(db: &Db, now: i64) -> sqlx::Result<Vec<UserSummary>> {
-    sqlx::query_as(&format!(
+    let sql = format!(
         "SELECT u.id, u.username, u.roles, u.created_at,
                 (SELECT COUNT(*) FROM sessions s JOIN refresh_tokens t ON t.session_id = s.id
                  WHERE s.user_id = u.id AND {live}) AS live_sessions
          FROM users u ORDER BY u.username",
         live = super::sessions::LIVE
-    ))
-    .bind(now)
-    .fetch_all(&db.read)
-    .await
+    );
+    on!(db, read, p => sqlx::query_as(&sql).bind(now).fetch_all(p).await)
 }

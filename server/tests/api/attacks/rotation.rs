@@ -5,21 +5,23 @@
 use std::collections::BTreeSet;
 
 use crate::{auth_flow::decode_claims, helpers::*};
-use cloakroom::store::events;
+use cloakroom::store::{
+    events,
+    testing::{execute, fetch_bytes, Arg},
+};
 use reqwest::StatusCode;
 
 /// Moves a rotation `secs` into the past, as if that much time had passed since it happened
 /// (no test sleeps for time to pass).
 async fn age_rotation(app: &TestApp, token: &str, secs: i64) {
     let hash = cloakroom::auth::refresh::hash(token);
-    let n =
-        sqlx::query("UPDATE refresh_tokens SET rotated_at = rotated_at - ? WHERE token_hash = ?")
-            .bind(secs)
-            .bind(&hash[..])
-            .execute(&app.state.db.write)
-            .await
-            .unwrap()
-            .rows_affected();
+    let n = execute(
+        &app.state.db,
+        "UPDATE refresh_tokens SET rotated_at = rotated_at - $1 WHERE token_hash = $2",
+        &[Arg::Int(secs), Arg::Bytes(hash.to_vec())],
+    )
+    .await
+    .unwrap();
     assert_eq!(n, 1);
 }
 
@@ -215,8 +217,7 @@ async fn the_database_holds_only_hashes_of_refresh_tokens() {
     let app = spawn_app().await;
     let (_, login) = app.new_user().await;
     let (rt1, _) = refresh_cookie(app.refresh_raw(&login.refresh).await.headers()).unwrap();
-    let stored: Vec<Vec<u8>> = sqlx::query_scalar("SELECT token_hash FROM refresh_tokens")
-        .fetch_all(&app.state.db.read)
+    let stored = fetch_bytes(&app.state.db, "SELECT token_hash FROM refresh_tokens")
         .await
         .unwrap();
     for t in [&login.refresh, &rt1] {
@@ -228,10 +229,11 @@ async fn the_database_holds_only_hashes_of_refresh_tokens() {
         );
     }
     // The successor key is a server secret: nothing about it is derivable from the tokens.
-    let secret: Vec<u8> =
-        sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = 'refresh_successor'")
-            .fetch_one(&app.state.db.read)
-            .await
-            .unwrap();
-    assert_eq!(secret.len(), 32);
+    let secret = fetch_bytes(
+        &app.state.db,
+        "SELECT value FROM server_secrets WHERE name = 'refresh_successor'",
+    )
+    .await
+    .unwrap();
+    assert_eq!(secret[0].len(), 32);
 }

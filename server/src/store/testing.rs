@@ -1,0 +1,37 @@
+//! For tests that reach under the API: backdating a row, reading exactly what is stored. Runs one
+//! statement (in the shared dialect: `$N` placeholders) on either engine. Not used by the server.
+
+use super::{on, Db};
+
+/// A value to bind.
+#[derive(Debug, Clone)]
+pub enum Arg {
+    Int(i64),
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+/// Runs `sql` with `args`; returns the number of rows it touched.
+pub async fn execute(db: &Db, sql: &str, args: &[Arg]) -> sqlx::Result<u64> {
+    on!(db, write, p => {
+        let mut q = sqlx::query(sql);
+        for a in args {
+            q = match a {
+                Arg::Int(v) => q.bind(*v),
+                Arg::Text(v) => q.bind(v.clone()),
+                Arg::Bytes(v) => q.bind(v.clone()),
+            };
+        }
+        Ok(q.execute(p).await?.rows_affected())
+    })
+}
+
+/// The first column of every row `sql` returns, as bytes.
+pub async fn fetch_bytes(db: &Db, sql: &str) -> sqlx::Result<Vec<Vec<u8>>> {
+    on!(db, read, p => sqlx::query_scalar(sql).fetch_all(p).await)
+}
+
+/// The first column of every row `sql` returns, as integers.
+pub async fn fetch_ints(db: &Db, sql: &str) -> sqlx::Result<Vec<i64>> {
+    on!(db, read, p => sqlx::query_scalar(sql).fetch_all(p).await)
+}

@@ -1,0 +1,74 @@
+//! Login guess budgets (`auth::throttle::LoginThrottle`) in the database, so every instance
+//! counts the same guesses and a restart forgets none.
+
+use super::{on, Db};
+
+/// Runs `decide` on the attempt times recorded for `budget` (oldest first) while holding the
+/// budget's row, and stores the times it returns (none: the row goes).
+///
+/// The first statement is an upsert whose (no-op) update locks the row until commit, on
+/// PostgreSQL across instances; SQLite has one writer anyway. So a check and the reservation
+/// it grants are one step: a burst of concurrent guesses cannot all pass before any is counted.
+pub async fn update<T>(
+    db: &Db,
+    budget: &str,
+    now: i64,
+    decide: impl FnOnce(Vec<i64>) -> (Vec<i64>, T),
+) -> sqlx::Result<T> {
+    on!(db, write, p => {
+        let mut tx = p.begin().await?;
+        let stored: String = sqlx::query_scalar(
+            "INSERT INTO login_budgets (budget, failures, last_at) VALUES ($1, '', $2)
+             ON CONFLICT (budget) DO UPDATE SET last_at = login_budgets.last_at
+             RETURNING failures",
+        )
+        .bind(budget)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let times = stored.split_whitespace().filter_map(|t| t.parse().ok()).collect();
+        let (times, answer) = decide(times);
+        match times.iter().max() {
+            Some(last) => {
+                let text = times.iter().map(i64::to_string).collect::<Vec<_>>().join(" ");
+                sqlx::query("UPDATE login_budgets SET failures = $2, last_at = $3 WHERE budget = $1")
+                    .bind(budget)
+                    .bind(text)
+                    .bind(*last)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM login_budgets WHERE budget = $1")
+                    .bind(budget)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(answer)
+    })
+}
+
+/// Forgets `budget` altogether.
+pub async fn clear(db: &Db, budget: &str) -> sqlx::Result<()> {
+    on!(db, write, p => sqlx::query("DELETE FROM login_budgets WHERE budget = $1")
+        .bind(budget)
+        .execute(p)
+        .await
+        .map(|_| ()))
+}
+
+/// Deletes budgets whose newest attempt is at or before `before` (out of every window).
+pub async fn purge(db: &Db, before: i64) -> sqlx::Result<u64> {
+    on!(db, write, p => Ok(sqlx::query("DELETE FROM login_budgets WHERE last_at <= $1")
+        .bind(before)
+        .execute(p)
+        .await?
+        .rows_affected()))
+}
+
+/// How many budgets are kept (tests, operators).
+pub async fn count(db: &Db) -> sqlx::Result<i64> {
+    on!(db, read, p => sqlx::query_scalar("SELECT COUNT(*) FROM login_budgets").fetch_one(p).await)
+}
