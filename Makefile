@@ -1,6 +1,7 @@
 # Cloakroom: two commands on a fresh machine.
 #   make run    build the client and serve everything on http://127.0.0.1:3000 (SQLite in ./data)
-#   make test   fmt, clippy, unit + integration tests, release client build, Playwright suite,
+#   make test   fmt, clippy, unit + integration tests (on SQLite, then again on a throwaway
+#               PostgreSQL with the two-instance tests), release client build, Playwright suite,
 #               schemathesis against the OpenAPI document,
 #               nginx TLS smoke test, client size ratchet
 # The first run installs missing tools from package registries (see .ci/setup); how long that
@@ -11,7 +12,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 TRUNK := trunk --skip-version-check
 
-.PHONY: setup setup-rust setup-client setup-e2e setup-nginx setup-contract run client test check unit e2e nginx contract budget bench size clean
+.PHONY: setup setup-rust setup-client setup-e2e setup-nginx setup-contract setup-postgres pg run client test check unit e2e nginx contract budget bench size clean
 
 # Each target installs only what it needs (.ci/setup is idempotent: seconds when all is there).
 setup:
@@ -26,6 +27,8 @@ setup-nginx:
 	@.ci/setup nginx
 setup-contract:
 	@.ci/setup schemathesis
+setup-postgres:
+	@.ci/setup postgres
 
 # Release client into dist/: the wasm size profile (Cargo.toml `wasm-release`) plus wasm-opt,
 # on plain stable Rust with supported options only. Trunk runs cargo offline (Trunk.toml), so
@@ -55,6 +58,12 @@ check: setup-rust
 unit: setup-rust
 	cargo test --workspace
 
+# The HTTP integration suite again, every test on PostgreSQL (a throwaway cluster started and
+# removed by .ci/with-postgres), including the two-instance tests of tests/api/scale_out.rs,
+# which refuse to be skipped here.
+pg: setup-rust setup-postgres
+	CLOAKROOM_REQUIRE_POSTGRES=1 .ci/with-postgres cargo test -p cloakroom-server --test api
+
 e2e: client setup-e2e
 	cargo build --release -p cloakroom-server --bin cloakroom
 	cd end2end && npx playwright test
@@ -74,7 +83,7 @@ budget: client
 	@bash .ci/size.sh --check
 
 # `setup` first: the whole one-time install happens up front, before any build.
-test: setup check unit e2e nginx contract budget
+test: setup check unit pg e2e nginx contract budget
 
 # Server load table (wrk), then the client: transfer size and reload-to-rendered time.
 bench: client

@@ -14,6 +14,9 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Where the data lives: SQLite (one process) or PostgreSQL (any number of instances).
     pub database: crate::store::Location,
+    /// `None`: 2 s on SQLite (the CLI's changes are found only by looking), 30 s on PostgreSQL
+    /// (notifications arrive at once; this only catches what a lost connection missed).
+    pub resync: Option<Duration>,
     pub dist_dir: PathBuf,
     /// The JWT issuer and the only `Origin` accepted on cookie-authenticated routes.
     pub public_origin: String,
@@ -85,6 +88,7 @@ settings! {
     PORT = "CLOAKROOM_PORT", Value("3000"), "listen port (0: any free port)";
     DATA_DIR = "CLOAKROOM_DATA_DIR", Value("data"), "SQLite database directory";
     DATABASE_URL = "CLOAKROOM_DATABASE_URL", Computed("`sqlite://<data dir>/cloakroom.db`"), "`sqlite://PATH` (one process) or `postgres://USER:PASSWORD@HOST:PORT/DB` (any number of instances behind one proxy: docs/deploy.md, \"Scaling out\")";
+    RESYNC_SECS = "CLOAKROOM_RESYNC_SECS", Computed("2 (SQLite), 30 (PostgreSQL)"), "how often an instance re-reads revocations and signing keys from the database; on PostgreSQL changes arrive at once by `LISTEN`/`NOTIFY` and this is the safety net";
     DIST_DIR = "CLOAKROOM_DIST_DIR", Value("dist"), "built client to serve";
     PUBLIC_ORIGIN = "CLOAKROOM_PUBLIC_ORIGIN", Computed("`http://127.0.0.1:<port>`"), "origin browsers use; JWT issuer; the only `Origin` accepted on cookie routes";
     ACCESS_TTL_SECS = "CLOAKROOM_ACCESS_TTL_SECS", Value("300"), "access-token lifetime";
@@ -226,6 +230,7 @@ impl Settings {
             port,
             data_dir,
             database,
+            resync: r.opt::<u64>(&RESYNC_SECS)?.map(Duration::from_secs),
             dist_dir: r.get::<String>(&DIST_DIR)?.into(),
             public_origin,
             access_ttl: r.secs(&ACCESS_TTL_SECS)?,

@@ -163,8 +163,9 @@ fn spawn_housekeeping(state: AppState) {
         }
         None => SYNC_SECS,
     };
+    let every = state.settings.resync.unwrap_or(Duration::from_secs(every));
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(every));
+        let mut tick = tokio::time::interval(every.max(Duration::from_secs(1)));
         loop {
             tick.tick().await;
             sync_once(&sync, sync.clock.now()).await;
@@ -226,7 +227,7 @@ pub async fn sync_once(state: &AppState, now: i64) {
 pub const SYNC_SECS: u64 = 2;
 
 /// On PostgreSQL notifications do that at once; this re-sync only catches what a lost
-/// connection let slip (a test holds notifications to well under it).
+/// connection let slip (`CLOAKROOM_RESYNC_SECS` overrides both).
 pub const PG_RESYNC_SECS: u64 = 30;
 
 /// The channel the PostgreSQL triggers notify (migrations/postgres: revocations, key changes).

@@ -35,3 +35,22 @@ pub async fn fetch_bytes(db: &Db, sql: &str) -> sqlx::Result<Vec<Vec<u8>>> {
 pub async fn fetch_ints(db: &Db, sql: &str) -> sqlx::Result<Vec<i64>> {
     on!(db, read, p => sqlx::query_scalar(sql).fetch_all(p).await)
 }
+
+/// A new, empty database on the PostgreSQL server of `admin_url` (a throwaway test cluster,
+/// `.ci/with-postgres`); returns its URL. Every test server gets its own, so tests run in
+/// parallel without seeing each other.
+pub async fn fresh_postgres_database(admin_url: &str) -> anyhow::Result<String> {
+    use sqlx::Connection;
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(admin_url).await?;
+    // (`name` is ours: hex only, safe to splice; CREATE DATABASE takes no parameters.)
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await?;
+    admin.close().await?;
+    let base = admin_url
+        .rsplit_once('/')
+        .map(|(base, _)| base)
+        .ok_or_else(|| anyhow::anyhow!("admin URL has no database part"))?;
+    Ok(format!("{base}/{name}"))
+}

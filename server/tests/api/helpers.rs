@@ -1,5 +1,7 @@
-//! `spawn_app()`: the real server on port 0 with a fresh SQLite file in a temp dir, plus typed
-//! helpers. Cookies are handled by hand (not by a cookie jar) so tests can see and replay the
+//! `spawn_app()`: the real server on port 0 with a fresh database, plus typed helpers. The
+//! database is a SQLite file in a temp dir, or, when `CLOAKROOM_TEST_POSTGRES_URL` names a
+//! PostgreSQL server (`make pg` runs this whole suite under `.ci/with-postgres`), a new database
+//! of its own there: the same tests, on both engines. Cookies are handled by hand (not by a cookie jar) so tests can see and replay the
 //! exact values a browser would hold.
 
 use std::collections::HashMap;
@@ -56,6 +58,9 @@ pub async fn spawn_in(dir: std::sync::Arc<TempDir>, extra: &[(&str, &str)]) -> T
         "CLOAKROOM_DATA_DIR".into(),
         dir.path().to_string_lossy().into(),
     );
+    if let Some(url) = postgres_for(&dir).await {
+        env.insert("CLOAKROOM_DATABASE_URL".into(), url);
+    }
     for (k, v) in extra {
         env.insert(k.to_string(), v.to_string());
     }
@@ -82,6 +87,21 @@ pub async fn spawn_in(dir: std::sync::Arc<TempDir>, extra: &[(&str, &str)]) -> T
         stop: Some(tx),
         handle: Some(handle),
     }
+}
+
+/// On PostgreSQL runs: the database that belongs to `dir` (made on first use and remembered in
+/// the dir, so a test that restarts its server on the same dir finds the same data).
+pub async fn postgres_for(dir: &TempDir) -> Option<String> {
+    let admin = std::env::var("CLOAKROOM_TEST_POSTGRES_URL").ok()?;
+    let file = dir.path().join("database-url");
+    if let Ok(url) = std::fs::read_to_string(&file) {
+        return Some(url);
+    }
+    let url = cloakroom::store::testing::fresh_postgres_database(&admin)
+        .await
+        .expect("creating a test database");
+    std::fs::write(&file, &url).unwrap();
+    Some(url)
 }
 
 pub fn unique_name() -> String {

@@ -11,6 +11,7 @@ mod notes;
 mod openapi;
 mod ops;
 mod requests;
+mod scale_out;
 mod sessions;
 mod simplejwt;
 mod tokens;

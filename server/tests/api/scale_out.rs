@@ -1,0 +1,469 @@
+//! Two instances on one PostgreSQL database behave as one service (docs/deploy.md, "Scaling
+//! out"). Each test starts two servers on the same database: two in-process instances (each its
+//! own state: revoked set, caches, LISTEN connection), or two processes of the real binary when
+//! one has to die by `kill -9`. Runs in `make pg` (`.ci/with-postgres`); on a SQLite run there
+//! is no shared database to test, and these say so and pass — unless
+//! `CLOAKROOM_REQUIRE_POSTGRES` is set, as `make pg` does, so they can never be skipped there.
+
+use std::{
+    collections::BTreeSet,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use crate::{auth_flow::decode_claims, helpers::*};
+use cloakroom::{ops, store::testing::fetch_ints};
+use reqwest::StatusCode;
+use tempfile::TempDir;
+
+/// Both instances answer as one public origin (the proxy's), so tokens name one issuer.
+const ORIGIN: (&str, &str) = ("CLOAKROOM_PUBLIC_ORIGIN", "http://cloakroom.test");
+
+fn on_postgres() -> bool {
+    let yes = std::env::var_os("CLOAKROOM_TEST_POSTGRES_URL").is_some();
+    if !yes {
+        assert!(
+            std::env::var_os("CLOAKROOM_REQUIRE_POSTGRES").is_none(),
+            "CLOAKROOM_REQUIRE_POSTGRES is set but there is no PostgreSQL (run under .ci/with-postgres)"
+        );
+        eprintln!("skipped: needs PostgreSQL (make pg)");
+    }
+    yes
+}
+
+/// Two in-process instances on one fresh database.
+async fn two(extra: &[(&str, &str)]) -> (TestApp, TestApp) {
+    let dir = Arc::new(TempDir::new().unwrap());
+    let mut env = vec![ORIGIN];
+    env.extend_from_slice(extra);
+    let a = spawn_in(dir.clone(), &env).await;
+    let b = spawn_in(dir, &env).await;
+    (a, b)
+}
+
+#[tokio::test]
+async fn sixty_four_concurrent_refreshes_across_two_instances_rotate_once() {
+    if !on_postgres() {
+        return;
+    }
+    let (a, b) = two(&[]).await;
+    let (_, login) = a.new_user().await;
+    let sid = decode_claims(&login.access)["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let a = Arc::new(a);
+    let b = Arc::new(b);
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            let app = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let rt = login.refresh.clone();
+            tokio::spawn(async move {
+                let res = app.refresh_raw(&rt).await;
+                let status = res.status();
+                (status, refresh_cookie(res.headers()).map(|(v, _)| v))
+            })
+        })
+        .collect();
+    let mut successors = BTreeSet::new();
+    for t in tasks {
+        let (status, cookie) = t.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "every answer of the burst works");
+        successors.insert(cookie.expect("each answer carries the successor"));
+    }
+    assert_eq!(
+        successors.len(),
+        1,
+        "one successor, whichever instance answered"
+    );
+    let tokens = fetch_ints(
+        &a.state.db,
+        &format!("SELECT COUNT(*) FROM refresh_tokens WHERE session_id = '{sid}'"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        tokens,
+        [2],
+        "exactly one rotation: the first token and its successor"
+    );
+    // …and the successor works on both.
+    let next = successors.into_iter().next().unwrap();
+    assert_eq!(b.refresh_raw(&next).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_logout_on_one_instance_is_refused_on_the_other_at_once() {
+    if !on_postgres() {
+        return;
+    }
+    // The periodic re-sync is an hour away: only the notification can tell B.
+    let (a, b) = two(&[("CLOAKROOM_RESYNC_SECS", "3600")]).await;
+    let (_, login) = a.new_user().await;
+    assert_eq!(b.me_status(&login.access).await, StatusCode::OK);
+    assert_eq!(
+        a.logout_raw(&login.refresh).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let started = Instant::now();
+    // Poll until B refuses (bounded); how long it took is printed, not asserted.
+    while b.me_status(&login.access).await == StatusCode::OK {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the other instance never learned of the logout"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    eprintln!(
+        "logout seen by the other instance after {:?}",
+        started.elapsed()
+    );
+    // An operator's revocation from the CLI (a third process, as far as the servers know).
+    let (name, other) = a.new_user().await;
+    assert_eq!(b.me_status(&other.access).await, StatusCode::OK);
+    ops::revoke_sessions(&a.state.db, &name, a.state.clock.now())
+        .await
+        .unwrap();
+    while a.me_status(&other.access).await == StatusCode::OK
+        || b.me_status(&other.access).await == StatusCode::OK
+    {
+        assert!(started.elapsed() < Duration::from_secs(30), "never seen");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_guess_limit_is_one_limit_across_instances_and_restarts() {
+    if !on_postgres() {
+        return;
+    }
+    let limit = [("CLOAKROOM_LOGIN_MAX_FAILURES", "3")];
+    let (a, b) = two(&limit).await;
+    let name = unique_name();
+    assert_eq!(
+        a.signup(&name, PASSWORD).await.status(),
+        StatusCode::CREATED
+    );
+    for app in [&a, &b, &a] {
+        assert_problem(
+            app.login_raw(&name, "wrong password!", false).await,
+            StatusCode::UNAUTHORIZED,
+        )
+        .await;
+    }
+    // Three failures spread over two instances spend the one budget of three: both lock,
+    // even for the right password (otherwise the lock would be an oracle).
+    for app in [&a, &b] {
+        assert_problem(
+            app.login_raw(&name, PASSWORD, false).await,
+            StatusCode::TOO_MANY_REQUESTS,
+        )
+        .await;
+    }
+    // A third instance started later knows it too.
+    let dir = a.stop().await;
+    let c = spawn_in(dir, &[ORIGIN, limit[0]]).await;
+    assert_problem(
+        c.login_raw(&name, PASSWORD, false).await,
+        StatusCode::TOO_MANY_REQUESTS,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_instance_started_later_verifies_tokens_and_key_rotations_reach_all() {
+    if !on_postgres() {
+        return;
+    }
+    let dir = Arc::new(TempDir::new().unwrap());
+    let a = spawn_in(dir.clone(), &[ORIGIN, ("CLOAKROOM_RESYNC_SECS", "3600")]).await;
+    let (_, login) = a.new_user().await;
+    let b = spawn_in(dir, &[ORIGIN, ("CLOAKROOM_RESYNC_SECS", "3600")]).await;
+    assert_eq!(
+        b.me_status(&login.access).await,
+        StatusCode::OK,
+        "A's token on B"
+    );
+    // Rotate keys (as `cloakroom keys rotate` would): both instances sign with the new key.
+    let new = ops::rotate_keys(&a.state.db, a.state.clock.now())
+        .await
+        .unwrap();
+    let started = Instant::now();
+    for app in [&a, &b] {
+        loop {
+            let (_, fresh) = app.new_user().await;
+            let kid = jsonwebtoken::decode_header(&fresh.access)
+                .unwrap()
+                .kid
+                .unwrap();
+            if kid == new.kid {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "never signed with the new key"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    // The old key still verifies its tokens until they expire.
+    assert_eq!(b.me_status(&login.access).await, StatusCode::OK);
+}
+
+/// One server process of the real binary on `db_url`, listening on a free loopback port.
+struct Process {
+    child: std::process::Child,
+    addr: String,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start_process(db_url: &str, dir: &TempDir) -> Process {
+    let port = free_port();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_cloakroom"))
+        .env("CLOAKROOM_DATABASE_URL", db_url)
+        .env("CLOAKROOM_DATA_DIR", dir.path())
+        .env("CLOAKROOM_PORT", port.to_string())
+        .env(ORIGIN.0, ORIGIN.1)
+        .env("CLOAKROOM_ARGON2_M_KIB", "64")
+        .env("CLOAKROOM_AUTH_RATE_PER_MINUTE", "100000")
+        .env("CLOAKROOM_REFRESH_RATE_PER_MINUTE", "100000")
+        .env("CLOAKROOM_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    while client
+        .get(format!("{addr}/readyz"))
+        .send()
+        .await
+        .map(|r| r.status() != StatusCode::OK)
+        .unwrap_or(true)
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "server never got ready"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Process { child, addr }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A browser tab: refreshes through whichever instance it is sent to, and on a lost answer
+/// (connection refused or reset) retries with the cookie it still holds, as the client does.
+async fn refresh_at(
+    client: &reqwest::Client,
+    addr: &str,
+    rt: &str,
+) -> Result<(StatusCode, Option<String>), reqwest::Error> {
+    let res = client
+        .post(format!("{addr}/api/auth/refresh"))
+        .header("cookie", format!("__Host-cloakroom_refresh={rt}"))
+        .header("x-requested-with", "cloakroom")
+        .send()
+        .await?;
+    let status = res.status();
+    Ok((status, refresh_cookie(res.headers()).map(|(v, _)| v)))
+}
+
+#[tokio::test]
+async fn kill_nine_of_one_instance_under_refresh_load_logs_nobody_out() {
+    if !on_postgres() {
+        return;
+    }
+    let dir = TempDir::new().unwrap();
+    let url = postgres_for(&dir).await.unwrap();
+    let a = start_process(&url, &dir).await;
+    let b = start_process(&url, &dir).await;
+    // Users, logged in through A. (A TestApp-less client: these are real processes.)
+    let client = reqwest::Client::new();
+    let mut tabs = Vec::new();
+    for _ in 0..16 {
+        let name = unique_name();
+        let body = serde_json::json!({"username": name, "password": PASSWORD});
+        let res = client
+            .post(format!("{}/api/auth/signup", a.addr))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let body = serde_json::json!({"username": name, "password": PASSWORD, "remember": true});
+        let res = client
+            .post(format!("{}/api/auth/login", a.addr))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        tabs.push(refresh_cookie(res.headers()).unwrap().0);
+    }
+    let (addr_a, addr_b) = (a.addr.clone(), b.addr.clone());
+    let a = Arc::new(std::sync::Mutex::new(Some(a)));
+    // Each tab refreshes 12 times, alternating instances; the killer waits until the load is
+    // under way (some refreshes done), then kills A with SIGKILL mid-flight.
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let killer = {
+        let (a, done) = (a.clone(), done.clone());
+        tokio::spawn(async move {
+            until("refresh load under way", || {
+                done.load(std::sync::atomic::Ordering::Relaxed) >= 40
+            })
+            .await;
+            let mut p = a.lock().unwrap().take().unwrap();
+            // SIGKILL: no graceful shutdown, requests in flight are cut.
+            p.child.kill().unwrap();
+            p.child.wait().unwrap();
+        })
+    };
+    let runs: Vec<_> = tabs
+        .into_iter()
+        .map(|mut rt| {
+            let (client, addr_a, addr_b, done) =
+                (client.clone(), addr_a.clone(), addr_b.clone(), done.clone());
+            tokio::spawn(async move {
+                let mut lost = 0;
+                for i in 0..12 {
+                    let first = if i % 2 == 0 { &addr_a } else { &addr_b };
+                    let answer = match refresh_at(&client, first, &rt).await {
+                        Ok(answer) => answer,
+                        // Lost answer (A died): the tab retries on the other instance.
+                        Err(_) => {
+                            lost += 1;
+                            refresh_at(&client, &addr_b, &rt)
+                                .await
+                                .expect("B keeps serving")
+                        }
+                    };
+                    assert_eq!(answer.0, StatusCode::OK, "refresh {i} of a tab: logged out");
+                    rt = answer.1.expect("a rotation or a repeat carries the cookie");
+                    done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                (rt, lost)
+            })
+        })
+        .collect();
+    let mut lost = 0;
+    let mut finals = Vec::new();
+    for r in runs {
+        let (rt, l) = r.await.unwrap();
+        lost += l;
+        finals.push(rt);
+    }
+    killer.await.unwrap();
+    eprintln!("{lost} refreshes lost their answer when A died and were retried on B");
+    // Everyone is still logged in, on the survivor.
+    for rt in finals {
+        let (status, _) = refresh_at(&client, &addr_b, &rt).await.unwrap();
+        assert_eq!(status, StatusCode::OK);
+    }
+    // Nothing was taken for theft.
+    let db = cloakroom::store::Db::connect(&cloakroom::store::Location::parse(&url).unwrap())
+        .await
+        .unwrap();
+    let revoked = fetch_ints(
+        &db,
+        "SELECT COUNT(*) FROM sessions WHERE revoked_at IS NOT NULL",
+    )
+    .await
+    .unwrap();
+    assert_eq!(revoked, [0]);
+}
+
+/// `cloakroom db copy` as an operator runs it.
+fn db_copy(from: &str, to: &str) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cloakroom"))
+        .args(["db", "copy", "--from", from, "--to", to])
+        .env("CLOAKROOM_LOG", "warn")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[tokio::test]
+async fn moving_from_sqlite_to_postgres_logs_nobody_out() {
+    if !on_postgres() {
+        return;
+    }
+    // Before: one machine on SQLite, a user logged in with a note and a rotated token.
+    let dir = Arc::new(TempDir::new().unwrap());
+    let sqlite = format!("sqlite://{}", dir.path().join("old.db").display());
+    let old = spawn_in(dir.clone(), &[ORIGIN, ("CLOAKROOM_DATABASE_URL", &sqlite)]).await;
+    let (_, login) = old.new_user().await;
+    let res = old
+        .client
+        .post(old.url("/api/notes"))
+        .bearer_auth(&login.access)
+        .json(&serde_json::json!({"title": "moving day", "body": "boxes"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let res = old.refresh_raw(&login.refresh).await;
+    let (cookie, _) = refresh_cookie(res.headers()).unwrap();
+    let access: api_types::TokenResponse = res.json().await.unwrap();
+    old.stop().await;
+
+    // The move.
+    let target_dir = TempDir::new().unwrap();
+    let pg = postgres_for(&target_dir).await.unwrap();
+    let (ok, out) = db_copy(&sqlite, &pg);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("users: 1") && out.contains("refresh_tokens: 2"),
+        "{out}"
+    );
+    // A second copy into the now-used target is refused, and changes nothing.
+    let (ok, out) = db_copy(&sqlite, &pg);
+    assert!(!ok && out.contains("not empty"), "{out}");
+
+    // After: the server on PostgreSQL. The access token signed before the move verifies, the
+    // browser's cookie refreshes, the note is there, and the token rotated before the move is
+    // still known as rotated (a replay of it is a repeat, not a fresh login).
+    let new = spawn_in(dir, &[ORIGIN, ("CLOAKROOM_DATABASE_URL", &pg)]).await;
+    assert_eq!(new.state.db.engine_name(), "postgres");
+    assert_eq!(new.me_status(&access.access_token).await, StatusCode::OK);
+    let res = new.refresh_raw(&cookie).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let access: api_types::TokenResponse = res.json().await.unwrap();
+    let notes: Vec<api_types::Note> = new
+        .get_auth("/api/notes", &access.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0].title, "moving day");
+    // New writes continue the copied numbering (revocation log, events, key order).
+    assert_eq!(
+        new.logout_raw(&cookie).await.status(),
+        StatusCode::NO_CONTENT
+    );
+
+    // And back again, into a new SQLite file: the same rows.
+    let back = format!("sqlite://{}", target_dir.path().join("back.db").display());
+    let (ok, out) = db_copy(&pg, &back);
+    assert!(
+        ok && out.contains("users: 1") && out.contains("revocations: 1"),
+        "{out}"
+    );
+}
