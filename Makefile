@@ -68,10 +68,12 @@ e2e: client setup-e2e
 	cargo build --release -p cloakroom-server --bin cloakroom
 	cd end2end && npx playwright test
 
-# The sample nginx config of docs/deploy/, run for real on loopback with TLS.
-nginx: client setup-nginx
+# The sample nginx config of docs/deploy/, run for real on loopback with TLS, one instance.
+# Then the same config with two instances on one PostgreSQL, one of them killed midway.
+nginx: client setup-nginx setup-postgres
 	cargo build --release -p cloakroom-server --bin cloakroom
 	.ci/nginx-smoke
+	.ci/with-postgres .ci/nginx-smoke --two-instances
 
 # The API against its own OpenAPI document: schemathesis, every check, zero failures.
 contract: setup-contract

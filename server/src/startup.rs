@@ -258,10 +258,10 @@ async fn follow_notifications(state: AppState, pool: sqlx::PgPool) {
                 // The connection dropped and came back: what was sent meanwhile is gone.
                 Ok(None) => tracing::info!("LISTEN connection re-established; re-syncing"),
                 Err(e) => {
-                    tracing::warn!(error = %e, "LISTEN connection lost");
                     if pool.is_closed() {
-                        return;
+                        return; // shutting down
                     }
+                    tracing::warn!(error = %e, "LISTEN connection lost");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     break;
                 }
