@@ -58,14 +58,15 @@ impl FromRequestParts<AppState> for AuthUser {
             &parts.headers,
             parts.method.as_str(),
             parts.uri.path(),
-        )?
+        )
+        .await?
         .ok_or_else(|| ApiError::invalid_token("missing bearer token"))
     }
 }
 
 /// The user a request's access token speaks for, `None` if it presents none. Every place that
 /// accepts an access token goes through here, so none can take a DPoP-bound token as Bearer.
-pub fn authenticate_request(
+pub async fn authenticate_request(
     state: &AppState,
     headers: &HeaderMap,
     method: &str,
@@ -106,7 +107,7 @@ pub fn authenticate_request(
                     "the DPoP proof is signed by another key than the one the token is bound to",
                 ));
             }
-            sessions::record_proof(state, &proven)?;
+            sessions::record_proof(state, &proven).await?;
             Ok(Some(user))
         }
     }

@@ -194,6 +194,9 @@ fn spawn_housekeeping(state: AppState) {
                     tracing::warn!(error = %e, "purging the revocation log failed");
                 }
             }
+            if let Err(e) = store::dpop::purge(&state.db, now).await {
+                tracing::warn!(error = %e, "purging seen DPoP proofs failed");
+            }
             if let Err(e) = state.login_throttle.purge(now).await {
                 tracing::warn!(error = %e, "purging idle login budgets failed");
             }

@@ -205,8 +205,8 @@ fn public_jwk(alg: &str, jwk: &Value) -> Result<PublicJwk, ProofError> {
 pub struct Checked {
     /// The RFC 7638 thumbprint of the signing key.
     pub jkt: String,
-    jti: String,
-    iat: i64,
+    pub jti: String,
+    pub iat: i64,
 }
 
 /// Checks a proof against this request, without recording it.

@@ -78,11 +78,17 @@ pub fn check_proof(
 }
 
 /// Records a checked proof's `jti`: refused if it was used before.
-pub fn record_proof(state: &AppState, proof: &dpop::Checked) -> ApiResult<()> {
-    state
-        .dpop_replay
-        .record(proof, state.clock.now())
-        .map_err(proof_error)
+pub async fn record_proof(state: &AppState, proof: &dpop::Checked) -> ApiResult<()> {
+    let now = state.clock.now();
+    state.dpop_replay.record(proof, now).map_err(proof_error)?;
+    // Then every other instance's (PostgreSQL): the proof may have been used on one of them.
+    let until = proof.iat + dpop::IAT_PAST_SECS;
+    if !store::dpop::record(&state.db, &proof.jkt, &proof.jti, until, now).await? {
+        return Err(proof_error(dpop::ProofError::Invalid(
+            "the DPoP proof was used before (jti)",
+        )));
+    }
+    Ok(())
 }
 
 fn proof_error(e: dpop::ProofError) -> ApiError {

@@ -78,10 +78,17 @@ fn bound_key(
 }
 
 /// Records the proof's `jti` (refused if used before); the key's thumbprint to bind to.
-fn bind(state: &AppState, proof: Option<crate::auth::dpop::Checked>) -> ApiResult<Option<String>> {
-    proof
-        .map(|p| sessions::record_proof(state, &p).map(|()| p.jkt))
-        .transpose()
+async fn bind(
+    state: &AppState,
+    proof: Option<crate::auth::dpop::Checked>,
+) -> ApiResult<Option<String>> {
+    match proof {
+        Some(p) => {
+            sessions::record_proof(state, &p).await?;
+            Ok(Some(p.jkt))
+        }
+        None => Ok(None),
+    }
 }
 
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
@@ -112,7 +119,7 @@ async fn login(
     .await?;
     // The password was right: now the proof's jti is recorded (a replayed proof is refused
     // before any session exists).
-    let jkt = bind(&state, jkt)?;
+    let jkt = bind(&state, jkt).await?;
     let (grant, refresh) = flows::start_session(
         &state,
         &user,
@@ -199,7 +206,7 @@ async fn refresh(
     let now = state.clock.now();
     // A replayed proof is refused after the rotation: the browser's retry with the same cookie
     // gets the same successor (`auth::refresh`), so nobody is logged out by it.
-    let jkt = bind(&state, jkt)?;
+    let jkt = bind(&state, jkt).await?;
     if g.dpop_bound && jkt.is_none() {
         // The session began with a proof: a refresh without one (a script borrowing the
         // cookie, say) gets no Bearer token out of it. After the rotation, as above: the retry
@@ -243,7 +250,7 @@ async fn logout(
     if session.is_none() {
         // Bearer or DPoP with its proof: a DPoP-bound token taken out of the page cannot end
         // the session as a Bearer token.
-        let user = crate::extract::authenticate_request(&state, &headers, "POST", uri.path());
+        let user = crate::extract::authenticate_request(&state, &headers, "POST", uri.path()).await;
         if let Ok(Some(user)) = user {
             session = Some((user.session_id, user.user_id));
         }

@@ -11,6 +11,7 @@
 //! module says so where it happens.
 
 pub mod copy;
+pub mod dpop;
 pub mod events;
 pub mod keys;
 pub mod notes;

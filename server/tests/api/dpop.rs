@@ -560,3 +560,35 @@ async fn a_bound_session_gives_no_bearer_token_to_a_proofless_refresh() {
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["token_type"], "Bearer");
 }
+
+#[tokio::test]
+async fn a_proof_replayed_to_another_instance_is_refused() {
+    if !crate::scale_out::on_postgres() {
+        return;
+    }
+    // Two instances on one database, one public origin (the proxy's), as behind nginx.
+    let dir = std::sync::Arc::new(tempfile::TempDir::new().unwrap());
+    let origin = [("CLOAKROOM_PUBLIC_ORIGIN", "http://cloakroom.test")];
+    let a = spawn_in(dir.clone(), &origin).await;
+    let b = spawn_in(dir, &origin).await;
+    let (name, _) = a.new_user().await;
+    let key = Key::ed();
+    let (token, _) = login_bound(&a, &name, &key).await;
+    let me = url(&a, "/api/me");
+    let proof = key.proof("GET", &me, a.state.clock.now(), Some(&token));
+    assert_eq!(
+        me_with(&a, "DPoP", &token, std::slice::from_ref(&proof))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    // Captured on the way (a proxy log, a copy of the page's traffic) and sent to the other
+    // instance within its minute: B has never seen it in memory, the database has.
+    assert_bad_proof(me_with(&b, "DPoP", &token, &[proof]).await, "replay on B").await;
+    // A fresh proof of the key works on B: the refusal was the replay, not the instance.
+    let fresh = key.proof("GET", &me, b.state.clock.now(), Some(&token));
+    assert_eq!(
+        me_with(&b, "DPoP", &token, &[fresh]).await.status(),
+        StatusCode::OK
+    );
+}

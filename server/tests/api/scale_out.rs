@@ -19,7 +19,7 @@ use tempfile::TempDir;
 /// Both instances answer as one public origin (the proxy's), so tokens name one issuer.
 const ORIGIN: (&str, &str) = ("CLOAKROOM_PUBLIC_ORIGIN", "http://cloakroom.test");
 
-fn on_postgres() -> bool {
+pub(crate) fn on_postgres() -> bool {
     let yes = std::env::var_os("CLOAKROOM_TEST_POSTGRES_URL").is_some();
     if !yes {
         assert!(
