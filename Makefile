@@ -87,11 +87,12 @@ budget: client
 # `setup` first: the whole one-time install happens up front, before any build.
 test: setup check unit pg e2e nginx contract budget
 
-# Server load table (wrk), then the client: transfer size and reload-to-rendered time.
+# Server load table (wrk; then SQLite vs PostgreSQL ×1 vs ×2 behind nginx, on a throwaway
+# PostgreSQL with durable commits), then the client: transfer size and reload-to-rendered time.
 bench: client
 	@.ci/setup bench
 	cargo build --release -p cloakroom-server --bins
-	python3 .ci/bench.py
+	PGBENCH_DURABLE=1 .ci/with-postgres python3 .ci/bench.py
 	@bash .ci/size.sh
 	cd end2end && node perf/reload.mjs
 

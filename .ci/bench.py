@@ -7,6 +7,11 @@ wrong logins; with BENCH_BASELINE_SERVER=path/to/old/cloakroom the same run agai
 in the same script, for a before/after). /healthz runs in the same process and the
 same minute as the baseline: the machine is noisy, so only ratios within one run mean much.
 Every load goes to 127.0.0.1 only and stops by itself.
+
+Then, when CLOAKROOM_TEST_POSTGRES_URL names a PostgreSQL server (`make bench` runs this under
+.ci/with-postgres with durable commits), the engine comparison: the same four scenarios on
+SQLite (one instance), PostgreSQL (one instance) and PostgreSQL (two instances behind nginx),
+with req/s, p99 and peak RSS per instance, and each figure as a ratio of the SQLite one.
 """
 import json
 import os
@@ -115,6 +120,164 @@ def start_server(binary, tmp, name, port):
     sys.exit(f"{binary} did not start")
 
 
+def scenario_scripts(tmp, tag, access, tokens):
+    """wrk scripts for /healthz, /api/me (Bearer), refresh (one distinct token per request) and login."""
+    s_plain = write(os.path.join(tmp, f"{tag}-plain.lua"), REPORT_LUA)
+    s_me = write(os.path.join(tmp, f"{tag}-me.lua"), f'wrk.headers["Authorization"] = "Bearer {access}"\n' + REPORT_LUA)
+    login_body = json.dumps({"username": "bench_user", "password": PASSWORD})
+    s_login = write(os.path.join(tmp, f"{tag}-login.lua"),
+                    f'wrk.method = "POST"\nwrk.body = {json.dumps(login_body)}\n'
+                    'wrk.headers["Content-Type"] = "application/json"\n' + REPORT_LUA)
+    tok_file = write(os.path.join(tmp, f"{tag}-tokens.txt"), "\n".join(tokens) + "\n")
+    # Each wrk thread takes every Nth token, so no token is ever sent twice.
+    s_refresh = write(os.path.join(tmp, f"{tag}-refresh.lua"), f"""
+local counter, threads = 0, {{}}
+function setup(thread)
+  thread:set("id", counter); counter = counter + 1; table.insert(threads, thread)
+end
+function init(args)
+  toks = {{}}; local i = 0
+  for line in io.lines("{tok_file}") do
+    if i % {2} == id then table.insert(toks, line) end
+    i = i + 1
+  end
+  n = 0
+end
+request = function()
+  n = n + 1
+  local t = toks[n] or "exhausted"
+  return wrk.format("POST", nil, {{["Cookie"] = "__Host-cloakroom_refresh=" .. t, ["X-Requested-With"] = "cloakroom"}}, nil)
+end
+""" + REPORT_LUA)
+    return s_plain, s_me, s_refresh, s_login
+
+
+def bench_user(base):
+    http("POST", base + "/api/auth/signup", {"username": "bench_user", "password": PASSWORD})
+    _, body = http("POST", base + "/api/auth/login", {"username": "bench_user", "password": PASSWORD})
+    return json.loads(body)["access_token"]
+
+
+def four(base, scripts):
+    s_plain, s_me, s_refresh, s_login = scripts
+    return {
+        "healthz": wrk(base + "/healthz", s_plain),
+        "me": wrk(base + "/api/me", s_me),
+        "refresh": wrk(base + "/api/auth/refresh", s_refresh),
+        "login": wrk(base + "/api/auth/login", s_login, conns=4),
+    }
+
+
+def pg_setup(tmp, admin, name, n_tokens):
+    """A fresh database `name` on the PostgreSQL of `admin`, seeded with n_tokens sessions."""
+    subprocess.run(["psql", "-q", admin, "-c", f"CREATE DATABASE {name}"], check=True)
+    url = admin.rsplit("/", 1)[0] + "/" + name
+    tokens = subprocess.run([SEED, url, str(n_tokens)], capture_output=True, text=True, check=True).stdout.split()
+    return url, tokens
+
+
+def start_on(tmp, name, port, url):
+    env = dict(os.environ, CLOAKROOM_PORT=str(port), CLOAKROOM_DATA_DIR=os.path.join(tmp, name),
+               CLOAKROOM_DATABASE_URL=url, CLOAKROOM_DIST_DIR=os.path.join(tmp, "nodist"),
+               CLOAKROOM_PUBLIC_ORIGIN="http://cloakroom.bench",
+               CLOAKROOM_AUTH_RATE_PER_MINUTE="100000000", CLOAKROOM_REFRESH_RATE_PER_MINUTE="100000000",
+               CLOAKROOM_TRUSTED_PROXIES="127.0.0.1", CLOAKROOM_LOG="error")
+    server = subprocess.Popen([SERVER], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            http("GET", base + "/readyz")
+            return server, base
+        except OSError:
+            time.sleep(0.1)
+    server.kill()
+    sys.exit("server on PostgreSQL did not start")
+
+
+def stop(procs):
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+def engine_comparison(sqlite_rows, sqlite_peak, n_tokens):
+    admin = os.environ.get("CLOAKROOM_TEST_POSTGRES_URL")
+    if not admin:
+        print("engine comparison skipped: no PostgreSQL (run `make bench`, which starts one)")
+        return
+    if not shutil.which("nginx"):
+        sys.exit("nginx is missing: run `make bench` (it installs it)")
+    tmp = tempfile.mkdtemp(prefix="cloakroom-engines-")
+    results = [("SQLite, 1 instance", sqlite_rows, [sqlite_peak])]
+    procs = []
+    try:
+        print("PostgreSQL, 1 instance: seeding…", flush=True)
+        url, tokens = pg_setup(tmp, admin, "bench_one", n_tokens)
+        server, base = start_on(tmp, "one", free_port(), url)
+        procs = [server]
+        rows = four(base, scenario_scripts(tmp, "pg1", bench_user(base), tokens))
+        results.append(("PostgreSQL, 1 instance", rows, [rss_kib(server.pid, "VmHWM")]))
+        stop(procs)
+
+        print("PostgreSQL, 2 instances behind nginx: seeding…", flush=True)
+        url, tokens = pg_setup(tmp, admin, "bench_two", n_tokens)
+        a, base_a = start_on(tmp, "a", free_port(), url)
+        b, base_b = start_on(tmp, "b", free_port(), url)
+        procs = [a, b]
+        port = free_port()
+        user_line = "user root;" if os.getuid() == 0 else ""
+        conf = write(os.path.join(tmp, "nginx.conf"), f"""{user_line}
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log error;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/proxy;
+  fastcgi_temp_path {tmp}/fcgi; uwsgi_temp_path {tmp}/uwsgi; scgi_temp_path {tmp}/scgi;
+  upstream cloakroom {{ server {base_a[7:]}; server {base_b[7:]}; keepalive 64; }}
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{
+      proxy_pass http://cloakroom; proxy_http_version 1.1; proxy_set_header Connection "";
+      proxy_set_header Host $host; proxy_set_header X-Forwarded-For $remote_addr;
+    }}
+  }}
+}}
+""")
+        nginx = subprocess.Popen(["nginx", "-p", tmp, "-c", conf, "-g", "daemon off;"])
+        procs.append(nginx)
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                http("GET", base + "/healthz")
+                break
+            except OSError:
+                time.sleep(0.1)
+        rows = four(base, scenario_scripts(tmp, "pg2", bench_user(base), tokens))
+        results.append(("PostgreSQL, 2 instances + nginx", rows, [rss_kib(a.pid, "VmHWM"), rss_kib(b.pid, "VmHWM")]))
+    finally:
+        stop(procs)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    print()
+    print("engine comparison (same run; ratios against SQLite; 2 cores, so two instances share them)")
+    print(f"{'':34} {'healthz':>16} {'/api/me':>16} {'refresh':>16} {'login':>16}  peak RSS/instance")
+    print(f"{'':34} " + " ".join(f"{'req/s   p99 ms':>16}" for _ in range(4)))
+    base_rows = results[0][1]
+    for label, rows, peaks in results:
+        cells = " ".join(f"{rows[k]['rps']:7.0f} {rows[k]['p99']:7.2f} " for k in ("healthz", "me", "refresh", "login"))
+        print(f"{label:34} {cells} " + ", ".join(f"{p / 1024:.0f} MiB" for p in peaks))
+        if rows is not base_rows:
+            ratios = "  ".join(f"{k} {rows[k]['rps'] / base_rows[k]['rps']:.2f}x" for k in ("healthz", "me", "refresh", "login"))
+            errors = sum(rows[k]["errors"] for k in rows)
+            print(f"{'':34} {ratios}   non-2xx {errors}")
+
+
 def flood_run(binary, tmp, name):
     """/api/me and /healthz while FLOOD_CONNS connections post wrong logins as fast as they can."""
     server, base = start_server(binary, tmp, name, free_port())
@@ -180,37 +343,8 @@ def main():
                 break
             except OSError:
                 time.sleep(0.1)
-        http("POST", base + "/api/auth/signup", {"username": "bench_user", "password": PASSWORD})
-        _, body = http("POST", base + "/api/auth/login", {"username": "bench_user", "password": PASSWORD})
-        access = json.loads(body)["access_token"]
-
-        s_plain = write(os.path.join(tmp, "plain.lua"), REPORT_LUA)
-        s_me = write(os.path.join(tmp, "me.lua"), f'wrk.headers["Authorization"] = "Bearer {access}"\n' + REPORT_LUA)
-        login_body = json.dumps({"username": "bench_user", "password": PASSWORD})
-        s_login = write(os.path.join(tmp, "login.lua"),
-                        f'wrk.method = "POST"\nwrk.body = {json.dumps(login_body)}\n'
-                        'wrk.headers["Content-Type"] = "application/json"\n' + REPORT_LUA)
-        tok_file = write(os.path.join(tmp, "tokens.txt"), "\n".join(tokens) + "\n")
-        # Each wrk thread takes every Nth token, so no token is ever sent twice.
-        s_refresh = write(os.path.join(tmp, "refresh.lua"), f"""
-local counter, threads = 0, {{}}
-function setup(thread)
-  thread:set("id", counter); counter = counter + 1; table.insert(threads, thread)
-end
-function init(args)
-  toks = {{}}; local i = 0
-  for line in io.lines("{tok_file}") do
-    if i % {2} == id then table.insert(toks, line) end
-    i = i + 1
-  end
-  n = 0
-end
-request = function()
-  n = n + 1
-  local t = toks[n] or "exhausted"
-  return wrk.format("POST", nil, {{["Cookie"] = "__Host-cloakroom_refresh=" .. t, ["X-Requested-With"] = "cloakroom"}}, nil)
-end
-""" + REPORT_LUA)
+        access = bench_user(base)
+        s_plain, s_me, s_refresh, s_login = scenario_scripts(tmp, "sqlite", access, tokens)
 
         rows = []
         phases = []
@@ -273,6 +407,9 @@ end
         shutil.rmtree(tmp2, ignore_errors=True)
     if refresh["requests"] > len(tokens):
         print("WARNING: the refresh run used more requests than seeded tokens; raise the seed count")
+    print()
+    engine_comparison({"healthz": healthz, "me": me, "refresh": refresh, "login": login}, peak,
+                      int(os.environ.get("BENCH_PG_TOKENS", str(8000 * DURATION))))
 
 
 if __name__ == "__main__":
