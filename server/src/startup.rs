@@ -298,7 +298,7 @@ pub fn router(state: AppState) -> Router {
         .precompressed_gzip()
         .fallback(ServeFile::new(dist.join("index.html")));
 
-    Router::new()
+    let app = Router::new()
         .nest("/api", Router::new().fallback(api_not_found))
         .merge(api)
         .fallback_service(spa)
@@ -331,8 +331,16 @@ pub fn router(state: AppState) -> Router {
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         // Request ids are made here, never taken from the client: a client-chosen id could
         // forge log correlation (or carry junk into every line of the request).
-        .layer(middleware::map_request(drop_client_request_id))
-        .with_state(state)
+        .layer(middleware::map_request(drop_client_request_id));
+    let app = if state.settings.test_clock {
+        app.layer(middleware::map_response_with_state(
+            state.clone(),
+            crate::testing::date_from_clock,
+        ))
+    } else {
+        app
+    };
+    app.with_state(state)
 }
 
 async fn drop_client_request_id(mut req: Request) -> Request {

@@ -9,7 +9,7 @@
 //! unknown API route). It is deliberately not in the OpenAPI document, which describes the API
 //! a deployment serves.
 
-use axum::{extract::State, routing::post, Json, Router};
+use axum::{extract::State, http::header, response::Response, routing::post, Json, Router};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -62,4 +62,16 @@ async fn advance(
         "test clock moved forward"
     );
     Ok(Json(ClockNow { now }))
+}
+
+/// With the test clock on, every answer's `Date` is the server's (moved) time, as it is the wall
+/// clock's otherwise. The wasm client dates its DPoP proofs by the server's `Date` (so a browser
+/// whose own clock is off still works), and in a test run it must follow the moves too.
+pub async fn date_from_clock(State(state): State<AppState>, mut res: Response) -> Response {
+    let at =
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(state.clock.now().max(0) as u64);
+    if let Ok(v) = httpdate::fmt_http_date(at).parse() {
+        res.headers_mut().insert(header::DATE, v);
+    }
+    res
 }

@@ -270,6 +270,13 @@ async fn a_test_server_moves_its_clock_and_lifetimes_follow() {
     assert_eq!(app.me_status(&login.access).await, StatusCode::OK);
     assert_eq!(step(1).await.status(), StatusCode::OK);
     assert_eq!(app.me_status(&login.access).await, StatusCode::UNAUTHORIZED);
+    // Every answer's Date is the moved clock (the client dates its DPoP proofs by it).
+    let res = step(0).await;
+    let date = res.headers()["date"].to_str().unwrap().to_owned();
+    let now: serde_json::Value = res.json().await.unwrap();
+    let at = httpdate::parse_http_date(&date).unwrap();
+    let secs = at.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    assert_eq!(secs, now["now"].as_i64().unwrap(), "{date}");
     // Only forward, and within reason; bad input is a problem, and changes nothing.
     let before = app.state.clock.now();
     for body in [
