@@ -233,6 +233,9 @@ pub const SYNC_SECS: u64 = 2;
 /// connection let slip (`CLOAKROOM_RESYNC_SECS` overrides both).
 pub const PG_RESYNC_SECS: u64 = 30;
 
+/// Quiet time after which the LISTEN connection is probed (and given up if the probe hangs).
+const LISTEN_PROBE: Duration = Duration::from_secs(20);
+
 /// The channel the PostgreSQL triggers notify (migrations/postgres: revocations, key changes).
 pub const SYNC_CHANNEL: &str = "cloakroom_sync";
 
@@ -240,6 +243,9 @@ pub const SYNC_CHANNEL: &str = "cloakroom_sync";
 /// by itself; notifications sent while it was away are lost, so every reconnect syncs too.
 async fn follow_notifications(state: AppState, pool: sqlx::PgPool) {
     loop {
+        if pool.is_closed() {
+            return; // shutting down
+        }
         let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
             Ok(l) => l,
             Err(e) => {
@@ -256,7 +262,22 @@ async fn follow_notifications(state: AppState, pool: sqlx::PgPool) {
         // Anything that happened before the LISTEN took effect.
         sync_once(&state, state.clock.now()).await;
         loop {
-            match listener.try_recv().await {
+            // A connection dropped without a word (a NAT's idle timeout: no reset) would leave
+            // `try_recv` waiting forever; after a quiet spell, a round trip proves it alive.
+            let next = match tokio::time::timeout(LISTEN_PROBE, listener.try_recv()).await {
+                Ok(next) => next,
+                Err(_) => match tokio::time::timeout(
+                    LISTEN_PROBE,
+                    sqlx::query("SELECT 1").execute(&mut listener),
+                )
+                .await
+                {
+                    Ok(Ok(_)) => continue,
+                    Ok(Err(e)) => Err(e),
+                    Err(_) => Err(sqlx::Error::PoolTimedOut),
+                },
+            };
+            match next {
                 Ok(Some(_)) => {}
                 // The connection dropped and came back: what was sent meanwhile is gone.
                 Ok(None) => tracing::info!("LISTEN connection re-established; re-syncing"),

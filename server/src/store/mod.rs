@@ -216,7 +216,24 @@ impl Db {
     }
 
     async fn open_postgres(url: &str) -> anyhow::Result<Self> {
-        let opts = PgConnectOptions::from_str(url).context("parsing the PostgreSQL URL")?;
+        let opts = PgConnectOptions::from_str(url)
+            .context("parsing the PostgreSQL URL")?
+            .options([
+                // Rotation, the guess budgets and the notes counter rely on READ COMMITTED's
+                // re-check of a locked row (`sessions::rotate_in`): under REPEATABLE READ or
+                // SERIALIZABLE a duplicate refresh would fail with a serialization error
+                // instead of getting the same successor (the 64-refresh test runs on a
+                // database whose default is SERIALIZABLE). Set here, whatever the database's
+                // or role's default; a space in a startup option is escaped with a backslash.
+                ("default_transaction_isolation", "read\\ committed"),
+                // An instance that vanishes mid-transaction (a frozen VM, a lost network) must
+                // not hold a token's or a budget's row lock for the hours TCP takes to notice:
+                // the others wait at most `lock_timeout`, and its session is ended after
+                // `idle_in_transaction_session_timeout`.
+                ("lock_timeout", "5s"),
+                ("idle_in_transaction_session_timeout", "10s"),
+                ("statement_timeout", "30s"),
+            ]);
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(5))

@@ -46,7 +46,24 @@ async fn sixty_four_concurrent_refreshes_across_two_instances_rotate_once() {
     if !on_postgres() {
         return;
     }
-    let (a, b) = two(&[]).await;
+    // A database whose default isolation is SERIALIZABLE (a managed service's policy, say):
+    // the server sets READ COMMITTED for itself, which the row re-check depends on.
+    let dir = Arc::new(TempDir::new().unwrap());
+    let url = postgres_for(&dir).await.unwrap();
+    let db = cloakroom::store::Db::connect(&cloakroom::store::Location::parse(&url).unwrap())
+        .await
+        .unwrap();
+    let name = url.rsplit('/').next().unwrap();
+    cloakroom::store::testing::execute(
+        &db,
+        &format!("ALTER DATABASE {name} SET default_transaction_isolation = 'serializable'"),
+        &[],
+    )
+    .await
+    .unwrap();
+    db.close().await;
+    let a = spawn_in(dir.clone(), &[ORIGIN]).await;
+    let b = spawn_in(dir, &[ORIGIN]).await;
     let (_, login) = a.new_user().await;
     let sid = decode_claims(&login.access)["sid"]
         .as_str()
