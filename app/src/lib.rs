@@ -25,6 +25,10 @@ use pages::{
 #[component]
 pub fn App() -> impl IntoView {
     prefs::apply_theme(prefs::theme());
+    // This tab's DPoP key, made now so the on-load refresh already carries a proof.
+    leptos::task::spawn_local(async {
+        let _ = api::dpop::key().await;
+    });
     let auth = Auth::init();
     provide_context(auth);
     view! {

@@ -33,3 +33,16 @@ pub fn apply_theme(t: Theme) {
         );
     }
 }
+
+const SKEW_KEY: &str = "cloakroom.clock-skew-ms";
+
+/// How far the server's clock is from this browser's, in milliseconds, as last measured (the
+/// DPoP proofs' `iat`, `api::dpop`). Not secret: the server's `Date` header tells anyone.
+/// Kept so a reload's first proof is dated right on a machine whose clock is off.
+pub fn clock_skew_ms() -> f64 {
+    LocalStorage::get::<f64>(SKEW_KEY).unwrap_or(0.0)
+}
+
+pub fn set_clock_skew_ms(ms: f64) {
+    let _ = LocalStorage::set(SKEW_KEY, ms.round());
+}

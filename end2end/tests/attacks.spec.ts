@@ -4,7 +4,7 @@ import { REUSE_GRACE_SECS } from '../playwright.config';
 import { expect, test } from './fixtures';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { PASSWORD, captureAccessTokens, createUser, loginUI, refreshCookie, replayRefresh, sessionId } from './helpers';
+import { PASSWORD, attackerKey, captureAccessTokens, createUser, dpopProof, loginUI, refreshCookie, replayRefresh, serverNow, sessionId } from './helpers';
 
 test('replaying a rotated refresh token after the grace window revokes the session', async ({ page, context, playwright, request, advanceTime }) => {
   const username = await createUser(request, 'reuse');
@@ -23,16 +23,21 @@ test('replaying a rotated refresh token after the grace window revokes the sessi
   await expect(page.getByTestId('current-user')).toContainText(username);
   expect((await refreshCookie(context))!.value).not.toBe(successor);
 
-  // The attacker, elsewhere, replays the stolen value. Up to the last second of the grace
-  // window the server treats it as a straggler of the victim's own refresh (an access token,
-  // no refresh cookie); one second later, as theft.
+  // The attacker, elsewhere, replays the stolen value. The session began with a DPoP proof, so
+  // a proofless replay gets nothing at all; with a proof of a key of the attacker's own, up to
+  // the last second of the grace window the server treats it as a straggler of the victim's own
+  // refresh (an access token bound to that key, no refresh cookie); one second later, as theft.
   const attacker = await playwright.request.newContext({ baseURL: test.info().project.use.baseURL });
+  const refreshUrl = `${test.info().project.use.baseURL}/api/auth/refresh`;
+  const key = attackerKey();
   await advanceTime(REUSE_GRACE_SECS);
-  const straggler = await replayRefresh(attacker, stolen);
+  expect((await replayRefresh(attacker, stolen)).status()).toBe(401);
+  const straggler = await replayRefresh(attacker, stolen, dpopProof(key, 'POST', refreshUrl, await serverNow(request)));
   expect(straggler.status()).toBe(200);
+  expect((await straggler.json()).token_type).toBe('DPoP');
   expect(straggler.headers()['set-cookie'] ?? '').not.toContain('cloakroom_refresh=');
   await advanceTime(1);
-  const rejected = await replayRefresh(attacker, stolen);
+  const rejected = await replayRefresh(attacker, stolen, dpopProof(key, 'POST', refreshUrl, await serverNow(request)));
   expect(rejected.status()).toBe(401);
   expect(await rejected.text()).not.toContain('access_token');
   await attacker.dispose();
@@ -48,8 +53,10 @@ test('replaying a rotated refresh token after the grace window revokes the sessi
   await page.getByRole('button', { name: 'Log in' }).click();
   await page.getByRole('link', { name: 'Sessions' }).click();
   await expect(page.getByTestId('session-row')).toHaveCount(1);
-  const sessions = await (await page.request.get('/api/auth/sessions', {
-    headers: { authorization: `Bearer ${tokens[tokens.length - 1]}` },
+  // (The page's tokens are DPoP-bound: useless out here. A plain API login lists the sessions.)
+  const login = await (await request.post('/api/auth/login', { data: { username, password: PASSWORD } })).json();
+  const sessions = await (await request.get('/api/auth/sessions', {
+    headers: { authorization: `Bearer ${login.access_token}` },
   })).json();
   expect(sessions.map((s: { id: string }) => s.id)).not.toContain(victimSession);
 });

@@ -3,6 +3,7 @@
 // themselves, not just for suspicious key names).
 import { expect, type APIRequestContext, type BrowserContext, type Page } from '@playwright/test';
 import { execFileSync } from 'node:child_process';
+import { createHash, generateKeyPairSync, randomUUID, sign } from 'node:crypto';
 import { resolve } from 'node:path';
 
 export const PASSWORD = 'correct horse battery staple';
@@ -102,8 +103,30 @@ export function sessionId(accessToken: string): string {
 }
 
 /** `POST /api/auth/refresh` with an explicit cookie value, as an attacker replaying it would. */
-export async function replayRefresh(request: APIRequestContext, cookieValue: string) {
-  return request.post('/api/auth/refresh', {
-    headers: { 'x-requested-with': 'cloakroom', cookie: `${REFRESH_COOKIE}=${cookieValue}` },
-  });
+export async function replayRefresh(request: APIRequestContext, cookieValue: string, proof?: string) {
+  const headers: Record<string, string> = { 'x-requested-with': 'cloakroom', cookie: `${REFRESH_COOKIE}=${cookieValue}` };
+  if (proof) headers.dpop = proof;
+  return request.post('/api/auth/refresh', { headers });
+}
+
+/** A DPoP key of the attacker's own, outside the browser (Node's crypto, Ed25519). */
+export function attackerKey() {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const jwk = publicKey.export({ format: 'jwk' });
+  return { privateKey, jwk: { crv: jwk.crv, kty: jwk.kty, x: jwk.x } };
+}
+
+/** A DPoP proof (RFC 9449) of `key` for `htm` on `htu`, dated `iat`, bound to `token` if given. */
+export function dpopProof(key: ReturnType<typeof attackerKey>, htm: string, htu: string, iat: number, token?: string): string {
+  const b64 = (s: string | Buffer) => Buffer.from(s).toString('base64url');
+  const claims: Record<string, unknown> = { jti: randomUUID(), htm, htu, iat };
+  if (token) claims.ath = createHash('sha256').update(token).digest('base64url');
+  const input = `${b64(JSON.stringify({ typ: 'dpop+jwt', alg: 'EdDSA', jwk: key.jwk }))}.${b64(JSON.stringify(claims))}`;
+  return `${input}.${b64(sign(null, Buffer.from(input), key.privateKey))}`;
+}
+
+/** The server's clock (test servers: the moved one), Unix seconds. */
+export async function serverNow(request: APIRequestContext): Promise<number> {
+  const res = await request.post('/api/test/clock', { data: { advance_secs: 0 } });
+  return (await res.json()).now;
 }

@@ -1,6 +1,10 @@
-//! The typed API client. Attaches `Authorization: Bearer` with the token its caller's
-//! [`Credentials`] hold; on a 401 it asks them for a fresh token once and retries once. It knows
-//! nothing of how a token is kept or refreshed: `auth` depends on this module, never the reverse.
+//! The typed API client. Every request carries a DPoP proof of this tab's key ([`dpop`]), and
+//! an authenticated one `Authorization: DPoP` with the token its caller's [`Credentials`] hold
+//! (`Bearer` only where the browser cannot make keys); on a 401 it asks them for a fresh token
+//! once and retries once. It knows nothing of how a token is kept or refreshed: `auth` depends
+//! on this module, never the reverse.
+
+pub mod dpop;
 
 use std::future::Future;
 
@@ -76,6 +80,17 @@ pub enum Method {
     Delete,
 }
 
+impl Method {
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
 fn builder(method: Method, path: &str) -> RequestBuilder {
     match method {
         Method::Get => Request::get(path),
@@ -143,21 +158,46 @@ async fn send_once(
     token: Option<&str>,
     headers: &[(&str, &str)],
 ) -> Result<Response, ApiError> {
-    let mut b = builder(method, path);
-    for (k, v) in headers {
-        b = b.header(k, v);
+    // A fresh proof for every request, the retry after a 401 included (`htu` has no query).
+    let htu = path.split('?').next().unwrap_or(path);
+    let mut retried = false;
+    loop {
+        let mut b = builder(method, path);
+        for (k, v) in headers {
+            b = b.header(k, v);
+        }
+        let proof = dpop::proof(method.name(), htu, token).await;
+        if let Some(p) = &proof {
+            b = b.header("DPoP", p);
+        }
+        if let Some(t) = token {
+            let scheme = if proof.is_some() { "DPoP" } else { "Bearer" };
+            b = b.header("Authorization", &format!("{scheme} {t}"));
+        }
+        let req = match body {
+            Some(json) => b
+                .header("Content-Type", "application/json")
+                .body(json.to_owned()),
+            None => b.build(),
+        }
+        .map_err(ApiError::network)?;
+        let res = req.send().await.map_err(ApiError::network)?;
+        let clock_moved = res
+            .headers()
+            .get("date")
+            .is_some_and(|d| dpop::observe_server_date(&d));
+        // A proof refused while this tab's idea of the server's time was off (the first
+        // request of a tab whose clock is wrong): once more, dated by the clock just learned.
+        let refused = res
+            .headers()
+            .get("www-authenticate")
+            .is_some_and(|c| c.contains("invalid_dpop_proof"));
+        if refused && clock_moved && !retried {
+            retried = true;
+            continue;
+        }
+        return Ok(res);
     }
-    if let Some(t) = token {
-        b = b.header("Authorization", &format!("Bearer {t}"));
-    }
-    let req = match body {
-        Some(json) => b
-            .header("Content-Type", "application/json")
-            .body(json.to_owned()),
-        None => b.build(),
-    }
-    .map_err(ApiError::network)?;
-    req.send().await.map_err(ApiError::network)
 }
 
 /// An authenticated call. With no token in memory yet, it first waits for one (the on-load

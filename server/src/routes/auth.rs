@@ -189,14 +189,16 @@ async fn refresh(
     uri: Uri,
 ) -> ApiResult<Response> {
     csrf::check(&headers, &state.settings.public_origin)?;
-    // Before the rotation: a bad proof must not use up the refresh token.
-    let jkt = bound_key(&state, &headers, uri.path())?;
     let Some(token) = state.cookies.read(&headers)? else {
+        // Whatever the proof: without a cookie there is nothing to refresh (a first visit's
+        // on-load refresh is told so, not that its proof was dated by the wrong clock).
         return Err(ApiError::unauthorized(
             api_types::ProblemType::NoRefreshCookie,
             "no refresh cookie: log in",
         ));
     };
+    // Before the rotation: a bad proof must not use up the refresh token.
+    let jkt = bound_key(&state, &headers, uri.path())?;
     let presented = match flows::present_refresh(&state, &token, Some(meta.ip)).await {
         Ok(p) => p,
         Err(e @ ApiError::Unauthorized { .. }) => return Ok(clearing_cookie(&state, e)),
