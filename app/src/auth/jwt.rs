@@ -54,6 +54,13 @@ pub struct Claims {
     pub iat: Option<i64>,
     #[serde(default)]
     pub roles: Vec<String>,
+    /// DPoP binding (RFC 9449 §6): the thumbprint of the key every use must prove.
+    pub cnf: Option<Cnf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Cnf {
+    pub jkt: String,
 }
 
 pub fn decode(token: &str) -> Option<Decoded> {

@@ -31,7 +31,7 @@ fn storage_findings(
 }
 
 /// Reads everything a script on this page can read.
-fn run_audit(token: Option<&str>) -> Vec<Finding> {
+pub(crate) fn run_audit(token: Option<&str>) -> Vec<Finding> {
     let w = window();
     let mut out = Vec::new();
     storage_findings(
@@ -108,7 +108,7 @@ pub fn InspectorPage() -> impl IntoView {
             <div class="grid2">
                 <div class="panel">
                     <h2>"Access token"</h2>
-                    <p>"Lives in: " <strong>"this tab's WebAssembly memory"</strong> " (a Rust value). Gone on reload; the silent refresh brings a new one."</p>
+                    <p>"Lives in: " <strong>"this tab's WebAssembly memory"</strong> " (a Rust value). Gone on reload; the silent refresh brings a new one. It is " <strong>"bound to this tab's key"</strong> " (DPoP: the claim " <code>"cnf.jkt"</code> "), a WebCrypto key the browser will not export; every request carries a fresh proof signed by it."</p>
                     {move || match session() {
                         None => view! { <p data-testid="no-token">"No access token in memory: you are not logged in."</p> }.into_any(),
                         Some(sess) => {
@@ -138,13 +138,14 @@ pub fn InspectorPage() -> impl IntoView {
                     <p>"JavaScript cannot read it — not this app, and not a script injected into this page. The browser attaches it to requests to this site only (the " <code>"__Host-"</code> " prefix: no other subdomain can set or overwrite it); only " <code>"/api/auth/*"</code> " reads it. The server stores only its SHA-256, rotates it on every use, and if an old one is ever replayed it ends the whole session."</p>
                     <h3>"If a script were injected here, it could…"</h3>
                     <ul>
-                        <li>"read the access token from memory only by taking over the running app, and use it until it expires (minutes) or the session is revoked;"</li>
-                        <li>"call the API as you while the page is open;"</li>
+                        <li>"find the access token in the app's memory (step 3 of the attack lab below does it);"</li>
+                        <li>"call the API as you while the page is open, and even get a token bound to a key of its own (step 5): the browser sends the cookie for it;"</li>
                     </ul>
                     <h3>"…and it could not"</h3>
                     <ul>
                         <li>"read or copy the refresh token (HttpOnly);"</li>
                         <li>"find any token in localStorage, sessionStorage, IndexedDB or cookies (there is none — see the audit);"</li>
+                        <li>"use the token it found anywhere else: without this tab's key every request is refused (step 4);"</li>
                         <li>"keep access after you close the tab or log out."</li>
                     </ul>
                 </div>
@@ -184,14 +185,15 @@ pub fn InspectorPage() -> impl IntoView {
                     }}</td></tr>
                 </tbody>
             </table>
-            <p class="hint">"localStorage holds only " <code>"cloakroom.theme"</code> " (your light/dark choice), kept with gloo-storage; it is not a credential."</p>
+            <p class="hint">"localStorage holds only " <code>"cloakroom.theme"</code> " (your light/dark choice) and " <code>"cloakroom.clock-skew-ms"</code> " (how far your clock is from the server's, for dating DPoP proofs), kept with gloo-storage; neither is a credential."</p>
             <button class="ghost" on:click=move |_| refresh_audit()>"Re-run audit"</button>
         </section>
+        <super::lab::AttackLab/>
     }
 }
 
 /// Names of this origin's IndexedDB databases (`indexedDB.databases()`), if the browser says.
-async fn indexed_db_names() -> Option<Vec<String>> {
+pub(crate) async fn indexed_db_names() -> Option<Vec<String>> {
     use wasm_bindgen::JsCast;
     let factory = window().indexed_db().ok().flatten()?;
     let f = js_sys::Reflect::get(&factory, &"databases".into())

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod inspector;
+pub mod lab;
 pub mod login;
 pub mod notes;
 pub mod sessions;
