@@ -312,6 +312,7 @@ mod tests {
             exp: None,
             iat: None,
             roles: roles.iter().map(|r| r.to_string()).collect(),
+            cnf: None,
         };
         let header = jwt::Header {
             alg: Some("EdDSA".into()),
