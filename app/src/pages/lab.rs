@@ -91,7 +91,7 @@ fn cookie_step() -> Outcome {
     (
         false,
         format!(
-            "Nothing. document.cookie is {:?}: the refresh cookie is HttpOnly, so the browser never shows it to script. It still sends it with requests to this site (step 5).",
+            "Nothing. document.cookie is \"{}\": the refresh cookie is HttpOnly, so the browser never shows it to script. It still sends it with requests to this site (step 5).",
             cookies
         ),
     )
