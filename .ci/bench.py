@@ -102,17 +102,18 @@ end
 """ + REPORT_LUA
 
 
-def start_server(binary, tmp, name, port):
+def start_server(binary, tmp, name, port, **extra):
+    """`binary` on `port` with a data dir of its own (plus `extra` settings); waits until ready."""
     env = dict(os.environ,
                CLOAKROOM_PORT=str(port), CLOAKROOM_DATA_DIR=os.path.join(tmp, name),
                CLOAKROOM_DIST_DIR=os.path.join(tmp, "nodist"),
                CLOAKROOM_AUTH_RATE_PER_MINUTE="100000000", CLOAKROOM_REFRESH_RATE_PER_MINUTE="100000000",
-               CLOAKROOM_LOG="error")
+               CLOAKROOM_LOG="error", **extra)
     server = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
+    for _ in range(200):
         try:
-            http("GET", base + "/healthz")
+            http("GET", base + "/readyz")
             return server, base
         except OSError:
             time.sleep(0.1)
@@ -177,21 +178,9 @@ def pg_setup(tmp, admin, name, n_tokens):
 
 
 def start_on(tmp, name, port, url):
-    env = dict(os.environ, CLOAKROOM_PORT=str(port), CLOAKROOM_DATA_DIR=os.path.join(tmp, name),
-               CLOAKROOM_DATABASE_URL=url, CLOAKROOM_DIST_DIR=os.path.join(tmp, "nodist"),
-               CLOAKROOM_PUBLIC_ORIGIN="http://cloakroom.bench",
-               CLOAKROOM_AUTH_RATE_PER_MINUTE="100000000", CLOAKROOM_REFRESH_RATE_PER_MINUTE="100000000",
-               CLOAKROOM_TRUSTED_PROXIES="127.0.0.1", CLOAKROOM_LOG="error")
-    server = subprocess.Popen([SERVER], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            http("GET", base + "/readyz")
-            return server, base
-        except OSError:
-            time.sleep(0.1)
-    server.kill()
-    sys.exit("server on PostgreSQL did not start")
+    """This build on PostgreSQL database `url`, behind a proxy's public origin."""
+    return start_server(SERVER, tmp, name, port, CLOAKROOM_DATABASE_URL=url,
+                        CLOAKROOM_PUBLIC_ORIGIN="http://cloakroom.bench", CLOAKROOM_TRUSTED_PROXIES="127.0.0.1")
 
 
 def stop(procs):
