@@ -20,7 +20,9 @@ fn key(seed: &str, i: usize) -> SigningKey {
 
 fn proof(k: &SigningKey, htm: &str, htu: &str, iat: i64, token: Option<&str>) -> String {
     let x = B64.encode(k.verifying_key().as_bytes());
-    let header = format!(r#"{{"typ":"dpop+jwt","alg":"EdDSA","jwk":{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}}}"#);
+    let header = format!(
+        r#"{{"typ":"dpop+jwt","alg":"EdDSA","jwk":{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}}}"#
+    );
     let ath = token
         .map(|t| format!(r#","ath":"{}""#, B64.encode(Sha256::digest(t.as_bytes()))))
         .unwrap_or_default();

@@ -3,7 +3,7 @@
 
 use sqlx::FromRow;
 
-use super::{on, Db};
+use super::{on, on_conn, Conn, Db};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct NoteRow {
@@ -21,8 +21,14 @@ const COLS: &str = "id, title, body, created_at, updated_at";
 /// second. The `UPDATE … RETURNING` locks the user's row until the transaction ends, so two
 /// concurrent writers (two PostgreSQL instances) queue instead of taking the same number; the
 /// UNIQUE index on (user_id, touched) would refuse a duplicate rather than order it at random.
-const NEXT_TOUCH: &str =
-    "UPDATE users SET notes_touched = notes_touched + 1 WHERE id = $1 RETURNING notes_touched";
+async fn next_touch(conn: &mut Conn<'_>, user_id: &str) -> sqlx::Result<i64> {
+    on_conn!(conn, c => sqlx::query_scalar(
+        "UPDATE users SET notes_touched = notes_touched + 1 WHERE id = $1 RETURNING notes_touched",
+    )
+    .bind(user_id)
+    .fetch_one(c)
+    .await)
+}
 
 /// A user's notes, most recently created or updated first (the order the client's optimistic
 /// list keeps too: it puts the note it just saved on top).
@@ -46,10 +52,7 @@ pub async fn create(
     let id = uuid::Uuid::new_v4().to_string();
     on!(db, write, p => {
         let mut tx = p.begin().await?;
-        let touched: i64 = sqlx::query_scalar(NEXT_TOUCH)
-            .bind(user_id)
-            .fetch_one(&mut *tx)
-            .await?;
+        let touched = next_touch(&mut (&mut *tx).into(), user_id).await?;
         sqlx::query(
             "INSERT INTO notes (id, user_id, title, body, created_at, updated_at, touched)
              VALUES ($1, $2, $3, $4, $5, $5, $6)",
@@ -87,10 +90,7 @@ pub async fn update(
     );
     on!(db, write, p => {
         let mut tx = p.begin().await?;
-        let touched: i64 = sqlx::query_scalar(NEXT_TOUCH)
-            .bind(user_id)
-            .fetch_one(&mut *tx)
-            .await?;
+        let touched = next_touch(&mut (&mut *tx).into(), user_id).await?;
         let row: Option<NoteRow> = sqlx::query_as(&sql)
             .bind(title)
             .bind(body)

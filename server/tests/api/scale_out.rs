@@ -150,6 +150,47 @@ async fn a_logout_on_one_instance_is_refused_on_the_other_at_once() {
 }
 
 #[tokio::test]
+async fn concurrent_note_writes_on_two_instances_all_land_in_order() {
+    if !on_postgres() {
+        return;
+    }
+    // Each write takes the next value of the owner's counter under a lock on their row: two
+    // instances writing at once queue, neither takes a number twice (a UNIQUE index would
+    // refuse the duplicate with a 500).
+    let (a, b) = two(&[]).await;
+    let (_, login) = a.new_user().await;
+    let (a, b) = (Arc::new(a), Arc::new(b));
+    let writes: Vec<_> = (0..24)
+        .map(|i| {
+            let app = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let token = login.access.clone();
+            tokio::spawn(async move {
+                app.client
+                    .post(app.url("/api/notes"))
+                    .bearer_auth(&token)
+                    .json(&serde_json::json!({"title": format!("note {i}"), "body": ""}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    for w in writes {
+        assert_eq!(w.await.unwrap(), StatusCode::CREATED);
+    }
+    let notes: Vec<api_types::Note> = b
+        .get_auth("/api/notes", &login.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(notes.len(), 24);
+    let titles: BTreeSet<_> = notes.iter().map(|n| n.title.clone()).collect();
+    assert_eq!(titles.len(), 24);
+}
+
+#[tokio::test]
 async fn the_guess_limit_is_one_limit_across_instances_and_restarts() {
     if !on_postgres() {
         return;
