@@ -144,17 +144,74 @@ pub fn access_token_hash(token: &str) -> String {
 
 /// A public key taken from a proof's header: its algorithm, verifying key and thumbprint.
 struct PublicJwk {
-    alg: Algorithm,
-    key: DecodingKey,
+    key: ProofKey,
     thumbprint: String,
 }
 
-fn coordinate(jwk: &Value, name: &str) -> Result<String, ProofError> {
+enum ProofKey {
+    /// Ed25519's 32-byte public key, verified by ed25519-dalek directly (see `verify_eddsa`).
+    Ed([u8; 32]),
+    Es256(DecodingKey),
+}
+
+/// Most decompressed Ed25519 keys kept (`verify_eddsa`); past it the cache starts over.
+const KEY_CACHE_MAX: usize = 4_096;
+
+/// Decompressed Ed25519 keys by their bytes. A tab signs every request with one key, and
+/// decompressing its point on every proof was a sizeable part of the verification's cost
+/// (`make bench`, "/api/me (DPoP proof each)"). Only the key's arithmetic form is kept: every
+/// signature is still verified.
+static ED_KEYS: std::sync::LazyLock<Mutex<HashMap<[u8; 32], ed25519_dalek::VerifyingKey>>> =
+    std::sync::LazyLock::new(Mutex::default);
+
+fn ed_key(x: &[u8; 32]) -> Result<ed25519_dalek::VerifyingKey, ProofError> {
+    if let Some(k) = ED_KEYS.lock().ok().and_then(|m| m.get(x).copied()) {
+        return Ok(k);
+    }
+    let k = ed25519_dalek::VerifyingKey::from_bytes(x)
+        .map_err(|_| ProofError::Invalid("the proof's jwk is not a valid key"))?;
+    if let Ok(mut m) = ED_KEYS.lock() {
+        if m.len() >= KEY_CACHE_MAX {
+            m.clear();
+        }
+        m.insert(*x, k);
+    }
+    Ok(k)
+}
+
+/// An EdDSA proof's signature, checked with ed25519-dalek's strict verification (no weak keys,
+/// no malleable signatures); its claims once it holds.
+fn verify_eddsa(proof: &str, x: &[u8; 32]) -> Result<ProofClaims, ProofError> {
+    const MALFORMED: ProofError =
+        ProofError::Invalid("the DPoP proof is malformed or lacks a claim");
+    let (input, sig) = proof.rsplit_once('.').ok_or(MALFORMED)?;
+    let (_, claims) = input.split_once('.').ok_or(MALFORMED)?;
+    let sig: [u8; 64] = B64
+        .decode(sig)
+        .ok()
+        .and_then(|s| s.try_into().ok())
+        .ok_or(MALFORMED)?;
+    ed_key(x)?
+        .verify_strict(
+            input.as_bytes(),
+            &ed25519_dalek::Signature::from_bytes(&sig),
+        )
+        .map_err(|_| {
+            ProofError::Invalid("the DPoP proof's signature does not verify with its jwk")
+        })?;
+    B64.decode(claims)
+        .ok()
+        .and_then(|c| serde_json::from_slice(&c).ok())
+        .ok_or(MALFORMED)
+}
+
+/// A 32-byte coordinate of the jwk: as sent (for the thumbprint) and decoded.
+fn coordinate(jwk: &Value, name: &str) -> Result<(String, [u8; 32]), ProofError> {
     let v = jwk[name]
         .as_str()
         .ok_or(ProofError::Invalid("the proof's jwk lacks a coordinate"))?;
-    match B64.decode(v) {
-        Ok(bytes) if bytes.len() == 32 => Ok(v.to_owned()),
+    match B64.decode(v).map(<[u8; 32]>::try_from) {
+        Ok(Ok(bytes)) => Ok((v.to_owned(), bytes)),
         _ => Err(ProofError::Invalid(
             "the proof's jwk has a malformed coordinate",
         )),
@@ -174,22 +231,21 @@ fn public_jwk(alg: &str, jwk: &Value) -> Result<PublicJwk, ProofError> {
     // RFC 7638 §3.2: the required members only, in lexicographic order, no whitespace.
     match (alg, kty, crv) {
         ("EdDSA", Some("OKP"), Some("Ed25519")) => {
-            let x = coordinate(jwk, "x")?;
+            let (x, bytes) = coordinate(jwk, "x")?;
+            // The point is checked here, so a bad key is refused as such, before the signature.
+            ed_key(&bytes)?;
             let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
             Ok(PublicJwk {
-                alg: Algorithm::EdDSA,
-                key: DecodingKey::from_ed_components(&x)
-                    .map_err(|_| ProofError::Invalid("the proof's jwk is not a valid key"))?,
+                key: ProofKey::Ed(bytes),
                 thumbprint: B64.encode(Sha256::digest(canonical.as_bytes())),
             })
         }
         ("ES256", Some("EC"), Some("P-256")) => {
-            let (x, y) = (coordinate(jwk, "x")?, coordinate(jwk, "y")?);
+            let ((x, _), (y, _)) = (coordinate(jwk, "x")?, coordinate(jwk, "y")?);
             let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
             Ok(PublicJwk {
-                alg: Algorithm::ES256,
-                key: DecodingKey::from_ec_components(&x, &y)
-                    .map_err(|_| ProofError::Invalid("the proof's jwk is not a valid key"))?,
+                key: ProofKey::Es256(DecodingKey::from_ec_components(&x, &y)
+                    .map_err(|_| ProofError::Invalid("the proof's jwk is not a valid key"))?),
                 thumbprint: B64.encode(Sha256::digest(canonical.as_bytes())),
             })
         }
@@ -231,19 +287,24 @@ pub fn verify(proof: &str, expect: &Expect<'_>) -> Result<Checked, ProofError> {
         ));
     }
     let jwk = public_jwk(alg, &header["jwk"])?;
-    let mut v = Validation::new(jwk.alg);
-    // A proof is no access token: its freshness is `iat` (below), not `exp`/`aud`.
-    v.required_spec_claims.clear();
-    v.validate_exp = false;
-    v.validate_aud = false;
-    let claims = jsonwebtoken::decode::<ProofClaims>(proof, &jwk.key, &v)
-        .map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::InvalidSignature => {
-                ProofError::Invalid("the DPoP proof's signature does not verify with its jwk")
-            }
-            _ => ProofError::Invalid("the DPoP proof is malformed or lacks a claim"),
-        })?
-        .claims;
+    let claims = match &jwk.key {
+        ProofKey::Ed(x) => verify_eddsa(proof, x)?,
+        ProofKey::Es256(key) => {
+            let mut v = Validation::new(Algorithm::ES256);
+            // A proof is no access token: its freshness is `iat` (below), not `exp`/`aud`.
+            v.required_spec_claims.clear();
+            v.validate_exp = false;
+            v.validate_aud = false;
+            jsonwebtoken::decode::<ProofClaims>(proof, key, &v)
+                .map_err(|e| match e.kind() {
+                    jsonwebtoken::errors::ErrorKind::InvalidSignature => ProofError::Invalid(
+                        "the DPoP proof's signature does not verify with its jwk",
+                    ),
+                    _ => ProofError::Invalid("the DPoP proof is malformed or lacks a claim"),
+                })?
+                .claims
+        }
+    };
     if claims.htm != expect.method {
         return Err(ProofError::Invalid(
             "the DPoP proof is for another method (htm)",
@@ -298,7 +359,8 @@ mod tests {
     /// directly: required members only, sorted, no whitespace.
     #[test]
     fn thumbprints_use_the_required_members_in_order() {
-        let x = B64.encode([7u8; 32]);
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]).verifying_key();
+        let x = B64.encode(key.as_bytes());
         let jwk =
             serde_json::json!({"x": x, "kty": "OKP", "crv": "Ed25519", "use": "sig", "kid": "k"});
         let t = public_jwk("EdDSA", &jwk).unwrap().thumbprint;
@@ -317,6 +379,21 @@ mod tests {
         assert!(public_jwk("ES256", &ok).is_err());
         let short = serde_json::json!({"x": "AAAA", "kty": "OKP", "crv": "Ed25519"});
         assert!(public_jwk("EdDSA", &short).is_err());
+        // 32 bytes that are no point of the curve: refused as a key, before any signature.
+        let not_a_point = (0u8..=255)
+            .map(|b| {
+                let mut x = [0u8; 32];
+                x[0] = b;
+                x
+            })
+            .find(|x| ed25519_dalek::VerifyingKey::from_bytes(x).is_err())
+            .map(|x| B64.encode(x))
+            .expect("some y has no point");
+        let bad = serde_json::json!({"x": not_a_point, "kty": "OKP", "crv": "Ed25519"});
+        assert!(matches!(
+            public_jwk("EdDSA", &bad),
+            Err(ProofError::Invalid("the proof's jwk is not a valid key"))
+        ));
     }
 
     fn checked(jkt: &str, jti: &str, iat: i64) -> Checked {
