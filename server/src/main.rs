@@ -68,7 +68,11 @@ enum KeysCommand {
     /// Revoke a key that may have leaked: tokens it signed stop verifying at once, everywhere
     /// (running servers within seconds); if it was the signer, a new key takes over. Users
     /// refresh silently and are not logged out.
-    Revoke { kid: String },
+    Revoke {
+        /// Key ids are base64url and may begin with `-`: taken as the id, never as an option.
+        #[arg(allow_hyphen_values = true)]
+        kid: String,
+    },
 }
 
 #[derive(Subcommand)]

@@ -106,11 +106,14 @@ impl Keys {
         let mut rows = crate::store::keys::all(db).await?;
         if !rows.iter().any(|r| r.retired_at.is_none()) {
             let row = generate_key(now);
-            crate::store::keys::insert(db, &row)
+            if crate::store::keys::insert_first_signer(db, &row)
                 .await
-                .context("persisting signing key")?;
-            tracing::info!(kid = %row.kid, "generated a new access-token signing key");
-            rows.insert(0, row);
+                .context("persisting signing key")?
+            {
+                tracing::info!(kid = %row.kid, "generated a new access-token signing key");
+            }
+            // Ours, or the one another instance starting at the same moment made first.
+            rows = crate::store::keys::all(db).await?;
         }
         let set = key_set(&rows, now, access_ttl)?;
         Ok(Self {

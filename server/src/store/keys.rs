@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::{on, on_conn, Conn, Db};
+use super::{on, on_conn, Conn, Db, Engine};
 
 #[derive(Clone, FromRow)]
 pub struct KeyRow {
@@ -35,20 +35,43 @@ pub async fn all(db: &Db) -> sqlx::Result<Vec<KeyRow>> {
     .await)
 }
 
-pub async fn insert(db: &Db, row: &KeyRow) -> sqlx::Result<()> {
-    on!(db, write, p => sqlx::query(
-        "INSERT INTO signing_keys (kid, seed, public_key, created_at, retired_at, revoked_at)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(&row.kid)
-    .bind(&row.seed)
-    .bind(&row.public_key)
-    .bind(row.created_at)
-    .bind(row.retired_at)
-    .bind(row.revoked_at)
-    .execute(p)
-    .await
-    .map(|_| ()))
+/// Inserts `row` as the signer unless there is one already; `false` if another process got
+/// there first. Two instances starting together on an empty PostgreSQL database would otherwise
+/// each make a first key and, until they reloaded, refuse each other's tokens: there the check
+/// and the insert hold a transaction-scoped advisory lock. SQLite has one writer.
+pub async fn insert_first_signer(db: &Db, row: &KeyRow) -> sqlx::Result<bool> {
+    const INSERT_UNLESS_SIGNER: &str =
+        "INSERT INTO signing_keys (kid, seed, public_key, created_at, retired_at)
+         SELECT $1, $2, $3, $4, NULL
+         WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL)";
+    let inserted = match &db.engine {
+        Engine::Postgres(e) => {
+            let mut tx = e.pool.begin().await?;
+            // Any fixed number: the lock names "making the first signing key".
+            sqlx::query("SELECT pg_advisory_xact_lock(7246001)")
+                .execute(&mut *tx)
+                .await?;
+            let n = sqlx::query(INSERT_UNLESS_SIGNER)
+                .bind(&row.kid)
+                .bind(&row.seed)
+                .bind(&row.public_key)
+                .bind(row.created_at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            n
+        }
+        Engine::Sqlite(e) => sqlx::query(INSERT_UNLESS_SIGNER)
+            .bind(&row.kid)
+            .bind(&row.seed)
+            .bind(&row.public_key)
+            .bind(row.created_at)
+            .execute(&e.write)
+            .await?
+            .rows_affected(),
+    };
+    Ok(inserted == 1)
 }
 
 /// Retires every active key (wiping its private seed: a retired key only verifies) and inserts

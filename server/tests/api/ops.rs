@@ -243,6 +243,9 @@ async fn the_cli_binary_creates_users_and_rotates_keys() {
     let (ok, out) = run(&["keys", "list"], "");
     assert!(ok && out.contains("signing"), "{out}");
     let signer = out.split_whitespace().next().unwrap().to_owned();
+    // A key id is base64url: one in 32 begins with `-`, and must still be taken as the id.
+    let (ok, out) = run(&["keys", "revoke", "-6no-such-kid"], "");
+    assert!(!ok && !out.contains("unexpected argument"), "{out}");
     let (ok, out) = run(&["keys", "revoke", &signer], "");
     assert!(ok && out.contains("a new signing key took over"), "{out}");
     let (ok, out) = run(&["keys", "list"], "");

@@ -229,6 +229,29 @@ async fn the_guess_limit_is_one_limit_across_instances_and_restarts() {
 }
 
 #[tokio::test]
+async fn two_instances_starting_together_on_an_empty_database_agree_on_one_key() {
+    if !on_postgres() {
+        return;
+    }
+    let dir = Arc::new(TempDir::new().unwrap());
+    postgres_for(&dir).await.unwrap();
+    // No re-sync and no time for a notification: they must agree from the start.
+    let env = [ORIGIN, ("CLOAKROOM_RESYNC_SECS", "3600")];
+    let (a, b) = tokio::join!(spawn_in(dir.clone(), &env), spawn_in(dir, &env));
+    let signers = fetch_ints(
+        &a.state.db,
+        "SELECT COUNT(*) FROM signing_keys WHERE retired_at IS NULL",
+    )
+    .await
+    .unwrap();
+    assert_eq!(signers, [1]);
+    let (_, login) = a.new_user().await;
+    assert_eq!(b.me_status(&login.access).await, StatusCode::OK);
+    let (_, other) = b.new_user().await;
+    assert_eq!(a.me_status(&other.access).await, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn an_instance_started_later_verifies_tokens_and_key_rotations_reach_all() {
     if !on_postgres() {
         return;
