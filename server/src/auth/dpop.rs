@@ -56,6 +56,12 @@ pub enum ProofError {
     Busy,
 }
 
+/// A proof whose `jti` was seen within its window (here, or on another instance).
+pub const REPLAYED: ProofError = ProofError::Invalid("the DPoP proof was used before (jti)");
+const BAD_SIGNATURE: ProofError =
+    ProofError::Invalid("the DPoP proof's signature does not verify with its jwk");
+const MALFORMED: ProofError = ProofError::Invalid("the DPoP proof is malformed or lacks a claim");
+
 /// What the request says a proof must match.
 pub struct Expect<'a> {
     /// The request's method, upper case.
@@ -98,7 +104,7 @@ impl ReplayCache {
         let Seen { by_key, total } = &mut *seen;
         let jtis = by_key.entry(proof.jkt.clone()).or_default();
         if jtis.get(&proof.jti).is_some_and(|&until| until >= now) {
-            return Err(ProofError::Invalid("the DPoP proof was used before (jti)"));
+            return Err(REPLAYED);
         }
         if jtis.len() >= PER_KEY_MAX {
             let before = jtis.len();
@@ -182,8 +188,6 @@ fn ed_key(x: &[u8; 32]) -> Result<ed25519_dalek::VerifyingKey, ProofError> {
 /// An EdDSA proof's signature, checked with ed25519-dalek's strict verification (no weak keys,
 /// no malleable signatures); its claims once it holds.
 fn verify_eddsa(proof: &str, x: &[u8; 32]) -> Result<ProofClaims, ProofError> {
-    const MALFORMED: ProofError =
-        ProofError::Invalid("the DPoP proof is malformed or lacks a claim");
     let (input, sig) = proof.rsplit_once('.').ok_or(MALFORMED)?;
     let (_, claims) = input.split_once('.').ok_or(MALFORMED)?;
     let sig: [u8; 64] = B64
@@ -196,9 +200,7 @@ fn verify_eddsa(proof: &str, x: &[u8; 32]) -> Result<ProofClaims, ProofError> {
             input.as_bytes(),
             &ed25519_dalek::Signature::from_bytes(&sig),
         )
-        .map_err(|_| {
-            ProofError::Invalid("the DPoP proof's signature does not verify with its jwk")
-        })?;
+        .map_err(|_| BAD_SIGNATURE)?;
     B64.decode(claims)
         .ok()
         .and_then(|c| serde_json::from_slice(&c).ok())
@@ -297,10 +299,8 @@ pub fn verify(proof: &str, expect: &Expect<'_>) -> Result<Checked, ProofError> {
             v.validate_aud = false;
             jsonwebtoken::decode::<ProofClaims>(proof, key, &v)
                 .map_err(|e| match e.kind() {
-                    jsonwebtoken::errors::ErrorKind::InvalidSignature => ProofError::Invalid(
-                        "the DPoP proof's signature does not verify with its jwk",
-                    ),
-                    _ => ProofError::Invalid("the DPoP proof is malformed or lacks a claim"),
+                    jsonwebtoken::errors::ErrorKind::InvalidSignature => BAD_SIGNATURE,
+                    _ => MALFORMED,
                 })?
                 .claims
         }

@@ -84,9 +84,7 @@ pub async fn record_proof(state: &AppState, proof: &dpop::Checked) -> ApiResult<
     // Then every other instance's (PostgreSQL): the proof may have been used on one of them.
     let until = proof.iat + dpop::IAT_PAST_SECS;
     if !store::dpop::record(&state.db, &proof.jkt, &proof.jti, until, now).await? {
-        return Err(proof_error(dpop::ProofError::Invalid(
-            "the DPoP proof was used before (jti)",
-        )));
+        return Err(proof_error(dpop::REPLAYED));
     }
     Ok(())
 }

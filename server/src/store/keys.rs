@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::{on, on_conn, Conn, Db, Engine};
+use super::{on, on_conn, Conn, Db};
 
 #[derive(Clone, FromRow)]
 pub struct KeyRow {
@@ -44,34 +44,26 @@ pub async fn insert_first_signer(db: &Db, row: &KeyRow) -> sqlx::Result<bool> {
         "INSERT INTO signing_keys (kid, seed, public_key, created_at, retired_at)
          SELECT $1, $2, $3, $4, NULL
          WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL)";
-    let inserted = match &db.engine {
-        Engine::Postgres(e) => {
-            let mut tx = e.pool.begin().await?;
+    on!(db, write, p => {
+        let mut tx = p.begin().await?;
+        let mut conn: Conn = (&mut *tx).into();
+        if let Conn::Postgres(c) = &mut conn {
             // Any fixed number: the lock names "making the first signing key".
             sqlx::query("SELECT pg_advisory_xact_lock(7246001)")
-                .execute(&mut *tx)
+                .execute(&mut **c)
                 .await?;
-            let n = sqlx::query(INSERT_UNLESS_SIGNER)
-                .bind(&row.kid)
-                .bind(&row.seed)
-                .bind(&row.public_key)
-                .bind(row.created_at)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            tx.commit().await?;
-            n
         }
-        Engine::Sqlite(e) => sqlx::query(INSERT_UNLESS_SIGNER)
+        let inserted = on_conn!(&mut conn, c => sqlx::query(INSERT_UNLESS_SIGNER)
             .bind(&row.kid)
             .bind(&row.seed)
             .bind(&row.public_key)
             .bind(row.created_at)
-            .execute(&e.write)
+            .execute(c)
             .await?
-            .rows_affected(),
-    };
-    Ok(inserted == 1)
+            .rows_affected());
+        tx.commit().await?;
+        Ok(inserted == 1)
+    })
 }
 
 /// Retires every active key (wiping its private seed: a retired key only verifies) and inserts

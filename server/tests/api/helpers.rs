@@ -42,16 +42,21 @@ pub async fn spawn_with(extra: &[(&str, &str)]) -> TestApp {
     spawn_in(std::sync::Arc::new(TempDir::new().unwrap()), extra).await
 }
 
+/// What every test server runs with, in process or as a process of its own: fast argon2 (for
+/// tests only; production keeps the OWASP default) and per-address budgets out of the way.
+pub const TEST_SETTINGS: [(&str, &str); 3] = [
+    ("CLOAKROOM_ARGON2_M_KIB", "64"),
+    ("CLOAKROOM_AUTH_RATE_PER_MINUTE", "100000"),
+    ("CLOAKROOM_REFRESH_RATE_PER_MINUTE", "100000"),
+];
+
 pub async fn spawn_in(dir: std::sync::Arc<TempDir>, extra: &[(&str, &str)]) -> TestApp {
     let mut env: HashMap<String, String> = [
         ("CLOAKROOM_PORT", "0"),
-        // Fast argon2 for tests only; production keeps the OWASP default.
-        ("CLOAKROOM_ARGON2_M_KIB", "64"),
-        ("CLOAKROOM_AUTH_RATE_PER_MINUTE", "100000"),
-        ("CLOAKROOM_REFRESH_RATE_PER_MINUTE", "100000"),
         ("CLOAKROOM_PUBLIC_ORIGIN", "http://127.0.0.1:0"),
     ]
     .into_iter()
+    .chain(TEST_SETTINGS)
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     env.insert(

@@ -308,13 +308,11 @@ fn free_port() -> u16 {
 async fn start_process(db_url: &str, dir: &TempDir) -> Process {
     let port = free_port();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_cloakroom"))
+        .envs(TEST_SETTINGS)
         .env("CLOAKROOM_DATABASE_URL", db_url)
         .env("CLOAKROOM_DATA_DIR", dir.path())
         .env("CLOAKROOM_PORT", port.to_string())
         .env(ORIGIN.0, ORIGIN.1)
-        .env("CLOAKROOM_ARGON2_M_KIB", "64")
-        .env("CLOAKROOM_AUTH_RATE_PER_MINUTE", "100000")
-        .env("CLOAKROOM_REFRESH_RATE_PER_MINUTE", "100000")
         .env("CLOAKROOM_LOG", "warn")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
