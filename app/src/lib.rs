@@ -8,12 +8,9 @@ pub mod components;
 pub mod json;
 pub mod pages;
 pub mod prefs;
+pub mod router;
 
 use leptos::prelude::*;
-use leptos_router::{
-    components::{FlatRoutes, Route, Router},
-    path,
-};
 
 use auth::Auth;
 use components::{guard::Protected, nav::Nav};
@@ -21,6 +18,7 @@ use pages::{
     admin::AdminPage, inspector::InspectorPage, login::LoginPage, notes::NotesPage,
     sessions::SessionsPage, signup::SignupPage,
 };
+use router::Page;
 
 #[component]
 pub fn App() -> impl IntoView {
@@ -31,29 +29,22 @@ pub fn App() -> impl IntoView {
     });
     let auth = Auth::init();
     provide_context(auth);
+    let page = router::provide().page();
     view! {
-        <Router>
-            <a class="skip" href="#main">"Skip to content"</a>
-            <Nav/>
-            <main id="main" tabindex="-1">
-                <FlatRoutes fallback=|| view! { <NotFound/> }>
-                    <Route path=path!("/") view=notes/>
-                    <Route path=path!("/notes") view=notes/>
-                    <Route path=path!("/sessions") view=|| view! { <Protected><SessionsPage/></Protected> }/>
-                    <Route path=path!("/admin") view=|| view! { <Protected><AdminPage/></Protected> }/>
-                    <Route path=path!("/inspector") view=InspectorPage/>
-                    <Route path=path!("/login") view=LoginPage/>
-                    <Route path=path!("/signup") view=SignupPage/>
-                </FlatRoutes>
-            </main>
-        </Router>
+        <a class="skip" href="#main">"Skip to content"</a>
+        <Nav/>
+        <main id="main" tabindex="-1">
+            {move || match page.get() {
+                Page::Notes => view! { <Protected><NotesPage/></Protected> }.into_any(),
+                Page::Sessions => view! { <Protected><SessionsPage/></Protected> }.into_any(),
+                Page::Admin => view! { <Protected><AdminPage/></Protected> }.into_any(),
+                Page::Inspector => view! { <InspectorPage/> }.into_any(),
+                Page::Login => view! { <LoginPage/> }.into_any(),
+                Page::Signup => view! { <SignupPage/> }.into_any(),
+                Page::NotFound => view! { <NotFound/> }.into_any(),
+            }}
+        </main>
     }
-}
-
-/// The notes page, at `/` and at `/notes`: one view function for both, so the router holds one
-/// copy of it.
-fn notes() -> impl IntoView {
-    view! { <Protected><NotesPage/></Protected> }
 }
 
 #[component]

@@ -3,11 +3,11 @@
 //! page that comes back here afterwards.
 
 use leptos::prelude::*;
-use leptos_router::{components::Redirect, hooks::use_location};
 
 use crate::{
     auth::{use_auth, Status},
     components::fetch::Loading,
+    router::use_router,
 };
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -29,19 +29,21 @@ pub fn Protected(children: ChildrenFn) -> impl IntoView {
             Status::LoggedOut { .. } => Phase::Out,
         })
     });
-    let location = use_location();
+    let router = use_router();
     move || match phase.get() {
         Phase::Checking => view! { <Loading label="Checking your session…"/> }.into_any(),
         Phase::In => children().into_any(),
         Phase::Out => {
-            let here = location.pathname.get_untracked();
+            let here = router.path_untracked();
             if here == "/login" {
                 // A logout navigated to the login page before this guard re-rendered: the page
                 // is already leaving, and a redirect now would only add `?next=/login`.
                 return ().into_any();
             }
             let path = format!("/login?next={}", js_sys::encode_uri_component(&here));
-            view! { <Redirect path=path/> }.into_any()
+            // After this render, not during it: navigating changes the page being rendered.
+            leptos::task::spawn_local(async move { router.navigate(&path, true) });
+            ().into_any()
         }
     }
 }

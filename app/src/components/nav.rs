@@ -1,12 +1,28 @@
 //! The top bar: where you are, who you are, and the way out.
 
 use leptos::prelude::*;
-use leptos_router::{components::A, hooks::use_navigate};
 
 use crate::{
     auth::{use_auth, Status},
     prefs::{self, Theme},
+    router::use_router,
 };
+
+/// A link in the top bar, marked `aria-current="page"` while its page is shown (the notes page
+/// is also at `/`).
+#[component]
+fn Link(
+    href: &'static str,
+    #[prop(optional)] class: &'static str,
+    children: Children,
+) -> impl IntoView {
+    let router = use_router();
+    let current = move || {
+        let path = router.path();
+        (path == href || (path == "/" && href == "/notes")).then_some("page")
+    };
+    view! { <a href=href class=class aria-current=current>{children()}</a> }
+}
 
 #[component]
 pub fn Nav() -> impl IntoView {
@@ -18,14 +34,13 @@ pub fn Nav() -> impl IntoView {
         })
     });
     let is_admin = Memo::new(move |_| a.is_admin());
-    let navigate = use_navigate();
+    let router = use_router();
     let logout_error = RwSignal::new(None::<String>);
     let logout = move |_| {
-        let navigate = navigate.clone();
         logout_error.set(None);
         leptos::task::spawn_local(async move {
             match a.logout().await {
-                Ok(()) => navigate("/login", Default::default()),
+                Ok(()) => router.navigate("/login", false),
                 Err(e) => logout_error.set(Some(e)),
             }
         });
@@ -43,15 +58,15 @@ pub fn Nav() -> impl IntoView {
     view! {
         <header class="topbar">
             <nav aria-label="Main">
-                <A href="/notes" attr:class="brand">"Cloakroom"</A>
+                <Link href="/notes" class="brand">"Cloakroom"</Link>
                 <Show when=move || user.get().is_some()>
-                    <A href="/notes">"Notes"</A>
-                    <A href="/sessions">"Sessions"</A>
+                    <Link href="/notes">"Notes"</Link>
+                    <Link href="/sessions">"Sessions"</Link>
                 </Show>
                 <Show when=move || is_admin.get()>
-                    <A href="/admin">"Admin"</A>
+                    <Link href="/admin">"Admin"</Link>
                 </Show>
-                <A href="/inspector">"Token inspector"</A>
+                <Link href="/inspector">"Token inspector"</Link>
             </nav>
             <div class="who">
                 <button class="ghost" on:click=toggle_theme aria-pressed=move || (theme.get() == Theme::Dark).to_string()>
@@ -60,11 +75,11 @@ pub fn Nav() -> impl IntoView {
                 {move || match user.get() {
                     Some(name) => view! {
                         <span data-testid="current-user">"Signed in as " <strong>{name}</strong></span>
-                        <button on:click=logout.clone() data-testid="logout">{move || if logout_error.with(Option::is_some) { "Retry log out" } else { "Log out" }}</button>
+                        <button on:click=logout data-testid="logout">{move || if logout_error.with(Option::is_some) { "Retry log out" } else { "Log out" }}</button>
                     }.into_any(),
                     None => view! {
-                        <A href="/login">"Log in"</A>
-                        <A href="/signup">"Sign up"</A>
+                        <Link href="/login">"Log in"</Link>
+                        <Link href="/signup">"Sign up"</Link>
                     }.into_any(),
                 }}
             </div>

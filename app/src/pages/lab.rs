@@ -130,12 +130,30 @@ fn scan_memory() -> (usize, Vec<String>) {
     }
 }
 
+/// The access token among the JWT-shaped strings found, as an attacker would pick it: bound to a
+/// key (`cnf`), the newest (`iat`), and cut to its signature's length (EdDSA and ES256 both sign
+/// 64 bytes: 86 characters). Memory holds the token in a heap block whose slack can still hold
+/// the base64 of older strings, so a scan runs on past its end; it also holds stale copies
+/// partly overwritten by later allocations, whose signature is cut short: replaying one of
+/// those would prove nothing.
+pub fn pick_access_token(tokens: &[String]) -> Option<String> {
+    const SIG: usize = 86;
+    tokens
+        .iter()
+        .filter_map(|t| {
+            let (signed, sig) = t.rsplit_once('.')?;
+            let t = format!("{signed}.{}", sig.get(..SIG)?);
+            let claims = crate::auth::jwt::decode(&t)?.claims;
+            claims.cnf.is_some().then_some((claims.iat, t))
+        })
+        .max_by_key(|(iat, _)| *iat)
+        .map(|(_, t)| t)
+}
+
 fn memory_step(found: RwSignal<Option<String>>) -> Outcome {
     let (size, tokens) = scan_memory();
-    let access = tokens
-        .iter()
-        .find(|t| t.contains('.') && crate::auth::jwt::looks_like_jwt(t));
-    found.set(access.cloned());
+    let access = pick_access_token(&tokens);
+    found.set(access.clone());
     match access {
         Some(t) => (
             true,
@@ -270,7 +288,7 @@ pub fn AttackLab() -> impl IntoView {
 
 #[cfg(test)]
 mod tests {
-    use super::find_tokens;
+    use super::{find_tokens, pick_access_token};
 
     #[test]
     fn finds_each_jwt_once_among_other_bytes() {
@@ -282,5 +300,27 @@ mod tests {
         mem.push(b'"');
         assert_eq!(find_tokens(&mem), vec![t.to_owned()]);
         assert!(find_tokens(b"eyJ").is_empty());
+    }
+
+    #[test]
+    fn picks_the_newest_bound_token_cut_to_its_signature() {
+        // {"alg":"EdDSA"} . claims . a signature of `len` bytes
+        let token = |claims: &str, len: usize| {
+            let b64 = crate::api::dpop::b64url;
+            format!(
+                "{}.{}.{}",
+                b64(br#"{"alg":"EdDSA"}"#),
+                b64(claims.as_bytes()),
+                b64(&vec![7u8; len])
+            )
+        };
+        let old = token(r#"{"iat":1,"cnf":{"jkt":"k"}}"#, 64);
+        let new = token(r#"{"iat":2,"cnf":{"jkt":"k"}}"#, 64);
+        let cut = token(r#"{"iat":3,"cnf":{"jkt":"k"}}"#, 40);
+        let proof = token(r#"{"iat":4,"htm":"GET"}"#, 64);
+        let all = vec![old.clone(), cut, format!("{new}Zm9v"), proof];
+        assert_eq!(pick_access_token(&all), Some(new));
+        assert_eq!(pick_access_token(&all[..2]), Some(old));
+        assert_eq!(pick_access_token(&all[3..]), None);
     }
 }

@@ -3,7 +3,6 @@
 
 use api_types::{LoginRequest, TokenResponse};
 use leptos::prelude::*;
-use leptos_router::hooks::{use_navigate, use_query_map};
 
 use crate::{
     api::{self, human_wait},
@@ -37,8 +36,7 @@ pub fn safe_next(next: Option<String>) -> String {
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let a = use_auth();
-    let query = use_query_map();
-    let navigate = use_navigate();
+    let router = crate::router::use_router();
     let username = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
     let remember = RwSignal::new(false);
@@ -51,13 +49,9 @@ pub fn LoginPage() -> impl IntoView {
         })
     };
     // Already logged in (e.g. silent refresh succeeded): go on.
-    let nav2 = navigate.clone();
     Effect::new(move |_| {
         if matches!(a.status.get(), Status::LoggedIn(_)) {
-            nav2(
-                &safe_next(query.get_untracked().get("next")),
-                Default::default(),
-            );
+            router.navigate(&safe_next(router.query_untracked("next")), true);
         }
     });
     let submit = move |ev: leptos::ev::SubmitEvent| {
@@ -76,16 +70,12 @@ pub fn LoginPage() -> impl IntoView {
         }
         busy.set(true);
         error.set(None);
-        let navigate = navigate.clone();
         leptos::task::spawn_local(async move {
             match api::post_public::<_, TokenResponse>("/api/auth/login", &body).await {
                 Ok(t) => {
                     password.set(String::new());
                     a.logged_in(t);
-                    navigate(
-                        &safe_next(query.get_untracked().get("next")),
-                        Default::default(),
-                    );
+                    router.navigate(&safe_next(router.query_untracked("next")), true);
                 }
                 Err(e) if e.status == 429 => error.set(Some(format!(
                     "Too many attempts. Try again in {}.",

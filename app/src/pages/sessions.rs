@@ -2,7 +2,6 @@
 
 use api_types::SessionInfo;
 use leptos::prelude::*;
-use leptos_router::hooks::use_navigate;
 
 use crate::{
     api::{self, Method},
@@ -17,7 +16,7 @@ pub fn SessionsPage() -> impl IntoView {
     let fetch = Fetch::default();
     let error = RwSignal::new(None::<String>);
     fetch.load(auth, "/api/auth/sessions", sessions);
-    let navigate = use_navigate();
+    let router = crate::router::use_router();
     let everywhere = move |_| {
         if !window()
             .confirm_with_message("Log out on every device, including this one?")
@@ -25,12 +24,12 @@ pub fn SessionsPage() -> impl IntoView {
         {
             return;
         }
-        let navigate = navigate.clone();
+
         leptos::task::spawn_local(async move {
             match api::send(&auth, Method::Post, "/api/auth/logout-all", api::CSRF).await {
                 Ok(()) => {
                     auth.drop_session(Some("You logged out on every device.".into()));
-                    navigate("/login", Default::default());
+                    router.navigate("/login", false);
                 }
                 Err(e) => error.set(Some(e.message)),
             }

@@ -2,7 +2,6 @@
 
 use api_types::{LoginRequest, SignupRequest, TokenResponse, UserCreated};
 use leptos::prelude::*;
-use leptos_router::hooks::use_navigate;
 
 use crate::{api, auth::use_auth};
 
@@ -30,7 +29,7 @@ pub fn precheck(username: &str, password: &str, confirm: &str) -> Result<(), Str
 #[component]
 pub fn SignupPage() -> impl IntoView {
     let a = use_auth();
-    let navigate = use_navigate();
+    let router = crate::router::use_router();
     let username = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
     let confirm = RwSignal::new(String::new());
@@ -49,7 +48,7 @@ pub fn SignupPage() -> impl IntoView {
         }
         busy.set(true);
         error.set(None);
-        let navigate = navigate.clone();
+
         leptos::task::spawn_local(async move {
             let created = api::post_public::<_, UserCreated>(
                 "/api/auth/signup",
@@ -69,7 +68,7 @@ pub fn SignupPage() -> impl IntoView {
                     match api::post_public::<_, TokenResponse>("/api/auth/login", &login).await {
                         Ok(t) => {
                             a.logged_in(t);
-                            navigate("/notes", Default::default());
+                            router.navigate("/notes", false);
                         }
                         Err(e) => error.set(Some(format!(
                             "Account created, but logging in failed: {}",
