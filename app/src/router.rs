@@ -103,6 +103,16 @@ impl Router {
         let Some(history) = window().history().ok() else {
             return;
         };
+        // The address already shown is not a new step, as in a browser: clicking "Notes" on the
+        // notes page three times must not take three Backs to leave.
+        let l = window().location();
+        let shown = format!(
+            "{}{}{}",
+            l.pathname().unwrap_or_default(),
+            l.search().unwrap_or_default(),
+            l.hash().unwrap_or_default()
+        );
+        let replace = replace || to == shown || l.href().is_ok_and(|h| h == to);
         let done = if replace {
             history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(to))
         } else {
@@ -159,15 +169,16 @@ fn follow_link(router: Router, ev: web_sys::MouseEvent) {
     if a.origin() != origin {
         return;
     }
-    let (path, search, hash) = (a.pathname(), a.search(), a.hash());
+    let (path, search) = (a.pathname(), a.search());
     let same_page = router
         .here
         .with_untracked(|h| h.path == path && h.search == search);
-    if same_page && !hash.is_empty() {
+    if same_page && !a.hash().is_empty() {
         return;
     }
     ev.prevent_default();
-    router.navigate(&format!("{path}{search}{hash}"), false);
+    // The absolute address: a path beginning `//` rebuilt from its parts would name a host.
+    router.navigate(&a.href(), false);
 }
 
 /// The value of `key` in a query string (`?a=1&b=2`, the `?` optional), percent-decoded, with

@@ -7,7 +7,9 @@ test('?next= that a URL parser would read as another host leads to the notes pag
   const username = await createUser(request, 'next');
   await loginUI(page, username);
   // Logged in: the login page forwards at once. Backslash, tab and newline tricks included.
-  for (const evil of ['/%5Cevil.example', '/%09/evil.example', '/%0A/evil.example', '//evil.example', 'https://evil.example/']) {
+  // And paths that the browser reads as the login page itself (dot segments), where a
+  // logged-in user would be left looking at the form.
+  for (const evil of ['/%5Cevil.example', '/%09/evil.example', '/%0A/evil.example', '//evil.example', 'https://evil.example/', '/./login', '/%252e/login']) {
     await page.goto(`/login?next=${evil}`);
     await expect(page, evil).toHaveURL(/^http:\/\/127\.0\.0\.1:\d+\/notes$/);
     await expect(page.getByTestId('current-user')).toContainText(username);

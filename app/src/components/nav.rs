@@ -5,11 +5,11 @@ use leptos::prelude::*;
 use crate::{
     auth::{use_auth, Status},
     prefs::{self, Theme},
-    router::use_router,
+    router::{use_router, Page},
 };
 
 /// A link in the top bar, marked `aria-current="page"` while its page is shown (the notes page
-/// is also at `/`).
+/// is also at `/` and `/notes/`).
 #[component]
 fn Link(
     href: &'static str,
@@ -17,10 +17,7 @@ fn Link(
     children: Children,
 ) -> impl IntoView {
     let router = use_router();
-    let current = move || {
-        let path = router.path();
-        (path == href || (path == "/" && href == "/notes")).then_some("page")
-    };
+    let current = move || (Page::at(&router.path()) == Page::at(href)).then_some("page");
     view! { <a href=href class=class aria-current=current>{children()}</a> }
 }
 

@@ -15,14 +15,16 @@ use crate::{
 /// newlines anywhere (`/\t/evil.example` becomes `//evil.example`) and reads `\` as `/` (`/\evil`
 /// becomes `//evil`), and either turns a path into another host. So a `next` is accepted only
 /// when it cannot be read as anything but a path on this origin: it starts with exactly one `/`
-/// and holds no backslash, whitespace or control character at all. Anything else goes to the
-/// notes page.
+/// and holds no backslash, whitespace or control character at all. It also may not lead back
+/// to the login page, dot segments included (`/./login` and `/%2e/login` are `/login` to the
+/// browser), where a logged-in user would be left looking at the form. Anything else goes to
+/// the notes page.
 pub fn safe_next(next: Option<String>) -> String {
     match next {
         Some(n)
             if n.starts_with('/')
                 && !n.starts_with("//")
-                && !n.starts_with("/login")
+                && !leads_to_login(&n)
                 && !n
                     .chars()
                     .any(|c| c == '\\' || c.is_whitespace() || c.is_control()) =>
@@ -33,10 +35,30 @@ pub fn safe_next(next: Option<String>) -> String {
     }
 }
 
+/// Whether the browser would read `path` as the login page: its path part, with `.` segments
+/// (also percent-encoded) dropped and `..` going up, starts with `/login`.
+fn leads_to_login(path: &str) -> bool {
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    let mut segments: Vec<String> = Vec::new();
+    for s in path.split('/').skip(1) {
+        match s.to_ascii_lowercase().replace("%2e", ".").as_str() {
+            "." => {}
+            ".." => {
+                segments.pop();
+            }
+            s => segments.push(s.to_owned()),
+        }
+    }
+    segments.first().is_some_and(|s| s.starts_with("login"))
+}
+
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let a = use_auth();
     let router = crate::router::use_router();
+    // Read once, while the address is still this page's: by the time the login has been
+    // handled, the address may already be the next page's.
+    let next = safe_next(router.query_untracked("next"));
     let username = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
     let remember = RwSignal::new(false);
@@ -51,7 +73,7 @@ pub fn LoginPage() -> impl IntoView {
     // Already logged in (e.g. silent refresh succeeded): go on.
     Effect::new(move |_| {
         if matches!(a.status.get(), Status::LoggedIn(_)) {
-            router.navigate(&safe_next(router.query_untracked("next")), true);
+            router.navigate(&next, true);
         }
     });
     let submit = move |ev: leptos::ev::SubmitEvent| {
@@ -74,8 +96,9 @@ pub fn LoginPage() -> impl IntoView {
             match api::post_public::<_, TokenResponse>("/api/auth/login", &body).await {
                 Ok(t) => {
                     password.set(String::new());
+                    // The effect above goes on to `next`: the one place that navigates after a
+                    // login, whichever way the session came.
                     a.logged_in(t);
-                    router.navigate(&safe_next(router.query_untracked("next")), true);
                 }
                 Err(e) if e.status == 429 => error.set(Some(format!(
                     "Too many attempts. Try again in {}.",
@@ -121,6 +144,21 @@ mod tests {
         assert_eq!(safe_next(Some("//evil.example".into())), "/notes");
         assert_eq!(safe_next(Some("https://evil.example".into())), "/notes");
         assert_eq!(safe_next(Some("/login?next=/x".into())), "/notes");
+        for back in [
+            "/login",
+            "/./login",
+            "/%2e/login",
+            "/%2E/login?x",
+            "/notes/../login",
+            "/a/%2e%2e/login#f",
+        ] {
+            assert_eq!(safe_next(Some(back.into())), "/notes", "{back:?}");
+        }
+        assert_eq!(safe_next(Some("/notes/./x".into())), "/notes/./x");
+        assert_eq!(
+            safe_next(Some("/sessions?from=/login".into())),
+            "/sessions?from=/login"
+        );
         assert_eq!(safe_next(None), "/notes");
         // What the URL parser would turn into another host.
         for evil in [

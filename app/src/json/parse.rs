@@ -1,0 +1,503 @@
+//! A small JSON reader for the client: text -> [`Value`] -> any `Deserialize` type.
+//!
+//! Why not serde_json here: its deserializer is generic over the visitor, so the parser is
+//! compiled again, inlined, for every type the client reads; that was 10.4 KB brotli of a
+//! download with a 150 KB budget. This reader parses once, into a tree, with one non-generic
+//! function, and only the small tree walk below is instantiated per type.
+//!
+//! What it accepts is RFC 8259 JSON, with two limits that the API never reaches: nesting deeper
+//! than [`MAX_DEPTH`] is refused (a hostile answer cannot exhaust the stack), and a number with a
+//! fraction or an exponent, or an integer outside i64/u64, is kept as text and refused only if a
+//! field asks for it (no field of the API is fractional; an unknown field holding one is skipped
+//! as usual).
+
+use serde::de::{
+    self,
+    value::{MapDeserializer, SeqDeserializer},
+    Deserializer, IntoDeserializer, Unexpected, Visitor,
+};
+use std::fmt;
+
+/// A type error while reading a [`Value`] into a type: one readable line.
+///
+/// Its own type, not `serde::de::value::Error`, for one reason: serde's default messages print
+/// an `Unexpected` with its `Display`, whose float arm brings the float formatter into the
+/// download. Nothing here ever reports a float, so these messages are written without it.
+#[derive(Debug, PartialEq)]
+pub struct Error(pub String);
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Error {}
+
+fn describe(u: &Unexpected<'_>) -> String {
+    match u {
+        Unexpected::Bool(b) => format!("boolean `{b}`"),
+        Unexpected::Unsigned(n) => format!("integer `{n}`"),
+        Unexpected::Signed(n) => format!("integer `{n}`"),
+        Unexpected::Str(s) => format!("string {s:?}"),
+        Unexpected::Char(c) => format!("character {c:?}"),
+        Unexpected::Unit => "null".to_owned(),
+        Unexpected::Seq => "an array".to_owned(),
+        Unexpected::Map => "an object".to_owned(),
+        Unexpected::Other(o) => (*o).to_owned(),
+        _ => "another kind of value".to_owned(),
+    }
+}
+
+impl de::Error for Error {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        Error(msg.to_string())
+    }
+
+    fn invalid_type(u: Unexpected<'_>, exp: &dyn de::Expected) -> Self {
+        Error(format!("invalid type: {}, expected {exp}", describe(&u)))
+    }
+
+    fn invalid_value(u: Unexpected<'_>, exp: &dyn de::Expected) -> Self {
+        Error(format!("invalid value: {}, expected {exp}", describe(&u)))
+    }
+}
+
+/// How deep arrays and objects may nest.
+pub const MAX_DEPTH: usize = 64;
+
+/// A parsed JSON value. Objects keep their members in order, duplicates included: the
+/// deserializer then reports a duplicate field, as serde_json does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Uint(u64),
+    Int(i64),
+    /// A number this reader does not convert (fraction, exponent or out of range), as written.
+    Other(String),
+    Str(String),
+    Arr(Vec<Value>),
+    Obj(Vec<(String, Value)>),
+}
+
+/// Parses `text`, which must hold exactly one JSON value (whitespace around it allowed).
+pub fn parse(text: &str) -> Result<Value, String> {
+    let mut p = Parser {
+        s: text.as_bytes(),
+        at: 0,
+    };
+    let v = p.value(0)?;
+    p.ws();
+    if p.at != p.s.len() {
+        return Err(p.fail("trailing characters"));
+    }
+    Ok(v)
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    at: usize,
+}
+
+impl Parser<'_> {
+    fn fail(&self, what: &str) -> String {
+        format!("{what} at byte {}", self.at)
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s.get(self.at) {
+            self.at += 1;
+        }
+    }
+
+    fn eat(&mut self, b: u8) -> bool {
+        self.ws();
+        let hit = self.s.get(self.at) == Some(&b);
+        self.at += hit as usize;
+        hit
+    }
+
+    fn word(&mut self, w: &str, v: Value) -> Result<Value, String> {
+        if self.s[self.at..].starts_with(w.as_bytes()) {
+            self.at += w.len();
+            Ok(v)
+        } else {
+            Err(self.fail("expected a value"))
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Value, String> {
+        if depth > MAX_DEPTH {
+            return Err(self.fail("nested too deeply"));
+        }
+        self.ws();
+        match self.s.get(self.at) {
+            None => Err(self.fail("unexpected end")),
+            Some(b'n') => self.word("null", Value::Null),
+            Some(b't') => self.word("true", Value::Bool(true)),
+            Some(b'f') => self.word("false", Value::Bool(false)),
+            Some(b'"') => self.string().map(Value::Str),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(b'[') => {
+                self.at += 1;
+                let mut items = Vec::new();
+                if !self.eat(b']') {
+                    loop {
+                        items.push(self.value(depth + 1)?);
+                        if self.eat(b']') {
+                            break;
+                        }
+                        if !self.eat(b',') {
+                            return Err(self.fail("expected `,` or `]`"));
+                        }
+                    }
+                }
+                Ok(Value::Arr(items))
+            }
+            Some(b'{') => {
+                self.at += 1;
+                let mut members = Vec::new();
+                if !self.eat(b'}') {
+                    loop {
+                        self.ws();
+                        if self.s.get(self.at) != Some(&b'"') {
+                            return Err(self.fail("expected a member name"));
+                        }
+                        let key = self.string()?;
+                        if !self.eat(b':') {
+                            return Err(self.fail("expected `:`"));
+                        }
+                        members.push((key, self.value(depth + 1)?));
+                        if self.eat(b'}') {
+                            break;
+                        }
+                        if !self.eat(b',') {
+                            return Err(self.fail("expected `,` or `}`"));
+                        }
+                    }
+                }
+                Ok(Value::Obj(members))
+            }
+            Some(_) => Err(self.fail("expected a value")),
+        }
+    }
+
+    fn digits(&mut self) -> usize {
+        let from = self.at;
+        while self.s.get(self.at).is_some_and(u8::is_ascii_digit) {
+            self.at += 1;
+        }
+        self.at - from
+    }
+
+    /// RFC 8259 §6: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+    fn number(&mut self) -> Result<Value, String> {
+        let from = self.at;
+        self.at += (self.s[self.at] == b'-') as usize;
+        let lead = self.s.get(self.at).copied();
+        let int = self.digits();
+        if int == 0 || (lead == Some(b'0') && int > 1) {
+            return Err(self.fail("invalid number"));
+        }
+        let mut plain = true;
+        if self.s.get(self.at) == Some(&b'.') {
+            self.at += 1;
+            plain = false;
+            if self.digits() == 0 {
+                return Err(self.fail("invalid number"));
+            }
+        }
+        if let Some(b'e' | b'E') = self.s.get(self.at) {
+            self.at += 1;
+            plain = false;
+            if let Some(b'+' | b'-') = self.s.get(self.at) {
+                self.at += 1;
+            }
+            if self.digits() == 0 {
+                return Err(self.fail("invalid number"));
+            }
+        }
+        // The slice is ASCII digits and signs, so it is UTF-8.
+        let text = String::from_utf8_lossy(&self.s[from..self.at]).into_owned();
+        Ok(match (plain, text.parse::<u64>(), text.parse::<i64>()) {
+            (true, Ok(u), _) => Value::Uint(u),
+            (true, _, Ok(i)) => Value::Int(i),
+            _ => Value::Other(text),
+        })
+    }
+
+    fn hex4(&mut self) -> Result<u32, String> {
+        let h = self
+            .s
+            .get(self.at..self.at + 4)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| {
+                u32::from_str_radix(h, 16)
+                    .ok()
+                    .filter(|_| !h.starts_with('+'))
+            })
+            .ok_or_else(|| self.fail("invalid \\u escape"))?;
+        self.at += 4;
+        Ok(h)
+    }
+
+    fn string(&mut self) -> Result<String, String> {
+        self.at += 1; // the opening quote
+        let mut out = Vec::new();
+        loop {
+            let Some(&b) = self.s.get(self.at) else {
+                return Err(self.fail("unterminated string"));
+            };
+            self.at += 1;
+            match b {
+                b'"' => break,
+                0..=0x1f => return Err(self.fail("control character in a string")),
+                b'\\' => {
+                    let e = self.s.get(self.at).copied();
+                    self.at += 1;
+                    let c = match e {
+                        Some(b'"') => '"',
+                        Some(b'\\') => '\\',
+                        Some(b'/') => '/',
+                        Some(b'b') => '\u{8}',
+                        Some(b'f') => '\u{c}',
+                        Some(b'n') => '\n',
+                        Some(b'r') => '\r',
+                        Some(b't') => '\t',
+                        Some(b'u') => {
+                            let hi = self.hex4()?;
+                            let code = if (0xd800..0xdc00).contains(&hi)
+                                && self.s[self.at..].starts_with(b"\\u")
+                            {
+                                self.at += 2;
+                                let lo = self.hex4()?;
+                                if !(0xdc00..0xe000).contains(&lo) {
+                                    return Err(self.fail("unpaired surrogate"));
+                                }
+                                0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00)
+                            } else {
+                                hi
+                            };
+                            char::from_u32(code).ok_or_else(|| self.fail("unpaired surrogate"))?
+                        }
+                        _ => return Err(self.fail("invalid escape")),
+                    };
+                    out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+                }
+                _ => out.push(b),
+            }
+        }
+        // The input is a &str and escapes are written as whole chars: still UTF-8.
+        String::from_utf8(out).map_err(|_| self.fail("invalid UTF-8"))
+    }
+}
+
+impl Value {
+    fn unexpected(&self) -> Unexpected<'_> {
+        use Unexpected as U;
+        match self {
+            Value::Null => U::Unit,
+            Value::Bool(b) => U::Bool(*b),
+            Value::Uint(u) => U::Unsigned(*u),
+            Value::Int(i) => U::Signed(*i),
+            Value::Other(_) => U::Other("a fractional or very large number"),
+            Value::Str(s) => U::Str(s),
+            Value::Arr(_) => U::Seq,
+            Value::Obj(_) => U::Map,
+        }
+    }
+}
+
+impl<'de> IntoDeserializer<'de, Error> for Value {
+    type Deserializer = Self;
+    fn into_deserializer(self) -> Self {
+        self
+    }
+}
+
+impl<'de> Deserializer<'de> for Value {
+    type Error = Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self {
+            Value::Null => visitor.visit_unit(),
+            Value::Bool(b) => visitor.visit_bool(b),
+            Value::Uint(u) => visitor.visit_u64(u),
+            Value::Int(i) => visitor.visit_i64(i),
+            Value::Str(s) => visitor.visit_string(s),
+            Value::Arr(items) => {
+                let mut seq = SeqDeserializer::new(items.into_iter());
+                let v = visitor.visit_seq(&mut seq)?;
+                seq.end()?;
+                Ok(v)
+            }
+            Value::Obj(members) => {
+                let mut map = MapDeserializer::new(members.into_iter());
+                let v = visitor.visit_map(&mut map)?;
+                map.end()?;
+                Ok(v)
+            }
+            other @ Value::Other(_) => Err(de::Error::invalid_type(other.unexpected(), &visitor)),
+        }
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self {
+            Value::Null => visitor.visit_none(),
+            v => visitor.visit_some(v),
+        }
+    }
+
+    /// Unit variants, written as strings (`"admin"`).
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        match self {
+            Value::Str(s) => visitor.visit_enum(s.into_deserializer()),
+            other => Err(de::Error::invalid_type(other.unexpected(), &visitor)),
+        }
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        visitor.visit_unit()
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf unit unit_struct newtype_struct seq tuple
+        tuple_struct map struct identifier
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(s: &str) -> Value {
+        parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn parses_every_kind_of_value() {
+        assert_eq!(ok(" null "), Value::Null);
+        assert_eq!(ok("true"), Value::Bool(true));
+        assert_eq!(ok("false"), Value::Bool(false));
+        assert_eq!(ok("0"), Value::Uint(0));
+        assert_eq!(ok("18446744073709551615"), Value::Uint(u64::MAX));
+        assert_eq!(ok("-9223372036854775808"), Value::Int(i64::MIN));
+        assert_eq!(ok("-0"), Value::Int(0));
+        assert_eq!(ok("1.5e3"), Value::Other("1.5e3".into()));
+        assert_eq!(
+            ok("99999999999999999999"),
+            Value::Other("99999999999999999999".into())
+        );
+        assert_eq!(
+            ok(r#"{"a":[1,{"b":"c"}],"d":{}, "e":[]}"#),
+            Value::Obj(vec![
+                (
+                    "a".into(),
+                    Value::Arr(vec![
+                        Value::Uint(1),
+                        Value::Obj(vec![("b".into(), Value::Str("c".into()))])
+                    ])
+                ),
+                ("d".into(), Value::Obj(vec![])),
+                ("e".into(), Value::Arr(vec![])),
+            ])
+        );
+    }
+
+    #[test]
+    fn decodes_string_escapes() {
+        assert_eq!(
+            ok(r#""a\"b\\c\/d\b\f\n\r\t\u00e9\ud83d\ude00é""#),
+            Value::Str("a\"b\\c/d\u{8}\u{c}\n\r\té😀é".into())
+        );
+    }
+
+    #[test]
+    fn refuses_what_is_not_json() {
+        for bad in [
+            "",
+            " ",
+            "nul",
+            "tru",
+            "01",
+            "-",
+            "1.",
+            ".5",
+            "1e",
+            "+1",
+            "[1,]",
+            "[1 2]",
+            "{\"a\"}",
+            "{\"a\":1,}",
+            "{a:1}",
+            "\"abc",
+            "\"a\nb\"",
+            r#""\x""#,
+            r#""\u12""#,
+            r#""\u+123""#,
+            r#""\ud800""#,
+            r#""\ud800\u0041""#,
+            r#""\udc00""#,
+            "1 2",
+            "{} x",
+            "[",
+            "{",
+            "'a'",
+        ] {
+            assert!(parse(bad).is_err(), "accepted {bad:?}");
+        }
+    }
+
+    /// Accepts and refuses what serde_json (the server's writer and a strict RFC 8259 reader)
+    /// does, below the nesting limit.
+    #[test]
+    fn agrees_with_serde_json_on_what_is_json() {
+        for text in [
+            "0",
+            "-0",
+            "1e5",
+            "-1.25E-3",
+            "[[],{}]",
+            "\"\\u0000\"",
+            "\"\\uD834\\uDD1E\"",
+            "{\"\":0}",
+            "[1,2",
+            "{\"a\":1 \"b\":2}",
+            "00",
+            "-01",
+            "1.e1",
+            "1e+",
+            "\"\t\"",
+            "\"\\a\"",
+            "nulll",
+            "[true,false,null]",
+            "  {\"a\" : [ 1 , 2 ] }  ",
+            "\u{feff}{}",
+            "[1]x",
+            "{\"a\":}",
+        ] {
+            assert_eq!(
+                parse(text).is_ok(),
+                serde_json::from_str::<serde_json::Value>(text).is_ok(),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_a_stack_overflow() {
+        let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        assert!(parse(&deep(MAX_DEPTH + 1)).is_ok());
+        assert!(parse(&deep(MAX_DEPTH + 2))
+            .unwrap_err()
+            .contains("nested too deeply"));
+        assert!(parse(&"[".repeat(100_000)).is_err());
+    }
+}

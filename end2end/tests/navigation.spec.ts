@@ -1,0 +1,56 @@
+// Moving around the app: links are client-side navigations (the access token lives in this
+// page's memory, so a real page load would cost a refresh), history behaves as in any site,
+// and a login goes on to where the user was going.
+import { expect, test } from '@playwright/test';
+import { createUser, loginUI, PASSWORD } from './helpers';
+
+test('the login form goes on to the page the user was sent away from', async ({ page, request }) => {
+  const username = await createUser(request, 'nextform');
+  await page.goto('/sessions');
+  await expect(page).toHaveURL(/\/login\?next=%2Fsessions$/);
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await expect(page).toHaveURL(/\/sessions$/);
+  await expect(page.getByRole('heading', { name: 'Sessions' })).toBeVisible();
+  // The login page was replaced, not stacked: Back does not land on the form again.
+  await page.goBack();
+  await expect(page).not.toHaveURL(/\/login/);
+});
+
+test('links move within the page, the same link twice is one step, and Back and Forward follow', async ({ page, request }) => {
+  const username = await createUser(request, 'links');
+  await loginUI(page, username);
+  // A marker on the window: a real page load would lose it (and the in-memory token with it).
+  await page.evaluate(() => ((window as any).stillThisPage = true));
+  const nav = page.getByRole('navigation', { name: 'Main' });
+
+  await nav.getByRole('link', { name: 'Sessions' }).click();
+  await expect(page).toHaveURL(/\/sessions$/);
+  await expect(nav.getByRole('link', { name: 'Sessions' })).toHaveAttribute('aria-current', 'page');
+  await expect(nav.getByRole('link', { name: 'Notes' })).not.toHaveAttribute('aria-current', 'page');
+  await nav.getByRole('link', { name: 'Token inspector' }).click();
+  await nav.getByRole('link', { name: 'Token inspector' }).click();
+  await nav.getByRole('link', { name: 'Token inspector' }).click();
+  await expect(page).toHaveURL(/\/inspector$/);
+
+  await page.goBack();
+  await expect(page).toHaveURL(/\/sessions$/);
+  await expect(page.getByRole('heading', { name: 'Sessions' })).toBeVisible();
+  await page.goBack();
+  await expect(page).toHaveURL(/\/notes$/);
+  await page.goForward();
+  await expect(page).toHaveURL(/\/sessions$/);
+  expect(await page.evaluate(() => (window as any).stillThisPage)).toBe(true);
+
+  // A modified click is the browser's (a new tab), not the router's.
+  const opened = page.context().waitForEvent('page');
+  await nav.getByRole('link', { name: 'Notes' }).click({ modifiers: ['ControlOrMeta'] });
+  const tab = await opened;
+  await expect(tab).toHaveURL(/\/notes$/);
+  await expect(page).toHaveURL(/\/sessions$/);
+
+  // An address the app has no page for says so, and links back.
+  await page.goto('/nowhere');
+  await expect(page.getByRole('heading', { name: 'Page not found' })).toBeVisible();
+});
