@@ -169,7 +169,11 @@ def dpop_script(tmp, base):
                        headers={"DPoP": p})
         tokens.append(json.loads(body)["access_token"])
     per_key = min(900, 25000 * DURATION // keys + 1)
-    lines = subprocess.run([DPOP, "proofs", seed, base + "/api/me", str(per_key), iat],
+    # The server's current DPoP nonce (every API answer carries it): good for this run, which
+    # ends well within two nonce periods.
+    with urllib.request.urlopen(base + "/api/problems/invalid-token", timeout=10) as r:
+        nonce = r.headers.get("DPoP-Nonce") or ""
+    lines = subprocess.run([DPOP, "proofs", seed, base + "/api/me", str(per_key), iat] + ([nonce] if nonce else []),
                            input="\n".join(tokens) + "\n", capture_output=True, text=True, check=True).stdout
     proof_file = write(os.path.join(tmp, "dpop-proofs.txt"), lines)
     return write(os.path.join(tmp, "dpop-me.lua"), f"""

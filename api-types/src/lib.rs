@@ -262,10 +262,13 @@ pub enum ProblemType {
     /// 401: the DPoP proof (RFC 9449) is missing, malformed, for another request, stale,
     /// replayed, or signed by a key other than the one the access token is bound to.
     InvalidDpopProof,
+    /// 401: the DPoP proof carries no nonce, or one that is no longer current (RFC 9449 §9).
+    /// The answer's `DPoP-Nonce` header has the current one: make a new proof with it and retry.
+    UseDpopNonce,
 }
 
 impl ProblemType {
-    pub const ALL: [ProblemType; 11] = [
+    pub const ALL: [ProblemType; 12] = [
         ProblemType::NoRefreshCookie,
         ProblemType::RefreshReused,
         ProblemType::SessionEnded,
@@ -277,6 +280,7 @@ impl ProblemType {
         ProblemType::Validation,
         ProblemType::UsernameTaken,
         ProblemType::InvalidDpopProof,
+        ProblemType::UseDpopNonce,
     ];
 
     /// The stable name, the last segment of the URI.
@@ -293,6 +297,7 @@ impl ProblemType {
             ProblemType::Validation => "validation",
             ProblemType::UsernameTaken => "username-taken",
             ProblemType::InvalidDpopProof => "invalid-dpop-proof",
+            ProblemType::UseDpopNonce => "use-dpop-nonce",
         }
     }
 

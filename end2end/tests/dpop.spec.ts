@@ -115,3 +115,82 @@ test('every request carries a fresh proof of its own tab\'s key, across reload a
   expect(b.size).toBe(1);
   expect([...a][0], 'each tab has its own key').not.toBe([...b][0]);
 });
+
+test('proofs an injected script signs ahead of time die with the server nonce, long before the token', async ({ loggedIn: page, asInjectedScript, advanceTime, request }) => {
+  // To the start of a nonce period (30 s), so the test knows which period each second is in.
+  const now = await serverNow(request);
+  await advanceTime(30 - (now % 30));
+
+  // The script cannot export the key, but it can wrap WebCrypto's sign and the page's fetch:
+  // the next request the app makes hands it the key handle and the token, and its answer the
+  // current nonce.
+  await asInjectedScript(page, () => {
+    const w = window as any;
+    const sign = crypto.subtle.sign.bind(crypto.subtle);
+    crypto.subtle.sign = (alg: any, key: CryptoKey, data: BufferSource) => {
+      w.loot = { alg, key, data: new Uint8Array(data as ArrayBuffer).slice() };
+      return sign(alg, key, data);
+    };
+    const fetch0 = window.fetch.bind(window);
+    window.fetch = (input: any, init?: any) => {
+      const auth = input instanceof Request ? input.headers.get('authorization') : null;
+      if (auth?.startsWith('DPoP ')) w.token = auth.slice(5);
+      return fetch0(input, init).then((res: Response) => {
+        w.nonce = res.headers.get('dpop-nonce') ?? w.nonce;
+        return res;
+      });
+    };
+  });
+  await page.getByLabel('Title').fill('the app signs a proof');
+  await page.getByRole('button', { name: 'Add note' }).click();
+  await expect(page.getByTestId('note')).toHaveCount(1);
+
+  // Signed now, in the page, for later: 40 s ahead (the next period) and 70 s ahead.
+  const loot = await asInjectedScript(page, async () => {
+    const w = window as any;
+    const text = new TextDecoder().decode(w.loot.data);
+    const [header, body] = text.split('.');
+    const seen = JSON.parse(atob(body.replace(/-/g, '+').replace(/_/g, '/')));
+    const b64 = (b: ArrayBuffer | Uint8Array) =>
+      btoa(String.fromCharCode(...new Uint8Array(b))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+    const ath = b64(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(w.token)));
+    const proofs: string[] = [];
+    for (const ahead of [40, 70]) {
+      const claims = { jti: crypto.randomUUID(), htm: 'GET', htu: `${location.origin}/api/me`, iat: seen.iat + ahead, ath, nonce: w.nonce };
+      const input = `${header}.${b64(new TextEncoder().encode(JSON.stringify(claims)))}`;
+      proofs.push(`${input}.${b64(await crypto.subtle.sign(w.loot.alg, w.loot.key, new TextEncoder().encode(input)))}`);
+    }
+    return { token: w.token as string, nonce: w.nonce as string | undefined, sent: seen.nonce as string | undefined, proofs };
+  });
+  expect(loot.sent, 'the app\'s proofs carry the server nonce').toBeTruthy();
+  expect(loot.nonce, 'and every answer hands out the current one').toBeTruthy();
+  await page.close(); // The tab is gone; the attacker has the token and the proofs.
+
+  const me = (proof: string) => request.get('/api/me', { headers: { authorization: `DPoP ${loot.token}`, dpop: proof } });
+  await advanceTime(40);
+  // Within the next period the nonce is still good: this is the window nonces leave (≤ 60 s).
+  const early = await me(loot.proofs[0]);
+  expect(early.status(), await early.text()).toBe(200);
+  await advanceTime(30);
+  // Two periods on, the proof is dead though the token (300 s) is not.
+  const late = await me(loot.proofs[1]);
+  expect(late.status()).toBe(401);
+  expect(late.headers()['www-authenticate']).toContain('use_dpop_nonce');
+  expect((await late.json()).type).toBe('/api/problems/use-dpop-nonce');
+});
+
+test('a tab idle past two nonce periods retries once with the new nonce and goes on', async ({ loggedIn: page, advanceTimeQuietly }) => {
+  const answers: { path: string; status: number; challenge?: string }[] = [];
+  page.on('response', (r) => {
+    const path = new URL(r.url()).pathname;
+    if (path.startsWith('/api/')) answers.push({ path: `${r.request().method()} ${path}`, status: r.status(), challenge: r.headers()['www-authenticate'] });
+  });
+  await advanceTimeQuietly(90);
+  await page.getByLabel('Title').fill('after a pause');
+  await page.getByRole('button', { name: 'Add note' }).click();
+  await expect(page.getByTestId('note')).toHaveCount(1);
+  const notes = answers.filter((a) => a.path === 'POST /api/notes');
+  expect(notes.map((a) => a.status)).toEqual([401, 201]);
+  expect(notes[0].challenge).toContain('use_dpop_nonce');
+  expect(answers.filter((a) => a.path === 'POST /api/auth/refresh'), 'a nonce is no reason to refresh').toHaveLength(0);
+});

@@ -28,6 +28,10 @@ pub struct Settings {
     pub session_max_ttl: Duration,
     /// See `auth::refresh` for why a grace exists.
     pub reuse_grace: Duration,
+    /// How long a DPoP nonce (RFC 9449 §9) is the current one; 0 turns nonces off. A nonce is
+    /// accepted while it is current and for one period after, so a proof made ahead of time is
+    /// good for at most two periods (`auth::dpop::Nonces`).
+    pub dpop_nonce: Duration,
     pub log_filter: String,
     /// Drops `Secure` (and with it the `__Host-` name prefix). Never in production: the refresh
     /// cookie would then travel in clear text.
@@ -95,6 +99,7 @@ settings! {
     REFRESH_IDLE_TTL_SECS = "CLOAKROOM_REFRESH_IDLE_TTL_SECS", Value("86400"), "refresh token dies after this long unused";
     SESSION_MAX_TTL_SECS = "CLOAKROOM_SESSION_MAX_TTL_SECS", Value("604800"), "absolute session lifetime (rotation never extends it)";
     REUSE_GRACE_SECS = "CLOAKROOM_REUSE_GRACE_SECS", Value("10"), "window in which a just-rotated token is a duplicate, not theft";
+    DPOP_NONCE_SECS = "CLOAKROOM_DPOP_NONCE_SECS", Value("30"), "how long a DPoP nonce stays current (accepted for one more period); proofs made ahead of time by an injected script die with it. 0: no nonces";
     AUTH_RATE_PER_MINUTE = "CLOAKROOM_AUTH_RATE_PER_MINUTE", Value("30"), "per-IP signup/login budget";
     REFRESH_RATE_PER_MINUTE = "CLOAKROOM_REFRESH_RATE_PER_MINUTE", Value("600"), "per-IP refresh budget";
     LOGIN_MAX_FAILURES = "CLOAKROOM_LOGIN_MAX_FAILURES", Value("5"), "failed logins per username…";
@@ -237,6 +242,7 @@ impl Settings {
             refresh_idle_ttl: r.secs(&REFRESH_IDLE_TTL_SECS)?,
             session_max_ttl: r.secs(&SESSION_MAX_TTL_SECS)?,
             reuse_grace: r.secs(&REUSE_GRACE_SECS)?,
+            dpop_nonce: r.secs(&DPOP_NONCE_SECS)?,
             log_filter: r.get(&LOG)?,
             dev_insecure_cookies: r.get(&DEV_INSECURE_COOKIES)?,
             auth_rate_per_minute: r.get(&AUTH_RATE_PER_MINUTE)?,

@@ -147,7 +147,8 @@ pub fn status_of(kind: ProblemType) -> StatusCode {
         | ProblemType::SessionEnded
         | ProblemType::InvalidToken
         | ProblemType::InvalidCredentials
-        | ProblemType::InvalidDpopProof => StatusCode::UNAUTHORIZED,
+        | ProblemType::InvalidDpopProof
+        | ProblemType::UseDpopNonce => StatusCode::UNAUTHORIZED,
         ProblemType::Throttled => StatusCode::TOO_MANY_REQUESTS,
         ProblemType::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
         ProblemType::CsrfRejected => StatusCode::FORBIDDEN,
@@ -170,6 +171,7 @@ pub fn title_of(kind: ProblemType) -> &'static str {
         ProblemType::Validation => "Invalid field",
         ProblemType::UsernameTaken => "Username taken",
         ProblemType::InvalidDpopProof => "Invalid DPoP proof",
+        ProblemType::UseDpopNonce => "DPoP nonce required",
     }
 }
 
@@ -187,6 +189,7 @@ pub fn description_of(kind: ProblemType) -> &'static str {
         ProblemType::Validation => "A field breaks a rule (username shape, password strength, note size); `detail` names it.",
         ProblemType::UsernameTaken => "Another account has this username.",
         ProblemType::InvalidDpopProof => "The DPoP proof (RFC 9449) is missing, malformed, for another method, URL or access token, too old or dated ahead, used before, or signed by a key other than the one the access token is bound to. Make a fresh proof with the page's key and retry.",
+        ProblemType::UseDpopNonce => "The DPoP proof carries no `nonce`, or one that is no longer current (RFC 9449 §9). The `DPoP-Nonce` header of this answer, and of every other API answer, holds the current one: make a new proof that carries it and retry once. Nonces change every `CLOAKROOM_DPOP_NONCE_SECS` (30 s), so a proof made ahead of time stops working within two periods.",
     }
 }
 
@@ -224,6 +227,19 @@ impl IntoResponse for ApiError {
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static(
                         r#"DPoP algs="EdDSA ES256", error="invalid_dpop_proof""#,
+                    ),
+                );
+            }
+            ApiError::Unauthorized {
+                kind: ProblemType::UseDpopNonce,
+                ..
+            } => {
+                // RFC 9449 §9: the nonce itself rides on the answer's `DPoP-Nonce` header
+                // (added to every API answer, `startup::dpop_nonce_header`).
+                res.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(
+                        r#"DPoP algs="EdDSA ES256", error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof""#,
                     ),
                 );
             }
@@ -308,6 +324,7 @@ mod tests {
             ApiError::Unprocessable("x".into()),
             ApiError::Conflict("x".into()),
             ApiError::unauthorized(ProblemType::InvalidDpopProof, "x"),
+            ApiError::unauthorized(ProblemType::UseDpopNonce, "x"),
         ];
         let mut seen = Vec::new();
         for e in cases {

@@ -107,6 +107,18 @@ pub async fn authenticate_request(
                     "the DPoP proof is signed by another key than the one the token is bound to",
                 ));
             }
+            // The nonce last of the checks: a proof that is wrong anyway is told what is wrong
+            // with it, not sent for a nonce. Before the jti is recorded: a proof refused for its
+            // nonce takes no place in the replay cache.
+            if !state
+                .dpop_nonces
+                .accepts(proven.nonce.as_deref(), state.clock.now())
+            {
+                return Err(ApiError::unauthorized(
+                    ProblemType::UseDpopNonce,
+                    "the DPoP proof needs the current nonce: take it from this answer's DPoP-Nonce header",
+                ));
+            }
             sessions::record_proof(state, &proven).await?;
             Ok(Some(user))
         }

@@ -115,7 +115,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         revoked.insert(&sid, now);
     }
     let hasher = Hasher::with_queue(settings.argon2_m_kib, settings.hash_queue)?;
-    Ok(AppState {
+    Ok(AppState::new(crate::state::Shared {
         clock,
         // Room for every request that can be hashing or queued, and as many again looking the
         // user up or making their answer.
@@ -142,10 +142,14 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         keys: Arc::new(keys),
         revoked: Arc::new(revoked),
         dpop_replay: Arc::default(),
+        dpop_nonces: crate::auth::dpop::Nonces::new(
+            store::secrets::get_or_create(&db, "dpop_nonce").await?,
+            settings.dpop_nonce,
+        ),
         revocation_seq: Arc::new(std::sync::atomic::AtomicI64::new(revocation_seq)),
         settings: Arc::new(settings),
         db,
-    })
+    }))
 }
 
 /// Periodic work: pick up what other processes (the CLI) changed, prune in-memory sets, purge
@@ -295,6 +299,17 @@ async fn follow_notifications(state: AppState, pool: sqlx::PgPool) {
     }
 }
 
+/// Every API answer carries the current DPoP nonce (RFC 9449 §9), so a client always has it
+/// before it needs it and is refused for a stale one only after a long pause.
+async fn dpop_nonce_header(State(state): State<AppState>, mut res: Response) -> Response {
+    if let Some(nonce) = state.dpop_nonces.current(state.clock.now()) {
+        if let Ok(v) = HeaderValue::from_str(&nonce) {
+            res.headers_mut().insert("dpop-nonce", v);
+        }
+    }
+    res
+}
+
 pub fn router(state: AppState) -> Router {
     let (documented, openapi) = routes::openapi::documented_routes().split_for_parts();
     let doc = routes::openapi::document(openapi);
@@ -306,6 +321,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::Extension(doc))
         .fallback(api_not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::map_response_with_state(
+            state.clone(),
+            dpop_nonce_header,
+        ))
         // Tokens and personal data: never stored by a browser or proxy. Only the public key set
         // (`/.well-known/jwks.json`) says otherwise, on purpose, in its own handler.
         .layer(SetResponseHeaderLayer::if_not_present(

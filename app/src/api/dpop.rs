@@ -54,6 +54,9 @@ thread_local! {
     // Server time minus this tab's time, in milliseconds (`None`: not read from the saved
     // preference yet).
     static SKEW_MS: Cell<Option<f64>> = const { Cell::new(None) };
+    /// The server's current DPoP nonce (RFC 9449 §9), from the last answer that had one. Not a
+    /// secret (every API answer carries it), so memory is the right place and nothing keeps it.
+    static NONCE: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
 }
 
 /// This tab's key, made on first use.
@@ -163,6 +166,20 @@ fn skew_ms() -> f64 {
     })
 }
 
+/// Keeps an answer's `DPoP-Nonce` for the proofs that follow. Only a plain base64url word is
+/// taken: the nonce is written into the signed claims as it is, and anything else (a proxy's
+/// junk, a quote) must not be able to change what the proof says.
+pub fn observe_nonce(nonce: &str) {
+    let plain = !nonce.is_empty()
+        && nonce.len() <= 128
+        && nonce
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if plain {
+        NONCE.with(|n| *n.borrow_mut() = Some(nonce.to_owned()));
+    }
+}
+
 /// Now by the server's clock, Unix seconds.
 fn server_now() -> i64 {
     ((js_sys::Date::now() + skew_ms()) / 1000.0) as i64
@@ -219,8 +236,14 @@ pub async fn proof_with(
         key.alg, key.jwk
     );
     let htu = crate::json::to_string(&url)?;
+    let nonce = NONCE.with(|n| {
+        n.borrow()
+            .as_ref()
+            .map(|n| format!(r#","nonce":"{n}""#))
+            .unwrap_or_default()
+    });
     let claims = format!(
-        r#"{{"jti":"{jti}","htm":"{method}","htu":{htu},"iat":{}{ath}}}"#,
+        r#"{{"jti":"{jti}","htm":"{method}","htu":{htu},"iat":{}{ath}{nonce}}}"#,
         server_now()
     );
     let input = format!(

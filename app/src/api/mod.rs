@@ -186,13 +186,16 @@ async fn send_once(
             .headers()
             .get("date")
             .is_some_and(|d| dpop::observe_server_date(&d));
-        // A proof refused while this tab's idea of the server's time was off (the first
-        // request of a tab whose clock is wrong): once more, dated by the clock just learned.
-        let refused = res
-            .headers()
-            .get("www-authenticate")
-            .is_some_and(|c| c.contains("invalid_dpop_proof"));
-        if refused && clock_moved && !retried {
+        if let Some(n) = res.headers().get("dpop-nonce") {
+            dpop::observe_nonce(&n);
+        }
+        // Once more, with a new proof, when the proof was refused for what the answer just
+        // taught: the server's time was off here (the first request of a tab whose clock is
+        // wrong), or the nonce had changed (a tab idle for a minute).
+        let challenge = res.headers().get("www-authenticate").unwrap_or_default();
+        let refused = challenge.contains("invalid_dpop_proof") && clock_moved;
+        let needs_nonce = challenge.contains("use_dpop_nonce");
+        if (refused || needs_nonce) && !retried {
             retried = true;
             continue;
         }

@@ -89,6 +89,9 @@ mod tests {
             Shape { a: 0, b: None },
         ]);
         same(Some(-5i64));
+        #[derive(serde::Deserialize, serde::Serialize, Debug, PartialEq)]
+        struct Id(String);
+        same(Id("x".into()));
         same(Vec::<Option<bool>>::from([Some(true), None]));
     }
 

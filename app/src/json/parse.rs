@@ -9,7 +9,9 @@
 //! than [`MAX_DEPTH`] is refused (a hostile answer cannot exhaust the stack), and a number with a
 //! fraction or an exponent, or an integer outside i64/u64, is kept as text and refused only if a
 //! field asks for it (no field of the API is fractional; an unknown field holding one is skipped
-//! as usual).
+//! as usual). Types that buffer their members (`#[serde(untagged)]`, `tag`, `flatten`) read
+//! every member, so for them such a number fails the whole value: none of the client's types
+//! uses those attributes.
 
 use serde::de::{
     self,
@@ -220,6 +222,8 @@ impl Parser<'_> {
         }
         // The slice is ASCII digits and signs, so it is UTF-8.
         let text = String::from_utf8_lossy(&self.s[from..self.at]).into_owned();
+        // `-0` is a float to serde_json, refused for an integer field: here too.
+        let plain = plain && text != "-0";
         Ok(match (plain, text.parse::<u64>(), text.parse::<i64>()) {
             (true, Ok(u), _) => Value::Uint(u),
             (true, _, Ok(i)) => Value::Int(i),
@@ -254,8 +258,11 @@ impl Parser<'_> {
                 b'"' => break,
                 0..=0x1f => return Err(self.fail("control character in a string")),
                 b'\\' => {
-                    let e = self.s.get(self.at).copied();
+                    let Some(&e) = self.s.get(self.at) else {
+                        return Err(self.fail("unterminated string"));
+                    };
                     self.at += 1;
+                    let e = Some(e);
                     let c = match e {
                         Some(b'"') => '"',
                         Some(b'\\') => '\\',
@@ -362,13 +369,21 @@ impl<'de> Deserializer<'de> for Value {
         }
     }
 
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        visitor.visit_newtype_struct(self)
+    }
+
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         visitor.visit_unit()
     }
 
     serde::forward_to_deserialize_any! {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf unit unit_struct newtype_struct seq tuple
+        bytes byte_buf unit unit_struct seq tuple
         tuple_struct map struct identifier
     }
 }
@@ -389,7 +404,7 @@ mod tests {
         assert_eq!(ok("0"), Value::Uint(0));
         assert_eq!(ok("18446744073709551615"), Value::Uint(u64::MAX));
         assert_eq!(ok("-9223372036854775808"), Value::Int(i64::MIN));
-        assert_eq!(ok("-0"), Value::Int(0));
+        assert_eq!(ok("-0"), Value::Other("-0".into()));
         assert_eq!(ok("1.5e3"), Value::Other("1.5e3".into()));
         assert_eq!(
             ok("99999999999999999999"),

@@ -81,6 +81,61 @@ struct ProofClaims {
     iat: i64,
     #[serde(default)]
     ath: Option<String>,
+    #[serde(default)]
+    nonce: Option<String>,
+}
+
+/// Server nonces (RFC 9449 §9) for proofs on the API.
+///
+/// Why: a script injected into the page cannot export the key, but it can use it. Without
+/// nonces it could sign proofs dated minutes ahead, for the requests it wants, and take them
+/// away with the token: they would be good elsewhere until the token expires, after the page is
+/// gone. A proof must carry the current nonce, which nobody knows before its period begins, so
+/// a proof made ahead of time is good for at most two periods (the current one and the next,
+/// which still accepts the previous nonce so a tab is not bounced at every change).
+///
+/// The nonce of period `n` is `HMAC-SHA256(key, n)`: no state, and every instance sharing the
+/// database (the key is there, like the refresh successor key) hands out and accepts the same
+/// nonces. A nonce is no secret: every API answer carries the current one in `DPoP-Nonce`.
+/// Login and refresh hand nonces out but do not require them: their proofs are worth nothing
+/// without the password or the HttpOnly cookie, and requiring one would cost every page load
+/// a round trip.
+pub struct Nonces {
+    key: [u8; 32],
+    period: i64,
+}
+
+impl Nonces {
+    /// `period` 0: nonces are off.
+    pub fn new(key: [u8; 32], period: std::time::Duration) -> Self {
+        Nonces {
+            key,
+            period: period.as_secs() as i64,
+        }
+    }
+
+    fn of(&self, n: i64) -> String {
+        use hmac::{Hmac, Mac};
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        mac.update(b"dpop-nonce");
+        mac.update(&n.to_be_bytes());
+        B64.encode(&mac.finalize().into_bytes()[..18])
+    }
+
+    /// The nonce to hand out at `now`; `None` when nonces are off.
+    pub fn current(&self, now: i64) -> Option<String> {
+        (self.period > 0).then(|| self.of(now.div_euclid(self.period)))
+    }
+
+    /// Whether `presented` is accepted at `now`: the current nonce or the previous period's
+    /// (always, when nonces are off).
+    pub fn accepts(&self, presented: Option<&str>, now: i64) -> bool {
+        if self.period <= 0 {
+            return true;
+        }
+        let n = now.div_euclid(self.period);
+        presented.is_some_and(|p| p == self.of(n) || p == self.of(n - 1))
+    }
 }
 
 /// `jti`s seen recently, per key thumbprint, until their proof's window has passed.
@@ -265,6 +320,8 @@ pub struct Checked {
     pub jkt: String,
     pub jti: String,
     pub iat: i64,
+    /// The proof's `nonce`, checked by the caller where one is required ([`Nonces`]).
+    pub nonce: Option<String>,
 }
 
 /// Checks a proof against this request, without recording it.
@@ -348,6 +405,7 @@ pub fn verify(proof: &str, expect: &Expect<'_>) -> Result<Checked, ProofError> {
         jkt: jwk.thumbprint,
         jti: claims.jti,
         iat: claims.iat,
+        nonce: claims.nonce,
     })
 }
 
@@ -401,7 +459,40 @@ mod tests {
             jkt: jkt.into(),
             jti: jti.into(),
             iat,
+            nonce: None,
         }
+    }
+
+    #[test]
+    fn nonces_last_two_periods_and_differ_by_key() {
+        let n = Nonces::new([7; 32], std::time::Duration::from_secs(30));
+        let at = |t: i64| n.current(t).unwrap();
+        assert_eq!(at(0), at(29), "one nonce per period");
+        assert_ne!(at(29), at(30));
+        assert_eq!(at(-1), n.of(-1), "a clock before 1970 still has periods");
+        let first = at(0);
+        assert!(n.accepts(Some(&first), 0));
+        assert!(
+            n.accepts(Some(&first), 59),
+            "the previous period's nonce is still good"
+        );
+        assert!(!n.accepts(Some(&first), 60), "two periods later it is not");
+        assert!(
+            !n.accepts(Some(&at(60)), 59),
+            "nor is a nonce of a period yet to come"
+        );
+        assert!(!n.accepts(None, 0));
+        assert!(!n.accepts(Some(""), 0));
+        let other = Nonces::new([8; 32], std::time::Duration::from_secs(30));
+        assert_ne!(
+            other.current(0),
+            n.current(0),
+            "nobody without the key can work one out"
+        );
+        assert_eq!(first.len(), 24);
+        let off = Nonces::new([7; 32], std::time::Duration::ZERO);
+        assert_eq!(off.current(0), None);
+        assert!(off.accepts(None, 0));
     }
 
     #[test]

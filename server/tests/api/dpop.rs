@@ -10,6 +10,23 @@ use sha2::{Digest, Sha256};
 
 use crate::helpers::*;
 
+thread_local! {
+    /// The last `DPoP-Nonce` the server handed this test, kept as a client keeps it (each test
+    /// runs on a thread of its own). Proofs carry it.
+    static NONCE: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Keeps the answer's `DPoP-Nonce`, if it has one.
+fn learn_nonce(res: &reqwest::Response) {
+    if let Some(v) = res.headers().get("dpop-nonce") {
+        NONCE.with(|n| *n.borrow_mut() = Some(v.to_str().unwrap().to_owned()));
+    }
+}
+
+fn nonce() -> Option<String> {
+    NONCE.with(|n| n.borrow().clone())
+}
+
 /// A client's DPoP key pair (the browser's non-extractable CryptoKey, in the tests a plain key).
 enum Key {
     Ed(ed25519_dalek::SigningKey),
@@ -93,6 +110,9 @@ impl Key {
         if let Some(t) = token {
             claims["ath"] = json!(B64.encode(Sha256::digest(t.as_bytes())));
         }
+        if let Some(n) = nonce() {
+            claims["nonce"] = json!(n);
+        }
         self.raw(&self.header(), &claims)
     }
 }
@@ -116,6 +136,7 @@ async fn login_bound(app: &TestApp, name: &str, key: &Key) -> (String, String) {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
+    learn_nonce(&res);
     let (refresh, _) = refresh_cookie(res.headers()).unwrap();
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["token_type"], "DPoP");
@@ -153,7 +174,9 @@ async fn me_with(app: &TestApp, scheme: &str, token: &str, proofs: &[String]) ->
     for p in proofs {
         req = req.header("dpop", p);
     }
-    req.send().await.unwrap()
+    let res = req.send().await.unwrap();
+    learn_nonce(&res);
+    res
 }
 
 async fn assert_bad_proof(res: reqwest::Response, why: &str) {
@@ -234,7 +257,7 @@ async fn every_bent_proof_is_refused() {
     let me = url(&app, "/api/me");
     let ath = B64.encode(Sha256::digest(token.as_bytes()));
     let claims = |patch: Value| {
-        let mut c = json!({"jti": uuid::Uuid::new_v4().to_string(), "htm": "GET", "htu": me, "iat": now, "ath": ath});
+        let mut c = json!({"jti": uuid::Uuid::new_v4().to_string(), "htm": "GET", "htu": me, "iat": now, "ath": ath, "nonce": nonce()});
         for (k, v) in patch.as_object().unwrap() {
             if v.is_null() {
                 c.as_object_mut().unwrap().remove(k);
@@ -591,4 +614,125 @@ async fn a_proof_replayed_to_another_instance_is_refused() {
         me_with(&b, "DPoP", &token, &[fresh]).await.status(),
         StatusCode::OK
     );
+}
+
+/// Played as a script injected into the page: it cannot export the key but can use it, so it
+/// signs proofs dated ahead, for the request it wants, and takes them away with the token. The
+/// nonce each proof must carry changes every period, and nobody knows a period's nonce before it
+/// begins: the proofs die within two periods, long before the token would.
+#[tokio::test]
+async fn proofs_made_ahead_of_time_die_with_their_nonce() {
+    let Bound {
+        app, key, token, ..
+    } = bound(Key::ed()).await;
+    let period = app.state.settings.dpop_nonce.as_secs() as i64;
+    assert_eq!(period, 30, "the default");
+    // To the start of a period, so the test knows which period each second is in.
+    let now = app.state.clock.now();
+    app.state.clock.advance(period - now.rem_euclid(period));
+    let start = app.state.clock.now();
+    let me = url(&app, "/api/me");
+    // The nonce of this period, as any answer hands it out.
+    let res = me_with(
+        &app,
+        "DPoP",
+        &token,
+        &[key.proof("GET", &me, start, Some(&token))],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let current = res.headers()["dpop-nonce"].to_str().unwrap().to_owned();
+    assert_eq!(nonce().as_deref(), Some(current.as_str()));
+    // Signed now for later: at +40 s (the next period, which still takes this nonce) and at
+    // +70 s (two periods on). The token lives 300 s.
+    let early = key.proof("GET", &me, start + 40, Some(&token));
+    let late = key.proof("GET", &me, start + 70, Some(&token));
+
+    app.state.clock.advance(40);
+    assert_eq!(
+        me_with(&app, "DPoP", &token, &[early]).await.status(),
+        StatusCode::OK,
+        "within the next period the old nonce is still good: a tab is not bounced at every change"
+    );
+    app.state.clock.advance(30);
+    let res = me_with(&app, "DPoP", &token, &[late.clone()]).await;
+    let challenge = res.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let fresh = res.headers()["dpop-nonce"].to_str().unwrap().to_owned();
+    let p = assert_problem(res, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(p["type"], "/api/problems/use-dpop-nonce", "{p}");
+    assert!(
+        challenge.contains(r#"error="use_dpop_nonce""#),
+        "{challenge}"
+    );
+    assert_ne!(fresh, current, "the refusal hands out the nonce of now");
+    // The page itself retries once with the nonce it was just given, and goes on.
+    let retry = key.proof("GET", &me, start + 70, Some(&token));
+    assert_eq!(
+        me_with(&app, "DPoP", &token, &[retry]).await.status(),
+        StatusCode::OK
+    );
+    // The refused proof took no place in the replay cache, yet stays refused.
+    assert_eq!(
+        me_with(&app, "DPoP", &token, &[late]).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // No nonce, or one made up: refused the same way.
+    let now = app.state.clock.now();
+    NONCE.with(|n| *n.borrow_mut() = None);
+    let res = me_with(
+        &app,
+        "DPoP",
+        &token,
+        &[key.proof("GET", &me, now, Some(&token))],
+    )
+    .await;
+    let p = assert_problem(res, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(p["type"], "/api/problems/use-dpop-nonce", "{p}");
+    NONCE.with(|n| *n.borrow_mut() = Some(B64.encode([0u8; 18])));
+    let res = me_with(
+        &app,
+        "DPoP",
+        &token,
+        &[key.proof("GET", &me, now, Some(&token))],
+    )
+    .await;
+    let p = assert_problem(res, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(p["type"], "/api/problems/use-dpop-nonce", "{p}");
+    // A proof that is wrong anyway is told what is wrong with it, not sent for a nonce.
+    let theirs = Key::ed().proof("GET", &me, now, Some(&token));
+    assert_bad_proof(me_with(&app, "DPoP", &token, &[theirs]).await, "other key").await;
+}
+
+/// Login and refresh hand the nonce out but need none: their proofs are worth nothing without
+/// the password or the cookie, and a page load should not cost a round trip. With nonces off,
+/// no header and no nonce.
+#[tokio::test]
+async fn login_and_refresh_need_no_nonce_and_nonces_can_be_off() {
+    NONCE.with(|n| *n.borrow_mut() = None);
+    let app = spawn_app().await;
+    let (name, _) = app.new_user().await;
+    let key = Key::ed();
+    let (token, _) = login_bound(&app, &name, &key).await;
+    assert!(nonce().is_some(), "the login answer carries the nonce");
+    let me = url(&app, "/api/me");
+    let p = key.proof("GET", &me, app.state.clock.now(), Some(&token));
+    assert_eq!(
+        me_with(&app, "DPoP", &token, &[p]).await.status(),
+        StatusCode::OK
+    );
+
+    NONCE.with(|n| *n.borrow_mut() = None);
+    let off = spawn_with(&[("CLOAKROOM_DPOP_NONCE_SECS", "0")]).await;
+    let (name, _) = off.new_user().await;
+    let (token, _) = login_bound(&off, &name, &key).await;
+    assert_eq!(nonce(), None, "no nonce handed out");
+    let me = url(&off, "/api/me");
+    let p = key.proof("GET", &me, off.state.clock.now(), Some(&token));
+    let res = me_with(&off, "DPoP", &token, &[p]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers().get("dpop-nonce").is_none());
 }
