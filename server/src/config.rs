@@ -284,6 +284,15 @@ impl Settings {
                 SESSION_MAX_TTL_SECS.name
             );
         }
+        let nonce = s.dpop_nonce.as_secs();
+        if nonce != 0 && !(5..=300).contains(&nonce) {
+            // Shorter and a busy tab would retry every few seconds; longer and a proof signed
+            // ahead of time lives as long as the access token anyway (nonces would be theatre).
+            bail!(
+                "{} must be 0 (no nonces) or from 5 to 300 seconds, not {nonce}",
+                DPOP_NONCE_SECS.name
+            );
+        }
         if s.request_timeout.is_zero() || s.max_in_flight == 0 {
             bail!(
                 "{} and {} must be > 0",
@@ -382,6 +391,19 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("refusing to start"), "{err}");
         assert!(with(&[("CLOAKROOM_TEST_CLOCK", "true"), ("CLOAKROOM_HOST", "::1")]).is_ok());
+    }
+
+    #[test]
+    fn dpop_nonce_periods_are_off_or_between_5_and_300_seconds() {
+        for ok in ["0", "5", "30", "300"] {
+            let s = with(&[("CLOAKROOM_DPOP_NONCE_SECS", ok)]).unwrap();
+            assert_eq!(s.dpop_nonce.as_secs().to_string(), ok);
+        }
+        for bad in ["1", "4", "301", "86400", "18446744073709551615"] {
+            let err = with(&[("CLOAKROOM_DPOP_NONCE_SECS", bad)]).unwrap_err();
+            assert!(err.to_string().contains("CLOAKROOM_DPOP_NONCE_SECS"), "{bad}: {err}");
+        }
+        assert_eq!(with(&[]).unwrap().dpop_nonce.as_secs(), 30);
     }
 
     #[test]

@@ -168,16 +168,19 @@ fn skew_ms() -> f64 {
 
 /// Keeps an answer's `DPoP-Nonce` for the proofs that follow. Only a plain base64url word is
 /// taken: the nonce is written into the signed claims as it is, and anything else (a proxy's
-/// junk, a quote) must not be able to change what the proof says.
-pub fn observe_nonce(nonce: &str) {
+/// junk, a quote) must not be able to change what the proof says. `true` if it is a new one.
+pub fn observe_nonce(nonce: &str) -> bool {
     let plain = !nonce.is_empty()
         && nonce.len() <= 128
         && nonce
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if plain {
-        NONCE.with(|n| *n.borrow_mut() = Some(nonce.to_owned()));
-    }
+    plain
+        && NONCE.with(|n| {
+            let new = n.borrow().as_deref() != Some(nonce);
+            *n.borrow_mut() = Some(nonce.to_owned());
+            new
+        })
 }
 
 /// Now by the server's clock, Unix seconds.

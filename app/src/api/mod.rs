@@ -186,15 +186,17 @@ async fn send_once(
             .headers()
             .get("date")
             .is_some_and(|d| dpop::observe_server_date(&d));
-        if let Some(n) = res.headers().get("dpop-nonce") {
-            dpop::observe_nonce(&n);
-        }
+        let new_nonce = res
+            .headers()
+            .get("dpop-nonce")
+            .is_some_and(|n| dpop::observe_nonce(&n));
         // Once more, with a new proof, when the proof was refused for what the answer just
         // taught: the server's time was off here (the first request of a tab whose clock is
-        // wrong), or the nonce had changed (a tab idle for a minute).
+        // wrong), or the nonce had changed (a tab idle for a minute). Not when the answer
+        // taught nothing new (a proxy that drops `DPoP-Nonce`): the same proof would fail again.
         let challenge = res.headers().get("www-authenticate").unwrap_or_default();
         let refused = challenge.contains("invalid_dpop_proof") && clock_moved;
-        let needs_nonce = challenge.contains("use_dpop_nonce");
+        let needs_nonce = challenge.contains("use_dpop_nonce") && new_nonce;
         if (refused || needs_nonce) && !retried {
             retried = true;
             continue;
@@ -241,7 +243,13 @@ async fn call_inner(
         None => creds.refresh(Need::Missing).await?,
     };
     let res = send_once(method, path, json.as_deref(), Some(&token), headers).await?;
-    if res.status() != 401 {
+    let nonce_refused = res
+        .headers()
+        .get("www-authenticate")
+        .is_some_and(|c| c.contains("use_dpop_nonce"));
+    // A nonce the server still refuses after `send_once`'s retry is no reason to rotate the
+    // refresh cookie: the token was fine.
+    if res.status() != 401 || nonce_refused {
         return body_text(res).await;
     }
     // If another request already refreshed while this one was in flight, just use its token.

@@ -145,8 +145,8 @@ pub fn InspectorPage() -> impl IntoView {
                     <ul>
                         <li>"read or copy the refresh token (HttpOnly);"</li>
                         <li>"find any token in localStorage, sessionStorage, IndexedDB or cookies (there is none — see the audit);"</li>
-                        <li>"use the token it found anywhere else: without this tab's key every request is refused (step 4);"</li>
-                        <li>"keep access after you close the tab or log out."</li>
+                        <li>"use the token it found anywhere else: without this tab's key every request is refused (step 4), and proofs it signs ahead of time with the key expire with the server's nonce within a minute;"</li>
+                        <li>"keep access after you close the tab for longer than one token's lifetime (5 minutes: a new token needs the cookie, which only this browser sends), or at all after you log out."</li>
                     </ul>
                 </div>
             </div>

@@ -231,7 +231,7 @@ async fn own_token_step() -> Outcome {
             (
                 true,
                 format!(
-                    "It worked: a fresh access token bound to a key the script made itself (cnf.jkt {}…). The browser attaches the refresh cookie to any request to this site, whoever starts it: HttpOnly hides the cookie's value, not its use. So the first barrier is CSP (script-src 'self', no inline script, no eval), which keeps such a script out; the binding only makes what it takes useless once the page is gone.",
+                    "It worked: a fresh access token bound to a key the script made itself (cnf.jkt {}…). The browser attaches the refresh cookie to any request to this site, whoever starts it: HttpOnly hides the cookie's value, not its use. So the first barrier is CSP (script-src 'self', no inline script, no eval), which keeps such a script out. The binding limits what it can take away to this token's lifetime (this lab's key is non-extractable; an attacker's need not be): a new token needs the cookie, which only this browser sends.",
                     &jkt[..12.min(jkt.len())]
                 ),
             )

@@ -252,9 +252,12 @@ async fn logout(
     if session.is_none() {
         // Bearer or DPoP with its proof: a DPoP-bound token taken out of the page cannot end
         // the session as a Bearer token.
-        let user = crate::extract::authenticate_request(&state, &headers, "POST", uri.path()).await;
-        if let Ok(Some(user)) = user {
-            session = Some((user.session_id, user.user_id));
+        match crate::extract::authenticate_request(&state, &headers, "POST", uri.path()).await {
+            Ok(Some(user)) => session = Some((user.session_id, user.user_id)),
+            // Only a stale nonce is answered as the error it is: the client retries with the
+            // new one. Swallowed, it would read as a logout that happened.
+            Err(e) if e.kind() == Some(api_types::ProblemType::UseDpopNonce) => return Err(e),
+            _ => {}
         }
     }
     if let Some((sid, uid)) = session {

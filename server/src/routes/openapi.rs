@@ -47,6 +47,13 @@ impl Modify for Security {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
+                    .description(Some(
+                        "The access JWT. A DPoP-bound one (`token_type: DPoP`, RFC 9449) goes as \
+                         `Authorization: DPoP <token>` instead, with a fresh `DPoP` proof of its key whose \
+                         `nonce` is the current one (every /api answer carries it in `DPoP-Nonce`); a refused \
+                         proof is 401 `invalid-dpop-proof` or `use-dpop-nonce`. A bound token is never \
+                         accepted as Bearer.",
+                    ))
                     .build(),
             ),
         );

@@ -655,7 +655,7 @@ async fn proofs_made_ahead_of_time_die_with_their_nonce() {
         "within the next period the old nonce is still good: a tab is not bounced at every change"
     );
     app.state.clock.advance(30);
-    let res = me_with(&app, "DPoP", &token, &[late.clone()]).await;
+    let res = me_with(&app, "DPoP", &token, std::slice::from_ref(&late)).await;
     let challenge = res.headers()["www-authenticate"]
         .to_str()
         .unwrap()
@@ -675,9 +675,14 @@ async fn proofs_made_ahead_of_time_die_with_their_nonce() {
         StatusCode::OK
     );
     // The refused proof took no place in the replay cache, yet stays refused.
+    let seen = app.state.dpop_replay.len();
+    let res = me_with(&app, "DPoP", &token, &[late]).await;
+    let p = assert_problem(res, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(p["type"], "/api/problems/use-dpop-nonce", "{p}");
     assert_eq!(
-        me_with(&app, "DPoP", &token, &[late]).await.status(),
-        StatusCode::UNAUTHORIZED
+        app.state.dpop_replay.len(),
+        seen,
+        "no jti recorded for a refused nonce"
     );
 
     // No nonce, or one made up: refused the same way.
@@ -716,13 +721,68 @@ async fn login_and_refresh_need_no_nonce_and_nonces_can_be_off() {
     let app = spawn_app().await;
     let (name, _) = app.new_user().await;
     let key = Key::ed();
-    let (token, _) = login_bound(&app, &name, &key).await;
+    let (token, refresh) = login_bound(&app, &name, &key).await;
     assert!(nonce().is_some(), "the login answer carries the nonce");
     let me = url(&app, "/api/me");
     let p = key.proof("GET", &me, app.state.clock.now(), Some(&token));
     assert_eq!(
         me_with(&app, "DPoP", &token, &[p]).await.status(),
         StatusCode::OK
+    );
+    // A refresh with a proof that carries no nonce (a page load's first request).
+    NONCE.with(|n| *n.borrow_mut() = None);
+    let res = app
+        .client
+        .post(app.url("/api/auth/refresh"))
+        .header("cookie", format!("__Host-cloakroom_refresh={refresh}"))
+        .header("x-requested-with", "cloakroom")
+        .header(
+            "dpop",
+            key.proof(
+                "POST",
+                &url(&app, "/api/auth/refresh"),
+                app.state.clock.now(),
+                None,
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.headers().get("dpop-nonce").is_some(),
+        "and its answer hands one out"
+    );
+    // Logout without a cookie, by the bound token and a proof with a stale nonce: told so (the
+    // client retries), not a 204 that pretends the session ended.
+    let body: Value = res.json().await.unwrap();
+    let t2 = body["access_token"].as_str().unwrap().to_owned();
+    NONCE.with(|n| *n.borrow_mut() = Some(B64.encode([1u8; 18])));
+    let logout = |proof: String| {
+        app.client
+            .post(app.url("/api/auth/logout"))
+            .header("authorization", format!("DPoP {t2}"))
+            .header("x-requested-with", "cloakroom")
+            .header("dpop", proof)
+            .send()
+    };
+    let logout_url = url(&app, "/api/auth/logout");
+    let now = app.state.clock.now();
+    let res = logout(key.proof("POST", &logout_url, now, Some(&t2)))
+        .await
+        .unwrap();
+    learn_nonce(&res);
+    let p = assert_problem(res, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(p["type"], "/api/problems/use-dpop-nonce", "{p}");
+    let res = logout(key.proof("POST", &logout_url, now, Some(&t2)))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let p = key.proof("GET", &me, now, Some(&t2));
+    assert_eq!(
+        me_with(&app, "DPoP", &t2, &[p]).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "ended"
     );
 
     NONCE.with(|n| *n.borrow_mut() = None);
