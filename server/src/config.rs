@@ -401,7 +401,10 @@ mod tests {
         }
         for bad in ["1", "4", "301", "86400", "18446744073709551615"] {
             let err = with(&[("CLOAKROOM_DPOP_NONCE_SECS", bad)]).unwrap_err();
-            assert!(err.to_string().contains("CLOAKROOM_DPOP_NONCE_SECS"), "{bad}: {err}");
+            assert!(
+                err.to_string().contains("CLOAKROOM_DPOP_NONCE_SECS"),
+                "{bad}: {err}"
+            );
         }
         assert_eq!(with(&[]).unwrap().dpop_nonce.as_secs(), 30);
     }

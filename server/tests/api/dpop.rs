@@ -19,12 +19,16 @@ thread_local! {
 /// Keeps the answer's `DPoP-Nonce`, if it has one.
 fn learn_nonce(res: &reqwest::Response) {
     if let Some(v) = res.headers().get("dpop-nonce") {
-        NONCE.with(|n| *n.borrow_mut() = Some(v.to_str().unwrap().to_owned()));
+        set_nonce(Some(v.to_str().unwrap().to_owned()));
     }
 }
 
 fn nonce() -> Option<String> {
     NONCE.with(|n| n.borrow().clone())
+}
+
+fn set_nonce(nonce: Option<String>) {
+    NONCE.with(|n| *n.borrow_mut() = nonce);
 }
 
 /// A client's DPoP key pair (the browser's non-extractable CryptoKey, in the tests a plain key).
@@ -687,26 +691,18 @@ async fn proofs_made_ahead_of_time_die_with_their_nonce() {
 
     // No nonce, or one made up: refused the same way.
     let now = app.state.clock.now();
-    NONCE.with(|n| *n.borrow_mut() = None);
-    let res = me_with(
-        &app,
-        "DPoP",
-        &token,
-        &[key.proof("GET", &me, now, Some(&token))],
-    )
-    .await;
-    let p = assert_problem(res, StatusCode::UNAUTHORIZED).await;
-    assert_eq!(p["type"], "/api/problems/use-dpop-nonce", "{p}");
-    NONCE.with(|n| *n.borrow_mut() = Some(B64.encode([0u8; 18])));
-    let res = me_with(
-        &app,
-        "DPoP",
-        &token,
-        &[key.proof("GET", &me, now, Some(&token))],
-    )
-    .await;
-    let p = assert_problem(res, StatusCode::UNAUTHORIZED).await;
-    assert_eq!(p["type"], "/api/problems/use-dpop-nonce", "{p}");
+    for wrong in [None, Some(B64.encode([0u8; 18]))] {
+        set_nonce(wrong);
+        let res = me_with(
+            &app,
+            "DPoP",
+            &token,
+            &[key.proof("GET", &me, now, Some(&token))],
+        )
+        .await;
+        let p = assert_problem(res, StatusCode::UNAUTHORIZED).await;
+        assert_eq!(p["type"], "/api/problems/use-dpop-nonce", "{p}");
+    }
     // A proof that is wrong anyway is told what is wrong with it, not sent for a nonce.
     let theirs = Key::ed().proof("GET", &me, now, Some(&token));
     assert_bad_proof(me_with(&app, "DPoP", &token, &[theirs]).await, "other key").await;
@@ -717,7 +713,7 @@ async fn proofs_made_ahead_of_time_die_with_their_nonce() {
 /// no header and no nonce.
 #[tokio::test]
 async fn login_and_refresh_need_no_nonce_and_nonces_can_be_off() {
-    NONCE.with(|n| *n.borrow_mut() = None);
+    set_nonce(None);
     let app = spawn_app().await;
     let (name, _) = app.new_user().await;
     let key = Key::ed();
@@ -730,7 +726,7 @@ async fn login_and_refresh_need_no_nonce_and_nonces_can_be_off() {
         StatusCode::OK
     );
     // A refresh with a proof that carries no nonce (a page load's first request).
-    NONCE.with(|n| *n.borrow_mut() = None);
+    set_nonce(None);
     let res = app
         .client
         .post(app.url("/api/auth/refresh"))
@@ -757,7 +753,7 @@ async fn login_and_refresh_need_no_nonce_and_nonces_can_be_off() {
     // client retries), not a 204 that pretends the session ended.
     let body: Value = res.json().await.unwrap();
     let t2 = body["access_token"].as_str().unwrap().to_owned();
-    NONCE.with(|n| *n.borrow_mut() = Some(B64.encode([1u8; 18])));
+    set_nonce(Some(B64.encode([1u8; 18])));
     let logout = |proof: String| {
         app.client
             .post(app.url("/api/auth/logout"))
@@ -785,7 +781,7 @@ async fn login_and_refresh_need_no_nonce_and_nonces_can_be_off() {
         "ended"
     );
 
-    NONCE.with(|n| *n.borrow_mut() = None);
+    set_nonce(None);
     let off = spawn_with(&[("CLOAKROOM_DPOP_NONCE_SECS", "0")]).await;
     let (name, _) = off.new_user().await;
     let (token, _) = login_bound(&off, &name, &key).await;
