@@ -179,6 +179,15 @@ fn follow_link(router: Router, ev: web_sys::MouseEvent) {
     ev.prevent_default();
     // The absolute address: a path beginning `//` rebuilt from its parts would name a host.
     router.navigate(&a.href(), false);
+    // Where a page load would have put a screen reader: at the start of the new content, not
+    // on the link just followed (`<main>` has `tabindex="-1"`; the focus ring shows only for
+    // keyboard users).
+    if let Some(main) = document()
+        .get_element_by_id("main")
+        .and_then(|m| m.dyn_into::<web_sys::HtmlElement>().ok())
+    {
+        let _ = main.focus();
+    }
 }
 
 /// The value of `key` in a query string (`?a=1&b=2`, the `?` optional), percent-decoded, with

@@ -27,6 +27,8 @@ test('links move within the page, the same link twice is one step, and Back and 
 
   await nav.getByRole('link', { name: 'Sessions' }).click();
   await expect(page).toHaveURL(/\/sessions$/);
+  // Focus goes to the new content, as after a page load, not stays on the link.
+  await expect(page.locator('main')).toBeFocused();
   await expect(nav.getByRole('link', { name: 'Sessions' })).toHaveAttribute('aria-current', 'page');
   await expect(nav.getByRole('link', { name: 'Notes' })).not.toHaveAttribute('aria-current', 'page');
   await nav.getByRole('link', { name: 'Token inspector' }).click();
