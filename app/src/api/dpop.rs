@@ -175,12 +175,7 @@ pub fn observe_nonce(nonce: &str) -> bool {
         && nonce
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    plain
-        && NONCE.with(|n| {
-            let new = n.borrow().as_deref() != Some(nonce);
-            *n.borrow_mut() = Some(nonce.to_owned());
-            new
-        })
+    plain && NONCE.with(|n| n.replace(Some(nonce.to_owned())).as_deref() != Some(nonce))
 }
 
 /// Now by the server's clock, Unix seconds.

@@ -151,6 +151,13 @@ fn to_json(body: &impl Serialize) -> Result<String, ApiError> {
     crate::json::to_string(body).map_err(|e| ApiError::local(0, e))
 }
 
+/// Whether the answer's `WWW-Authenticate` challenge names `error` (RFC 9449 §7.1, §9).
+fn challenged(res: &Response, error: &str) -> bool {
+    res.headers()
+        .get("www-authenticate")
+        .is_some_and(|c| c.contains(error))
+}
+
 async fn send_once(
     method: Method,
     path: &str,
@@ -194,9 +201,8 @@ async fn send_once(
         // taught: the server's time was off here (the first request of a tab whose clock is
         // wrong), or the nonce had changed (a tab idle for a minute). Not when the answer
         // taught nothing new (a proxy that drops `DPoP-Nonce`): the same proof would fail again.
-        let challenge = res.headers().get("www-authenticate").unwrap_or_default();
-        let refused = challenge.contains("invalid_dpop_proof") && clock_moved;
-        let needs_nonce = challenge.contains("use_dpop_nonce") && new_nonce;
+        let refused = challenged(&res, "invalid_dpop_proof") && clock_moved;
+        let needs_nonce = challenged(&res, "use_dpop_nonce") && new_nonce;
         if (refused || needs_nonce) && !retried {
             retried = true;
             continue;
@@ -243,13 +249,9 @@ async fn call_inner(
         None => creds.refresh(Need::Missing).await?,
     };
     let res = send_once(method, path, json.as_deref(), Some(&token), headers).await?;
-    let nonce_refused = res
-        .headers()
-        .get("www-authenticate")
-        .is_some_and(|c| c.contains("use_dpop_nonce"));
     // A nonce the server still refuses after `send_once`'s retry is no reason to rotate the
     // refresh cookie: the token was fine.
-    if res.status() != 401 || nonce_refused {
+    if res.status() != 401 || challenged(&res, "use_dpop_nonce") {
         return body_text(res).await;
     }
     // If another request already refreshed while this one was in flight, just use its token.
