@@ -2,8 +2,8 @@
 #   make run    build the client and serve everything on http://127.0.0.1:3000 (SQLite in ./data)
 #   make test   fmt, clippy, unit + integration tests (on SQLite, then again on a throwaway
 #               PostgreSQL with the two-instance tests), release client build, Playwright suite,
-#               schemathesis against the OpenAPI document,
-#               nginx TLS smoke test, client size ratchet
+#               schemathesis against the OpenAPI document, third-party clients (npm dpop + jose,
+#               PyJWT: interop/) against the release server, nginx TLS smoke test, client size ratchet
 # The first run installs missing tools from package registries (see .ci/setup); how long that
 # takes is in the README; seconds after that.
 
@@ -12,7 +12,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 TRUNK := trunk --skip-version-check
 
-.PHONY: setup setup-rust setup-client setup-e2e setup-nginx setup-contract setup-postgres pg run client test check unit e2e nginx contract budget bench size clean
+.PHONY: setup setup-rust setup-client setup-e2e setup-nginx setup-contract setup-interop setup-postgres pg run client test check unit e2e nginx contract interop budget bench size clean
 
 # Each target installs only what it needs (.ci/setup is idempotent: seconds when all is there).
 setup:
@@ -27,6 +27,8 @@ setup-nginx:
 	@.ci/setup nginx
 setup-contract:
 	@.ci/setup schemathesis
+setup-interop:
+	@.ci/setup interop
 setup-postgres:
 	@.ci/setup postgres
 
@@ -80,12 +82,19 @@ contract: setup-contract
 	cargo build --release -p cloakroom-server --bin cloakroom
 	.ci/schemathesis
 
+# Real third-party clients play the user against the release server: npm `dpop` + `jose` as a
+# DPoP browser client (Ed25519 and ES256 keys), PyJWT + requests as a Django REST framework
+# service and simplejwt client. One line per check; any failure fails (interop/README.md).
+interop: setup-interop
+	cargo build --release -p cloakroom-server --bin cloakroom
+	.ci/interop
+
 # The client's size ratchet: wasm + js brotli may not grow past the figure in .ci/size.sh.
 budget: client
 	@bash .ci/size.sh --check
 
 # `setup` first: the whole one-time install happens up front, before any build.
-test: setup check unit pg e2e nginx contract budget
+test: setup check unit pg e2e nginx contract interop budget
 
 # Server load table (wrk; then SQLite vs PostgreSQL ×1 vs ×2 behind nginx, on a throwaway
 # PostgreSQL with durable commits), then the client: transfer size and reload-to-rendered time.

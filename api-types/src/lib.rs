@@ -265,10 +265,19 @@ pub enum ProblemType {
     /// 401: the DPoP proof carries no nonce, or one that is no longer current (RFC 9449 §9).
     /// The answer's `DPoP-Nonce` header has the current one: make a new proof with it and retry.
     UseDpopNonce,
+    /// 503: the database is busy (a lock held too long), restarting or unreachable. Nothing
+    /// was saved; `Retry-After` says when to try again. A refresh refused this way leaves the
+    /// refresh cookie as it was.
+    DatabaseBusy,
+    /// 507: the database has no room left. Nothing was saved; what was saved before is kept.
+    StorageFull,
+    /// 403: a browser request from another origin than the server's public one (the app opened
+    /// at `localhost` when it lives at `127.0.0.1`, say); `detail` names the address to use.
+    WrongOrigin,
 }
 
 impl ProblemType {
-    pub const ALL: [ProblemType; 12] = [
+    pub const ALL: [ProblemType; 15] = [
         ProblemType::NoRefreshCookie,
         ProblemType::RefreshReused,
         ProblemType::SessionEnded,
@@ -281,6 +290,9 @@ impl ProblemType {
         ProblemType::UsernameTaken,
         ProblemType::InvalidDpopProof,
         ProblemType::UseDpopNonce,
+        ProblemType::DatabaseBusy,
+        ProblemType::StorageFull,
+        ProblemType::WrongOrigin,
     ];
 
     /// The stable name, the last segment of the URI.
@@ -298,6 +310,9 @@ impl ProblemType {
             ProblemType::UsernameTaken => "username-taken",
             ProblemType::InvalidDpopProof => "invalid-dpop-proof",
             ProblemType::UseDpopNonce => "use-dpop-nonce",
+            ProblemType::DatabaseBusy => "database-busy",
+            ProblemType::StorageFull => "storage-full",
+            ProblemType::WrongOrigin => "wrong-origin",
         }
     }
 

@@ -27,6 +27,9 @@ pub enum ApiError {
     /// 403, typed `csrf-rejected`: the CSRF defence refused a cookie-authenticated request.
     #[error("{0}")]
     CsrfRejected(String),
+    /// 403, typed `wrong-origin`: a browser request from an origin other than the public one.
+    #[error("{0}")]
+    WrongOrigin(String),
     /// 404: also what another user's resource looks like (no existence oracle).
     #[error("{0}")]
     NotFound(String),
@@ -48,6 +51,13 @@ pub enum ApiError {
     /// 503 with `Retry-After`: the server is at its in-flight limit.
     #[error("{0}")]
     Overloaded(String),
+    /// 503 with `Retry-After`, typed `database-busy`: the database is busy, locked,
+    /// restarting or unreachable, and this request saved nothing.
+    #[error("{0}")]
+    DatabaseBusy(String),
+    /// 507, typed `storage-full`: the database has no room for this write, which saved nothing.
+    #[error("{0}")]
+    StorageFull(String),
     /// 422: well-formed but breaks a rule (username shape, weak password, note size).
     #[error("{0}")]
     Unprocessable(String),
@@ -59,7 +69,7 @@ pub enum ApiError {
     },
     /// 500: logged, never described to the client.
     #[error(transparent)]
-    Internal(#[from] anyhow::Error),
+    Internal(anyhow::Error),
 }
 
 impl ApiError {
@@ -69,14 +79,17 @@ impl ApiError {
             ApiError::Unauthorized { .. } | ApiError::DpopTokenRefused(_) => {
                 StatusCode::UNAUTHORIZED
             }
-            ApiError::Forbidden(_) | ApiError::CsrfRejected(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::CsrfRejected(_) | ApiError::WrongOrigin(_) => {
+                StatusCode::FORBIDDEN
+            }
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
-            ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Overloaded(_) | ApiError::DatabaseBusy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::StorageFull(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -103,10 +116,13 @@ impl ApiError {
             ApiError::Unauthorized { kind, .. } => Some(*kind),
             ApiError::DpopTokenRefused(_) => Some(ProblemType::InvalidToken),
             ApiError::CsrfRejected(_) => Some(ProblemType::CsrfRejected),
+            ApiError::WrongOrigin(_) => Some(ProblemType::WrongOrigin),
             ApiError::Conflict(_) => Some(ProblemType::UsernameTaken),
             ApiError::Unprocessable(_) => Some(ProblemType::Validation),
             ApiError::TooManyRequests { .. } => Some(ProblemType::Throttled),
             ApiError::Overloaded(_) => Some(ProblemType::Overloaded),
+            ApiError::DatabaseBusy(_) => Some(ProblemType::DatabaseBusy),
+            ApiError::StorageFull(_) => Some(ProblemType::StorageFull),
             _ => None,
         }
     }
@@ -150,8 +166,9 @@ pub fn status_of(kind: ProblemType) -> StatusCode {
         | ProblemType::InvalidDpopProof
         | ProblemType::UseDpopNonce => StatusCode::UNAUTHORIZED,
         ProblemType::Throttled => StatusCode::TOO_MANY_REQUESTS,
-        ProblemType::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
-        ProblemType::CsrfRejected => StatusCode::FORBIDDEN,
+        ProblemType::Overloaded | ProblemType::DatabaseBusy => StatusCode::SERVICE_UNAVAILABLE,
+        ProblemType::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
+        ProblemType::CsrfRejected | ProblemType::WrongOrigin => StatusCode::FORBIDDEN,
         ProblemType::Validation => StatusCode::UNPROCESSABLE_ENTITY,
         ProblemType::UsernameTaken => StatusCode::CONFLICT,
     }
@@ -172,6 +189,9 @@ pub fn title_of(kind: ProblemType) -> &'static str {
         ProblemType::UsernameTaken => "Username taken",
         ProblemType::InvalidDpopProof => "Invalid DPoP proof",
         ProblemType::UseDpopNonce => "DPoP nonce required",
+        ProblemType::DatabaseBusy => "Database busy",
+        ProblemType::StorageFull => "Storage full",
+        ProblemType::WrongOrigin => "Wrong address",
     }
 }
 
@@ -190,12 +210,46 @@ pub fn description_of(kind: ProblemType) -> &'static str {
         ProblemType::UsernameTaken => "Another account has this username.",
         ProblemType::InvalidDpopProof => "The DPoP proof (RFC 9449) is missing, malformed, for another method, URL or access token, too old or dated ahead, used before, or signed by a key other than the one the access token is bound to. Make a fresh proof with the page's key and retry.",
         ProblemType::UseDpopNonce => "The DPoP proof carries no `nonce`, or one that is no longer current (RFC 9449 §9). The `DPoP-Nonce` header of this answer, and of every other API answer, holds the current one: make a new proof that carries it and retry once. Nonces change every `CLOAKROOM_DPOP_NONCE_SECS` (30 s), so a proof made ahead of time stops working within two periods.",
+        ProblemType::DatabaseBusy => "The database is busy (a lock held by another process or transaction), restarting or unreachable. The request did not complete and saved nothing: retry the same request after the Retry-After seconds. A refused refresh leaves the refresh cookie working.",
+        ProblemType::StorageFull => "The database has no room left. The request saved nothing, and everything saved before is kept. Reads still work; writes succeed again once the operator frees space (`/readyz` answers 503 until then).",
+        ProblemType::WrongOrigin => "The request came from a page at another address than this server's public origin (for example `localhost` instead of `127.0.0.1`). Cookies, DPoP proofs and the CSRF defence are all bound to the public origin, so nothing can work from there: open the app at the address `detail` names.",
     }
 }
 
+impl From<anyhow::Error> for ApiError {
+    /// A database failure carried inside an `anyhow::Error` is still told as what it is.
+    fn from(e: anyhow::Error) -> Self {
+        match e.downcast::<sqlx::Error>() {
+            Ok(db) => db.into(),
+            Err(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+/// Seconds a client waits before retrying after `database-busy`: a lock wait is over in about
+/// this time, and a restart or failover takes a few of them.
+pub const DATABASE_RETRY_SECS: u32 = 2;
+
 impl From<sqlx::Error> for ApiError {
+    /// A database condition is said as such (`store::fault`); anything else is a 500.
     fn from(e: sqlx::Error) -> Self {
-        ApiError::Internal(e.into())
+        use crate::store::fault::{fault_of, Fault};
+        match fault_of(&e) {
+            Some(Fault::Busy) => {
+                tracing::warn!(error = %e, "database busy or unreachable");
+                ApiError::DatabaseBusy(
+                    "the database is busy or unreachable and this request saved nothing; retry in a moment"
+                        .into(),
+                )
+            }
+            Some(Fault::Full) => {
+                tracing::error!(error = %e, "database out of space");
+                ApiError::StorageFull(
+                    "the database is out of space and this request saved nothing; what was saved before is kept".into(),
+                )
+            }
+            None => ApiError::Internal(e.into()),
+        }
     }
 }
 
@@ -226,7 +280,7 @@ impl IntoResponse for ApiError {
                 res.headers_mut().insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static(
-                        r#"DPoP algs="EdDSA ES256", error="invalid_dpop_proof""#,
+                        r#"DPoP algs="Ed25519 EdDSA ES256", error="invalid_dpop_proof""#,
                     ),
                 );
             }
@@ -239,14 +293,16 @@ impl IntoResponse for ApiError {
                 res.headers_mut().insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static(
-                        r#"DPoP algs="EdDSA ES256", error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof""#,
+                        r#"DPoP algs="Ed25519 EdDSA ES256", error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof""#,
                     ),
                 );
             }
             ApiError::DpopTokenRefused(_) => {
                 res.headers_mut().insert(
                     header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static(r#"DPoP algs="EdDSA ES256", error="invalid_token""#),
+                    HeaderValue::from_static(
+                        r#"DPoP algs="Ed25519 EdDSA ES256", error="invalid_token""#,
+                    ),
                 );
             }
             ApiError::Unauthorized { .. } => {
@@ -259,12 +315,16 @@ impl IntoResponse for ApiError {
                 );
                 res.headers_mut().append(
                     header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static(r#"DPoP algs="EdDSA ES256""#),
+                    HeaderValue::from_static(r#"DPoP algs="Ed25519 EdDSA ES256""#),
                 );
             }
             ApiError::Overloaded(_) => {
                 res.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(1));
+            }
+            ApiError::DatabaseBusy(_) => {
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(DATABASE_RETRY_SECS));
             }
             ApiError::TooManyRequests {
                 retry_after_secs, ..
@@ -325,6 +385,9 @@ mod tests {
             ApiError::Conflict("x".into()),
             ApiError::unauthorized(ProblemType::InvalidDpopProof, "x"),
             ApiError::unauthorized(ProblemType::UseDpopNonce, "x"),
+            ApiError::DatabaseBusy("x".into()),
+            ApiError::StorageFull("x".into()),
+            ApiError::WrongOrigin("x".into()),
         ];
         let mut seen = Vec::new();
         for e in cases {

@@ -310,6 +310,127 @@ async fn dpop_nonce_header(State(state): State<AppState>, mut res: Response) -> 
     res
 }
 
+/// Every error the API answers is problem+json, including the ones the framework makes for us
+/// (a body over a route's limit read as bytes, a malformed path parameter): a client parses one
+/// shape, whatever refused it. Answers that are problem+json already pass untouched.
+async fn problem_json_everywhere(res: Response) -> Response {
+    let status = res.status();
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return res;
+    }
+    let (parts, body) = res.into_parts();
+    let detail = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        "request body is too large".to_owned()
+    } else {
+        let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+        String::from_utf8_lossy(&text)
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(300)
+            .collect()
+    };
+    let mut out = crate::error::problem_response(&api_types::Problem {
+        type_: "about:blank".into(),
+        title: status.canonical_reason().unwrap_or("Error").into(),
+        status: status.as_u16(),
+        detail: (!detail.trim().is_empty()).then_some(detail),
+        instance: None,
+        retry_after: None,
+    });
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            out.headers_mut().insert(name, value.clone());
+        }
+    }
+    out
+}
+
+/// The host of an origin or a `Host` header, without the port (`[::1]` keeps its brackets).
+fn host_of(authority: &str) -> &str {
+    let authority = authority
+        .split_once("://")
+        .map_or(authority, |(_, rest)| rest);
+    match authority.strip_prefix('[') {
+        Some(v6) => v6
+            .split_once(']')
+            .map_or(authority, |(h, _)| &authority[..h.len() + 2]),
+        None => authority.split(':').next().unwrap_or(authority),
+    }
+}
+
+/// One address for the app: its public origin. Cookies (`__Host-`), DPoP proofs (`htu`) and the
+/// CSRF defence are all bound to it, so a page opened at another name of the same server
+/// (`localhost` for `127.0.0.1`) could sign up but never log in. Such page loads are redirected
+/// to the public origin; API requests a browser sends from such a page (it says so in `Origin`)
+/// are refused with one problem that names the address to use, before anything is done: a
+/// signup from there would make an account its maker then cannot log in to from that page.
+/// Requests without `Origin` (non-browser clients, same-origin GETs) are not affected, nor are
+/// the health checks and key discovery that load balancers and verifiers reach by internal names.
+async fn canonical_origin(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let public = state.settings.public_origin.as_str();
+    let path = req.uri().path();
+    if path == "/api" || path.starts_with("/api/") {
+        // Browsers post CSP reports from wherever the page was; they are accepted as they come.
+        if path != "/api/csp-report" {
+            if let Some(origin) = req.headers().get(header::ORIGIN) {
+                if origin.as_bytes() != public.as_bytes() {
+                    let from: String = String::from_utf8_lossy(origin.as_bytes())
+                        .chars()
+                        .filter(|c| !c.is_control())
+                        .take(100)
+                        .collect();
+                    return ApiError::WrongOrigin(format!(
+                        "this app lives at {public}: open it there (this request came from a page at {from}, which this server does not serve)"
+                    ))
+                    .into_response();
+                }
+            }
+        }
+        return next.run(req).await;
+    }
+    let page_load = matches!(
+        *req.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    ) && !matches!(path, "/healthz" | "/readyz")
+        && !path.starts_with("/.well-known/");
+    if page_load {
+        // The host name only: a proxy's `Host $host` drops the port, and the case to catch is
+        // another name for the server, not another port of the same one.
+        let wrong_host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .is_some_and(|h| !host_of(h).eq_ignore_ascii_case(host_of(public)));
+        if wrong_host {
+            let to = format!(
+                "{public}{}",
+                req.uri().path_and_query().map_or("/", |p| p.as_str())
+            );
+            if let Ok(location) = HeaderValue::from_str(&to) {
+                return (
+                    StatusCode::PERMANENT_REDIRECT,
+                    [(header::LOCATION, location)],
+                )
+                    .into_response();
+            }
+        }
+    }
+    next.run(req).await
+}
+
+/// A write that failed for lack of space (507) makes `/readyz` prove writes work before it
+/// says ready again (`Db::writable`).
+async fn note_storage_full(State(state): State<AppState>, res: Response) -> Response {
+    if res.status() == StatusCode::INSUFFICIENT_STORAGE {
+        state.db.note_full();
+    }
+    res
+}
+
 pub fn router(state: AppState) -> Router {
     let (documented, openapi) = routes::openapi::documented_routes().split_for_parts();
     let doc = routes::openapi::document(openapi);
@@ -321,9 +442,14 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::Extension(doc))
         .fallback(api_not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::map_response(problem_json_everywhere))
         .layer(middleware::map_response_with_state(
             state.clone(),
             dpop_nonce_header,
+        ))
+        .layer(middleware::map_response_with_state(
+            state.clone(),
+            note_storage_full,
         ))
         // Tokens and personal data: never stored by a browser or proxy. Only the public key set
         // (`/.well-known/jwks.json`) says otherwise, on purpose, in its own handler.
@@ -343,6 +469,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .fallback_service(spa)
         .layer(middleware::from_fn(static_cache_headers))
+        .layer(middleware::from_fn_with_state(state.clone(), canonical_origin))
         .layer(middleware::from_fn_with_state(state.clone(), limits))
         .layer(middleware::from_fn_with_state(
             state.security.clone(),
@@ -486,6 +613,15 @@ async fn shutdown_signal() {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn hosts_without_ports() {
+        assert_eq!(super::host_of("http://127.0.0.1:3000"), "127.0.0.1");
+        assert_eq!(super::host_of("localhost:3000"), "localhost");
+        assert_eq!(super::host_of("https://notes.example"), "notes.example");
+        assert_eq!(super::host_of("[::1]:3000"), "[::1]");
+        assert_eq!(super::host_of("http://[::1]"), "[::1]");
+    }
+
     #[test]
     fn hashed_asset_names() {
         assert!(super::is_hashed_asset("app-1a2b3c4d5e6f7a8b.js"));

@@ -6,7 +6,9 @@
 //! The checks of §4.3, in order, each with the reason it exists:
 //! - exactly one `DPoP` header (the caller; two would let a proxy and the server disagree),
 //! - `typ` is `dpop+jwt` (no other JWT passes as a proof),
-//! - `alg` is EdDSA or ES256 (asymmetric only: never `none`, never HMAC),
+//! - `alg` is Ed25519, EdDSA or ES256 (asymmetric only: never `none`, never HMAC); `Ed25519` is
+//!   RFC 9864's fully-specified name, `EdDSA` the deprecated polymorphic one that clients still
+//!   send. Both mean Ed25519 here: `EdDSA` over Ed448 is refused like any other key type,
 //! - `jwk` is a public key of that algorithm, with no private member,
 //! - the signature verifies with that `jwk`,
 //! - `htm` and `htu` are this request's method and public URL (no query or fragment),
@@ -34,7 +36,9 @@ pub const IAT_PAST_SECS: i64 = 60;
 /// the page is gone).
 pub const IAT_FUTURE_SECS: i64 = 5;
 /// The algorithms a proof may use, as announced in `WWW-Authenticate: DPoP algs="…"`.
-pub const ALGS: &str = "EdDSA ES256";
+/// `Ed25519` (RFC 9864) first: clients that know it prefer it; `EdDSA` stays for those that
+/// do not yet (npm `dpop` 2 writes `Ed25519`; WebCrypto-based code and older libraries `EdDSA`).
+pub const ALGS: &str = "Ed25519 EdDSA ES256";
 /// Most `jti`s remembered at once. Full of live entries, new proofs are refused (retry in a
 /// moment) rather than old ones forgotten: forgetting would reopen replay.
 const REPLAY_MAX: usize = 100_000;
@@ -287,7 +291,10 @@ fn public_jwk(alg: &str, jwk: &Value) -> Result<PublicJwk, ProofError> {
     let (kty, crv) = (jwk["kty"].as_str(), jwk["crv"].as_str());
     // RFC 7638 §3.2: the required members only, in lexicographic order, no whitespace.
     match (alg, kty, crv) {
-        ("EdDSA", Some("OKP"), Some("Ed25519")) => {
+        // RFC 9864 §2.2: `Ed25519` is EdDSA with the Ed25519 curve, fully specified; the
+        // polymorphic `EdDSA` is accepted for the same key type only (never Ed448, never
+        // another kty), so the two names open no door the other keeps shut.
+        ("Ed25519" | "EdDSA", Some("OKP"), Some("Ed25519")) => {
             let (x, bytes) = coordinate(jwk, "x")?;
             // The point is checked here, so a bad key is refused as such, before the signature.
             ed_key(&bytes)?;
@@ -307,7 +314,7 @@ fn public_jwk(alg: &str, jwk: &Value) -> Result<PublicJwk, ProofError> {
             })
         }
         _ => Err(ProofError::Invalid(
-            "the proof's jwk does not match its alg (EdDSA with an Ed25519 OKP key, or ES256 with a P-256 EC key)",
+            "the proof's jwk does not match its alg (Ed25519 or EdDSA with an Ed25519 OKP key, or ES256 with a P-256 EC key)",
         )),
     }
 }
@@ -342,7 +349,7 @@ pub fn verify(proof: &str, expect: &Expect<'_>) -> Result<Checked, ProofError> {
     let alg = header["alg"].as_str().unwrap_or("");
     if !ALGS.split(' ').any(|a| a == alg) {
         return Err(ProofError::Invalid(
-            "the DPoP proof's alg must be EdDSA or ES256",
+            "the DPoP proof's alg must be Ed25519, EdDSA or ES256",
         ));
     }
     let jwk = public_jwk(alg, &header["jwk"])?;
@@ -452,6 +459,51 @@ mod tests {
             public_jwk("EdDSA", &bad),
             Err(ProofError::Invalid("the proof's jwk is not a valid key"))
         ));
+    }
+
+    /// RFC 9864's `Ed25519` and the deprecated `EdDSA` name the same key type and give the
+    /// same thumbprint; neither opens another curve or key type, and `Ed448` stays refused.
+    #[test]
+    fn ed25519_and_eddsa_are_one_algorithm_and_nothing_more() {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]);
+        let x = B64.encode(key.verifying_key().as_bytes());
+        let okp = serde_json::json!({"x": x, "kty": "OKP", "crv": "Ed25519"});
+        assert_eq!(
+            public_jwk("Ed25519", &okp).unwrap().thumbprint,
+            public_jwk("EdDSA", &okp).unwrap().thumbprint
+        );
+        let ed448 = serde_json::json!({"x": x, "kty": "OKP", "crv": "Ed448"});
+        assert!(public_jwk("Ed25519", &ed448).is_err());
+        assert!(public_jwk("EdDSA", &ed448).is_err());
+        let ec = serde_json::json!({"x": x, "y": x, "kty": "EC", "crv": "P-256"});
+        assert!(public_jwk("Ed25519", &ec).is_err());
+        // A whole proof under each name verifies; under `Ed448` it is refused before any key.
+        let now = 1_000;
+        let expect = Expect {
+            method: "POST",
+            url: "https://c.example/api/auth/login",
+            access_token: None,
+            now,
+        };
+        let sign = |alg: &str| {
+            use ed25519_dalek::Signer as _;
+            let header = serde_json::json!({"typ": "dpop+jwt", "alg": alg, "jwk": okp});
+            let claims =
+                serde_json::json!({"jti": "j", "htm": "POST", "htu": expect.url, "iat": now});
+            let input = format!(
+                "{}.{}",
+                B64.encode(header.to_string()),
+                B64.encode(claims.to_string())
+            );
+            let sig = key.sign(input.as_bytes()).to_bytes();
+            format!("{input}.{}", B64.encode(sig))
+        };
+        assert!(verify(&sign("Ed25519"), &expect).is_ok());
+        assert!(verify(&sign("EdDSA"), &expect).is_ok());
+        assert_eq!(
+            verify(&sign("Ed448"), &expect).unwrap_err(),
+            ProofError::Invalid("the DPoP proof's alg must be Ed25519, EdDSA or ES256")
+        );
     }
 
     fn checked(jkt: &str, jti: &str, iat: i64) -> Checked {

@@ -14,7 +14,6 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::{
     error::{self, ApiError, ApiResult},
     state::AppState,
-    store,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -32,10 +31,26 @@ async fn healthz() -> &'static str {
 }
 
 #[utoipa::path(get, path = "/readyz", tag = "operations",
-    responses((status = 200, description = "The database answers", body = String), (status = 500, description = "The database does not answer", body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "The database answers, and writes succeed", body = String),
+        (status = 503, description = "Not ready, with the reason: the database is busy or unreachable, or out of space (writes fail)", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "The database failed in a way the server does not recognise", body = Problem, content_type = "application/problem+json")))]
+/// Ready to serve: the database answers, and, after a write failed for lack of space, writes
+/// succeed again (a write proves it). A load balancer takes an instance that cannot save
+/// anything out of rotation, and puts it back once it can.
 async fn readyz(State(state): State<AppState>) -> ApiResult<&'static str> {
-    store::ping(&state.db).await?;
-    Ok("ready")
+    match state.db.writable().await {
+        Ok(()) => Ok("ready"),
+        Err(e) => Err(match ApiError::from(e) {
+            // Said as "not ready" (503) with the reason, not as the write's 507.
+            ApiError::StorageFull(_) => ApiError::DatabaseBusy(
+                "not ready: the database is out of space and writes fail".into(),
+            ),
+            ApiError::DatabaseBusy(_) => {
+                ApiError::DatabaseBusy("not ready: the database is busy or unreachable".into())
+            }
+            other => other,
+        }),
+    }
 }
 
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "operations",

@@ -79,6 +79,8 @@ enum When {
     Csrf,
     /// Operations on a resource named in the path.
     PathParam,
+    /// Operations that may write to the database (every method but GET and HEAD).
+    Write,
 }
 
 /// One shared error answer: its status, its name under `components/responses`, what it means.
@@ -108,15 +110,19 @@ const SHARED: &[Shared] = &[
         description: "No such resource of yours" },
     Shared { status: "408", name: "Timeout", when: When::Always,
         description: "The request took longer than the server allows and was stopped" },
-    Shared { status: "503", name: "Overloaded", when: When::Always,
-        description: "The server is at capacity; retry after `Retry-After` seconds (type `/api/problems/overloaded`)" },
+    Shared { status: "503", name: "Unavailable", when: When::Always,
+        description: "Nothing was saved; retry after `Retry-After` seconds. The server is at capacity (type `/api/problems/overloaded`), or the database is busy, restarting or unreachable (type `/api/problems/database-busy`)" },
+    Shared { status: "507", name: "StorageFull", when: When::Write,
+        description: "The database is out of space: nothing was saved, everything saved before is kept (type `/api/problems/storage-full`)" },
+    Shared { status: "403", name: "WrongOrigin", when: When::Always,
+        description: "A browser request from an origin other than this server's public one (type `/api/problems/wrong-origin`); `detail` names the address to open the app at" },
 ];
 
 const METHODS: [&str; 8] = [
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
 ];
 
-fn applies(when: &When, op: &Value) -> bool {
+fn applies(when: &When, method: &str, op: &Value) -> bool {
     let has_param = |place: &str, name: Option<&str>| {
         op["parameters"].as_array().is_some_and(|ps| {
             ps.iter()
@@ -134,6 +140,7 @@ fn applies(when: &When, op: &Value) -> bool {
             .is_some_and(|s| s.len() == 1 && s[0].get("bearer").is_some()),
         When::Csrf => has_param("header", Some("X-Requested-With")),
         When::PathParam => has_param("path", None),
+        When::Write => !matches!(method, "get" | "head"),
     }
 }
 
@@ -154,7 +161,7 @@ fn add_shared_responses(doc: &mut Value) {
         for m in METHODS {
             let Some(op) = item.get_mut(m) else { continue };
             for s in SHARED {
-                if applies(&s.when, op) && op["responses"].get(s.status).is_none() {
+                if applies(&s.when, m, op) && op["responses"].get(s.status).is_none() {
                     op["responses"][s.status] =
                         json!({"$ref": format!("#/components/responses/{}", s.name)});
                 }
@@ -181,7 +188,22 @@ pub fn documented_routes() -> OpenApiRouter<AppState> {
 pub fn document(openapi: utoipa::openapi::OpenApi) -> Value {
     let mut doc = serde_json::to_value(openapi).expect("the OpenAPI document serialises");
     add_shared_responses(&mut doc);
+    name_problem_types(&mut doc);
     doc
+}
+
+/// `GET /api/problems/{name}` takes the names of [`api_types::ProblemType`], listed as an enum so
+/// a client (and the contract fuzz) knows them; the list is the enum's own, never a copy.
+fn name_problem_types(doc: &mut Value) {
+    let names: Vec<_> = api_types::ProblemType::ALL
+        .iter()
+        .map(|t| t.name())
+        .collect();
+    if let Some(params) = doc["paths"]["/api/problems/{name}"]["get"]["parameters"].as_array_mut() {
+        for p in params.iter_mut().filter(|p| p["name"] == "name") {
+            p["schema"] = json!({"type": "string", "enum": names});
+        }
+    }
 }
 
 /// The served document, made once when the router is built.

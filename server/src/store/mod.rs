@@ -13,6 +13,7 @@
 pub mod copy;
 pub mod dpop;
 pub mod events;
+pub mod fault;
 pub mod keys;
 pub mod notes;
 pub mod rotation;
@@ -36,7 +37,25 @@ use sqlx::{
 #[derive(Clone, Debug)]
 pub struct Db {
     pub(crate) engine: Engine,
+    /// Set when a write failed for lack of space; `/readyz` then proves a write before it says
+    /// ready again ([`Db::writable`]).
+    full: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
+
+/// How long a write waits for a lock another process or transaction holds before it gives up
+/// and the client is told "busy, nothing saved, retry" (503). SQLite: every write of this
+/// process goes through one connection, so only another process (the CLI, a backup) can hold
+/// the lock, and its writes take milliseconds; a lock held longer is a fault to report, not to
+/// sit out for seconds while every other writer queues behind it. PostgreSQL: row locks are
+/// held by concurrent rotations for milliseconds; `lock_timeout` is there for a transaction
+/// that stalls.
+pub const LOCK_WAIT: Duration = Duration::from_secs(1);
+/// PostgreSQL's `lock_timeout`: longer than SQLite's, as dozens of instances' rotations of one
+/// hot row may queue legitimately.
+const PG_LOCK_TIMEOUT: &str = "2s";
+/// How long a write waits for the SQLite writer connection (behind `LOCK_WAIT`s of the writes
+/// ahead of it) or for a PostgreSQL connection, before 503.
+const ACQUIRE_WAIT: Duration = Duration::from_secs(3);
 
 #[derive(Clone, Debug)]
 pub(crate) enum Engine {
@@ -123,8 +142,19 @@ pub enum Location {
 impl Location {
     /// `sqlite://PATH` (a file), `postgres://…` / `postgresql://…`; nothing else.
     pub fn parse(url: &str) -> anyhow::Result<Self> {
-        if let Some(path) = url.strip_prefix("sqlite://") {
+        if let Some(rest) = url.strip_prefix("sqlite://") {
+            // sqlx's URL form may carry a query (`?mode=rwc`). A query is never part of the
+            // file's name: `mode=rwc` (read, write, create) is what the server does anyway;
+            // anything else would change what the server can do to its own database, so it is
+            // refused here, at start, rather than half-honoured.
+            let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
             anyhow::ensure!(!path.is_empty(), "sqlite:// needs a file path");
+            for param in query.split('&').filter(|p| !p.is_empty()) {
+                anyhow::ensure!(
+                    param == "mode=rwc",
+                    "sqlite:// URLs take no {param:?}: the server opens its file read-write and creates it when missing (`?mode=rwc`, the only option accepted); set journal and sync modes nowhere, the server chooses them"
+                );
+            }
             Ok(Self::Sqlite(path.into()))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Self::Postgres(url.to_owned()))
@@ -191,9 +221,10 @@ impl Db {
             // last transactions, which costs at worst a re-login, never a corrupt database.
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(LOCK_WAIT);
         let write = SqlitePoolOptions::new()
             .max_connections(1)
+            .acquire_timeout(ACQUIRE_WAIT)
             .connect_with(opts.clone())
             .await
             .with_context(|| format!("opening {}", path.display()))?;
@@ -212,6 +243,7 @@ impl Db {
                 write,
                 rotator,
             }),
+            full: Default::default(),
         })
     }
 
@@ -230,13 +262,13 @@ impl Db {
                 // not hold a token's or a budget's row lock for the hours TCP takes to notice:
                 // the others wait at most `lock_timeout`, and its session is ended after
                 // `idle_in_transaction_session_timeout`.
-                ("lock_timeout", "5s"),
+                ("lock_timeout", PG_LOCK_TIMEOUT),
                 ("idle_in_transaction_session_timeout", "10s"),
                 ("statement_timeout", "30s"),
             ]);
         let pool = PgPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(ACQUIRE_WAIT)
             .connect_with(opts)
             .await
             .with_context(|| format!("connecting to {}", redact(url)))?;
@@ -247,6 +279,7 @@ impl Db {
             .context("running migrations")?;
         Ok(Self {
             engine: Engine::Postgres(PgDb { pool }),
+            full: Default::default(),
         })
     }
 
@@ -281,6 +314,36 @@ pub async fn ping(db: &Db) -> sqlx::Result<()> {
     on!(db, read, p => sqlx::query("SELECT 1").execute(p).await.map(|_| ()))
 }
 
+impl Db {
+    /// Records that a write failed for lack of space (the API answered 507).
+    pub fn note_full(&self) {
+        self.full.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether writes succeed, for `/readyz`. After a write failed for lack of space this
+    /// proves it with a write of its own (a row of two pages' worth, committed, then deleted),
+    /// so readiness returns once space does and not before; otherwise a read round trip.
+    pub async fn writable(&self) -> sqlx::Result<()> {
+        use std::sync::atomic::Ordering;
+        if !self.full.load(Ordering::Relaxed) {
+            return ping(self).await;
+        }
+        let filler = vec![0u8; 8192];
+        on!(self, write, p => {
+            sqlx::query(
+                "INSERT INTO write_probe (id, filler) VALUES (1, $1)
+                 ON CONFLICT (id) DO UPDATE SET filler = excluded.filler",
+            )
+            .bind(&filler)
+            .execute(p)
+            .await?;
+            sqlx::query("DELETE FROM write_probe").execute(p).await?;
+        });
+        self.full.store(false, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
 /// Whether a database error is a UNIQUE constraint violation (mapped to 409 by callers).
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
@@ -304,5 +367,18 @@ mod tests {
         )
         .contains("hunter2"));
         assert!(Location::parse("sqlite://").is_err());
+        // sqlx's documented form: the query is an option, never part of the file name.
+        assert_eq!(
+            Location::parse("sqlite://data/x.db?mode=rwc").unwrap(),
+            Location::Sqlite("data/x.db".into())
+        );
+        for refused in [
+            "sqlite://x.db?mode=ro",
+            "sqlite://x.db?mode=memory",
+            "sqlite://x.db?cache=shared",
+            "sqlite://?mode=rwc",
+        ] {
+            assert!(Location::parse(refused).is_err(), "{refused}");
+        }
     }
 }

@@ -72,10 +72,10 @@ async fn run(write: SqlitePool, mut rx: mpsc::Receiver<Job>) {
             }
             Err(e) => {
                 tracing::error!(error = %e, size = batch.len(), "refresh rotation batch failed");
+                // Each waiter gets the same kind of failure (busy, full, other), so each answers
+                // as honestly as a rotation of its own would have: nothing rotated, retry.
                 for job in batch.drain(..) {
-                    let _ = job.reply.send(Err(sqlx::Error::Protocol(format!(
-                        "rotation batch failed: {e}"
-                    ))));
+                    let _ = job.reply.send(Err(super::fault::replicate(&e)));
                 }
             }
         }

@@ -241,14 +241,14 @@ async fn a_bound_token_is_worthless_without_its_key() {
     // A token refused on a DPoP request is challenged in DPoP's terms (RFC 9449 §7.1).
     assert_eq!(
         res.headers()["www-authenticate"],
-        r#"DPoP algs="EdDSA ES256", error="invalid_token""#
+        r#"DPoP algs="Ed25519 EdDSA ES256", error="invalid_token""#
     );
     let p = assert_problem(res, StatusCode::UNAUTHORIZED).await;
     assert_eq!(p["type"], "/api/problems/invalid-token");
     let res = me_with(&app, "DPoP", "not.a.token", &[]).await;
     assert_eq!(
         res.headers()["www-authenticate"],
-        r#"DPoP algs="EdDSA ES256", error="invalid_token""#
+        r#"DPoP algs="Ed25519 EdDSA ES256", error="invalid_token""#
     );
 }
 
