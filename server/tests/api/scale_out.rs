@@ -314,6 +314,8 @@ async fn start_process(db_url: &str, dir: &TempDir) -> Process {
         .env("CLOAKROOM_PORT", port.to_string())
         .env(ORIGIN.0, ORIGIN.1)
         .env("CLOAKROOM_LOG", "warn")
+        // Revocations reach the other instance by LISTEN/NOTIFY alone, so a test sees it work.
+        .env("CLOAKROOM_RESYNC_SECS", "3600")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -545,4 +547,284 @@ async fn moving_from_sqlite_to_postgres_logs_nobody_out() {
         ok && out.contains("users: 1") && out.contains("revocations: 1"),
         "{out}"
     );
+}
+
+/// A PostgreSQL cluster of one test's own (`.ci/with-postgres` says where the binaries are), so
+/// the test can stop and start it without disturbing the tests that share the suite's cluster.
+struct OwnCluster {
+    dir: TempDir,
+    bin: std::path::PathBuf,
+    port: u16,
+}
+
+impl OwnCluster {
+    /// As root, initdb and postgres refuse to run: they run as Debian's `postgres` user.
+    fn cmd(&self, tool: &str) -> std::process::Command {
+        let root = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| o.stdout.starts_with(b"0\n"))
+            .unwrap_or(false);
+        let tool = self.bin.join(tool);
+        if root {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(tool);
+            c
+        } else {
+            std::process::Command::new(tool)
+        }
+    }
+
+    fn data(&self) -> std::path::PathBuf {
+        self.dir.path().join("pg")
+    }
+
+    fn new() -> Self {
+        let bin = std::env::var_os("CLOAKROOM_TEST_PG_BIN")
+            .expect("CLOAKROOM_TEST_PG_BIN: run under .ci/with-postgres")
+            .into();
+        let dir = TempDir::new().unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let c = OwnCluster {
+            dir,
+            bin,
+            port: free_port(),
+        };
+        std::fs::create_dir(c.data()).unwrap();
+        let _ = std::process::Command::new("chown")
+            .arg("postgres")
+            .arg(c.data())
+            .status();
+        let ok = c
+            .cmd("initdb")
+            .arg("-D")
+            .arg(c.data())
+            .args([
+                "--auth=trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            ])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(ok.success(), "initdb");
+        c.ctl("start");
+        c
+    }
+
+    fn ctl(&self, what: &str) {
+        let mut cmd = self.cmd("pg_ctl");
+        cmd.arg("-D").arg(self.data()).args(["-w", "-t", "60"]);
+        match what {
+            "start" => {
+                let opts = format!(
+                    "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+                    self.port,
+                    self.data().display()
+                );
+                cmd.arg("-l")
+                    .arg(self.data().join("log"))
+                    .args(["start", "-o", &opts]);
+            }
+            // `-m fast`: what a restart or failover does to the sessions of every instance.
+            _ => {
+                cmd.args(["-m", what, "stop"]);
+            }
+        }
+        let ok = cmd.stdout(std::process::Stdio::null()).status().unwrap();
+        assert!(ok.success(), "pg_ctl {what}");
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        let _ = self
+            .cmd("pg_ctl")
+            .arg("-D")
+            .arg(self.data())
+            .args(["-m", "immediate", "stop"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+/// PostgreSQL restarts (`pg_ctl stop -m fast`, then start) while 16 tabs refresh through two
+/// instances. Refreshes cut off or made while it is down are answered 503 `database-busy` with
+/// `Retry-After`, never 500 and never 401: the tab retries with the cookie it holds and gets a
+/// token, nobody is logged out, nothing is taken for theft, and both instances pick up again,
+/// LISTEN included (a logout on one reaches the other).
+#[tokio::test]
+async fn a_postgres_restart_under_refresh_load_logs_nobody_out_and_answers_no_500() {
+    if !on_postgres() {
+        return;
+    }
+    let cluster = Arc::new(OwnCluster::new());
+    let url = cluster.url();
+    let dir = TempDir::new().unwrap();
+    let a = start_process(&url, &dir).await;
+    let b = start_process(&url, &dir).await;
+    let client = reqwest::Client::new();
+    let mut tabs = Vec::new();
+    for _ in 0..16 {
+        let name = unique_name();
+        let body = serde_json::json!({"username": name, "password": PASSWORD});
+        let res = client
+            .post(format!("{}/api/auth/signup", a.addr))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let body = serde_json::json!({"username": name, "password": PASSWORD, "remember": true});
+        let res = client
+            .post(format!("{}/api/auth/login", b.addr))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        tabs.push(refresh_cookie(res.headers()).unwrap().0);
+    }
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let busy = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let restarted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let restarter = {
+        let (cluster, done, restarted) = (cluster.clone(), done.clone(), restarted.clone());
+        tokio::spawn(async move {
+            until("refresh load under way", || {
+                done.load(std::sync::atomic::Ordering::Relaxed) >= 40
+            })
+            .await;
+            tokio::task::spawn_blocking(move || {
+                cluster.ctl("fast");
+                cluster.ctl("start");
+            })
+            .await
+            .unwrap();
+            restarted.store(true, std::sync::atomic::Ordering::Relaxed);
+        })
+    };
+    let runs: Vec<_> = tabs
+        .into_iter()
+        .map(|mut rt| {
+            let (client, addrs) = (client.clone(), [a.addr.clone(), b.addr.clone()]);
+            let (done, busy, restarted) = (done.clone(), busy.clone(), restarted.clone());
+            tokio::spawn(async move {
+                // Refreshes until the restart is over and ten more have gone through.
+                let mut after = 0;
+                let mut i = 0usize;
+                let deadline = Instant::now() + Duration::from_secs(120);
+                while after < 10 {
+                    assert!(Instant::now() < deadline, "the service never came back");
+                    i += 1;
+                    let res = client
+                        .post(format!("{}/api/auth/refresh", addrs[i % 2]))
+                        .header("cookie", format!("__Host-cloakroom_refresh={rt}"))
+                        .header("x-requested-with", "cloakroom")
+                        .send()
+                        .await
+                        .expect("the instances stay up");
+                    match res.status() {
+                        StatusCode::OK => {
+                            rt = refresh_cookie(res.headers()).expect("a cookie").0;
+                            done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            if restarted.load(std::sync::atomic::Ordering::Relaxed) {
+                                after += 1;
+                            }
+                        }
+                        StatusCode::SERVICE_UNAVAILABLE => {
+                            assert!(res.headers().contains_key("retry-after"));
+                            assert!(refresh_cookie(res.headers()).is_none());
+                            let p: serde_json::Value = res.json().await.unwrap();
+                            assert_eq!(p["type"], api_types::ProblemType::DatabaseBusy.uri());
+                            busy.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            // The client retries with the cookie it still holds.
+                            tokio::task::yield_now().await;
+                        }
+                        other => panic!(
+                            "refresh {i} of a tab answered {other}: {}",
+                            res.text().await.unwrap()
+                        ),
+                    }
+                }
+                rt
+            })
+        })
+        .collect();
+    let mut finals = Vec::new();
+    for r in runs {
+        finals.push(r.await.unwrap());
+    }
+    restarter.await.unwrap();
+    eprintln!(
+        "{} refreshes answered 503 database-busy during the restart and were retried",
+        busy.load(std::sync::atomic::Ordering::Relaxed)
+    );
+    // Everyone refreshes on both instances, and nothing was taken for theft.
+    for rt in &finals {
+        let (status, next) = refresh_at(&client, &a.addr, rt).await.unwrap();
+        assert_eq!(status, StatusCode::OK);
+        let (status, _) = refresh_at(&client, &b.addr, &next.unwrap()).await.unwrap();
+        assert_eq!(status, StatusCode::OK);
+    }
+    let db = cloakroom::store::Db::connect(&cloakroom::store::Location::parse(&url).unwrap())
+        .await
+        .unwrap();
+    let revoked = fetch_ints(
+        &db,
+        "SELECT COUNT(*) FROM sessions WHERE revoked_at IS NOT NULL",
+    )
+    .await
+    .unwrap();
+    assert_eq!(revoked, [0]);
+    // LISTEN came back: a logout through A ends the access token on B without B's re-sync.
+    let name = unique_name();
+    let body = serde_json::json!({"username": name, "password": PASSWORD});
+    client
+        .post(format!("{}/api/auth/signup", a.addr))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let res = client
+        .post(format!("{}/api/auth/login", a.addr))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let rt = refresh_cookie(res.headers()).unwrap().0;
+    let access = res
+        .json::<api_types::TokenResponse>()
+        .await
+        .unwrap()
+        .access_token;
+    let me_on_b = || {
+        client
+            .get(format!("{}/api/me", b.addr))
+            .bearer_auth(&access)
+            .send()
+    };
+    assert_eq!(me_on_b().await.unwrap().status(), StatusCode::OK);
+    let res = client
+        .post(format!("{}/api/auth/logout", a.addr))
+        .header("cookie", format!("__Host-cloakroom_refresh={rt}"))
+        .header("x-requested-with", "cloakroom")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while me_on_b().await.unwrap().status() == StatusCode::OK {
+        assert!(Instant::now() < deadline, "the logout never reached B");
+        tokio::task::yield_now().await;
+    }
 }
