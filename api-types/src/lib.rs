@@ -51,6 +51,35 @@ pub struct LoginRequest {
     pub remember: bool,
 }
 
+/// `POST /api/account/password`: the current password (a stolen access token alone cannot
+/// change it) and the new one, which follows the sign-up rules.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    /// The sign-up rules: 12 to 256 characters, not one character repeated, not a commonly
+    /// used password (422), not mostly the username (422).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 12,
+            max_length = 256,
+            pattern = "([\\s\\S])(?!\\1)[\\s\\S]"
+        )
+    )]
+    pub new_password: String,
+}
+
+/// `POST /api/account/delete`: the password, and `confirm: true` (an explicit confirmation).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DeleteAccountRequest {
+    pub password: String,
+    pub confirm: bool,
+}
+
 /// Answer of login and refresh. The refresh token never appears here: it travels only in the
 /// HttpOnly cookie.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -274,10 +303,13 @@ pub enum ProblemType {
     /// 403: a browser request from another origin than the server's public one (the app opened
     /// at `localhost` when it lives at `127.0.0.1`, say); `detail` names the address to use.
     WrongOrigin,
+    /// 403: the current password given to confirm an account change is wrong. It counts against
+    /// the account's guess budget like a failed login.
+    WrongPassword,
 }
 
 impl ProblemType {
-    pub const ALL: [ProblemType; 15] = [
+    pub const ALL: [ProblemType; 16] = [
         ProblemType::NoRefreshCookie,
         ProblemType::RefreshReused,
         ProblemType::SessionEnded,
@@ -293,6 +325,7 @@ impl ProblemType {
         ProblemType::DatabaseBusy,
         ProblemType::StorageFull,
         ProblemType::WrongOrigin,
+        ProblemType::WrongPassword,
     ];
 
     /// The stable name, the last segment of the URI.
@@ -313,6 +346,7 @@ impl ProblemType {
             ProblemType::DatabaseBusy => "database-busy",
             ProblemType::StorageFull => "storage-full",
             ProblemType::WrongOrigin => "wrong-origin",
+            ProblemType::WrongPassword => "wrong-password",
         }
     }
 

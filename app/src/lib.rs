@@ -15,8 +15,8 @@ use leptos::prelude::*;
 use auth::Auth;
 use components::{guard::Protected, nav::Nav};
 use pages::{
-    admin::AdminPage, inspector::InspectorPage, login::LoginPage, notes::NotesPage,
-    sessions::SessionsPage, signup::SignupPage,
+    account::AccountPage, admin::AdminPage, inspector::InspectorPage, login::LoginPage,
+    notes::NotesPage, sessions::SessionsPage, signup::SignupPage,
 };
 use router::Page;
 
@@ -37,6 +37,7 @@ pub fn App() -> impl IntoView {
             {move || match page.get() {
                 Page::Notes => view! { <Protected><NotesPage/></Protected> }.into_any(),
                 Page::Sessions => view! { <Protected><SessionsPage/></Protected> }.into_any(),
+                Page::Account => view! { <Protected><AccountPage/></Protected> }.into_any(),
                 Page::Admin => view! { <Protected><AdminPage/></Protected> }.into_any(),
                 Page::Inspector => view! { <InspectorPage/> }.into_any(),
                 Page::Login => view! { <LoginPage/> }.into_any(),

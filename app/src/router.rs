@@ -18,6 +18,7 @@ use leptos::prelude::*;
 pub enum Page {
     Notes,
     Sessions,
+    Account,
     Admin,
     Inspector,
     Login,
@@ -35,6 +36,7 @@ impl Page {
         match path {
             "/" | "/notes" => Page::Notes,
             "/sessions" => Page::Sessions,
+            "/account" => Page::Account,
             "/admin" => Page::Admin,
             "/inspector" => Page::Inspector,
             "/login" => Page::Login,
@@ -237,6 +239,7 @@ mod tests {
         assert_eq!(Page::at("/notes"), Page::Notes);
         assert_eq!(Page::at("/notes/"), Page::Notes);
         assert_eq!(Page::at("/sessions"), Page::Sessions);
+        assert_eq!(Page::at("/account"), Page::Account);
         assert_eq!(Page::at("/admin"), Page::Admin);
         assert_eq!(Page::at("/inspector"), Page::Inspector);
         assert_eq!(Page::at("/login"), Page::Login);

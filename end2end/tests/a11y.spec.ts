@@ -38,6 +38,7 @@ const LOGGED_OUT = [
 const LOGGED_IN = [
   { path: '/notes', ready: 'Notes' },
   { path: '/sessions', ready: 'Sessions' },
+  { path: '/account', ready: 'Account' },
   { path: '/inspector', ready: 'Token inspector' },
   { path: '/admin', ready: 'Admin' },
 ];

@@ -97,3 +97,18 @@ test('a first visit lands on the login page with no notice: a missing refresh co
   await expect(page.getByLabel('Username')).toBeVisible();
   await expect(page.getByTestId('login-notice')).toHaveCount(0);
 });
+
+test('opened at localhost, the app moves to its public address, where signing up logs in', async ({ page }) => {
+  // What many people type after `make run`: another name for the same server. Cookies, DPoP
+  // proofs and the CSRF defence belong to the public origin, so the page must move there first.
+  const port = process.env.E2E_PORT;
+  await page.goto(`http://localhost:${port}/signup?from=typed`);
+  await expect(page).toHaveURL(`http://127.0.0.1:${port}/signup?from=typed`);
+  const username = uniqueName('localhost');
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+  await page.getByLabel('Repeat password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign up' }).click();
+  await expect(page).toHaveURL(`http://127.0.0.1:${port}/notes`);
+  await expect(page.getByTestId('current-user')).toContainText(username);
+});

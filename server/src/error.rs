@@ -30,6 +30,9 @@ pub enum ApiError {
     /// 403, typed `wrong-origin`: a browser request from an origin other than the public one.
     #[error("{0}")]
     WrongOrigin(String),
+    /// 403, typed `wrong-password`: the password confirming an account change is wrong.
+    #[error("{0}")]
+    WrongPassword(String),
     /// 404: also what another user's resource looks like (no existence oracle).
     #[error("{0}")]
     NotFound(String),
@@ -79,9 +82,10 @@ impl ApiError {
             ApiError::Unauthorized { .. } | ApiError::DpopTokenRefused(_) => {
                 StatusCode::UNAUTHORIZED
             }
-            ApiError::Forbidden(_) | ApiError::CsrfRejected(_) | ApiError::WrongOrigin(_) => {
-                StatusCode::FORBIDDEN
-            }
+            ApiError::Forbidden(_)
+            | ApiError::CsrfRejected(_)
+            | ApiError::WrongOrigin(_)
+            | ApiError::WrongPassword(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -117,6 +121,7 @@ impl ApiError {
             ApiError::DpopTokenRefused(_) => Some(ProblemType::InvalidToken),
             ApiError::CsrfRejected(_) => Some(ProblemType::CsrfRejected),
             ApiError::WrongOrigin(_) => Some(ProblemType::WrongOrigin),
+            ApiError::WrongPassword(_) => Some(ProblemType::WrongPassword),
             ApiError::Conflict(_) => Some(ProblemType::UsernameTaken),
             ApiError::Unprocessable(_) => Some(ProblemType::Validation),
             ApiError::TooManyRequests { .. } => Some(ProblemType::Throttled),
@@ -168,7 +173,9 @@ pub fn status_of(kind: ProblemType) -> StatusCode {
         ProblemType::Throttled => StatusCode::TOO_MANY_REQUESTS,
         ProblemType::Overloaded | ProblemType::DatabaseBusy => StatusCode::SERVICE_UNAVAILABLE,
         ProblemType::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
-        ProblemType::CsrfRejected | ProblemType::WrongOrigin => StatusCode::FORBIDDEN,
+        ProblemType::CsrfRejected | ProblemType::WrongOrigin | ProblemType::WrongPassword => {
+            StatusCode::FORBIDDEN
+        }
         ProblemType::Validation => StatusCode::UNPROCESSABLE_ENTITY,
         ProblemType::UsernameTaken => StatusCode::CONFLICT,
     }
@@ -192,6 +199,7 @@ pub fn title_of(kind: ProblemType) -> &'static str {
         ProblemType::DatabaseBusy => "Database busy",
         ProblemType::StorageFull => "Storage full",
         ProblemType::WrongOrigin => "Wrong address",
+        ProblemType::WrongPassword => "Wrong password",
     }
 }
 
@@ -213,6 +221,7 @@ pub fn description_of(kind: ProblemType) -> &'static str {
         ProblemType::DatabaseBusy => "The database is busy (a lock held by another process or transaction), restarting or unreachable. The request did not complete and saved nothing: retry the same request after the Retry-After seconds. A refused refresh leaves the refresh cookie working.",
         ProblemType::StorageFull => "The database has no room left. The request saved nothing, and everything saved before is kept. Reads still work; writes succeed again once the operator frees space (`/readyz` answers 503 until then).",
         ProblemType::WrongOrigin => "The request came from a page at another address than this server's public origin (for example `localhost` instead of `127.0.0.1`). Cookies, DPoP proofs and the CSRF defence are all bound to the public origin, so nothing can work from there: open the app at the address `detail` names.",
+        ProblemType::WrongPassword => "The current password given to confirm an account change (a new password, deleting the account) is wrong; nothing changed. It counts against the account's guess budget like a failed login, so this form is no way around the login limits. A 403, not a 401: the access token was fine, so a client must not refresh and retry.",
     }
 }
 
@@ -388,6 +397,7 @@ mod tests {
             ApiError::DatabaseBusy("x".into()),
             ApiError::StorageFull("x".into()),
             ApiError::WrongOrigin("x".into()),
+            ApiError::WrongPassword("x".into()),
         ];
         let mut seen = Vec::new();
         for e in cases {

@@ -223,6 +223,19 @@ pub async fn call<T: DeserializeOwned>(
     parse(&call_inner(creds, method, path, json, &[]).await?)
 }
 
+/// An authenticated call with extra headers (the CSRF header of the account routes); a 204's
+/// empty answer reads as `()`.
+pub async fn call_with<T: DeserializeOwned>(
+    creds: &impl Credentials,
+    method: Method,
+    path: &str,
+    body: &impl Serialize,
+    headers: &[(&str, &str)],
+) -> Result<T, ApiError> {
+    let json = to_json(body)?;
+    parse(&call_inner(creds, method, path, Some(json), headers).await?)
+}
+
 /// An authenticated call with no body either way (the answer is a 204), with any extra
 /// headers the route wants (the CSRF header on cookie-adjacent routes such as logout-all).
 pub async fn send(

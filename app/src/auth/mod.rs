@@ -171,6 +171,13 @@ impl Auth {
         t.access_token
     }
 
+    /// The account is gone (deleted here): this tab forgets the token, and every other tab,
+    /// sharing the now cleared cookie, is told the session ended.
+    pub fn account_gone(&self, message: String) {
+        self.drop_session(Some(message));
+        tabs::announce(tabs::Message::Ended);
+    }
+
     /// Forgets the token (and the refresh timer).
     pub fn drop_session(&self, message: Option<String>) {
         tabs::cancel_refresh();

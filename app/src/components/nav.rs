@@ -59,6 +59,7 @@ pub fn Nav() -> impl IntoView {
                 <Show when=move || user.get().is_some()>
                     <Link href="/notes">"Notes"</Link>
                     <Link href="/sessions">"Sessions"</Link>
+                    <Link href="/account">"Account"</Link>
                 </Show>
                 <Show when=move || is_admin.get()>
                     <Link href="/admin">"Admin"</Link>

@@ -1,5 +1,6 @@
 //! HTTP routes, one file per area, each with its own `router()`; merged in `startup`.
 
+pub mod account;
 pub mod admin;
 pub mod auth;
 pub mod csp;

@@ -28,7 +28,7 @@ use crate::state::AppState;
     tags(
         (name = "auth", description = "Browser flow: the refresh token lives in an HttpOnly cookie"),
         (name = "sessions", description = "A user's devices"),
-        (name = "account"), (name = "notes", description = "The protected resource"),
+        (name = "account", description = "The user's own account: change the password, delete the account"), (name = "notes", description = "The protected resource"),
         (name = "simplejwt", description = "Token-in-body flow for non-browser clients, simplejwt-compatible"),
         (name = "admin", description = "Role `admin`, granted by the CLI only"),
         (name = "operations"),
@@ -175,6 +175,7 @@ fn add_shared_responses(doc: &mut Value) {
 pub fn documented_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(super::auth::router())
+        .merge(super::account::router())
         .merge(super::token::router())
         .merge(super::me::router())
         .merge(super::notes::router())

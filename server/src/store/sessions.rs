@@ -364,6 +364,14 @@ pub async fn revoke_all(
     .await)
 }
 
+/// Whether a session's refresh cookie is persistent ("remember me"), if the session exists.
+pub async fn is_persistent(db: &Db, session_id: &str) -> sqlx::Result<Option<bool>> {
+    on!(db, read, p => sqlx::query_scalar("SELECT persistent FROM sessions WHERE id = $1")
+        .bind(session_id)
+        .fetch_optional(p)
+        .await)
+}
+
 /// Sessions revoked at or after `since`: their access tokens may still be unexpired.
 pub async fn revoked_since(db: &Db, since: i64) -> sqlx::Result<Vec<(String, i64)>> {
     on!(db, read, p => sqlx::query_as(

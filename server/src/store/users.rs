@@ -95,6 +95,60 @@ pub async fn set_password_hash(db: &Db, user_id: &str, hash: &str) -> sqlx::Resu
     Ok(n == 1)
 }
 
+/// What [`delete_account`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Deleted {
+    /// Deleted; these sessions were live and are revoked (logged for every instance).
+    Deleted(Vec<String>),
+    /// The account holds the admin role and no other account does: nothing changed.
+    LastAdmin,
+    Missing,
+}
+
+/// In one transaction: refuses if the account is the last admin; revokes its live sessions
+/// (the revocation log's trigger tells every instance, and the log has no link to sessions, so
+/// it outlives them); deletes the account and, by the schema's cascades, its sessions,
+/// refresh-token hashes and notes. Security events are kept: they name the account by id only.
+pub async fn delete_account(
+    db: &Db,
+    user_id: &str,
+    now: i64,
+    reason: &str,
+) -> sqlx::Result<Deleted> {
+    const ADMIN: &str = "' ' || roles || ' ' LIKE '% admin %'";
+    on!(db, write, p => {
+        let mut tx = p.begin().await?;
+        let me: Option<bool> = sqlx::query_scalar(&format!("SELECT {ADMIN} FROM users WHERE id = $1"))
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(admin) = me else { return Ok(Deleted::Missing) };
+        if admin {
+            let admins: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM users WHERE {ADMIN}"))
+                .fetch_one(&mut *tx)
+                .await?;
+            if admins <= 1 {
+                return Ok(Deleted::LastAdmin);
+            }
+        }
+        let ids: Vec<String> = sqlx::query_scalar(
+            "UPDATE sessions SET revoked_at = $1, revoked_reason = $2
+             WHERE user_id = $3 AND revoked_at IS NULL RETURNING id",
+        )
+        .bind(now)
+        .bind(reason)
+        .bind(user_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Deleted::Deleted(ids))
+    })
+}
+
 #[derive(Debug, Clone, FromRow)]
 pub struct UserSummary {
     pub id: String,

@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod account;
 mod attacks;
 mod auth_flow;
 mod csrf;

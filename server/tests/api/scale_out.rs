@@ -828,3 +828,37 @@ async fn a_postgres_restart_under_refresh_load_logs_nobody_out_and_answers_no_50
         tokio::task::yield_now().await;
     }
 }
+
+/// A password changed through one instance ends the account's sessions on the other at once:
+/// the other browser's access token is refused there (LISTEN), and its refresh token too.
+#[tokio::test]
+async fn a_password_change_on_one_instance_is_seen_by_the_other() {
+    if !on_postgres() {
+        return;
+    }
+    let (a, b) = two(&[("CLOAKROOM_RESYNC_SECS", "3600")]).await;
+    let (name, here) = a.new_user().await;
+    let elsewhere = b.login(&name).await;
+    assert_eq!(b.me_status(&elsewhere.access).await, StatusCode::OK);
+    let res = a
+        .client
+        .post(a.url("/api/account/password"))
+        .bearer_auth(&here.access)
+        .header("x-requested-with", "cloakroom")
+        .json(&serde_json::json!({"current_password": PASSWORD, "new_password": "an entirely new passphrase"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let fresh: api_types::TokenResponse = res.json().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while b.me_status(&elsewhere.access).await == StatusCode::OK {
+        assert!(Instant::now() < deadline, "B never learned of the change");
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        b.refresh_raw(&elsewhere.refresh).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(b.me_status(&fresh.access_token).await, StatusCode::OK);
+}

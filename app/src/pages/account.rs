@@ -1,0 +1,131 @@
+//! The user's own account: a new password (every other session ends), or the account deleted.
+
+use api_types::{ChangePasswordRequest, DeleteAccountRequest, ProblemType, TokenResponse};
+use leptos::prelude::*;
+
+use crate::{
+    api::{self, ApiError, Method},
+    auth::use_auth,
+};
+
+/// A server refusal said for people; the wrong password gets its own sentence.
+fn said(e: ApiError) -> String {
+    match e.kind {
+        Some(ProblemType::WrongPassword) => {
+            "The current password is wrong. Nothing was changed.".into()
+        }
+        _ => e.message,
+    }
+}
+
+#[component]
+pub fn AccountPage() -> impl IntoView {
+    let auth = use_auth();
+    let router = crate::router::use_router();
+    let current = RwSignal::new(String::new());
+    let new = RwSignal::new(String::new());
+    let repeat = RwSignal::new(String::new());
+    let changed = RwSignal::new(None::<String>);
+    let change_error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let change = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        changed.set(None);
+        let (c, n) = (current.get_untracked(), new.get_untracked());
+        let problem = if c.is_empty() {
+            Some("Enter your current password.")
+        } else if n != repeat.get_untracked() {
+            Some("The two new passwords differ.")
+        } else {
+            None
+        };
+        change_error.set(problem.map(Into::into));
+        if problem.is_some() {
+            return;
+        }
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            let body = ChangePasswordRequest {
+                current_password: c,
+                new_password: n,
+            };
+            match api::call_with::<TokenResponse>(
+                &auth,
+                Method::Post,
+                "/api/account/password",
+                &body,
+                api::CSRF,
+            )
+            .await
+            {
+                Ok(t) => {
+                    auth.accept(t);
+                    for s in [current, new, repeat] {
+                        s.set(String::new());
+                    }
+                    changed.set(Some("Password changed.".into()));
+                }
+                Err(e) => change_error.set(Some(said(e))),
+            }
+            busy.set(false);
+        });
+    };
+
+    let password = RwSignal::new(String::new());
+    let confirm = RwSignal::new(false);
+    let delete_error = RwSignal::new(None::<String>);
+    let delete = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if !confirm.get_untracked() {
+            delete_error.set(Some(
+                "Tick the box to confirm: this cannot be undone.".into(),
+            ));
+            return;
+        }
+        delete_error.set(None);
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            let body = DeleteAccountRequest {
+                password: password.get_untracked(),
+                confirm: true,
+            };
+            match api::call_with::<()>(&auth, Method::Post, "/api/account/delete", &body, api::CSRF)
+                .await
+            {
+                Ok(()) => {
+                    auth.account_gone("Your account and its notes have been deleted.".into());
+                    router.navigate("/login", true);
+                }
+                Err(e) => delete_error.set(Some(said(e))),
+            }
+            busy.set(false);
+        });
+    };
+    view! {
+        <section class="card narrow">
+            <h1>"Account"</h1>
+            <h2>"Change password"</h2>
+            <p>"Every other session of your account ends."</p>
+            <form on:submit=change novalidate data-testid="change-password">
+                <label for="account-current">"Current password"</label>
+                <input id="account-current" type="password" autocomplete="current-password" bind:value=current/>
+                <label for="account-new">"New password"</label>
+                <input id="account-new" type="password" autocomplete="new-password" bind:value=new/>
+                <label for="account-repeat">"Repeat new password"</label>
+                <input id="account-repeat" type="password" autocomplete="new-password" bind:value=repeat/>
+                <div class="error" role="alert" aria-live="assertive" data-testid="change-error">{move || change_error.get()}</div>
+                <p role="status" data-testid="change-done">{move || changed.get()}</p>
+                <button type="submit" disabled=move || busy.get()>"Change password"</button>
+            </form>
+            <h2>"Delete account"</h2>
+            <form on:submit=delete novalidate data-testid="delete-account">
+                <p>"Deletes your account, your notes and every session. This cannot be undone."</p>
+                <label for="account-delete-password">"Password"</label>
+                <input id="account-delete-password" type="password" autocomplete="current-password" bind:value=password/>
+                <label class="check"><input type="checkbox" bind:checked=confirm/>" I understand that my notes will be deleted for good"</label>
+                <div class="error" role="alert" aria-live="assertive" data-testid="delete-error">{move || delete_error.get()}</div>
+                <button type="submit" class="danger" disabled=move || busy.get()>"Delete my account"</button>
+            </form>
+        </section>
+    }
+}
