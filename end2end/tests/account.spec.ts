@@ -37,6 +37,7 @@ test('a new password logs the other browser out, and its old password no longer 
   // B's next request: its session is over, and it lands on the login page.
   await pageB.getByRole('link', { name: 'Sessions' }).click();
   await expect(pageB).toHaveURL(/\/login/);
+  await expect(pageB.getByText(/password changed/)).toBeVisible();
   await pageB.getByLabel('Username').fill(username);
   await pageB.getByLabel('Password').fill(PASSWORD);
   await pageB.getByRole('button', { name: 'Log in' }).click();

@@ -271,10 +271,22 @@ pub async fn present_refresh(
                 "refresh token was already used: the session has been revoked for safety; log in again",
             ))
         }
-        RefreshOutcome::Invalid => Err(ApiError::unauthorized(
-            ProblemType::SessionEnded,
-            "refresh token is expired, revoked or unknown",
-        )),
+        RefreshOutcome::Invalid => {
+            // The reason a session was ended is the owner's to read ("password changed" tells
+            // the other browser why it has to log in again); a token nobody issued learns
+            // nothing from the generic words.
+            let why = store::sessions::revoked_reason(&state.db, &refresh::hash(token))
+                .await
+                .ok()
+                .flatten();
+            Err(ApiError::unauthorized(
+                ProblemType::SessionEnded,
+                match why {
+                    Some(reason) => format!("this session was ended ({reason}): log in again"),
+                    None => "refresh token is expired, revoked or unknown".into(),
+                },
+            ))
+        }
     }
 }
 

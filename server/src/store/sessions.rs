@@ -324,6 +324,20 @@ pub async fn find_by_token(
     .await)
 }
 
+/// Why the session of a refresh token was ended (`revoked_reason`: "logout", "password
+/// changed", …), if it was revoked. For the refusal's words only: the refusal itself never
+/// depends on it.
+pub async fn revoked_reason(db: &Db, token_hash: &[u8]) -> sqlx::Result<Option<String>> {
+    let row: Option<Option<String>> = on!(db, read, p => sqlx::query_scalar(
+        "SELECT s.revoked_reason FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+         WHERE t.token_hash = $1 AND s.revoked_at IS NOT NULL",
+    )
+    .bind(token_hash)
+    .fetch_optional(p)
+    .await)?;
+    Ok(row.flatten())
+}
+
 /// Revokes one session of `user_id`. `false` if it is not that user's live session.
 pub async fn revoke(
     db: &Db,

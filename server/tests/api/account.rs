@@ -77,6 +77,17 @@ async fn a_password_change_ends_every_session_and_this_browser_continues() {
             StatusCode::UNAUTHORIZED
         );
     }
+    // The other browser is told why it must log in again.
+    let p = assert_problem(
+        app.refresh_raw(&elsewhere.refresh).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    assert_eq!(p["type"], ProblemType::SessionEnded.uri());
+    assert!(
+        p["detail"].as_str().unwrap().contains("password changed"),
+        "{p}"
+    );
     // This browser goes on, with what the answer gave it.
     assert_eq!(app.me_status(&fresh.access_token).await, StatusCode::OK);
     assert_eq!(
