@@ -1,0 +1,173 @@
+//! The docs name the test behind each claim; a name that no test carries is a claim without a
+//! test. Every backticked test name in docs/*.md and README.md must be a `#[test]` or
+//! `#[tokio::test]` function of this repository, in the file its module path names, and every
+//! `*.spec.ts` named must exist in end2end/tests.
+//!
+//! A citation is recognised by its shape: a snake_case name of at least four words (the project
+//! names tests as sentences) after a module path (`faults::a_full_...`), or alone right after
+//! the word "test" (`unit test `budgets_survive_...``). Shorter backticked paths
+//! (`store::fault`, `sessions::end_all`) are code references, and bare names elsewhere are reason
+//! codes or settings (`retry_after_lost_answer`), not tests.
+
+use std::{
+    collections::BTreeSet,
+    fs,
+    path::{Path, PathBuf},
+};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// `(file, test function name)` for every test function under server/ and app/.
+fn tests() -> Vec<(PathBuf, String)> {
+    let mut files = Vec::new();
+    for dir in ["server/src", "server/tests", "app/src", "api-types/src"] {
+        rust_files(&root().join(dir), &mut files);
+    }
+    let mut found = Vec::new();
+    for file in files {
+        let text = fs::read_to_string(&file).unwrap();
+        let mut is_test = false;
+        for line in text.lines().map(str::trim) {
+            if line.starts_with("#[test]") || line.starts_with("#[tokio::test") {
+                is_test = true;
+                continue;
+            }
+            if is_test && (line.starts_with("async fn ") || line.starts_with("fn ")) {
+                let name = line
+                    .trim_start_matches("async ")
+                    .trim_start_matches("fn ")
+                    .split(['(', '<'])
+                    .next()
+                    .unwrap()
+                    .to_owned();
+                found.push((file.clone(), name));
+            }
+            if !line.starts_with("#[") && !line.is_empty() && !line.starts_with("//") {
+                is_test = false;
+            }
+        }
+    }
+    found
+}
+
+fn looks_like_a_test(name: &str) -> bool {
+    name.split('_').count() >= 4
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// Every backticked span of a markdown text, with the 40 bytes of text before it.
+fn code_spans(text: &str) -> Vec<(String, String)> {
+    let parts: Vec<&str> = text.split('`').collect();
+    (1..parts.len())
+        .step_by(2)
+        .map(|i| {
+            let before = parts[i - 1];
+            let tail = &before[before.len().saturating_sub(40)..];
+            let tail = if before.is_char_boundary(before.len().saturating_sub(40)) {
+                tail
+            } else {
+                ""
+            };
+            (parts[i].trim().to_owned(), tail.to_lowercase())
+        })
+        .collect()
+}
+
+#[test]
+fn docs_and_readme_name_only_tests_that_exist() {
+    let tests = tests();
+    let mut docs: Vec<PathBuf> = fs::read_dir(root().join("docs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    docs.push(root().join("README.md"));
+    let mut missing = BTreeSet::new();
+    let mut named = 0;
+    for doc in &docs {
+        let text = fs::read_to_string(doc).unwrap();
+        for (span, before) in code_spans(&text) {
+            // A span may list several: `a::b`, `c::d` are separate backticks already; a span
+            // with spaces is prose or a command.
+            if span.contains(char::is_whitespace) {
+                continue;
+            }
+            if let Some(spec) = span.strip_suffix(".spec.ts") {
+                let file = Path::new(spec)
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                named += 1;
+                if !root()
+                    .join("end2end/tests")
+                    .join(format!("{file}.spec.ts"))
+                    .exists()
+                {
+                    missing.insert(format!("{}: {span}", doc.display()));
+                }
+                continue;
+            }
+            let mut parts: Vec<&str> = span.split("::").collect();
+            let name = parts.pop().unwrap();
+            if !looks_like_a_test(name) || (parts.is_empty() && !before.contains("test")) {
+                continue;
+            }
+            named += 1;
+            // `pages::login::tests::name`: the inline test module of pages/login.rs.
+            let module = parts.iter().rev().copied().find(|m| *m != "tests");
+            let exists = tests.iter().any(|(file, test)| {
+                test == name
+                    && module.is_none_or(|m| {
+                        file.file_stem().is_some_and(|s| s == m)
+                            || (file.file_stem().is_some_and(|s| s == "mod")
+                                && file
+                                    .parent()
+                                    .and_then(Path::file_name)
+                                    .is_some_and(|d| d == m))
+                    })
+            });
+            if !exists {
+                missing.insert(format!("{}: {span}", doc.display()));
+            }
+        }
+    }
+    assert!(named > 30, "the docs name their tests ({named} found)");
+    assert!(
+        missing.is_empty(),
+        "the docs name tests that do not exist (or not in the module named):\n{}",
+        missing.into_iter().collect::<Vec<_>>().join("\n")
+    );
+}
+
+#[test]
+fn the_check_recognises_test_names_and_finds_tests() {
+    assert!(looks_like_a_test("a_full_database_answers_507"));
+    assert!(!looks_like_a_test("end_all"));
+    assert!(!looks_like_a_test("Settings_from_env_now_ok"));
+    let tests = tests();
+    assert!(tests
+        .iter()
+        .any(|(_, t)| t == "the_check_recognises_test_names_and_finds_tests"));
+    assert!(tests
+        .iter()
+        .any(|(f, t)| t == "every_bent_proof_is_refused" && f.ends_with("dpop.rs")));
+}
