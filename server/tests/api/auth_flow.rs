@@ -308,13 +308,38 @@ pub fn decode_claims(jwt: &str) -> serde_json::Value {
 
 #[tokio::test]
 async fn refresh_idle_expiry_and_absolute_cap() {
+    // Idle: the lifetime counts from the last use, to the second.
+    let app = spawn_with(&[
+        ("CLOAKROOM_REFRESH_IDLE_TTL_SECS", "10"),
+        ("CLOAKROOM_SESSION_MAX_TTL_SECS", "100"),
+    ])
+    .await;
+    app.state.clock.freeze();
+    let (_, login) = app.new_user().await;
+    app.state.clock.advance(9);
+    let res = app.refresh_raw(&login.refresh).await;
+    assert_eq!(res.status(), StatusCode::OK, "second 9 of 10 idle");
+    let (next, _) = refresh_cookie(res.headers()).unwrap();
+    app.state.clock.advance(9);
+    let res = app.refresh_raw(&next).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "idle counts from the last use"
+    );
+    let (next, _) = refresh_cookie(res.headers()).unwrap();
+    app.state.clock.advance(10);
+    assert_problem(app.refresh_raw(&next).await, StatusCode::UNAUTHORIZED).await;
+
+    // The cap: Max-Age is the absolute lifetime, not the idle one, and rotation does not
+    // extend the session.
     let app = spawn_with(&[
         ("CLOAKROOM_REFRESH_IDLE_TTL_SECS", "60"),
         ("CLOAKROOM_SESSION_MAX_TTL_SECS", "2"),
     ])
     .await;
+    app.state.clock.freeze();
     let (_, login) = app.new_user().await;
-    // Max-Age is capped by the absolute lifetime, not the idle one.
     let max_age: i64 = login
         .set_cookie
         .split("Max-Age=")
@@ -325,12 +350,11 @@ async fn refresh_idle_expiry_and_absolute_cap() {
         .unwrap()
         .parse()
         .unwrap();
-    assert!(max_age <= 2, "{}", login.set_cookie);
+    assert_eq!(max_age, 2, "{}", login.set_cookie);
     let res = app.refresh_raw(&login.refresh).await;
     assert_eq!(res.status(), StatusCode::OK);
     let (next, _) = refresh_cookie(res.headers()).unwrap();
     app.state.clock.advance(2);
-    // Rotation did not extend the session.
     assert_problem(app.refresh_raw(&next).await, StatusCode::UNAUTHORIZED).await;
 }
 

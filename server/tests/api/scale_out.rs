@@ -1,9 +1,8 @@
 //! Two instances on one PostgreSQL database behave as one service (docs/deploy.md, "Scaling
 //! out"). Each test starts two servers on the same database: two in-process instances (each its
 //! own state: revoked set, caches, LISTEN connection), or two processes of the real binary when
-//! one has to die by `kill -9`. Runs in `make pg` (`.ci/with-postgres`); on a SQLite run there
-//! is no shared database to test, and these say so and pass — unless
-//! `CLOAKROOM_REQUIRE_POSTGRES` is set, as `make pg` does, so they can never be skipped there.
+//! one has to die by `kill -9`. Runs in `make pg` (`.ci/with-postgres`, `--include-ignored`); on a
+//! SQLite run there is no shared database to test, and these show as ignored, never as passed.
 
 use std::{
     collections::BTreeSet,
@@ -19,16 +18,13 @@ use tempfile::TempDir;
 /// Both instances answer as one public origin (the proxy's), so tokens name one issuer.
 const ORIGIN: (&str, &str) = ("CLOAKROOM_PUBLIC_ORIGIN", "http://cloakroom.test");
 
-pub(crate) fn on_postgres() -> bool {
-    let yes = std::env::var_os("CLOAKROOM_TEST_POSTGRES_URL").is_some();
-    if !yes {
-        assert!(
-            std::env::var_os("CLOAKROOM_REQUIRE_POSTGRES").is_none(),
-            "CLOAKROOM_REQUIRE_POSTGRES is set but there is no PostgreSQL (run under .ci/with-postgres)"
-        );
-        eprintln!("skipped: needs PostgreSQL (make pg)");
-    }
-    yes
+/// These tests are `#[ignore]`d, so a SQLite run lists them as ignored instead of passing them
+/// untested; `make pg` runs them with `--include-ignored`. Run without PostgreSQL, they fail.
+pub(crate) fn require_postgres() {
+    assert!(
+        std::env::var_os("CLOAKROOM_TEST_POSTGRES_URL").is_some(),
+        "needs PostgreSQL: run under .ci/with-postgres (make pg)"
+    );
 }
 
 /// Two in-process instances on one fresh database.
@@ -42,10 +38,9 @@ async fn two(extra: &[(&str, &str)]) -> (TestApp, TestApp) {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: `make pg` runs it"]
 async fn sixty_four_concurrent_refreshes_across_two_instances_rotate_once() {
-    if !on_postgres() {
-        return;
-    }
+    require_postgres();
     // A database whose default isolation is SERIALIZABLE (a managed service's policy, say):
     // the server sets READ COMMITTED for itself, which the row re-check depends on.
     let dir = Arc::new(TempDir::new().unwrap());
@@ -110,10 +105,9 @@ async fn sixty_four_concurrent_refreshes_across_two_instances_rotate_once() {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: `make pg` runs it"]
 async fn a_logout_on_one_instance_is_refused_on_the_other_at_once() {
-    if !on_postgres() {
-        return;
-    }
+    require_postgres();
     // The periodic re-sync is an hour away: only the notification can tell B.
     let (a, b) = two(&[("CLOAKROOM_RESYNC_SECS", "3600")]).await;
     let (_, login) = a.new_user().await;
@@ -150,10 +144,9 @@ async fn a_logout_on_one_instance_is_refused_on_the_other_at_once() {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: `make pg` runs it"]
 async fn concurrent_note_writes_on_two_instances_all_land_in_order() {
-    if !on_postgres() {
-        return;
-    }
+    require_postgres();
     // Each write takes the next value of the owner's counter under a lock on their row: two
     // instances writing at once queue, neither takes a number twice (a UNIQUE index would
     // refuse the duplicate with a 500).
@@ -188,13 +181,46 @@ async fn concurrent_note_writes_on_two_instances_all_land_in_order() {
     assert_eq!(notes.len(), 24);
     let titles: BTreeSet<_> = notes.iter().map(|n| n.title.clone()).collect();
     assert_eq!(titles.len(), 24);
+    // Each write took its own number, none skipped: the 24 numbers are 1 to 24.
+    let db = &a.state.db;
+    let counts = [
+        "SELECT COUNT(DISTINCT touched) FROM notes",
+        "SELECT MIN(touched) FROM notes",
+        "SELECT MAX(touched) FROM notes",
+    ];
+    let mut got = Vec::new();
+    for sql in counts {
+        got.push(fetch_ints(db, sql).await.unwrap()[0]);
+    }
+    assert_eq!(got, [24, 1, 24]);
+    // In order: writes through alternating instances list newest first, exactly as made.
+    let oldest_first: Vec<_> = notes.iter().rev().take(3).map(|n| n.id.clone()).collect();
+    for (i, id) in oldest_first.iter().enumerate() {
+        let app = if i % 2 == 0 { &a } else { &b };
+        let res = app
+            .client
+            .put(app.url(&format!("/api/notes/{id}")))
+            .bearer_auth(&login.access)
+            .json(&serde_json::json!({"title": format!("edited {i}"), "body": ""}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    let notes: Vec<api_types::Note> = a
+        .get_auth("/api/notes", &login.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let first: Vec<_> = notes.iter().take(3).map(|n| n.title.as_str()).collect();
+    assert_eq!(first, ["edited 2", "edited 1", "edited 0"]);
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: `make pg` runs it"]
 async fn the_guess_limit_is_one_limit_across_instances_and_restarts() {
-    if !on_postgres() {
-        return;
-    }
+    require_postgres();
     let limit = [("CLOAKROOM_LOGIN_MAX_FAILURES", "3")];
     let (a, b) = two(&limit).await;
     let name = unique_name();
@@ -229,10 +255,9 @@ async fn the_guess_limit_is_one_limit_across_instances_and_restarts() {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: `make pg` runs it"]
 async fn two_instances_starting_together_on_an_empty_database_agree_on_one_key() {
-    if !on_postgres() {
-        return;
-    }
+    require_postgres();
     let dir = Arc::new(TempDir::new().unwrap());
     postgres_for(&dir).await.unwrap();
     // No re-sync and no time for a notification: they must agree from the start.
@@ -252,10 +277,9 @@ async fn two_instances_starting_together_on_an_empty_database_agree_on_one_key()
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: `make pg` runs it"]
 async fn an_instance_started_later_verifies_tokens_and_key_rotations_reach_all() {
-    if !on_postgres() {
-        return;
-    }
+    require_postgres();
     let dir = Arc::new(TempDir::new().unwrap());
     let a = spawn_in(dir.clone(), &[ORIGIN, ("CLOAKROOM_RESYNC_SECS", "3600")]).await;
     let (_, login) = a.new_user().await;
@@ -364,10 +388,9 @@ async fn refresh_at(
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: `make pg` runs it"]
 async fn kill_nine_of_one_instance_under_refresh_load_logs_nobody_out() {
-    if !on_postgres() {
-        return;
-    }
+    require_postgres();
     let dir = TempDir::new().unwrap();
     let url = postgres_for(&dir).await.unwrap();
     let a = start_process(&url, &dir).await;
@@ -407,10 +430,31 @@ async fn kill_nine_of_one_instance_under_refresh_load_logs_nobody_out() {
                 done.load(std::sync::atomic::Ordering::Relaxed) >= 40
             })
             .await;
+            // A request A is in the middle of at the moment it dies: its body half sent, so
+            // A holds it open, waiting for the rest.
+            let addr = a.lock().unwrap().as_ref().unwrap().addr.clone();
+            let mut open = tokio::net::TcpStream::connect(addr.trim_start_matches("http://"))
+                .await
+                .unwrap();
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            open.write_all(
+                b"POST /api/auth/login HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"username\":",
+            )
+            .await
+            .unwrap();
             let mut p = a.lock().unwrap().take().unwrap();
             // SIGKILL: no graceful shutdown, requests in flight are cut.
             p.child.kill().unwrap();
             p.child.wait().unwrap();
+            let mut answer = Vec::new();
+            let cut = match open.read_to_end(&mut answer).await {
+                Ok(_) => answer.is_empty(),
+                Err(_) => true,
+            };
+            assert!(
+                cut,
+                "the request in flight was answered, not cut: {answer:?}"
+            );
         })
     };
     let runs: Vec<_> = tabs
@@ -449,6 +493,10 @@ async fn kill_nine_of_one_instance_under_refresh_load_logs_nobody_out() {
     }
     killer.await.unwrap();
     eprintln!("{lost} refreshes lost their answer when A died and were retried on B");
+    assert!(
+        lost > 0,
+        "no refresh met the dead instance: the test tested nothing"
+    );
     // Everyone is still logged in, on the survivor.
     for rt in finals {
         let (status, _) = refresh_at(&client, &addr_b, &rt).await.unwrap();
@@ -481,10 +529,9 @@ fn db_copy(from: &str, to: &str) -> (bool, String) {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: `make pg` runs it"]
 async fn moving_from_sqlite_to_postgres_logs_nobody_out() {
-    if !on_postgres() {
-        return;
-    }
+    require_postgres();
     // Before: one machine on SQLite, a user logged in with a note and a rotated token.
     let dir = Arc::new(TempDir::new().unwrap());
     let sqlite = format!("sqlite://{}", dir.path().join("old.db").display());
@@ -663,10 +710,9 @@ impl Drop for OwnCluster {
 /// token, nobody is logged out, nothing is taken for theft, and both instances pick up again,
 /// LISTEN included (a logout on one reaches the other).
 #[tokio::test]
+#[ignore = "needs PostgreSQL: `make pg` runs it"]
 async fn a_postgres_restart_under_refresh_load_logs_nobody_out_and_answers_no_500() {
-    if !on_postgres() {
-        return;
-    }
+    require_postgres();
     let cluster = Arc::new(OwnCluster::new());
     let url = cluster.url();
     let dir = TempDir::new().unwrap();
@@ -832,10 +878,9 @@ async fn a_postgres_restart_under_refresh_load_logs_nobody_out_and_answers_no_50
 /// A password changed through one instance ends the account's sessions on the other at once:
 /// the other browser's access token is refused there (LISTEN), and its refresh token too.
 #[tokio::test]
+#[ignore = "needs PostgreSQL: `make pg` runs it"]
 async fn a_password_change_on_one_instance_is_seen_by_the_other() {
-    if !on_postgres() {
-        return;
-    }
+    require_postgres();
     let (a, b) = two(&[("CLOAKROOM_RESYNC_SECS", "3600")]).await;
     let (name, here) = a.new_user().await;
     let elsewhere = b.login(&name).await;
