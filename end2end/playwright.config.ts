@@ -44,7 +44,8 @@ export default defineConfig({
   // everyone, so tests run one at a time (each makes its own users and sessions).
   workers: 1,
   fullyParallel: false,
-  retries: process.env.CI ? 1 : 0,
+  // No retries anywhere: a retry hides exactly the flakes a test must not have.
+  retries: 0,
   forbidOnly: !!process.env.CI,
   reporter: [['list'], ['html', { open: 'never', outputFolder: 'playwright-report' }]],
   use: {

@@ -62,7 +62,8 @@ pub struct Router {
 
 /// The router provided by [`provide`].
 pub fn use_router() -> Router {
-    expect_context::<Router>()
+    // Not `expect_context`, for the reason `auth::use_auth` gives.
+    use_context().expect("App provides the router before rendering anything")
 }
 
 /// Makes the router for this tab, puts it in context and starts following the address bar.

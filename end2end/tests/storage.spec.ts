@@ -36,7 +36,7 @@ test('no token value is in localStorage, sessionStorage, IndexedDB or document.c
   const before = tokens.length;
   await page.reload();
   await expect(page.getByTestId('current-user')).toContainText(username);
-  expect(tokens.length).toBe(before + 1);
+  await expect.poll(() => tokens.length).toBe(before + 1);
   await check();
 });
 

@@ -16,8 +16,10 @@ pub mod store;
 pub mod telemetry;
 pub mod testing;
 
-/// Seconds since the Unix epoch; the one clock every token and session decision reads.
-pub fn now() -> i64 {
+/// The wall clock in seconds since the Unix epoch: what `clock::Clock` reads when it is not
+/// frozen. Token and session decisions read the `Clock` in the state (tests move it), never
+/// this directly; only the clock itself and unit tests of pure functions call it.
+pub(crate) fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)

@@ -59,8 +59,8 @@ mod tests {
         from_str::<()>("null").unwrap();
     }
 
-    /// Everything the client reads from the API, as the server writes it (serde_json), read
-    /// back by this module's parser: the two must agree on every type.
+    /// Every api-types answer the client reads, as the server writes it (serde_json), read back
+    /// by this module's parser: the two must agree on each.
     #[test]
     fn reads_what_the_server_writes() {
         fn same<T>(v: T)
@@ -88,6 +88,47 @@ mod tests {
             },
             Shape { a: 0, b: None },
         ]);
+        same(api_types::UserCreated {
+            id: "u1".into(),
+            username: "alice".into(),
+        });
+        same(api_types::Me {
+            id: "u1".into(),
+            username: "alice".into(),
+            roles: vec!["admin".into()],
+        });
+        same(vec![api_types::SessionInfo {
+            id: "s1".into(),
+            created_at: "2026-12-05T04:00:00Z".into(),
+            last_used_at: "2026-12-05T04:01:00Z".into(),
+            user_agent: None,
+            device: "Chrome 156 on Linux".into(),
+            ip: Some("::1".into()),
+            current: true,
+        }]);
+        same(vec![api_types::Note {
+            id: "n1".into(),
+            title: "\u{1F9E5} coat".into(),
+            body: "line\nline\t\"quoted\" \\".into(),
+            created_at: "2026-12-05T04:00:00Z".into(),
+            updated_at: "2026-12-05T04:00:00Z".into(),
+        }]);
+        same(vec![api_types::AdminUserInfo {
+            id: "u1".into(),
+            username: "alice".into(),
+            roles: vec![],
+            created_at: "2026-12-05T04:00:00Z".into(),
+            live_sessions: u32::MAX,
+        }]);
+        same(vec![api_types::SecurityEvent {
+            at: "2026-12-05T04:00:00Z".into(),
+            kind: "refresh_token_reuse".into(),
+            reason: Some("replay_after_successor_used".into()),
+            detail: None,
+            user_id: Some("u1".into()),
+            session_id: None,
+            ip: None,
+        }]);
         same(Some(-5i64));
         #[derive(serde::Deserialize, serde::Serialize, Debug, PartialEq)]
         struct Id(String);

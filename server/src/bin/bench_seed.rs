@@ -18,7 +18,7 @@ async fn main() -> anyhow::Result<()> {
     } else {
         store::Db::open(std::path::Path::new(&dir)).await?
     };
-    let now = cloakroom::now();
+    let now = cloakroom::clock::Clock::system().now();
     let user = match store::users::find_by_username(&db, "bench_refresh").await? {
         Some(u) => u,
         None => {
