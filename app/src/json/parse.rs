@@ -130,10 +130,12 @@ impl Parser<'_> {
     }
 
     fn value(&mut self, depth: usize) -> Result<Value, String> {
-        if depth > MAX_DEPTH {
+        self.ws();
+        // `depth` counts the arrays and objects around this value: at most MAX_DEPTH of them
+        // may nest, whatever is inside the innermost.
+        if depth >= MAX_DEPTH && matches!(self.s.get(self.at), Some(b'[' | b'{')) {
             return Err(self.fail("nested too deeply"));
         }
-        self.ws();
         match self.s.get(self.at) {
             None => Err(self.fail("unexpected end")),
             Some(b'n') => self.word("null", Value::Null),
@@ -509,8 +511,14 @@ mod tests {
     #[test]
     fn deep_nesting_is_refused_not_a_stack_overflow() {
         let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
-        assert!(parse(&deep(MAX_DEPTH + 1)).is_ok());
-        assert!(parse(&deep(MAX_DEPTH + 2))
+        assert!(parse(&deep(MAX_DEPTH)).is_ok());
+        let deep_with = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+        assert!(parse(&deep_with(MAX_DEPTH)).is_ok(), "a scalar inside the deepest level");
+        assert!(parse(&deep_with(MAX_DEPTH + 1)).is_err());
+        let objects = |n: usize| format!("{}1{}", r#"{"a":"#.repeat(n), "}".repeat(n));
+        assert!(parse(&objects(MAX_DEPTH)).is_ok());
+        assert!(parse(&objects(MAX_DEPTH + 1)).is_err());
+        assert!(parse(&deep(MAX_DEPTH + 1))
             .unwrap_err()
             .contains("nested too deeply"));
         assert!(parse(&"[".repeat(100_000)).is_err());
