@@ -141,6 +141,10 @@ pub struct Note {
     pub body: String,
     pub created_at: String,
     pub updated_at: String,
+    /// Changes at every write of the note; its `ETag` is this number in quotes. `PUT` and
+    /// `DELETE` send it back as `If-Match`, so a write based on an older version is refused
+    /// (412) instead of silently overwriting what another tab or device saved.
+    pub version: i64,
 }
 
 /// Body of `POST /api/notes` and `PUT /api/notes/{id}`.

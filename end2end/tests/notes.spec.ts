@@ -57,3 +57,47 @@ test('edit, cancel and delete notes; an open editor keeps its text while the lis
   await expect(page.getByTestId('note')).toHaveCount(2);
   await expect(page.locator('.note-title')).toHaveText(['first, edited', 'second']);
 });
+
+test('two tabs edit one note: the later save is refused, shown beside the other version, and nothing typed is lost', async ({ browser, request }) => {
+  const username = await createUser(request, 'conflict');
+  const context = await browser.newContext();
+  const a = await context.newPage();
+  await loginUI(a, username);
+  await addNote(a, 'Shared title', 'shared body');
+  const b = await context.newPage();
+  await b.goto('/notes');
+  await expect(noteTitled(b, 'Shared title')).toBeVisible();
+
+  // Both open the editor on the same version; A saves first.
+  await noteTitled(b, 'Shared title').getByRole('button', { name: 'Edit' }).click();
+  const bForm = b.getByRole('form', { name: 'Edit note' });
+  await bForm.getByLabel('Title').fill('Shared title from B');
+  await noteTitled(a, 'Shared title').getByRole('button', { name: 'Edit' }).click();
+  await a.getByRole('form', { name: 'Edit note' }).getByLabel('Title').fill('Shared title from A');
+  await a.getByRole('form', { name: 'Edit note' }).getByRole('button', { name: 'Save' }).click();
+  await expect(a.locator('.note-title', { hasText: 'Shared title from A' })).toBeVisible();
+
+  // B's save is refused: A's version is shown, B's text stays in B's editor.
+  await bForm.getByRole('button', { name: 'Save' }).click();
+  const conflict = b.getByTestId('conflict');
+  await expect(conflict).toContainText('Shared title from A');
+  await expect(b.getByRole('alert').filter({ hasText: 'changed elsewhere' })).toBeVisible();
+  await expect(bForm.getByLabel('Title')).toHaveValue('Shared title from B');
+
+  // B keeps its own, knowingly: saved over A's version.
+  await conflict.getByRole('button', { name: 'Save mine over it' }).click();
+  await expect(b.locator('.note-title', { hasText: 'Shared title from B' })).toBeVisible();
+  await expect(b.getByTestId('conflict')).toHaveCount(0);
+  await a.reload();
+  await expect(a.locator('.note-title', { hasText: 'Shared title from B' })).toBeVisible();
+
+  // A note another tab deleted disappears from this tab's list when deleted here too.
+  a.on('dialog', (d) => d.accept());
+  b.on('dialog', (d) => d.accept());
+  await noteTitled(a, 'Shared title from B').getByRole('button', { name: 'Delete' }).click();
+  await expect(noteTitled(a, 'Shared title from B')).toHaveCount(0);
+  await noteTitled(b, 'Shared title from B').getByRole('button', { name: 'Delete' }).click();
+  await expect(noteTitled(b, 'Shared title from B')).toHaveCount(0);
+  await expect(b.getByRole('alert').filter({ hasText: /./ })).toHaveCount(0);
+  await context.close();
+});

@@ -42,6 +42,12 @@ pub enum ApiError {
     /// 409, typed `username-taken`: the only uniqueness rule a client can break.
     #[error("{0}")]
     Conflict(String),
+    /// 412: `If-Match` names a version the resource no longer has (someone wrote it since).
+    #[error("{0}")]
+    PreconditionFailed(String),
+    /// 428: a write that must say which version it is based on (`If-Match`) did not.
+    #[error("{0}")]
+    PreconditionRequired(String),
     /// 413
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -90,6 +96,8 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            ApiError::PreconditionRequired(_) => StatusCode::PRECONDITION_REQUIRED,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Overloaded(_) | ApiError::DatabaseBusy(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -112,6 +112,7 @@ mod tests {
             body: "line\nline\t\"quoted\" \\".into(),
             created_at: "2026-12-05T04:00:00Z".into(),
             updated_at: "2026-12-05T04:00:00Z".into(),
+            version: 42,
         }]);
         same(vec![api_types::AdminUserInfo {
             id: "u1".into(),

@@ -513,7 +513,10 @@ mod tests {
         let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
         assert!(parse(&deep(MAX_DEPTH)).is_ok());
         let deep_with = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
-        assert!(parse(&deep_with(MAX_DEPTH)).is_ok(), "a scalar inside the deepest level");
+        assert!(
+            parse(&deep_with(MAX_DEPTH)).is_ok(),
+            "a scalar inside the deepest level"
+        );
         assert!(parse(&deep_with(MAX_DEPTH + 1)).is_err());
         let objects = |n: usize| format!("{}1{}", r#"{"a":"#.repeat(n), "}".repeat(n));
         assert!(parse(&objects(MAX_DEPTH)).is_ok());

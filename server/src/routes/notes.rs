@@ -5,7 +5,8 @@ use api_types::Problem;
 use api_types::{Note, NoteInput};
 use axum::{
     extract::{DefaultBodyLimit, Path, State},
-    http::StatusCode,
+    http::{header, HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
     Json,
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -16,7 +17,10 @@ use crate::{
     error::{ApiError, ApiResult},
     extract::ApiJson,
     state::AppState,
-    store::{self, notes::NoteRow},
+    store::{
+        self,
+        notes::{Conditional, NoteRow},
+    },
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -35,7 +39,56 @@ fn to_api(n: NoteRow) -> Note {
         body: n.body,
         created_at: crate::rfc3339(n.created_at),
         updated_at: crate::rfc3339(n.updated_at),
+        version: n.touched,
     }
+}
+
+/// The note as JSON with its version as a strong `ETag`.
+fn with_etag(status: StatusCode, n: NoteRow) -> Response {
+    let etag =
+        HeaderValue::from_str(&format!("\"{}\"", n.touched)).expect("digits are a header value");
+    (status, [(header::ETAG, etag)], Json(to_api(n))).into_response()
+}
+
+/// The version a write is based on, from `If-Match` (RFC 9110 §13.1.1): `Ok(None)` for `*`
+/// (any version), `Ok(Some(v))` for a list naming version `v` (when it names several, the
+/// current one if it is among them). Weak tags never match (If-Match compares strongly), and a
+/// list naming no version matches nothing (`Some(0)`: versions start at 1). Without the header,
+/// 428: every client must say which version it is overwriting, or a lost update is one
+/// forgotten header away.
+async fn expected_version(
+    state: &AppState,
+    user: &AuthUser,
+    id: &str,
+    headers: &HeaderMap,
+) -> ApiResult<Option<i64>> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Err(ApiError::PreconditionRequired(
+            "send If-Match with the note's ETag (its version, in quotes): writes must say which version they replace".into(),
+        ));
+    };
+    let value = value.to_str().unwrap_or("").trim();
+    if value == "*" {
+        return Ok(None);
+    }
+    let versions: Vec<i64> = value
+        .split(',')
+        .filter_map(|t| t.trim().strip_prefix('"')?.strip_suffix('"')?.parse().ok())
+        .collect();
+    Ok(Some(match versions.as_slice() {
+        [] => 0,
+        [one] => *one,
+        several => match store::notes::get(&state.db, &user.user_id, id).await? {
+            Some(n) if several.contains(&n.touched) => n.touched,
+            _ => 0,
+        },
+    }))
+}
+
+fn stale() -> ApiError {
+    ApiError::PreconditionFailed(
+        "the note was changed since you read it (another tab or device saved it): read it again, then decide".into(),
+    )
 }
 
 fn parse(input: &NoteInput) -> ApiResult<(NoteTitle, NoteBody)> {
@@ -56,12 +109,12 @@ async fn list(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<V
 }
 
 #[utoipa::path(post, path = "/api/notes", tag = "notes", security(("bearer" = [])), request_body = NoteInput,
-    responses((status = 201, description = "Created", body = Note), (status = 422, description = "Title or body breaks a rule", body = Problem, content_type = "application/problem+json")))]
+    responses((status = 201, description = "Created", body = Note, headers(("ETag" = String, description = "The note's version, in quotes"))), (status = 422, description = "Title or body breaks a rule", body = Problem, content_type = "application/problem+json")))]
 async fn create(
     State(state): State<AppState>,
     user: AuthUser,
     ApiJson(input): ApiJson<NoteInput>,
-) -> ApiResult<(StatusCode, Json<Note>)> {
+) -> ApiResult<Response> {
     let (title, body) = parse(&input)?;
     let row = store::notes::create(
         &state.db,
@@ -71,59 +124,74 @@ async fn create(
         state.clock.now(),
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(to_api(row))))
+    Ok(with_etag(StatusCode::CREATED, row))
 }
 
 #[utoipa::path(get, path = "/api/notes/{id}", tag = "notes", security(("bearer" = [])),
     params(("id" = String, Path, description = "Note id")),
-    responses((status = 200, description = "The note", body = Note),
+    responses((status = 200, description = "The note", body = Note, headers(("ETag" = String, description = "The note's version, in quotes: send it as If-Match to write it"))),
         (status = 404, description = "No such note of yours (another user's note looks the same)", body = Problem, content_type = "application/problem+json")))]
 async fn read(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<String>,
-) -> ApiResult<Json<Note>> {
+) -> ApiResult<Response> {
     let row = store::notes::get(&state.db, &user.user_id, &id)
         .await?
         .ok_or_else(not_found)?;
-    Ok(Json(to_api(row)))
+    Ok(with_etag(StatusCode::OK, row))
 }
 
 #[utoipa::path(put, path = "/api/notes/{id}", tag = "notes", security(("bearer" = [])), request_body = NoteInput,
-    params(("id" = String, Path, description = "Note id")),
-    responses((status = 200, description = "Updated", body = Note),
-        (status = 404, description = "No such note of yours", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Title or body breaks a rule", body = Problem, content_type = "application/problem+json")))]
+    params(("id" = String, Path, description = "Note id"),
+        ("If-Match" = String, Header, description = "The ETag of the version this write replaces (`\"<version>\"`), or `*` for any")),
+    responses((status = 200, description = "Updated", body = Note, headers(("ETag" = String, description = "The new version, in quotes"))),
+        (status = 404, description = "No such note of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The note changed since that version: nothing was written", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "No If-Match: nothing was written", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Title or body breaks a rule", body = Problem, content_type = "application/problem+json")))]
 async fn update(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<String>,
+    headers: HeaderMap,
     ApiJson(input): ApiJson<NoteInput>,
-) -> ApiResult<Json<Note>> {
+) -> ApiResult<Response> {
     let (title, body) = parse(&input)?;
-    let row = store::notes::update(
+    let expected = expected_version(&state, &user, &id, &headers).await?;
+    match store::notes::update(
         &state.db,
         &user.user_id,
         &id,
         title.as_str(),
         body.as_str(),
         state.clock.now(),
+        expected,
     )
     .await?
-    .ok_or_else(not_found)?;
-    Ok(Json(to_api(row)))
+    {
+        Conditional::Done(row) => Ok(with_etag(StatusCode::OK, row)),
+        Conditional::Missing => Err(not_found()),
+        Conditional::Stale => Err(stale()),
+    }
 }
 
 #[utoipa::path(delete, path = "/api/notes/{id}", tag = "notes", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Note id")),
-    responses((status = 204, description = "Deleted"), (status = 404, description = "No such note of yours", body = Problem, content_type = "application/problem+json")))]
+    params(("id" = String, Path, description = "Note id"),
+        ("If-Match" = String, Header, description = "The ETag of the version being deleted (`\"<version>\"`), or `*` for any")),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "No such note of yours", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The note changed since that version: it was not deleted", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "No If-Match: nothing was deleted", body = Problem, content_type = "application/problem+json")))]
 async fn remove(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
-    if store::notes::delete(&state.db, &user.user_id, &id).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(not_found())
+    let expected = expected_version(&state, &user, &id, &headers).await?;
+    match store::notes::delete(&state.db, &user.user_id, &id, expected).await? {
+        Conditional::Done(()) => Ok(StatusCode::NO_CONTENT),
+        Conditional::Missing => Err(not_found()),
+        Conditional::Stale => Err(stale()),
     }
 }

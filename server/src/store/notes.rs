@@ -12,9 +12,11 @@ pub struct NoteRow {
     pub body: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The user's write counter at this note's last write: its version (`ETag`).
+    pub touched: i64,
 }
 
-const COLS: &str = "id, title, body, created_at, updated_at";
+const COLS: &str = "id, title, body, created_at, updated_at, touched";
 
 /// Takes the next value of the user's touch counter (`users.notes_touched`): create and update
 /// both take it, so the list order is the order of the user's own writes, exact even within one
@@ -50,7 +52,7 @@ pub async fn create(
     now: i64,
 ) -> sqlx::Result<NoteRow> {
     let id = uuid::Uuid::new_v4().to_string();
-    on!(db, write, p => {
+    let touched = on!(db, write, p => {
         let mut tx = p.begin().await?;
         let touched = next_touch(&mut (&mut *tx).into(), user_id).await?;
         sqlx::query(
@@ -66,6 +68,7 @@ pub async fn create(
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        touched
     });
     Ok(NoteRow {
         id,
@@ -73,9 +76,21 @@ pub async fn create(
         body: body.into(),
         created_at: now,
         updated_at: now,
+        touched,
     })
 }
 
+/// What a write conditional on the note's version (`If-Match`) found.
+#[derive(Debug)]
+pub enum Conditional<T> {
+    Done(T),
+    /// No such note of this user.
+    Missing,
+    /// The note exists, at another version: someone wrote it since the client read it.
+    Stale,
+}
+
+/// `expected`: the version the client read (`None`: any, `If-Match: *`).
 pub async fn update(
     db: &Db,
     user_id: &str,
@@ -83,12 +98,15 @@ pub async fn update(
     title: &str,
     body: &str,
     now: i64,
-) -> sqlx::Result<Option<NoteRow>> {
+    expected: Option<i64>,
+) -> sqlx::Result<Conditional<NoteRow>> {
+    // The version check is part of the `UPDATE`'s condition, so it holds at the moment of the
+    // write (under the row's lock), not at some read before it.
     let sql = format!(
         "UPDATE notes SET title = $1, body = $2, updated_at = $3, touched = $4
-         WHERE user_id = $5 AND id = $6 RETURNING {COLS}"
+         WHERE user_id = $5 AND id = $6 AND ($7 < 0 OR touched = $7) RETURNING {COLS}"
     );
-    on!(db, write, p => {
+    let row = on!(db, write, p => {
         let mut tx = p.begin().await?;
         let touched = next_touch(&mut (&mut *tx).into(), user_id).await?;
         let row: Option<NoteRow> = sqlx::query_as(&sql)
@@ -98,22 +116,45 @@ pub async fn update(
             .bind(touched)
             .bind(user_id)
             .bind(id)
+            .bind(expected.unwrap_or(-1))
             .fetch_optional(&mut *tx)
             .await?;
-        // No such note (of this user): nothing was written, the counter bump is rolled back.
+        // Nothing written: the counter bump is rolled back with the transaction.
         if row.is_some() {
             tx.commit().await?;
         }
-        Ok(row)
+        row
+    });
+    Ok(match row {
+        Some(r) => Conditional::Done(r),
+        None => missing_or_stale(db, user_id, id).await?,
     })
 }
 
-pub async fn delete(db: &Db, user_id: &str, id: &str) -> sqlx::Result<bool> {
-    let n = on!(db, write, p => sqlx::query("DELETE FROM notes WHERE user_id = $1 AND id = $2")
+async fn missing_or_stale<T>(db: &Db, user_id: &str, id: &str) -> sqlx::Result<Conditional<T>> {
+    Ok(match get(db, user_id, id).await? {
+        Some(_) => Conditional::Stale,
+        None => Conditional::Missing,
+    })
+}
+
+pub async fn delete(
+    db: &Db,
+    user_id: &str,
+    id: &str,
+    expected: Option<i64>,
+) -> sqlx::Result<Conditional<()>> {
+    let n = on!(db, write, p => sqlx::query(
+        "DELETE FROM notes WHERE user_id = $1 AND id = $2 AND ($3 < 0 OR touched = $3)",
+    )
         .bind(user_id)
         .bind(id)
+        .bind(expected.unwrap_or(-1))
         .execute(p)
         .await?
         .rows_affected());
-    Ok(n == 1)
+    if n == 1 {
+        return Ok(Conditional::Done(()));
+    }
+    missing_or_stale(db, user_id, id).await
 }

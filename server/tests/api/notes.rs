@@ -39,6 +39,7 @@ async fn crud_round_trip() {
         .client
         .put(app.url(&format!("/api/notes/{}", note.id)))
         .bearer_auth(&l.access)
+        .header("if-match", format!("\"{}\"", note.version))
         .json(&json!({"title": "Groceries", "body": "milk"}))
         .send()
         .await
@@ -58,6 +59,7 @@ async fn crud_round_trip() {
         .client
         .delete(app.url(&format!("/api/notes/{}", note.id)))
         .bearer_auth(&l.access)
+        .header("if-match", "*")
         .send()
         .await
         .unwrap();
@@ -101,6 +103,7 @@ async fn another_users_note_is_404_for_every_verb() {
         .client
         .put(&url)
         .bearer_auth(&b.access)
+        .header("if-match", "*")
         .json(&json!({"title": "pwned"}))
         .send()
         .await
@@ -110,6 +113,7 @@ async fn another_users_note_is_404_for_every_verb() {
         app.client
             .delete(&url)
             .bearer_auth(&b.access)
+            .header("if-match", format!("\"{}\"", note.version))
             .send()
             .await
             .unwrap(),
@@ -200,6 +204,7 @@ async fn list_order_is_the_order_of_writes_within_one_second() {
             .client
             .request(method, app.url(&path))
             .bearer_auth(&l.access)
+            .header("if-match", "*")
             .json(&json!({ "title": title }));
         async move {
             let res = req.send().await.unwrap();
@@ -244,4 +249,107 @@ async fn list_order_is_the_order_of_writes_within_one_second() {
         )
         .collect();
     assert_eq!(titles, expected);
+}
+
+/// Two tabs edit one note: the later save, based on the version both read, is refused (412)
+/// instead of silently overwriting the earlier one; a write without If-Match is refused (428);
+/// the ETag is the version, and a fresh read lets the later tab write knowingly.
+#[tokio::test]
+async fn a_stale_write_is_refused_not_lost() {
+    let app = spawn_app().await;
+    let (_, l) = app.new_user().await;
+    let res = app
+        .client
+        .post(app.url("/api/notes"))
+        .bearer_auth(&l.access)
+        .json(&json!({"title": "Shared title", "body": ""}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let etag = res.headers()["etag"].to_str().unwrap().to_owned();
+    let note: Note = res.json().await.unwrap();
+    assert_eq!(etag, format!("\"{}\"", note.version));
+    let url = app.url(&format!("/api/notes/{}", note.id));
+    let read = app
+        .get_auth(&format!("/api/notes/{}", note.id), &l.access)
+        .await;
+    assert_eq!(read.headers()["etag"].to_str().unwrap(), etag);
+    let put = |title: &'static str, if_match: Option<String>| {
+        let mut req = app
+            .client
+            .put(&url)
+            .bearer_auth(&l.access)
+            .json(&json!({ "title": title }));
+        if let Some(m) = if_match {
+            req = req.header("if-match", m);
+        }
+        req.send()
+    };
+    // Tab A saves first, on the version both tabs read.
+    let a = put("Shared title from A", Some(etag.clone()))
+        .await
+        .unwrap();
+    assert_eq!(a.status(), StatusCode::OK);
+    let a_etag = a.headers()["etag"].to_str().unwrap().to_owned();
+    assert_ne!(a_etag, etag);
+    // Tab B saves on the same, now old, version: refused, and A's text stands.
+    let b = put("Shared title from B", Some(etag.clone()))
+        .await
+        .unwrap();
+    let p = assert_problem(b, StatusCode::PRECONDITION_FAILED).await;
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains("changed since you read it"),
+        "{p}"
+    );
+    for bad in ["\"bogus\"", "W/\"1\"", "", "1"] {
+        let res = put("Shared title from B", Some(bad.into())).await.unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::PRECONDITION_FAILED,
+            "If-Match: {bad:?}"
+        );
+    }
+    let res = put("Shared title from B", None).await.unwrap();
+    assert_problem(res, StatusCode::PRECONDITION_REQUIRED).await;
+    let now: Note = app
+        .get_auth(&format!("/api/notes/{}", note.id), &l.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(now.title, "Shared title from A");
+    // A delete on the old version is refused as well; on the current one (or a list naming
+    // it) it goes through.
+    let del = |m: String| {
+        app.client
+            .delete(&url)
+            .bearer_auth(&l.access)
+            .header("if-match", m)
+            .send()
+    };
+    assert_eq!(
+        del(etag.clone()).await.unwrap().status(),
+        StatusCode::PRECONDITION_FAILED
+    );
+    let res = app
+        .client
+        .delete(&url)
+        .bearer_auth(&l.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PRECONDITION_REQUIRED);
+    assert_eq!(
+        del(format!("{etag}, {a_etag}")).await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    // Gone: a second delete (another tab's) is 404 whatever it names.
+    assert_eq!(
+        del("*".into()).await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
 }

@@ -201,6 +201,7 @@ async fn concurrent_note_writes_on_two_instances_all_land_in_order() {
             .client
             .put(app.url(&format!("/api/notes/{id}")))
             .bearer_auth(&login.access)
+            .header("if-match", "*")
             .json(&serde_json::json!({"title": format!("edited {i}"), "body": ""}))
             .send()
             .await
