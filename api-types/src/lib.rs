@@ -77,7 +77,18 @@ pub struct ChangePasswordRequest {
 #[serde(deny_unknown_fields)]
 pub struct DeleteAccountRequest {
     pub password: String,
+    /// Must be `true`: the explicit confirmation (`false` is refused with 422).
+    #[cfg_attr(feature = "openapi", schema(schema_with = must_be_true))]
     pub confirm: bool,
+}
+
+/// A boolean that only `true` satisfies, as the schema says it.
+#[cfg(feature = "openapi")]
+fn must_be_true() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Boolean)
+        .enum_values(Some([true]))
+        .build()
 }
 
 /// Answer of login and refresh. The refresh token never appears here: it travels only in the
@@ -144,7 +155,7 @@ pub struct Note {
     /// Changes at every write of the note; its `ETag` is this number in quotes. `PUT` and
     /// `DELETE` send it back as `If-Match`, so a write based on an older version is refused
     /// (412) instead of silently overwriting what another tab or device saved.
-    pub version: i64,
+    pub version: u64,
 }
 
 /// Body of `POST /api/notes` and `PUT /api/notes/{id}`.

@@ -22,7 +22,7 @@ test('a new password logs the other browser out, and its old password no longer 
   await form.getByLabel('New password', { exact: true }).fill(NEW_PASSWORD);
   await form.getByLabel('Repeat new password').fill(NEW_PASSWORD);
   await form.getByRole('button', { name: 'Change password' }).click();
-  await expect(pageA.getByTestId('change-error')).toHaveText('The current password is wrong. Nothing was changed.');
+  await expect(pageA.getByTestId('change-error')).toHaveText('the current password is wrong; nothing was changed');
   await form.getByLabel('Current password').fill(PASSWORD);
   await form.getByRole('button', { name: 'Change password' }).click();
   await expect(pageA.getByTestId('change-done')).toContainText('Password changed');

@@ -30,11 +30,11 @@ test('the attack lab runs all five steps under the CSP and reports what a script
   await steps.nth(2).getByRole('button').click();
   await expect(result(2)).toContainText('Found the access token');
   await expect(result(2)).toHaveClass(/bad/);
-  // The lab shows the token's start (its header, alike in every token) and its end (the
-  // signature, this token's own): it must be a token the server handed this tab.
+  // The lab shows the token's end, its signature (the start, the header, is alike in every
+  // token): it must be the end of a token the server handed this tab.
   const text = (await result(2).textContent())!;
-  const [, head, tail] = text.match(/(eyJ[\w-]{10,})…([\w-]{12})(?![\w-])/)!;
-  await expect.poll(() => tokens.some((t) => t.startsWith(head) && t.endsWith(tail))).toBe(true);
+  const [, tail] = text.match(/…([\w-]{24})(?![\w-])/)!;
+  await expect.poll(() => tokens.some((t) => t.endsWith(tail))).toBe(true);
 
   // Step 4 replays it without the key: refused both ways; the key is not exportable.
   await steps.nth(3).getByRole('button').click();

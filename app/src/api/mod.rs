@@ -236,6 +236,20 @@ pub async fn call_with<T: DeserializeOwned>(
     parse(&call_inner(creds, method, path, Some(json), headers).await?)
 }
 
+/// An authenticated call with a JSON body whose answer is a 204 (nothing to parse).
+pub async fn send_json(
+    creds: &impl Credentials,
+    method: Method,
+    path: &str,
+    body: &impl Serialize,
+    headers: &[(&str, &str)],
+) -> Result<(), ApiError> {
+    let json = to_json(body)?;
+    call_inner(creds, method, path, Some(json), headers)
+        .await
+        .map(drop)
+}
+
 /// An authenticated call with no body either way (the answer is a 204), with any extra
 /// headers the route wants (the CSRF header on cookie-adjacent routes such as logout-all).
 pub async fn send(

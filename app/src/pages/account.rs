@@ -1,22 +1,12 @@
 //! The user's own account: a new password (every other session ends), or the account deleted.
 
-use api_types::{ChangePasswordRequest, DeleteAccountRequest, ProblemType, TokenResponse};
+use api_types::{ChangePasswordRequest, DeleteAccountRequest, TokenResponse};
 use leptos::prelude::*;
 
 use crate::{
-    api::{self, ApiError, Method},
+    api::{self, Method},
     auth::use_auth,
 };
-
-/// A server refusal said for people; the wrong password gets its own sentence.
-fn said(e: ApiError) -> String {
-    match e.kind {
-        Some(ProblemType::WrongPassword) => {
-            "The current password is wrong. Nothing was changed.".into()
-        }
-        _ => e.message,
-    }
-}
 
 #[component]
 pub fn AccountPage() -> impl IntoView {
@@ -65,7 +55,7 @@ pub fn AccountPage() -> impl IntoView {
                     }
                     changed.set(Some("Password changed.".into()));
                 }
-                Err(e) => change_error.set(Some(said(e))),
+                Err(e) => change_error.set(Some(e.message)),
             }
             busy.set(false);
         });
@@ -89,14 +79,13 @@ pub fn AccountPage() -> impl IntoView {
                 password: password.get_untracked(),
                 confirm: true,
             };
-            match api::call_with::<()>(&auth, Method::Post, "/api/account/delete", &body, api::CSRF)
-                .await
+            match api::send_json(&auth, Method::Post, "/api/account/delete", &body, api::CSRF).await
             {
                 Ok(()) => {
                     auth.account_gone("Your account and its notes have been deleted.".into());
                     router.navigate("/login", true);
                 }
-                Err(e) => delete_error.set(Some(said(e))),
+                Err(e) => delete_error.set(Some(e.message)),
             }
             busy.set(false);
         });

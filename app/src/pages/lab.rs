@@ -158,11 +158,10 @@ fn memory_step(found: RwSignal<Option<String>>) -> Outcome {
         Some(t) => (
             true,
             format!(
-                "Found the access token in {} KiB of memory: {}…{}  Keeping it \"only in memory\" does not hide it from a script running in the page. What makes it worthless elsewhere is step 4.",
+                "Found the access token in {} KiB of memory: …{}  Keeping it \"only in memory\" does not hide it from a script running in the page. What makes it worthless elsewhere is step 4.",
                 size / 1024,
-                &t[..24.min(t.len())],
-                // The signature's end: the header is alike in every token, this is this one's own.
-                &t[t.len().saturating_sub(12)..]
+                // Its end, the signature: the header is alike in every token, this is this one's.
+                &t[t.len().saturating_sub(24)..]
             ),
         ),
         None => (false, "No token in memory (log in first, then run it again).".into()),

@@ -118,27 +118,20 @@ fn NoteItem(note: Note, notes: RwSignal<Vec<Note>>, drafts: Drafts) -> impl Into
             forget_draft(drafts, &id);
         }
     });
-    // The version this editor's text is based on: sent as If-Match, so a save over a version
-    // another tab or device wrote meanwhile is refused (412) instead of silently replacing it.
-    let base = RwSignal::new(note.version);
-    // That other version, once a save was refused for it: shown beside the user's own text,
-    // which stays in the editor (nothing typed is thrown away without the user choosing to).
-    let theirs = RwSignal::new(None::<Note>);
-    let path = StoredValue::new(format!("/api/notes/{id}"));
-    let save_now = move || {
+    let id_save = id.clone();
+    let save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
         let input = NoteInput {
             title: title.get_untracked(),
             body: body.get_untracked(),
         };
-        let if_match = format!("\"{}\"", base.get_untracked());
+        let id = id_save.clone();
         leptos::task::spawn_local(async move {
-            let path = path.get_value();
-            match api::call_with::<Note>(
+            match api::call::<Note>(
                 &auth,
                 Method::Put,
-                &path,
-                &input,
-                &[("If-Match", &if_match)],
+                &format!("/api/notes/{id}"),
+                Some(&input),
             )
             .await
             {
@@ -149,82 +142,25 @@ fn NoteItem(note: Note, notes: RwSignal<Vec<Note>>, drafts: Drafts) -> impl Into
                         v.insert(0, n);
                     });
                 }
-                Err(e) if e.status == 412 => {
-                    theirs.set(
-                        api::call::<Note>(&auth, Method::Get, &path, None::<&()>)
-                            .await
-                            .ok(),
-                    );
-                    error.set(Some("This note was changed elsewhere meanwhile. Your text is still here: keep it, or take the other version.".into()));
-                }
-                Err(e) if e.status == 404 => error.set(Some(
-                    "This note was deleted elsewhere. Your text is still here to copy.".into(),
-                )),
                 Err(e) => error.set(Some(e.message)),
             }
         });
     };
-    let save = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        save_now();
-    };
-    let keep_mine = move |_| {
-        if let Some(t) = theirs.get_untracked() {
-            base.set(t.version);
-        }
-        theirs.set(None);
-        error.set(None);
-        save_now();
-    };
-    let take_theirs = move |_| {
-        if let Some(t) = theirs.get_untracked() {
-            forget_draft(drafts, &t.id);
-            notes.update(|v| {
-                if let Some(x) = v.iter_mut().find(|x| x.id == t.id) {
-                    *x = t;
-                }
-            });
-        }
-    };
     let remove = move |_| {
+        let id = id.clone();
         let ok = window()
             .confirm_with_message("Delete this note?")
             .unwrap_or(false);
         if !ok {
             return;
         }
-        let if_match = format!("\"{}\"", base.get_untracked());
         leptos::task::spawn_local(async move {
-            let path = path.get_value();
-            let gone = match api::send(&auth, Method::Delete, &path, &[("If-Match", &if_match)])
-                .await
-            {
-                Ok(()) => true,
-                // Another tab deleted it already: it is gone either way.
-                Err(e) if e.status == 404 => true,
-                Err(e) if e.status == 412 => {
-                    if let Ok(n) = api::call::<Note>(&auth, Method::Get, &path, None::<&()>).await {
-                        notes.update(|v| {
-                            if let Some(x) = v.iter_mut().find(|x| x.id == n.id) {
-                                *x = n;
-                            }
-                        });
-                    }
-                    error.set(Some(
-                        "This note was changed elsewhere meanwhile: read it again before deleting."
-                            .into(),
-                    ));
-                    false
+            match api::send(&auth, Method::Delete, &format!("/api/notes/{id}"), &[]).await {
+                Ok(()) => {
+                    forget_draft(drafts, &id);
+                    notes.update(|v| v.retain(|x| x.id != id));
                 }
-                Err(e) => {
-                    error.set(Some(e.message));
-                    false
-                }
-            };
-            if gone {
-                let id = path.trim_start_matches("/api/notes/").to_owned();
-                forget_draft(drafts, &id);
-                notes.update(|v| v.retain(|x| x.id != id));
+                Err(e) => error.set(Some(e.message)),
             }
         });
     };
@@ -251,7 +187,7 @@ fn NoteItem(note: Note, notes: RwSignal<Vec<Note>>, drafts: Drafts) -> impl Into
                     }
                 }
             >
-                <form on:submit=save aria-label="Edit note">
+                <form on:submit=save.clone() aria-label="Edit note">
                     <label>"Title" <input bind:value=title/></label>
                     <label>"Text" <textarea rows="4" bind:value=body></textarea></label>
                     <div class="actions">
@@ -263,25 +199,15 @@ fn NoteItem(note: Note, notes: RwSignal<Vec<Note>>, drafts: Drafts) -> impl Into
                                 body.set(b.clone());
                             });
                             error.set(None);
-                            theirs.set(None);
                             editing.set(false);
                         }>"Cancel"</button>
                     </div>
                 </form>
             </Show>
             <div class="actions">
-                <button class="danger ghost" on:click=remove>"Delete"</button>
+                <button class="danger ghost" on:click=remove.clone()>"Delete"</button>
             </div>
             <div class="error" role="alert">{move || error.get()}</div>
-            {move || theirs.get().map(|t| view! {
-                <div class="conflict" data-testid="conflict">
-                    <p>"Saved elsewhere:"</p>
-                    <p class="note-title">{t.title}</p>
-                    <p class="note-body">{t.body}</p>
-                    <button type="button" on:click=keep_mine>"Save mine over it"</button>
-                    <button type="button" class="ghost" on:click=take_theirs>"Take this version"</button>
-                </div>
-            })}
         </li>
     }
 }
