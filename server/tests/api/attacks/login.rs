@@ -395,3 +395,55 @@ async fn device_cookies_collected_before_a_password_change_buy_nothing_after_it(
         .await;
     }
 }
+
+/// The same through the app's own form (`POST /api/account/password`): cookies collected with
+/// the old password buy nothing after the owner changed it there, while the owner's browser gets
+/// a new device cookie that keeps its own budget.
+#[tokio::test]
+async fn device_cookies_collected_before_a_self_service_password_change_buy_nothing_after_it() {
+    let app = spawn_behind_proxy(&[]).await;
+    let name = unique_name();
+    assert_eq!(
+        app.signup(&name, PASSWORD).await.status(),
+        StatusCode::CREATED
+    );
+    let mut collected = Vec::new();
+    for i in 0..3 {
+        let res = login_from(&app, &format!("192.0.2.{}", 10 + i), &name, PASSWORD, None).await;
+        collected.push(device_cookie(&res));
+    }
+    let owner = app.login(&name).await;
+    let new_password = "an entirely new passphrase";
+    let res = app
+        .client
+        .post(app.url("/api/account/password"))
+        .header("x-forwarded-for", "192.0.2.50")
+        .bearer_auth(&owner.access)
+        .header("x-requested-with", "cloakroom")
+        .json(&json!({"current_password": PASSWORD, "new_password": new_password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let owners = device_cookie(&res);
+    for i in 0..5 {
+        login_from(
+            &app,
+            "192.0.2.66",
+            &name,
+            &format!("attacker guess {i}"),
+            None,
+        )
+        .await;
+    }
+    for d in &collected {
+        assert_problem(
+            login_from(&app, "192.0.2.67", &name, "attacker guess 9", Some(d)).await,
+            StatusCode::TOO_MANY_REQUESTS,
+        )
+        .await;
+    }
+    // The owner's new cookie still has a budget of its own: the right password gets in.
+    let res = login_from(&app, "192.0.2.50", &name, new_password, Some(&owners)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+}
