@@ -47,10 +47,11 @@ pub async fn set_password(
     let id = user_id(db, username).await?;
     let password = Password::parse_new(password, username).map_err(anyhow::Error::msg)?;
     let hash = hasher.hash(&password).await?;
-    store::users::set_password_hash(db, &id, &hash).await?;
+    // The new hash and the end of every session in one transaction (`users::change_password`).
     Ok(
-        store::sessions::revoke_all(db, &id, now, "password changed")
+        store::users::change_password(db, &id, None, &hash, now, "password changed")
             .await?
+            .context("the user was deleted meanwhile")?
             .len(),
     )
 }

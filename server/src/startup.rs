@@ -343,7 +343,8 @@ async fn problem_json_everywhere(res: Response) -> Response {
     });
     for (name, value) in &parts.headers {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-            out.headers_mut().insert(name, value.clone());
+            // append: a header sent twice (Set-Cookie) keeps both.
+            out.headers_mut().append(name, value.clone());
         }
     }
     out
@@ -411,9 +412,13 @@ async fn canonical_origin(State(state): State<AppState>, req: Request, next: Nex
                 req.uri().path_and_query().map_or("/", |p| p.as_str())
             );
             if let Ok(location) = HeaderValue::from_str(&to) {
+                // Not cached: a cache keyed without the Host would serve it for the right name too.
                 return (
                     StatusCode::PERMANENT_REDIRECT,
-                    [(header::LOCATION, location)],
+                    [
+                        (header::LOCATION, location),
+                        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+                    ],
                 )
                     .into_response();
             }

@@ -139,6 +139,7 @@ pub async fn start_session(
     let ip = ip.to_string();
     let new = NewSession {
         user_id: &user.id,
+        password_hash: &user.password_hash,
         persistent,
         dpop_bound,
         user_agent,
@@ -153,7 +154,9 @@ pub async fn start_session(
         state.clock.now(),
         state.lifetimes(),
     )
-    .await?;
+    .await?
+    // The password changed while this login was being checked: it is refused as wrong.
+    .ok_or_else(|| ApiError::unauthorized(ProblemType::InvalidCredentials, BAD_CREDENTIALS))?;
     Ok((grant, token.token))
 }
 

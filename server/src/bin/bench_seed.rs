@@ -50,13 +50,15 @@ async fn main() -> anyhow::Result<()> {
             let t = refresh::generate();
             let new = store::sessions::NewSession {
                 user_id: &user.id,
+                password_hash: &user.password_hash,
                 persistent: true,
                 dpop_bound: false,
                 user_agent: Some("bench"),
                 ip: None,
             };
             store::sessions::create(&db, &new, &user.username, &user.roles, &t.hash, now, life)
-                .await?;
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("the password changed while seeding"))?;
             anyhow::Ok(t.token + "\n")
         });
     }

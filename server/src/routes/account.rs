@@ -80,43 +80,78 @@ async fn change_password(
     let new =
         Password::parse_new(&body.new_password, &user.username).map_err(ApiError::Unprocessable)?;
     let account = confirm_password(&state, &meta, &headers, &user, &body.current_password).await?;
+    if account.id != user.user_id {
+        // The token's username now names another account (deleted and taken again).
+        return Err(ApiError::invalid_token(
+            "this session's account no longer exists",
+        ));
+    }
     let hash = state.hasher.hash(&new).await?;
-    store::users::set_password_hash(&state.db, &account.id, &hash).await?;
-    // Every session ends, this one too: whoever holds one of them (a stolen cookie, a token
-    // copied out of memory) is out at their next request, on every instance (the revocation
-    // log; `sessions::end_all` also drops them here at once). Device cookies issued before now
-    // are worth nothing: their MAC covers the old password hash (`auth::device`).
-    let ended = sessions::end_all(&state, &account.id, REASON_PASSWORD_CHANGED).await?;
+    // The new hash and the end of every session, this one too, in one transaction
+    // (`users::change_password`): whoever holds one of them (a stolen cookie, a token copied out
+    // of memory) is out at their next request, on every instance (the revocation log), and a
+    // login that checked the old password meanwhile gets no session (`sessions::create`). Device
+    // cookies issued before now are worth nothing: their MAC covers the old hash.
     let now = state.clock.now();
-    store::events::record(
+    let ended = store::users::change_password(
         &state.db,
+        &account.id,
+        Some(&account.password_hash),
+        &hash,
         now,
-        EVENT_PASSWORD_CHANGED,
-        Some(&account.id),
-        Some(&user.session_id),
-        Some(&meta.ip.to_string()),
-        "password_changed: every session of the account ended; the browser that changed it continues in a new one",
+        REASON_PASSWORD_CHANGED,
     )
-    .await?;
+    .await?
+    .ok_or_else(|| {
+        ApiError::WrongPassword(
+            "the password was changed by another request meanwhile; nothing was changed here"
+                .into(),
+        )
+    })?;
+    for sid in &ended {
+        state.revoked.insert(sid, now);
+    }
+    let ended = ended.len();
     tracing::info!(ended, "password changed");
-    // This browser continues: a new session, as "remembered" as the one it replaces, its token
-    // bound to the key the request was proven with.
-    let persistent = store::sessions::is_persistent(&state.db, &user.session_id)
-        .await?
-        .unwrap_or(false);
+    // From here on the change has happened: a failure below must not be answered as "nothing
+    // was saved" (503), which would send the owner to retry with a password that is no longer
+    // theirs. It is a 500, logged, and the browser logs in again with the new password.
     let account = UserRow {
         password_hash: hash,
         ..account
     };
-    let (grant, refresh) = flows::start_session(
-        &state,
-        &account,
-        persistent,
-        user.jkt.is_some(),
-        meta.user_agent.as_deref(),
-        meta.ip,
-    )
-    .await?;
+    let continued = async {
+        store::events::record(
+            &state.db,
+            now,
+            EVENT_PASSWORD_CHANGED,
+            Some(&account.id),
+            Some(&user.session_id),
+            Some(&meta.ip.to_string()),
+            "password_changed: every session of the account ended; the browser that changed it continues in a new one",
+        )
+        .await?;
+        // This browser continues: a new session, as "remembered" as the one it replaces, its
+        // token bound to the key the request was proven with.
+        let persistent = store::sessions::is_persistent(&state.db, &user.session_id)
+            .await?
+            .unwrap_or(false);
+        let (grant, refresh) = flows::start_session(
+            &state,
+            &account,
+            persistent,
+            user.jkt.is_some(),
+            meta.user_agent.as_deref(),
+            meta.ip,
+        )
+        .await?;
+        Ok::<_, ApiError>((grant, refresh))
+    };
+    let (grant, refresh) = continued.await.map_err(|e| {
+        ApiError::Internal(anyhow::anyhow!(
+            "password changed and every session ended, but this browser's new session failed: {e}"
+        ))
+    })?;
     let tokens = sessions::tokens_for(&state, &grant, now, user.jkt.as_deref())?;
     let mut res = Json(tokens).into_response();
     let h = res.headers_mut();
@@ -160,6 +195,11 @@ async fn delete_account(
     }
     let _permit = flows::credential_permit(&state)?;
     let account = confirm_password(&state, &meta, &headers, &user, &body.password).await?;
+    if account.id != user.user_id {
+        return Err(ApiError::invalid_token(
+            "this session's account no longer exists",
+        ));
+    }
     // Sessions end first, through the revocation log, so every instance refuses their access
     // tokens at once; then the account goes, with its notes, sessions and refresh-token hashes
     // (cascades). If the delete is refused (last admin), the sessions are not ended.

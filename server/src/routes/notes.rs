@@ -73,7 +73,14 @@ async fn expected_version(
     }
     let versions: Vec<i64> = value
         .split(',')
-        .filter_map(|t| t.trim().strip_prefix('"')?.strip_suffix('"')?.parse().ok())
+        // Digits only: `"-5"` or `"+5"` is no version of ours (and -1 must never mean "any").
+        .filter_map(|t| {
+            let v = t.trim().strip_prefix('"')?.strip_suffix('"')?;
+            if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            v.parse::<u64>().ok().and_then(|v| i64::try_from(v).ok())
+        })
         .collect();
     Ok(Some(match versions.as_slice() {
         [] => 0,

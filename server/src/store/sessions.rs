@@ -18,6 +18,9 @@ pub(super) const LIVE: &str =
 #[derive(Debug, Clone)]
 pub struct NewSession<'a> {
     pub user_id: &'a str,
+    /// The password hash the login checked: the session is made only if it is still the
+    /// account's (a password change that committed meanwhile wins, see [`create`]).
+    pub password_hash: &'a str,
     pub persistent: bool,
     /// Logged in with a DPoP proof: every refresh must carry one.
     pub dpop_bound: bool,
@@ -48,7 +51,15 @@ pub struct SessionGrant {
     pub refresh_expires_at: i64,
 }
 
-/// Creates a session with its first refresh token (given by hash).
+/// Creates a session with its first refresh token (given by hash), unless the account's
+/// password is no longer the one the login checked: `None` then.
+///
+/// Why: a login that checked the old password while the owner changed it would otherwise
+/// insert its session after the change had revoked every session, and live on. Here the check
+/// and the insert are one transaction, and on PostgreSQL the check holds the user's row
+/// (`FOR SHARE`) until commit, so a password change (`users::change_password`, which updates
+/// that row first) either waits for this session and then revokes it, or commits first and this
+/// check fails. SQLite has one writer: the two transactions cannot interleave at all.
 pub async fn create(
     db: &Db,
     new: &NewSession<'_>,
@@ -57,12 +68,24 @@ pub async fn create(
     token_hash: &[u8],
     now: i64,
     life: Lifetimes,
-) -> sqlx::Result<SessionGrant> {
+) -> sqlx::Result<Option<SessionGrant>> {
     let id = uuid::Uuid::new_v4().to_string();
     let expires_at = now + life.session_max;
     let token_expires = (now + life.refresh_idle).min(expires_at);
-    on!(db, write, p => {
+    let check = format!(
+        "SELECT 1 FROM users WHERE id = $1 AND password_hash = $2{}",
+        super::row_share_lock(db)
+    );
+    let made = on!(db, write, p => {
         let mut tx = p.begin().await?;
+        let current: Option<i32> = sqlx::query_scalar(&check)
+            .bind(new.user_id)
+            .bind(new.password_hash)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if current.is_none() {
+            return Ok(None);
+        }
         sqlx::query(
             "INSERT INTO sessions (id, user_id, created_at, expires_at, persistent, dpop_bound, user_agent, ip)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -85,8 +108,10 @@ pub async fn create(
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        true
     });
-    Ok(SessionGrant {
+    debug_assert!(made);
+    Ok(Some(SessionGrant {
         session_id: id,
         user_id: new.user_id.to_owned(),
         username: username.to_owned(),
@@ -94,7 +119,7 @@ pub async fn create(
         persistent: new.persistent,
         dpop_bound: new.dpop_bound,
         refresh_expires_at: token_expires,
-    })
+    }))
 }
 
 const INSERT_TOKEN: &str =
@@ -325,12 +350,13 @@ pub async fn find_by_token(
 }
 
 /// Why the session of a refresh token was ended (`revoked_reason`: "logout", "password
-/// changed", …), if it was revoked. For the refusal's words only: the refusal itself never
-/// depends on it.
+/// changed", …), if it was revoked and the token was its newest (the browser's own cookie; a
+/// stale copy of an older one learns nothing). For the refusal's words only: the refusal itself
+/// never depends on it.
 pub async fn revoked_reason(db: &Db, token_hash: &[u8]) -> sqlx::Result<Option<String>> {
     let row: Option<Option<String>> = on!(db, read, p => sqlx::query_scalar(
         "SELECT s.revoked_reason FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
-         WHERE t.token_hash = $1 AND s.revoked_at IS NOT NULL",
+         WHERE t.token_hash = $1 AND t.rotated_at IS NULL AND s.revoked_at IS NOT NULL",
     )
     .bind(token_hash)
     .fetch_optional(p)

@@ -95,6 +95,48 @@ pub async fn set_password_hash(db: &Db, user_id: &str, hash: &str) -> sqlx::Resu
     Ok(n == 1)
 }
 
+/// Sets a new password hash and revokes every live session of the account, in one
+/// transaction: a password change either happened with all its sessions ended, or not at all
+/// (never "changed, but the thief's session lives on"). `expected`: the hash the caller checked
+/// the current password against; if another change committed meanwhile, nothing is done and
+/// `None` comes back. The `UPDATE` of the user's row comes first, so a login racing it waits for
+/// it or is waited for (`sessions::create`). Returns the revoked sessions' ids.
+pub async fn change_password(
+    db: &Db,
+    user_id: &str,
+    expected: Option<&str>,
+    new_hash: &str,
+    now: i64,
+    reason: &str,
+) -> sqlx::Result<Option<Vec<String>>> {
+    on!(db, write, p => {
+        let mut tx = p.begin().await?;
+        let changed = sqlx::query(
+            "UPDATE users SET password_hash = $1 WHERE id = $2 AND ($3 = '' OR password_hash = $3)",
+        )
+        .bind(new_hash)
+        .bind(user_id)
+        .bind(expected.unwrap_or(""))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed != 1 {
+            return Ok(None);
+        }
+        let ids: Vec<String> = sqlx::query_scalar(
+            "UPDATE sessions SET revoked_at = $1, revoked_reason = $2
+             WHERE user_id = $3 AND revoked_at IS NULL RETURNING id",
+        )
+        .bind(now)
+        .bind(reason)
+        .bind(user_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(ids))
+    })
+}
+
 /// What [`delete_account`] did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Deleted {
@@ -116,8 +158,15 @@ pub async fn delete_account(
     reason: &str,
 ) -> sqlx::Result<Deleted> {
     const ADMIN: &str = "' ' || roles || ' ' LIKE '% admin %'";
+    // PostgreSQL: every admin row is locked before they are counted, so two admins deleting
+    // themselves at once count one after the other (the second then sees one admin left).
+    let lock_admins = format!(
+        "SELECT id FROM users WHERE {ADMIN}{}",
+        super::row_update_lock(db)
+    );
     on!(db, write, p => {
         let mut tx = p.begin().await?;
+        let _: Vec<String> = sqlx::query_scalar(&lock_admins).fetch_all(&mut *tx).await?;
         let me: Option<bool> = sqlx::query_scalar(&format!("SELECT {ADMIN} FROM users WHERE id = $1"))
             .bind(user_id)
             .fetch_optional(&mut *tx)

@@ -362,3 +362,40 @@ async fn the_last_admin_cannot_delete_themselves() {
         .await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
 }
+
+/// A login that checked the old password while the owner changed it gets no session: the
+/// check and the session's insert are one transaction holding the user's row, and the change
+/// updates that row first. Played at the store, with the hash such a login had read.
+#[tokio::test]
+async fn a_login_that_checked_the_old_password_gets_no_session_after_the_change() {
+    let app = spawn_app().await;
+    let (name, l) = app.new_user().await;
+    let db = &app.state.db;
+    let before = cloakroom::store::users::find_by_username(db, &name)
+        .await
+        .unwrap()
+        .unwrap();
+    let res = app.change_password(&l.access, PASSWORD, NEW_PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let new = cloakroom::store::sessions::NewSession {
+        user_id: &before.id,
+        password_hash: &before.password_hash,
+        persistent: true,
+        dpop_bound: false,
+        user_agent: None,
+        ip: None,
+    };
+    let now = app.state.clock.now();
+    let made = cloakroom::store::sessions::create(
+        db,
+        &new,
+        &name,
+        "",
+        &[7u8; 32],
+        now,
+        app.state.lifetimes(),
+    )
+    .await
+    .unwrap();
+    assert!(made.is_none(), "a session was made on the old password");
+}

@@ -302,7 +302,16 @@ async fn a_stale_write_is_refused_not_lost() {
         p["detail"].as_str().unwrap().contains("changed elsewhere"),
         "{p}"
     );
-    for bad in ["\"bogus\"", "W/\"1\"", "", "1"] {
+    for bad in [
+        "\"bogus\"",
+        "W/\"1\"",
+        "",
+        "1",
+        "\"-1\"",
+        "\"-5\"",
+        "\"+1\"",
+        "\"99999999999999999999\"",
+    ] {
         let res = put("Shared title from B", Some(bad.into())).await.unwrap();
         assert_eq!(
             res.status(),

@@ -908,3 +908,79 @@ async fn a_password_change_on_one_instance_is_seen_by_the_other() {
     );
     assert_eq!(b.me_status(&fresh.access_token).await, StatusCode::OK);
 }
+
+/// Two admins deleting themselves at once on PostgreSQL, made deterministic: another session
+/// (what a second instance's `delete_account` does) locks the admin rows, counts two and
+/// deletes one, and holds its transaction open; this server's delete of the other admin must
+/// wait for it and then see the last admin, instead of counting the uncommitted two and leaving
+/// none.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: `make pg` runs it"]
+async fn the_last_admin_survives_two_deletes_racing_on_postgres() {
+    use sqlx::Connection;
+    require_postgres();
+    let app = spawn_app().await;
+    let db = app.state.db.clone();
+    let now = app.state.clock.now();
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let id = ops::create_user(&db, &app.state.hasher, &unique_name(), PASSWORD, true, now)
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    let url = postgres_for(&app.dir).await.unwrap();
+    let mut other = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut other).await.unwrap();
+    let admins: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM users WHERE ' ' || roles || ' ' LIKE '% admin %' FOR UPDATE",
+    )
+    .fetch_all(&mut other)
+    .await
+    .unwrap();
+    assert_eq!(admins.len(), 2);
+    sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(&ids[0])
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let task = {
+        let (db, id) = (db.clone(), ids[1].clone());
+        tokio::spawn(async move {
+            cloakroom::store::users::delete_account(&db, &id, now, "account deleted")
+                .await
+                .unwrap()
+        })
+    };
+    // Wait for the event that decides it: the delete is waiting on a lock, or it is done.
+    let mut watch = sqlx::PgConnection::connect(&url).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()",
+        )
+        .fetch_one(&mut watch)
+        .await
+        .unwrap();
+        if waiting > 0 || task.is_finished() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the delete neither waited nor finished"
+        );
+        tokio::task::yield_now().await;
+    }
+    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    assert_eq!(
+        task.await.unwrap(),
+        cloakroom::store::users::Deleted::LastAdmin
+    );
+    let left = fetch_ints(
+        &db,
+        "SELECT COUNT(*) FROM users WHERE ' ' || roles || ' ' LIKE '% admin %'",
+    )
+    .await
+    .unwrap();
+    assert_eq!(left, [1]);
+}
