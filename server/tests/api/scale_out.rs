@@ -984,3 +984,72 @@ async fn the_last_admin_survives_two_deletes_racing_on_postgres() {
     .unwrap();
     assert_eq!(left, [1]);
 }
+
+/// A login checking the old password while a password change runs on PostgreSQL, made
+/// deterministic: another session (another instance's change) has updated the user's hash and
+/// holds its transaction open; this server's session insert for a login that checked the old
+/// hash must wait for it and then find the hash changed, instead of reading the old committed
+/// hash and making a session the change never revoked.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: `make pg` runs it"]
+async fn a_login_racing_a_password_change_on_postgres_gets_no_session() {
+    use sqlx::Connection;
+    require_postgres();
+    let app = spawn_app().await;
+    let db = app.state.db.clone();
+    let (name, _) = app.new_user().await;
+    let user = cloakroom::store::users::find_by_username(&db, &name)
+        .await
+        .unwrap()
+        .unwrap();
+    let url = postgres_for(&app.dir).await.unwrap();
+    let mut other = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut other).await.unwrap();
+    sqlx::query("UPDATE users SET password_hash = 'changed elsewhere' WHERE id = $1")
+        .bind(&user.id)
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let now = app.state.clock.now();
+    let life = app.state.lifetimes();
+    let task = {
+        let (db, user) = (db.clone(), user.clone());
+        tokio::spawn(async move {
+            let new = cloakroom::store::sessions::NewSession {
+                user_id: &user.id,
+                password_hash: &user.password_hash,
+                persistent: true,
+                dpop_bound: false,
+                user_agent: None,
+                ip: None,
+            };
+            cloakroom::store::sessions::create(&db, &new, &user.username, "", &[9u8; 32], now, life)
+                .await
+                .unwrap()
+                .is_some()
+        })
+    };
+    let mut watch = sqlx::PgConnection::connect(&url).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()",
+        )
+        .fetch_one(&mut watch)
+        .await
+        .unwrap();
+        if waiting > 0 || task.is_finished() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the insert neither waited nor finished"
+        );
+        tokio::task::yield_now().await;
+    }
+    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    assert!(
+        !task.await.unwrap(),
+        "a session was made on the old password"
+    );
+}
