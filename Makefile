@@ -12,7 +12,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 TRUNK := trunk --skip-version-check
 
-.PHONY: setup setup-rust setup-client setup-e2e setup-nginx setup-contract setup-interop setup-postgres pg run client test check unit e2e nginx contract interop budget bench size clean
+.PHONY: setup setup-rust setup-client setup-e2e setup-nginx setup-contract setup-interop setup-postgres pg run client test check unit e2e nginx contract interop budget bench size mutants clean
 
 # Each target installs only what it needs (.ci/setup is idempotent: seconds when all is there).
 setup:
@@ -92,6 +92,14 @@ interop: setup-interop
 # The client's size ratchet: wasm + js brotli may not grow past the figure in .ci/size.sh.
 budget: client
 	@bash .ci/size.sh --check
+
+# Mutation testing of the security core (.cargo/mutants.toml lists the files): every mutant
+# must make a test fail. Not part of `make test`: 453 server mutants at ~30 s each take hours
+# on 2 cores, so runs are sharded, e.g. `make mutants MUTANTS_ARGS="--shard 1/8"`.
+mutants:
+	@.ci/setup mutants
+	cargo mutants $(MUTANTS_ARGS)
+	cargo mutants --package app $(MUTANTS_ARGS)
 
 # `setup` first: the whole one-time install happens up front, before any build.
 test: setup check unit pg e2e nginx contract interop budget
