@@ -112,6 +112,24 @@ mod tests {
         assert!(verify(&key, &ALICE, 1000, &format!("{c}.x")).is_none());
     }
 
+    /// The shape is checked before the MAC: an id or tag of another length is refused even
+    /// with a MAC that matches it (the key holder's own forgery, say), so a cookie is always
+    /// one 16-byte id, a time and a 32-byte tag.
+    #[test]
+    fn only_the_exact_shape_is_accepted() {
+        let key = [3u8; 32];
+        for id in ["short", "an-id-that-is-much-longer-than-22"] {
+            let tag = URL_SAFE_NO_PAD.encode(hmac(&key, &ALICE, 1000, id).finalize().into_bytes());
+            assert!(
+                verify(&key, &ALICE, 1000, &format!("{id}.1000.{tag}")).is_none(),
+                "{id}"
+            );
+        }
+        let id = "a".repeat(22);
+        let tag = URL_SAFE_NO_PAD.encode(hmac(&key, &ALICE, 1000, &id).finalize().into_bytes());
+        assert!(verify(&key, &ALICE, 1000, &format!("{id}.1000.{tag}")).is_some());
+    }
+
     #[test]
     fn a_password_change_or_age_ends_a_cookie() {
         let key = [1u8; 32];

@@ -506,6 +506,63 @@ mod tests {
         );
     }
 
+    /// `jti` must be there and at most JTI_MAX long (exactly JTI_MAX is fine); an ES256 proof
+    /// with a signature that does not verify is refused as such, not as "malformed".
+    #[test]
+    fn jti_bounds_and_an_es256_signature_that_does_not_verify() {
+        use ed25519_dalek::Signer as _;
+        let key = ed25519_dalek::SigningKey::from_bytes(&[5u8; 32]);
+        let x = B64.encode(key.verifying_key().as_bytes());
+        let expect = Expect {
+            method: "POST",
+            url: "https://c.example/api/auth/login",
+            access_token: None,
+            now: 1_000,
+        };
+        let with_jti = |jti: &str| {
+            let header = serde_json::json!({"typ": "dpop+jwt", "alg": "EdDSA",
+                "jwk": {"kty": "OKP", "crv": "Ed25519", "x": x}});
+            let claims =
+                serde_json::json!({"jti": jti, "htm": "POST", "htu": expect.url, "iat": 1_000});
+            let input = format!(
+                "{}.{}",
+                B64.encode(header.to_string()),
+                B64.encode(claims.to_string())
+            );
+            format!(
+                "{input}.{}",
+                B64.encode(key.sign(input.as_bytes()).to_bytes())
+            )
+        };
+        let too_long = ProofError::Invalid("the DPoP proof's jti is missing or too long");
+        assert_eq!(verify(&with_jti(""), &expect).unwrap_err(), too_long);
+        assert_eq!(
+            verify(&with_jti(&"j".repeat(JTI_MAX + 1)), &expect).unwrap_err(),
+            too_long
+        );
+        assert!(verify(&with_jti(&"j".repeat(JTI_MAX)), &expect).is_ok());
+
+        let es = p256::ecdsa::SigningKey::from_bytes(&[6u8; 32].into()).unwrap();
+        let point = es.verifying_key().to_encoded_point(false);
+        let header = serde_json::json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": {"kty": "EC",
+            "crv": "P-256", "x": B64.encode(point.x().unwrap()), "y": B64.encode(point.y().unwrap())}});
+        let claims =
+            serde_json::json!({"jti": "j", "htm": "POST", "htu": expect.url, "iat": 1_000});
+        let input = format!(
+            "{}.{}",
+            B64.encode(header.to_string()),
+            B64.encode(claims.to_string())
+        );
+        let other = p256::ecdsa::SigningKey::from_bytes(&[7u8; 32].into()).unwrap();
+        let sig: p256::ecdsa::Signature =
+            p256::ecdsa::signature::Signer::sign(&other, input.as_bytes());
+        let forged = format!("{input}.{}", B64.encode(sig.to_bytes()));
+        assert_eq!(verify(&forged, &expect).unwrap_err(), BAD_SIGNATURE);
+        let sig: p256::ecdsa::Signature =
+            p256::ecdsa::signature::Signer::sign(&es, input.as_bytes());
+        assert!(verify(&format!("{input}.{}", B64.encode(sig.to_bytes())), &expect).is_ok());
+    }
+
     fn checked(jkt: &str, jti: &str, iat: i64) -> Checked {
         Checked {
             jkt: jkt.into(),
@@ -556,6 +613,43 @@ mod tests {
         assert_eq!(c.record(&checked("k2", "a", 40), 50), Ok(()));
         assert_eq!(c.record(&checked("k", "a", 90), 101), Ok(()));
         assert_eq!(c.len(), 2);
+    }
+
+    /// At the total cap the cache forgets only what has expired, keeps every live `jti` (a
+    /// replay of one is still refused), and refuses new proofs rather than forget a live one.
+    #[test]
+    fn the_full_cache_forgets_only_expired_proofs_and_refuses_when_all_are_live() {
+        let c = ReplayCache::default();
+        assert!(c.is_empty());
+        let fill = |prefix: &str, keys: usize, iat: i64| {
+            for k in 0..keys {
+                for j in 0..PER_KEY_MAX {
+                    c.record(&checked(&format!("{prefix}{k}"), &j.to_string(), iat), iat)
+                        .unwrap();
+                }
+            }
+        };
+        let half = REPLAY_MAX / PER_KEY_MAX / 2;
+        fill("old", half, 0); // expire at 60
+        fill("live", half, 100); // good until 160
+        assert_eq!(c.len(), REPLAY_MAX);
+        assert!(!c.is_empty());
+        // Full: the expired half goes, the new proof is taken, live ones are still known.
+        assert_eq!(c.record(&checked("new", "x", 100), 100), Ok(()));
+        assert_eq!(c.len(), REPLAY_MAX / 2 + 1);
+        assert_eq!(c.record(&checked("live0", "7", 100), 100), Err(REPLAYED));
+        // Full of live proofs only: refused, nothing forgotten.
+        let mut n = 0;
+        while c.len() < REPLAY_MAX {
+            let key = format!("more{}", n / PER_KEY_MAX);
+            c.record(&checked(&key, &n.to_string(), 100), 100).unwrap();
+            n += 1;
+        }
+        assert_eq!(
+            c.record(&checked("one more", "y", 100), 100),
+            Err(ProofError::Busy)
+        );
+        assert_eq!(c.record(&checked("live1", "3", 100), 100), Err(REPLAYED));
     }
 
     /// One key (one client, or one attacker with a token of their own) cannot fill the cache
