@@ -46,15 +46,27 @@ async fn confirm_password(
     password: &str,
 ) -> ApiResult<UserRow> {
     let device = state.cookies.read_device(headers);
-    match flows::check_password(state, meta.ip, &user.username, password, device.as_deref()).await {
-        Err(ApiError::Unauthorized {
-            kind: ProblemType::InvalidCredentials,
-            ..
-        }) => Err(ApiError::WrongPassword(
-            "the current password is wrong; nothing was changed".into(),
-        )),
-        other => other,
+    let account =
+        match flows::check_password(state, meta.ip, &user.username, password, device.as_deref())
+            .await
+        {
+            Err(ApiError::Unauthorized {
+                kind: ProblemType::InvalidCredentials,
+                ..
+            }) => {
+                return Err(ApiError::WrongPassword(
+                    "the current password is wrong; nothing was changed".into(),
+                ))
+            }
+            other => other?,
+        };
+    if account.id != user.user_id {
+        // The token's username now names another account (deleted and taken again).
+        return Err(ApiError::invalid_token(
+            "this session's account no longer exists",
+        ));
     }
+    Ok(account)
 }
 
 #[utoipa::path(post, path = "/api/account/password", tag = "account", security(("bearer" = [])),
@@ -80,12 +92,6 @@ async fn change_password(
     let new =
         Password::parse_new(&body.new_password, &user.username).map_err(ApiError::Unprocessable)?;
     let account = confirm_password(&state, &meta, &headers, &user, &body.current_password).await?;
-    if account.id != user.user_id {
-        // The token's username now names another account (deleted and taken again).
-        return Err(ApiError::invalid_token(
-            "this session's account no longer exists",
-        ));
-    }
     let hash = state.hasher.hash(&new).await?;
     // The new hash and the end of every session, this one too, in one transaction
     // (`users::change_password`): whoever holds one of them (a stolen cookie, a token copied out
@@ -195,11 +201,6 @@ async fn delete_account(
     }
     let _permit = flows::credential_permit(&state)?;
     let account = confirm_password(&state, &meta, &headers, &user, &body.password).await?;
-    if account.id != user.user_id {
-        return Err(ApiError::invalid_token(
-            "this session's account no longer exists",
-        ));
-    }
     // Sessions end first, through the revocation log, so every instance refuses their access
     // tokens at once; then the account goes, with its notes, sessions and refresh-token hashes
     // (cascades). If the delete is refused (last admin), the sessions are not ended.

@@ -386,6 +386,9 @@ pub async fn revoke(
     Ok(n == 1)
 }
 
+const REVOKE_ALL: &str = "UPDATE sessions SET revoked_at = $1, revoked_reason = $2
+     WHERE user_id = $3 AND revoked_at IS NULL RETURNING id";
+
 /// Revokes every live session of a user; returns their ids.
 pub async fn revoke_all(
     db: &Db,
@@ -393,15 +396,26 @@ pub async fn revoke_all(
     now: i64,
     reason: &str,
 ) -> sqlx::Result<Vec<String>> {
-    on!(db, write, p => sqlx::query_scalar(
-        "UPDATE sessions SET revoked_at = $1, revoked_reason = $2
-         WHERE user_id = $3 AND revoked_at IS NULL RETURNING id",
-    )
-    .bind(now)
-    .bind(reason)
-    .bind(user_id)
-    .fetch_all(p)
-    .await)
+    on!(db, write, p => {
+        let mut c = p.acquire().await?;
+        revoke_all_in(&mut (&mut *c).into(), user_id, now, reason).await
+    })
+}
+
+/// [`revoke_all`] inside a transaction of the caller's (a password change, an account's
+/// deletion), so the revocation commits with the change it belongs to.
+pub(crate) async fn revoke_all_in(
+    conn: &mut Conn<'_>,
+    user_id: &str,
+    now: i64,
+    reason: &str,
+) -> sqlx::Result<Vec<String>> {
+    on_conn!(conn, c => sqlx::query_scalar(REVOKE_ALL)
+        .bind(now)
+        .bind(reason)
+        .bind(user_id)
+        .fetch_all(c)
+        .await)
 }
 
 /// Whether a session's refresh cookie is persistent ("remember me"), if the session exists.

@@ -123,15 +123,7 @@ pub async fn change_password(
         if changed != 1 {
             return Ok(None);
         }
-        let ids: Vec<String> = sqlx::query_scalar(
-            "UPDATE sessions SET revoked_at = $1, revoked_reason = $2
-             WHERE user_id = $3 AND revoked_at IS NULL RETURNING id",
-        )
-        .bind(now)
-        .bind(reason)
-        .bind(user_id)
-        .fetch_all(&mut *tx)
-        .await?;
+        let ids = super::sessions::revoke_all_in(&mut (&mut *tx).into(), user_id, now, reason).await?;
         tx.commit().await?;
         Ok(Some(ids))
     })
@@ -158,7 +150,7 @@ pub async fn delete_account(
     reason: &str,
 ) -> sqlx::Result<Deleted> {
     const ADMIN: &str = "' ' || roles || ' ' LIKE '% admin %'";
-    // PostgreSQL: every admin row is locked before they are counted, so two admins deleting
+    // The admin rows, read (and on PostgreSQL locked) before anything else: two admins deleting
     // themselves at once count one after the other (the second then sees one admin left).
     let lock_admins = format!(
         "SELECT id FROM users WHERE {ADMIN}{}",
@@ -166,29 +158,16 @@ pub async fn delete_account(
     );
     on!(db, write, p => {
         let mut tx = p.begin().await?;
-        let _: Vec<String> = sqlx::query_scalar(&lock_admins).fetch_all(&mut *tx).await?;
+        let admins: Vec<String> = sqlx::query_scalar(&lock_admins).fetch_all(&mut *tx).await?;
         let me: Option<bool> = sqlx::query_scalar(&format!("SELECT {ADMIN} FROM users WHERE id = $1"))
             .bind(user_id)
             .fetch_optional(&mut *tx)
             .await?;
         let Some(admin) = me else { return Ok(Deleted::Missing) };
-        if admin {
-            let admins: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM users WHERE {ADMIN}"))
-                .fetch_one(&mut *tx)
-                .await?;
-            if admins <= 1 {
-                return Ok(Deleted::LastAdmin);
-            }
+        if admin && admins.len() <= 1 {
+            return Ok(Deleted::LastAdmin);
         }
-        let ids: Vec<String> = sqlx::query_scalar(
-            "UPDATE sessions SET revoked_at = $1, revoked_reason = $2
-             WHERE user_id = $3 AND revoked_at IS NULL RETURNING id",
-        )
-        .bind(now)
-        .bind(reason)
-        .bind(user_id)
-        .fetch_all(&mut *tx)
-        .await?;
+        let ids = super::sessions::revoke_all_in(&mut (&mut *tx).into(), user_id, now, reason).await?;
         sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(user_id)
             .execute(&mut *tx)

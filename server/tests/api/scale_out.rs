@@ -953,24 +953,7 @@ async fn the_last_admin_survives_two_deletes_racing_on_postgres() {
         })
     };
     // Wait for the event that decides it: the delete is waiting on a lock, or it is done.
-    let mut watch = sqlx::PgConnection::connect(&url).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let waiting: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()",
-        )
-        .fetch_one(&mut watch)
-        .await
-        .unwrap();
-        if waiting > 0 || task.is_finished() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the delete neither waited nor finished"
-        );
-        tokio::task::yield_now().await;
-    }
+    lock_wait_or_done(&url, &task, "the delete").await;
     sqlx::query("COMMIT").execute(&mut other).await.unwrap();
     assert_eq!(
         task.await.unwrap(),
@@ -1029,7 +1012,19 @@ async fn a_login_racing_a_password_change_on_postgres_gets_no_session() {
                 .is_some()
         })
     };
-    let mut watch = sqlx::PgConnection::connect(&url).await.unwrap();
+    lock_wait_or_done(&url, &task, "the insert").await;
+    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    assert!(
+        !task.await.unwrap(),
+        "a session was made on the old password"
+    );
+}
+
+/// Returns once a session of the test database waits on a lock, or `task` has finished: the
+/// moment a test holding a transaction open may commit it. Bounded, so a hang fails the test.
+async fn lock_wait_or_done<T>(url: &str, task: &tokio::task::JoinHandle<T>, what: &str) {
+    use sqlx::Connection;
+    let mut watch = sqlx::PgConnection::connect(url).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let waiting: i64 = sqlx::query_scalar(
@@ -1039,17 +1034,12 @@ async fn a_login_racing_a_password_change_on_postgres_gets_no_session() {
         .await
         .unwrap();
         if waiting > 0 || task.is_finished() {
-            break;
+            return;
         }
         assert!(
             Instant::now() < deadline,
-            "the insert neither waited nor finished"
+            "{what} neither waited nor finished"
         );
         tokio::task::yield_now().await;
     }
-    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
-    assert!(
-        !task.await.unwrap(),
-        "a session was made on the old password"
-    );
 }
