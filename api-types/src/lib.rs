@@ -169,7 +169,7 @@ pub struct NoteInput {
         schema(
             min_length = 1,
             max_length = 200,
-            pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff][^\\u0000-\\u001f\\u007f-\\u009f]*(?![\\s\\S])"
+            pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200d\\u2028\\u2029\\u202f\\u205f\\u2060\\u3000\\ufeff][^\\u0000-\\u001f\\u007f-\\u009f]*(?![\\s\\S])"
         )
     )]
     pub title: String,
@@ -197,6 +197,13 @@ pub struct AdminUserInfo {
     pub username: String,
     pub roles: Vec<String>,
     pub created_at: String,
+    /// RFC 3339: when a session was last made for this user (a login), if ever.
+    #[serde(default)]
+    pub last_login_at: Option<String>,
+    /// RFC 3339, set while too many failed logins lock the account (logins without this
+    /// browser's device cookie answer 429): when it unlocks by itself.
+    #[serde(default)]
+    pub locked_until: Option<String>,
     /// Sessions that are not revoked, not expired and still hold a current refresh token.
     pub live_sessions: u32,
 }

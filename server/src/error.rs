@@ -45,6 +45,9 @@ pub enum ApiError {
     /// 412: `If-Match` names a version the resource no longer has (someone wrote it since).
     #[error("{0}")]
     PreconditionFailed(String),
+    /// 428: a write that must name the version it replaces (`If-Match`) named none.
+    #[error("{0}")]
+    PreconditionRequired(String),
     /// 413
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -94,6 +97,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            ApiError::PreconditionRequired(_) => StatusCode::PRECONDITION_REQUIRED,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Overloaded(_) | ApiError::DatabaseBusy(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -107,6 +107,32 @@ impl LoginThrottle {
         })
     }
 
+    /// The accounts whose own budget is spent at `now` (their logins without a device cookie
+    /// answer 429), by folded username, with when the budget frees up again.
+    pub async fn locked_accounts(&self, now: i64) -> sqlx::Result<Vec<(String, i64)>> {
+        let prefix = Budget::Account(String::new()).key();
+        let budgets = store::throttle::with_prefix(&self.db, &prefix).await?;
+        Ok(budgets
+            .into_iter()
+            .filter_map(|(key, mut times)| {
+                times.retain(|t| t + self.window_secs > now);
+                times.sort_unstable();
+                // Free again once enough of the failures have left the window.
+                let over = times.len().checked_sub(self.max_failures)?;
+                Some((
+                    key[prefix.len()..].to_owned(),
+                    times[over] + self.window_secs,
+                ))
+            })
+            .collect())
+    }
+
+    /// Forgets an account's failed logins (an admin's unlock). Device budgets are the
+    /// devices' own and stay.
+    pub async fn unlock(&self, folded_username: &str) -> sqlx::Result<()> {
+        store::throttle::clear(&self.db, &Budget::Account(folded_username.into()).key()).await
+    }
+
     /// Budgets kept (tests: no budget for usernames that cannot exist).
     pub async fn len(&self) -> sqlx::Result<i64> {
         store::throttle::count(&self.db).await

@@ -28,7 +28,8 @@ impl NoteTitle {
     }
 }
 
-/// Blank as JSON Schema (ECMA-262 `\s`) counts it, control characters aside.
+/// Blank as JSON Schema (ECMA-262 `\s`) counts it, control characters aside, and the
+/// zero-width characters.
 fn is_blank(c: char) -> bool {
     matches!(
         c,
@@ -40,6 +41,10 @@ fn is_blank(c: char) -> bool {
                 | '\u{205f}'
                 | '\u{3000}'
                 | '\u{feff}'
+                // Not `\s` in JSON Schema, but they show nothing: a title of only these would be
+                // an invisible note (zero-width space, non-joiner, joiner, word joiner).
+                | '\u{200b}'..='\u{200d}'
+                | '\u{2060}'
     )
 }
 
@@ -84,6 +89,10 @@ mod tests {
         assert!(NoteTitle::parse("\u{feff}\u{3000}").is_err());
         assert!(NoteTitle::parse(&format!(" {} ", "t".repeat(199))).is_err());
         assert_eq!(NoteTitle::parse("\u{a0}x").unwrap().as_str(), "x");
+        // Only zero-width characters: a title nobody can see.
+        assert!(NoteTitle::parse("\u{200b}").is_err());
+        assert!(NoteTitle::parse("\u{200b}\u{2060} \u{200d}").is_err());
+        assert_eq!(NoteTitle::parse("\u{200b}x").unwrap().as_str(), "x");
     }
 
     /// The schema's pattern (as the OpenAPI document states it) and `NoteTitle::parse` accept

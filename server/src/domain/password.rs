@@ -44,8 +44,17 @@ impl Password {
         if chars.all(|c| Some(c) == first) {
             return Err("password must not be one character repeated".into());
         }
-        if lower.contains(&username.to_lowercase()) && username.len() * 2 > len {
-            return Err("password must not be mostly your username".into());
+        // The username is public, so it adds nothing to guess: what is left without it (every
+        // occurrence, any case) must itself be a password of the minimum length. The old rule
+        // ("the username is more than half of it") let `qa_fredqa_fred` through for `qa_fred`.
+        let name = username.to_lowercase();
+        let rest = if name.is_empty() {
+            lower.clone()
+        } else {
+            lower.replace(&name, "")
+        };
+        if rest.chars().count() < 12 {
+            return Err("password must not be mostly your username: without it, at least 12 characters must remain".into());
         }
         Ok(Self(s.to_owned()))
     }
@@ -92,6 +101,9 @@ mod tests {
     fn trivial_passwords_are_refused() {
         assert!(Password::parse_new("aaaaaaaaaaaaaa", "bob").is_err());
         assert!(Password::parse_new("longusername1!", "longusername").is_err());
+        assert!(Password::parse_new("qa_fredqa_fred", "qa_fred").is_err());
+        assert!(Password::parse_new("QA_Fred-qa_fred-QA_FRED!", "qa_fred").is_err());
+        assert!(Password::parse_new("qa_fred likes long walks", "qa_fred").is_ok());
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use api_types::Problem;
 use api_types::{AdminUserInfo, SecurityEvent};
 use axum::{
-    extract::{Path, State},
+    extract::{Path, Query, State},
     http::StatusCode,
     Json,
 };
@@ -23,19 +23,37 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_users))
         .routes(routes!(revoke_user_sessions))
+        .routes(routes!(unlock_user))
         .routes(routes!(list_events))
 }
 
 /// How many events `GET /api/admin/events` returns.
 const EVENTS_SHOWN: i64 = 200;
 
-#[utoipa::path(get, path = "/api/admin/events", tag = "admin", security(("bearer" = [])),
-    responses((status = 200, description = "The newest security events (refresh retries, grace hits, token reuse), newest first", body = [SecurityEvent]), (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json")))]
+/// The admin event log's filters (`?user=…&kind=…`), each optional.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct EventQuery {
+    /// Only this user's events (a user id).
+    user: Option<String>,
+    /// Only events of this kind (`refresh_token_reuse`, `password_changed`, `account_unlocked`, …).
+    kind: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/admin/events", tag = "admin", security(("bearer" = [])), params(EventQuery),
+    responses((status = 200, description = "The newest security events (refresh retries, grace hits, token reuse, password changes, unlocks), newest first", body = [SecurityEvent]), (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json")))]
 async fn list_events(
     State(state): State<AppState>,
     _admin: AdminUser,
+    Query(q): Query<EventQuery>,
 ) -> ApiResult<Json<Vec<SecurityEvent>>> {
-    let rows = store::events::recent(&state.db, None, EVENTS_SHOWN).await?;
+    let filter = store::events::Filter {
+        user_id: q.user.as_deref().filter(|u| !u.is_empty()),
+        kind: q.kind.as_deref().filter(|k| !k.is_empty()),
+        session_id: None,
+    };
+    let rows = store::events::recent(&state.db, filter, EVENTS_SHOWN).await?;
     Ok(Json(
         rows.into_iter()
             .map(|e| SecurityEvent {
@@ -61,10 +79,17 @@ async fn list_users(
     State(state): State<AppState>,
     _admin: AdminUser,
 ) -> ApiResult<Json<Vec<AdminUserInfo>>> {
-    let rows = store::users::list_with_sessions(&state.db, state.clock.now()).await?;
+    let now = state.clock.now();
+    let rows = store::users::list_with_sessions(&state.db, now).await?;
+    let locked = state.login_throttle.locked_accounts(now).await?;
     Ok(Json(
         rows.into_iter()
             .map(|u| AdminUserInfo {
+                locked_until: locked
+                    .iter()
+                    .find(|(name, _)| *name == u.username.to_ascii_lowercase())
+                    .map(|(_, until)| crate::rfc3339(*until)),
+                last_login_at: u.last_login_at.map(crate::rfc3339),
                 roles: store::users::split_roles(&u.roles),
                 id: u.id,
                 username: u.username,
@@ -92,3 +117,37 @@ async fn revoke_user_sessions(
     tracing::info!(count, "admin revoked a user's sessions");
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[utoipa::path(post, path = "/api/admin/users/{id}/unlock", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "User id")),
+    responses((status = 204, description = "The account's failed logins are forgotten: it can log in again from anywhere (recorded as an `account_unlocked` event)"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json")))]
+#[tracing::instrument(skip_all, fields(admin = %admin.0.user_id, target = %id))]
+async fn unlock_user(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let user = store::users::find_by_id(&state.db, &id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no such user".into()))?;
+    state
+        .login_throttle
+        .unlock(&user.username.to_ascii_lowercase())
+        .await?;
+    store::events::record(
+        &state.db,
+        state.clock.now(),
+        EVENT_UNLOCKED,
+        Some(&id),
+        None,
+        None,
+        &format!("admin_unlock: by admin {}", admin.0.user_id),
+    )
+    .await?;
+    tracing::info!("admin unlocked an account");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The event an admin's unlock records.
+pub const EVENT_UNLOCKED: &str = "account_unlocked";

@@ -50,14 +50,14 @@ fn with_etag(status: StatusCode, n: NoteRow) -> Response {
     (status, [(header::ETAG, etag)], Json(to_api(n))).into_response()
 }
 
-/// The version a write is based on, from `If-Match` (RFC 9110 §13.1.1): `None` for `*` or no
-/// header (any version), `Some(v)` for a list naming version `v` (when it names several, the
-/// current one if it is among them). Weak tags never match (If-Match compares strongly), and a
-/// list naming no version matches nothing (`Some(0)`: versions start at 1).
+/// The version a write is based on, from `If-Match` (RFC 9110 §13.1.1): `None` for `*` (any
+/// version), `Some(v)` for a list naming version `v` (when it names several, the current one if
+/// it is among them). Weak tags never match (If-Match compares strongly), and a list naming no
+/// version matches nothing (`Some(0)`: versions start at 1).
 ///
-/// Without the header the write is unconditional, for now: the browser app does not send it yet
-/// (its size budget has no room for the conflict view), and requiring it (428) would break the
-/// app. API clients that send it are protected from lost updates today.
+/// No header at all is 428 (RFC 6585 §3): a write that does not say which version it replaces
+/// is how one tab silently overwrites another's save, so every writer must say, and one that
+/// really means "whatever is there" says `*`.
 async fn expected_version(
     state: &AppState,
     user: &AuthUser,
@@ -65,7 +65,9 @@ async fn expected_version(
     headers: &HeaderMap,
 ) -> ApiResult<Option<i64>> {
     let Some(value) = headers.get(header::IF_MATCH) else {
-        return Ok(None);
+        return Err(ApiError::PreconditionRequired(
+            "Say which version of the note this replaces: send If-Match with the ETag you read (\"<version>\"), or * for whatever is there.".into(),
+        ));
     };
     let value = value.to_str().unwrap_or("").trim();
     if value == "*" {
@@ -151,10 +153,11 @@ async fn read(
 
 #[utoipa::path(put, path = "/api/notes/{id}", tag = "notes", security(("bearer" = [])), request_body = NoteInput,
     params(("id" = String, Path, description = "Note id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag of the version this write replaces (`\"<version>\"`), or `*` for any; without it the write is unconditional")),
+        ("If-Match" = String, Header, description = "The ETag of the version this write replaces (`\"<version>\"`), or `*` for any. Required: without it the answer is 428")),
     responses((status = 200, description = "Updated", body = Note, headers(("ETag" = String, description = "The new version, in quotes"))),
         (status = 404, description = "No such note of yours", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "The note changed since that version: nothing was written", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "No If-Match: nothing was written", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Title or body breaks a rule", body = Problem, content_type = "application/problem+json")))]
 async fn update(
     State(state): State<AppState>,
@@ -184,9 +187,10 @@ async fn update(
 
 #[utoipa::path(delete, path = "/api/notes/{id}", tag = "notes", security(("bearer" = [])),
     params(("id" = String, Path, description = "Note id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag of the version being deleted (`\"<version>\"`), or `*` for any; without it the delete is unconditional")),
+        ("If-Match" = String, Header, description = "The ETag of the version being deleted (`\"<version>\"`), or `*` for any. Required: without it the answer is 428")),
     responses((status = 204, description = "Deleted"), (status = 404, description = "No such note of yours", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "The note changed since that version: it was not deleted", body = Problem, content_type = "application/problem+json")))]
+        (status = 412, description = "The note changed since that version: it was not deleted", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "No If-Match: nothing was deleted", body = Problem, content_type = "application/problem+json")))]
 async fn remove(
     State(state): State<AppState>,
     user: AuthUser,

@@ -45,13 +45,25 @@ pub struct EventRow {
     pub detail: Option<String>,
 }
 
-/// The newest `limit` events, newest first (optionally of one session).
-pub async fn recent(db: &Db, session_id: Option<&str>, limit: i64) -> sqlx::Result<Vec<EventRow>> {
+/// Which events [`recent`] returns: each field set narrows the list.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Filter<'a> {
+    pub session_id: Option<&'a str>,
+    pub user_id: Option<&'a str>,
+    pub kind: Option<&'a str>,
+}
+
+/// The newest `limit` events that pass `filter`, newest first.
+pub async fn recent(db: &Db, filter: Filter<'_>, limit: i64) -> sqlx::Result<Vec<EventRow>> {
     on!(db, read, p => sqlx::query_as(
         "SELECT at, kind, user_id, session_id, ip, detail FROM security_events
-         WHERE $1 IS NULL OR session_id = $1 ORDER BY id DESC LIMIT $2",
+         WHERE ($1 IS NULL OR session_id = $1) AND ($2 IS NULL OR user_id = $2)
+           AND ($3 IS NULL OR kind = $3)
+         ORDER BY id DESC LIMIT $4",
     )
-    .bind(session_id)
+    .bind(filter.session_id)
+    .bind(filter.user_id)
+    .bind(filter.kind)
     .bind(limit)
     .fetch_all(p)
     .await)

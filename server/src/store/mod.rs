@@ -309,17 +309,9 @@ impl Db {
     }
 }
 
-/// ` FOR SHARE` on PostgreSQL, where concurrent writers need a row held until commit; nothing
+/// ` FOR UPDATE` on PostgreSQL, where concurrent writers need a row held until commit; nothing
 /// on SQLite, whose single writer serializes the transactions anyway (and which has no such
 /// clause).
-pub(crate) fn row_share_lock(db: &Db) -> &'static str {
-    match db.engine {
-        Engine::Postgres(_) => " FOR SHARE",
-        Engine::Sqlite(_) => "",
-    }
-}
-
-/// ` FOR UPDATE` on PostgreSQL, nothing on SQLite (see [`row_share_lock`]).
 pub(crate) fn row_update_lock(db: &Db) -> &'static str {
     match db.engine {
         Engine::Postgres(_) => " FOR UPDATE",

@@ -57,7 +57,7 @@ pub struct SessionGrant {
 /// Why: a login that checked the old password while the owner changed it would otherwise
 /// insert its session after the change had revoked every session, and live on. Here the check
 /// and the insert are one transaction, and on PostgreSQL the check holds the user's row
-/// (`FOR SHARE`) until commit, so a password change (`users::change_password`, which updates
+/// (it updates `last_login_at`) until commit, so a password change (`users::change_password`, which updates
 /// that row first) either waits for this session and then revokes it, or commits first and this
 /// check fails. SQLite has one writer: the two transactions cannot interleave at all.
 pub async fn create(
@@ -72,15 +72,17 @@ pub async fn create(
     let id = uuid::Uuid::new_v4().to_string();
     let expires_at = now + life.session_max;
     let token_expires = (now + life.refresh_idle).min(expires_at);
-    let check = format!(
-        "SELECT 1 FROM users WHERE id = $1 AND password_hash = $2{}",
-        super::row_share_lock(db)
-    );
+    // The check is an update (the user's last login time), so it holds the user's row until
+    // commit on PostgreSQL (a row lock, stronger than the `FOR SHARE` it replaced) and costs
+    // no statement of its own.
     let made = on!(db, write, p => {
         let mut tx = p.begin().await?;
-        let current: Option<i32> = sqlx::query_scalar(&check)
+        let current: Option<i32> = sqlx::query_scalar(
+            "UPDATE users SET last_login_at = $3 WHERE id = $1 AND password_hash = $2 RETURNING 1",
+        )
             .bind(new.user_id)
             .bind(new.password_hash)
+            .bind(now)
             .fetch_optional(&mut *tx)
             .await?;
         if current.is_none() {

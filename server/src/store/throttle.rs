@@ -59,6 +59,27 @@ pub async fn clear(db: &Db, budget: &str) -> sqlx::Result<()> {
         .map(|_| ()))
 }
 
+/// Every budget whose key starts with `prefix`, with its attempt times (oldest first).
+pub async fn with_prefix(db: &Db, prefix: &str) -> sqlx::Result<Vec<(String, Vec<i64>)>> {
+    let rows: Vec<(String, String)> = on!(db, read, p => sqlx::query_as(
+        "SELECT budget, failures FROM login_budgets WHERE substr(budget, 1, length($1)) = $1",
+    )
+    .bind(prefix)
+    .fetch_all(p)
+    .await)?;
+    Ok(rows
+        .into_iter()
+        .map(|(b, f)| {
+            (
+                b,
+                f.split_whitespace()
+                    .filter_map(|t| t.parse().ok())
+                    .collect(),
+            )
+        })
+        .collect())
+}
+
 /// Deletes budgets whose newest attempt is at or before `before` (out of every window).
 pub async fn purge(db: &Db, before: i64) -> sqlx::Result<u64> {
     on!(db, write, p => Ok(sqlx::query("DELETE FROM login_budgets WHERE last_at <= $1")

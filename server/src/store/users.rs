@@ -183,13 +183,14 @@ pub struct UserSummary {
     pub username: String,
     pub roles: String,
     pub created_at: i64,
+    pub last_login_at: Option<i64>,
     pub live_sessions: i64,
 }
 
 /// Every user with the number of live sessions, by name.
 pub async fn list_with_sessions(db: &Db, now: i64) -> sqlx::Result<Vec<UserSummary>> {
     let sql = format!(
-        "SELECT u.id, u.username, u.roles, u.created_at,
+        "SELECT u.id, u.username, u.roles, u.created_at, u.last_login_at,
                 (SELECT COUNT(*) FROM sessions s JOIN refresh_tokens t ON t.session_id = s.id
                  WHERE s.user_id = u.id AND {live}) AS live_sessions
          FROM users u ORDER BY u.username",

@@ -252,8 +252,8 @@ async fn list_order_is_the_order_of_writes_within_one_second() {
 }
 
 /// Two tabs edit one note: the later save, based on the version both read, is refused (412)
-/// instead of silently overwriting the earlier one; the ETag is the version. (Without If-Match a
-/// write is still unconditional: the browser app does not send it yet.)
+/// instead of silently overwriting the earlier one; the ETag is the version. A write or delete
+/// that names no version at all is refused too (428), so no client overwrites by omission.
 #[tokio::test]
 async fn a_stale_write_is_refused_not_lost() {
     let app = spawn_app().await;
@@ -286,6 +286,26 @@ async fn a_stale_write_is_refused_not_lost() {
         }
         req.send()
     };
+    // A writer that names no version writes nothing.
+    let blind = put("Shared title, blind", None).await.unwrap();
+    let p = assert_problem(blind, StatusCode::PRECONDITION_REQUIRED).await;
+    assert!(p["detail"].as_str().unwrap().contains("If-Match"), "{p}");
+    let blind_delete = app
+        .client
+        .delete(&url)
+        .bearer_auth(&l.access)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(blind_delete, StatusCode::PRECONDITION_REQUIRED).await;
+    assert_eq!(
+        app.get_auth(&format!("/api/notes/{}", note.id), &l.access)
+            .await
+            .json::<Note>()
+            .await
+            .unwrap(),
+        note
+    );
     // Tab A saves first, on the version both tabs read.
     let a = put("Shared title from A", Some(etag.clone()))
         .await

@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 
 use crate::helpers::*;
 use reqwest::{Method, StatusCode};
+use serde_json::json;
 
 const METHODS: [&str; 5] = ["get", "post", "put", "delete", "patch"];
 
@@ -105,6 +106,23 @@ async fn every_route_is_documented_and_every_documented_route_exists() {
         "TokenPair",
     ] {
         assert!(schemas.contains_key(s), "schema {s} missing");
+    }
+    // Writes to a note must name the version they replace, and the document tells clients so.
+    for m in ["put", "delete"] {
+        let op = &doc["paths"]["/api/notes/{id}"][m];
+        let if_match = op["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "If-Match")
+            .unwrap_or_else(|| panic!("{m} lacks If-Match: {op}"));
+        assert_eq!(
+            (&if_match["in"], &if_match["required"]),
+            (&json!("header"), &json!(true))
+        );
+        for status in ["412", "428"] {
+            assert!(op["responses"].get(status).is_some(), "{m} lacks {status}");
+        }
     }
     let security = doc["components"]["securitySchemes"].as_object().unwrap();
     assert!(security.contains_key("bearer") && security.contains_key("refresh_cookie"));

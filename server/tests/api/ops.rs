@@ -262,3 +262,123 @@ async fn the_cli_binary_creates_users_and_rotates_keys() {
     let (ok, out) = run(&["user", "revoke-sessions", "cli_admin"], "");
     assert!(ok && out.contains("0 session(s)"), "{out}");
 }
+
+/// The admin's view of an account under attack: a spent guess budget shows as locked (until
+/// when), an admin's unlock lets the owner in at once and is recorded, a non-admin cannot
+/// unlock, last login times are shown, and the event log filters by user and kind.
+#[tokio::test]
+async fn admins_see_locked_accounts_unlock_them_and_filter_the_event_log() {
+    let app = spawn_app().await;
+    ops::create_user(
+        &app.state.db,
+        &app.state.hasher,
+        "lock_admin",
+        PASSWORD,
+        true,
+        app.state.clock.now(),
+    )
+    .await
+    .unwrap();
+    let admin = app.login("lock_admin").await;
+    let (victim, v) = app.new_user().await;
+    let row_of = |users: &[AdminUserInfo], name: &str| {
+        users.iter().find(|u| u.username == name).unwrap().clone()
+    };
+    let users = || async {
+        app.get_auth("/api/admin/users", &admin.access)
+            .await
+            .json::<Vec<AdminUserInfo>>()
+            .await
+            .unwrap()
+    };
+    let before = row_of(&users().await, &victim);
+    assert_eq!(before.locked_until, None);
+    assert!(before.last_login_at.is_some(), "new_user logged in");
+
+    // Someone spends the victim's guess budget (5 by default): the owner's own correct
+    // password, from a browser without a device cookie, is refused too.
+    for _ in 0..5 {
+        assert_eq!(
+            app.login_raw(&victim, "wrong password, wrong", false)
+                .await
+                .status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        app.login_raw(&victim, PASSWORD, false).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let locked = row_of(&users().await, &victim);
+    let until = locked.locked_until.expect("shown as locked");
+    assert!(until > locked.last_login_at.clone().unwrap(), "{until}");
+    assert_eq!(row_of(&users().await, "lock_admin").locked_until, None);
+
+    // The victim cannot unlock themselves; an admin can, and it is in the log.
+    let unlock = |token: String| {
+        let url = app.url(&format!("/api/admin/users/{}/unlock", locked.id));
+        let client = app.client.clone();
+        async move { client.post(url).bearer_auth(token).send().await.unwrap() }
+    };
+    assert_problem(unlock(v.access.clone()).await, StatusCode::FORBIDDEN).await;
+    assert_eq!(
+        app.login_raw(&victim, PASSWORD, false).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        unlock(admin.access.clone()).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(row_of(&users().await, &victim).locked_until, None);
+    assert_eq!(
+        app.login_raw(&victim, PASSWORD, false).await.status(),
+        StatusCode::OK
+    );
+    let res = app
+        .client
+        .post(app.url("/api/admin/users/nobody/unlock"))
+        .bearer_auth(&admin.access)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, StatusCode::NOT_FOUND).await;
+
+    // The log, filtered: the unlock is the victim's one `account_unlocked` event, and a filter
+    // on another user or kind leaves it out.
+    let (app_ref, admin_access) = (&app, admin.access.clone());
+    let events = |query: String| {
+        let token = admin_access.clone();
+        async move {
+            app_ref
+                .get_auth(&format!("/api/admin/events{query}"), &token)
+                .await
+                .json::<Vec<api_types::SecurityEvent>>()
+                .await
+                .unwrap()
+        }
+    };
+    let mine = events(format!("?user={}&kind=account_unlocked", locked.id)).await;
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    assert_eq!(mine[0].reason.as_deref(), Some("admin_unlock"));
+    assert!(events(format!(
+        "?user={}&kind=account_unlocked",
+        row_of(&users().await, "lock_admin").id
+    ))
+    .await
+    .is_empty());
+    assert!(
+        events(format!("?user={}&kind=refresh_token_reuse", locked.id))
+            .await
+            .is_empty()
+    );
+    assert!(events(String::new())
+        .await
+        .iter()
+        .any(|e| e.kind == "account_unlocked"));
+    assert_problem(
+        app.get_auth("/api/admin/events?colour=red", &admin.access)
+            .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+}

@@ -55,17 +55,24 @@ fn session_of(access: &str) -> String {
 }
 
 async fn kinds(app: &TestApp, sid: &str) -> Vec<(String, String)> {
-    events::recent(&app.state.db, Some(sid), 100)
-        .await
-        .unwrap()
-        .into_iter()
-        .rev()
-        .map(|e| {
-            let code = e.detail.unwrap_or_default();
-            let code = code.split(':').next().unwrap_or_default().to_owned();
-            (e.kind, code)
-        })
-        .collect()
+    events::recent(
+        &app.state.db,
+        events::Filter {
+            session_id: Some(sid),
+            ..Default::default()
+        },
+        100,
+    )
+    .await
+    .unwrap()
+    .into_iter()
+    .rev()
+    .map(|e| {
+        let code = e.detail.unwrap_or_default();
+        let code = code.split(':').next().unwrap_or_default().to_owned();
+        (e.kind, code)
+    })
+    .collect()
 }
 
 #[tokio::test]
