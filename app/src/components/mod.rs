@@ -3,3 +3,4 @@
 pub mod fetch;
 pub mod guard;
 pub mod nav;
+pub mod time;

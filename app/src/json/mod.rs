@@ -119,6 +119,8 @@ mod tests {
             username: "alice".into(),
             roles: vec![],
             created_at: "2026-12-05T04:00:00Z".into(),
+            last_login_at: Some("2026-12-05T04:01:00Z".into()),
+            locked_until: None,
             live_sessions: u32::MAX,
         }]);
         same(vec![api_types::SecurityEvent {
