@@ -30,6 +30,7 @@ pub fn App() -> impl IntoView {
     let auth = Auth::init();
     provide_context(auth);
     let page = router::provide().page();
+    Effect::new(move || document().set_title(page.get().title()));
     view! {
         <a class="skip" href="#main">"Skip to content"</a>
         <Nav/>

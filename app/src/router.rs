@@ -44,6 +44,21 @@ impl Page {
             _ => Page::NotFound,
         }
     }
+
+    /// The document's title on this page: what a tab, the history list and a screen reader's
+    /// page announcement say.
+    pub fn title(self) -> &'static str {
+        match self {
+            Page::Notes => "Your notes · Cloakroom",
+            Page::Sessions => "Sessions · Cloakroom",
+            Page::Account => "Account · Cloakroom",
+            Page::Admin => "Admin · Cloakroom",
+            Page::Inspector => "Token inspector · Cloakroom",
+            Page::Login => "Log in · Cloakroom",
+            Page::Signup => "Sign up · Cloakroom",
+            Page::NotFound => "Page not found · Cloakroom",
+        }
+    }
 }
 
 /// Where this tab is: the path and the query (with its `?`, or empty), as the address bar has

@@ -10,7 +10,9 @@ use std::future::Future;
 
 use api_types::{ProblemType, TokenResponse, CSRF_HEADER, CSRF_HEADER_VALUE};
 use gloo_net::http::{Request, RequestBuilder, Response};
-use serde::{de::DeserializeOwned, Serialize};
+use serde::Serialize;
+
+use crate::json::FromJson;
 
 /// The header the cookie-authenticated auth routes require (refresh, logout, logout-all).
 pub const CSRF: &[(&str, &str)] = &[(CSRF_HEADER, CSRF_HEADER_VALUE)];
@@ -142,7 +144,7 @@ async fn body_text(res: Response) -> Result<String, ApiError> {
 }
 
 /// The typed value of a successful answer's body.
-pub fn parse<T: DeserializeOwned>(text: &str) -> Result<T, ApiError> {
+pub fn parse<T: FromJson>(text: &str) -> Result<T, ApiError> {
     crate::json::from_str(text)
         .map_err(|e| ApiError::local(200, format!("Unexpected answer from the server: {e}")))
 }
@@ -213,7 +215,7 @@ async fn send_once(
 
 /// An authenticated call. With no token in memory yet, it first waits for one (the on-load
 /// silent refresh, if that is still running).
-pub async fn call<T: DeserializeOwned>(
+pub async fn call<T: FromJson>(
     creds: &impl Credentials,
     method: Method,
     path: &str,
@@ -225,7 +227,7 @@ pub async fn call<T: DeserializeOwned>(
 
 /// An authenticated call with extra headers (the CSRF header of the account routes); a 204's
 /// empty answer reads as `()`.
-pub async fn call_with<T: DeserializeOwned>(
+pub async fn call_with<T: FromJson>(
     creds: &impl Credentials,
     method: Method,
     path: &str,
@@ -296,10 +298,7 @@ pub async fn get_text(creds: &impl Credentials, path: &str) -> Result<String, Ap
 }
 
 /// An unauthenticated JSON POST (signup, login).
-pub async fn post_public<B: Serialize, T: DeserializeOwned>(
-    path: &str,
-    body: &B,
-) -> Result<T, ApiError> {
+pub async fn post_public<B: Serialize, T: FromJson>(path: &str, body: &B) -> Result<T, ApiError> {
     let json = to_json(body)?;
     parse(&body_text(send_once(Method::Post, path, Some(&json), None, &[]).await?).await?)
 }

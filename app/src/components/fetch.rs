@@ -1,8 +1,8 @@
 //! A page's fetch of what it shows, and how it is going, shown the same way on every page: a
 //! loading line while the fetch runs, the server's readable reason (role="alert") if it failed.
 
+use crate::json::FromJson;
 use leptos::prelude::*;
-use serde::de::DeserializeOwned;
 
 use crate::{
     api::{self, ApiError},
@@ -33,7 +33,7 @@ impl Default for Fetch {
 impl Fetch {
     /// Fetches the JSON at `path` into `into`. Calling it again reloads: what is shown stays up
     /// meanwhile, and only a good answer replaces it.
-    pub fn load<T: DeserializeOwned + Send + Sync + 'static>(
+    pub fn load<T: FromJson + Send + Sync + 'static>(
         self,
         auth: Auth,
         path: &'static str,

@@ -1,12 +1,19 @@
 //! `Protected`: shows its children only with a live session; a neutral loading state while the
 //! silent refresh runs (never a flash of the login page); otherwise a redirect to the login
 //! page that comes back here afterwards.
+//!
+//! A session that ends while the page is open (expired, revoked, logged out in another tab)
+//! does not take the page with it: the page stays, inert behind a dialog that asks for the same
+//! account's password again, so a note being typed is still there, in memory only, to be saved
+//! after the login. Nothing of it is written to storage.
 
+use api_types::LoginRequest;
 use leptos::prelude::*;
 
 use crate::{
     auth::{use_auth, Status},
     components::fetch::Loading,
+    pages::login::submit_login,
     router::use_router,
 };
 
@@ -29,11 +36,34 @@ pub fn Protected(children: ChildrenFn) -> impl IntoView {
             Status::LoggedOut { .. } => Phase::Out,
         })
     });
+    // Whose page is mounted: the account of the session it was built for, kept while logged
+    // out (the page stays for the re-login). Another account's session builds the page anew,
+    // so nobody is shown what the previous account had on screen.
+    let owner = Memo::new(move |prev: Option<&Option<(String, String)>>| {
+        a.status.with(|s| match s {
+            Status::LoggedIn(sess) => Some((
+                sess.decoded
+                    .as_ref()
+                    .and_then(|d| d.claims.sub.clone())
+                    .unwrap_or_default(),
+                sess.username(),
+            )),
+            _ => prev.cloned().flatten(),
+        })
+    });
     let router = use_router();
-    move || match phase.get() {
-        Phase::Checking => view! { <Loading label="Checking your session…"/> }.into_any(),
-        Phase::In => children().into_any(),
-        Phase::Out => {
+    move || match owner.get() {
+        Some((_, name)) => view! {
+            <div inert=move || phase.get() == Phase::Out>{children()}</div>
+            <Show when=move || phase.get() == Phase::Out>
+                <Relogin username=name.clone()/>
+            </Show>
+        }
+        .into_any(),
+        None if phase.get() == Phase::Checking => {
+            view! { <Loading label="Checking your session…"/> }.into_any()
+        }
+        None => {
             let here = router.path_untracked();
             if here == "/login" {
                 // A logout navigated to the login page before this guard re-rendered: the page
@@ -45,5 +75,48 @@ pub fn Protected(children: ChildrenFn) -> impl IntoView {
             leptos::task::spawn_local(async move { router.navigate(&path, true) });
             ().into_any()
         }
+    }
+}
+
+/// The in-place login: the same account only (its name is fixed), so what the page holds is
+/// never handed to someone else's session; "someone else" goes to the login page, which leaves
+/// this page behind.
+#[component]
+fn Relogin(username: String) -> impl IntoView {
+    let a = use_auth();
+    let password = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let why = move || {
+        a.status.with(|s| match s {
+            Status::LoggedOut { message } => message.clone(),
+            _ => None,
+        })
+    };
+    let name = username.clone();
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let body = LoginRequest {
+            username: name.clone(),
+            password: password.get_untracked(),
+            remember: false,
+        };
+        submit_login(a, body, password, error, busy);
+    };
+    view! {
+        <div class="overlay">
+            <section class="card narrow" role="dialog" aria-modal="true" aria-labelledby="relogin-title" data-testid="relogin">
+                <h2 id="relogin-title">"Log in again to carry on"</h2>
+                <p class="notice" data-testid="login-notice">{why}</p>
+                <p>"Nothing on this page is lost: log in as " <strong>{username}</strong> " and save it."</p>
+                <form on:submit=submit novalidate>
+                    <label for="relogin-password">"Password"</label>
+                    <input id="relogin-password" type="password" autocomplete="current-password" autofocus bind:value=password/>
+                    <div class="error" role="alert" aria-live="assertive">{move || error.get()}</div>
+                    <button type="submit" disabled=move || busy.get()>"Log in"</button>
+                </form>
+                <p><a href="/login">"Log in as someone else"</a> " (this page is left behind)"</p>
+            </section>
+        </div>
     }
 }

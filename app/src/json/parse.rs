@@ -1,69 +1,17 @@
-//! A small JSON reader for the client: text -> [`Value`] -> any `Deserialize` type.
+//! A small JSON reader for the client: text -> [`Value`], which `json::FromJson` reads into the
+//! API's types.
 //!
 //! Why not serde_json here: its deserializer is generic over the visitor, so the parser is
 //! compiled again, inlined, for every type the client reads; that was 10.4 KB brotli of a
 //! download with a 150 KB budget. This reader parses once, into a tree, with one non-generic
-//! function, and only the small tree walk below is instantiated per type.
+//! function. (A serde `Deserializer` over the tree came next, and went too: serde's derived
+//! visitors were 20 KB of the wasm; see `json::FromJson`.)
 //!
 //! What it accepts is RFC 8259 JSON, with two limits that the API never reaches: nesting deeper
 //! than [`MAX_DEPTH`] is refused (a hostile answer cannot exhaust the stack), and a number with a
 //! fraction or an exponent, or an integer outside i64/u64, is kept as text and refused only if a
 //! field asks for it (no field of the API is fractional; an unknown field holding one is skipped
-//! as usual). Types that buffer their members (`#[serde(untagged)]`, `tag`, `flatten`) read
-//! every member, so for them such a number fails the whole value: none of the client's types
-//! uses those attributes.
-
-use serde::de::{
-    self,
-    value::{MapDeserializer, SeqDeserializer},
-    Deserializer, IntoDeserializer, Unexpected, Visitor,
-};
-use std::fmt;
-
-/// A type error while reading a [`Value`] into a type: one readable line.
-///
-/// Its own type, not `serde::de::value::Error`, for one reason: serde's default messages print
-/// an `Unexpected` with its `Display`, whose float arm brings the float formatter into the
-/// download. Nothing here ever reports a float, so these messages are written without it.
-#[derive(Debug, PartialEq)]
-pub struct Error(pub String);
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Error {}
-
-fn describe(u: &Unexpected<'_>) -> String {
-    match u {
-        Unexpected::Bool(b) => format!("boolean `{b}`"),
-        Unexpected::Unsigned(n) => format!("integer `{n}`"),
-        Unexpected::Signed(n) => format!("integer `{n}`"),
-        Unexpected::Str(s) => format!("string \"{s}\""),
-        Unexpected::Char(c) => format!("character `{c}`"),
-        Unexpected::Unit => "null".to_owned(),
-        Unexpected::Seq => "an array".to_owned(),
-        Unexpected::Map => "an object".to_owned(),
-        Unexpected::Other(o) => (*o).to_owned(),
-        _ => "another kind of value".to_owned(),
-    }
-}
-
-impl de::Error for Error {
-    fn custom<T: fmt::Display>(msg: T) -> Self {
-        Error(msg.to_string())
-    }
-
-    fn invalid_type(u: Unexpected<'_>, exp: &dyn de::Expected) -> Self {
-        Error(format!("invalid type: {}, expected {exp}", describe(&u)))
-    }
-
-    fn invalid_value(u: Unexpected<'_>, exp: &dyn de::Expected) -> Self {
-        Error(format!("invalid value: {}, expected {exp}", describe(&u)))
-    }
-}
+//! as usual).
 
 /// How deep arrays and objects may nest.
 pub const MAX_DEPTH: usize = 64;
@@ -299,94 +247,6 @@ impl Parser<'_> {
         }
         // The input is a &str and escapes are written as whole chars: still UTF-8.
         String::from_utf8(out).map_err(|_| self.fail("invalid UTF-8"))
-    }
-}
-
-impl Value {
-    fn unexpected(&self) -> Unexpected<'_> {
-        use Unexpected as U;
-        match self {
-            Value::Null => U::Unit,
-            Value::Bool(b) => U::Bool(*b),
-            Value::Uint(u) => U::Unsigned(*u),
-            Value::Int(i) => U::Signed(*i),
-            Value::Other(_) => U::Other("a fractional or very large number"),
-            Value::Str(s) => U::Str(s),
-            Value::Arr(_) => U::Seq,
-            Value::Obj(_) => U::Map,
-        }
-    }
-}
-
-impl<'de> IntoDeserializer<'de, Error> for Value {
-    type Deserializer = Self;
-    fn into_deserializer(self) -> Self {
-        self
-    }
-}
-
-impl<'de> Deserializer<'de> for Value {
-    type Error = Error;
-
-    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        match self {
-            Value::Null => visitor.visit_unit(),
-            Value::Bool(b) => visitor.visit_bool(b),
-            Value::Uint(u) => visitor.visit_u64(u),
-            Value::Int(i) => visitor.visit_i64(i),
-            Value::Str(s) => visitor.visit_string(s),
-            Value::Arr(items) => {
-                let mut seq = SeqDeserializer::new(items.into_iter());
-                let v = visitor.visit_seq(&mut seq)?;
-                seq.end()?;
-                Ok(v)
-            }
-            Value::Obj(members) => {
-                let mut map = MapDeserializer::new(members.into_iter());
-                let v = visitor.visit_map(&mut map)?;
-                map.end()?;
-                Ok(v)
-            }
-            other @ Value::Other(_) => Err(de::Error::invalid_type(other.unexpected(), &visitor)),
-        }
-    }
-
-    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        match self {
-            Value::Null => visitor.visit_none(),
-            v => visitor.visit_some(v),
-        }
-    }
-
-    /// Unit variants, written as strings (`"admin"`).
-    fn deserialize_enum<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        _variants: &'static [&'static str],
-        visitor: V,
-    ) -> Result<V::Value, Error> {
-        match self {
-            Value::Str(s) => visitor.visit_enum(s.into_deserializer()),
-            other => Err(de::Error::invalid_type(other.unexpected(), &visitor)),
-        }
-    }
-
-    fn deserialize_newtype_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        visitor: V,
-    ) -> Result<V::Value, Error> {
-        visitor.visit_newtype_struct(self)
-    }
-
-    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        visitor.visit_unit()
-    }
-
-    serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf unit unit_struct seq tuple
-        tuple_struct map struct identifier
     }
 }
 

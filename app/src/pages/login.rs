@@ -52,6 +52,42 @@ fn leads_to_login(path: &str) -> bool {
     segments.first().is_some_and(|s| s.starts_with("login"))
 }
 
+/// Sends a login and takes the session into memory; the form's error line says what went wrong
+/// in words for people. Shared by the login page and the in-place login of a page whose session
+/// ended (`components::guard`).
+pub fn submit_login(
+    a: crate::auth::Auth,
+    body: LoginRequest,
+    password: RwSignal<String>,
+    error: RwSignal<Option<String>>,
+    busy: RwSignal<bool>,
+) {
+    if busy.get_untracked() {
+        return;
+    }
+    if body.username.is_empty() || body.password.is_empty() {
+        error.set(Some("Enter your username and password.".into()));
+        return;
+    }
+    busy.set(true);
+    error.set(None);
+    leptos::task::spawn_local(async move {
+        match api::post_public::<_, TokenResponse>("/api/auth/login", &body).await {
+            Ok(t) => {
+                password.set(String::new());
+                a.logged_in(t);
+            }
+            Err(e) if e.status == 429 => error.set(Some(format!(
+                "Too many attempts. Try again in {}.",
+                human_wait(e.retry_after.unwrap_or(60))
+            ))),
+            Err(e) if e.status == 401 => error.set(Some("Wrong username or password.".into())),
+            Err(e) => error.set(Some(e.message)),
+        }
+        busy.set(false);
+    });
+}
+
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let a = use_auth();
@@ -78,37 +114,14 @@ pub fn LoginPage() -> impl IntoView {
     });
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        if busy.get_untracked() {
-            return;
-        }
         let body = LoginRequest {
             username: username.get_untracked().trim().to_owned(),
             password: password.get_untracked(),
             remember: remember.get_untracked(),
         };
-        if body.username.is_empty() || body.password.is_empty() {
-            error.set(Some("Enter your username and password.".into()));
-            return;
-        }
-        busy.set(true);
-        error.set(None);
-        leptos::task::spawn_local(async move {
-            match api::post_public::<_, TokenResponse>("/api/auth/login", &body).await {
-                Ok(t) => {
-                    password.set(String::new());
-                    // The effect above goes on to `next`: the one place that navigates after a
-                    // login, whichever way the session came.
-                    a.logged_in(t);
-                }
-                Err(e) if e.status == 429 => error.set(Some(format!(
-                    "Too many attempts. Try again in {}.",
-                    human_wait(e.retry_after.unwrap_or(60))
-                ))),
-                Err(e) if e.status == 401 => error.set(Some("Wrong username or password.".into())),
-                Err(e) => error.set(Some(e.message)),
-            }
-            busy.set(false);
-        });
+        // The effect above goes on to `next`: the one place that navigates after a login,
+        // whichever way the session came.
+        submit_login(a, body, password, error, busy);
     };
     view! {
         <section class="card narrow">

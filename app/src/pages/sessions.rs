@@ -6,7 +6,10 @@ use leptos::prelude::*;
 use crate::{
     api::{self, Method},
     auth::use_auth,
-    components::fetch::{Fetch, FetchStatus},
+    components::{
+        fetch::{Fetch, FetchStatus},
+        time::Time,
+    },
 };
 
 #[component]
@@ -84,10 +87,10 @@ fn SessionRow(
         <tr data-testid="session-row" data-current=current.to_string()>
             // The device in words ("Chrome 156 on Linux"); the full User-Agent on hover.
             <td title=s.user_agent.unwrap_or_default()>{s.device}
-                {current.then(|| view! { <span class="badge">"this device"</span> })}</td>
+                {current.then(|| view! { " " <span class="badge">"this device"</span> })}</td>
             <td class="nowrap">{s.ip.clone().unwrap_or_default()}</td>
-            <td>{s.created_at.replace('T', " ").replace('Z', " UTC")}</td>
-            <td>{s.last_used_at.replace('T', " ").replace('Z', " UTC")}</td>
+            <td><Time at=s.created_at/></td>
+            <td><Time at=s.last_used_at/></td>
             <td>{(!current).then(|| view! { <button class="ghost danger" on:click=revoke.clone()>"End session"</button> })}</td>
         </tr>
     }

@@ -35,6 +35,12 @@ pub fn SignupPage() -> impl IntoView {
     let confirm = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
+    // Logged in already (or just now, by this form): the notes, as the login page does.
+    Effect::new(move |_| {
+        if matches!(a.status.get(), crate::auth::Status::LoggedIn(_)) {
+            router.navigate("/notes", true);
+        }
+    });
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let (u, p, c) = (
@@ -66,10 +72,7 @@ pub fn SignupPage() -> impl IntoView {
                         remember: false,
                     };
                     match api::post_public::<_, TokenResponse>("/api/auth/login", &login).await {
-                        Ok(t) => {
-                            a.logged_in(t);
-                            router.navigate("/notes", false);
-                        }
+                        Ok(t) => a.logged_in(t),
                         Err(e) => error.set(Some(format!(
                             "Account created, but logging in failed: {}",
                             e.message
