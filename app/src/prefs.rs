@@ -23,10 +23,31 @@ pub enum Theme {
     Dark,
 }
 
+/// The chosen theme, or, with none chosen, the system's (`prefers-color-scheme`).
 pub fn theme() -> Theme {
     match read(THEME_KEY).as_deref() {
         Some("\"dark\"" | "dark") => Theme::Dark,
-        _ => Theme::Light,
+        Some(_) => Theme::Light,
+        None => match web_sys::window()
+            .and_then(|w| w.match_media("(prefers-color-scheme: dark)").ok().flatten())
+        {
+            Some(q) if q.matches() => Theme::Dark,
+            _ => Theme::Light,
+        },
+    }
+}
+
+/// The theme choice as stored, to put back after a logout: the server's
+/// `Clear-Site-Data: "storage"` empties web storage (nothing of a session may survive it), and a
+/// dark-theme user should not get a bright screen for it. The theme is the one non-secret value
+/// restored; the clock skew is measured again.
+pub fn stored_theme() -> Option<String> {
+    read(THEME_KEY)
+}
+
+pub fn restore_theme(stored: Option<String>) {
+    if let Some(t) = stored {
+        write(THEME_KEY, &t);
     }
 }
 

@@ -1,5 +1,6 @@
 // Accessibility: axe-core's WCAG 2.1 A/AA rules on every page, logged out and logged in, at a
-// desktop and a phone width. A serious or critical violation fails the test.
+// desktop and a phone width, in the light and the dark theme (the system's setting, which the
+// app follows when no theme was chosen). A serious or critical violation fails the test.
 //
 // axe is injected through Playwright (DevTools evaluation, which the page's CSP does not
 // govern), never by loosening the app's policy: the strict CSP stays on for everything else.
@@ -43,17 +44,20 @@ const LOGGED_IN = [
   { path: '/admin', ready: 'Admin' },
 ];
 
-for (const width of WIDTHS) {
-  test(`no serious accessibility violation on any page, logged out, at ${width} px`, async ({ page }) => {
+for (const scheme of ['light', 'dark'] as const) for (const width of WIDTHS) {
+  test(`no serious accessibility violation on any page, logged out, at ${width} px, ${scheme}`, async ({ page }) => {
+    await page.emulateMedia({ colorScheme: scheme });
     await page.setViewportSize({ width, height: 900 });
     for (const { path, ready } of LOGGED_OUT) {
       await page.goto(path);
       await expect(page.getByRole('heading', { name: ready, exact: true }).first()).toBeVisible();
-      expect(await seriousViolations(page), `${path} at ${width} px`).toEqual([]);
+      await expect(page.locator('html')).toHaveAttribute('data-theme', scheme);
+      expect(await seriousViolations(page), `${path} at ${width} px, ${scheme}`).toEqual([]);
     }
   });
 
-  test(`no serious accessibility violation on any page, logged in, at ${width} px`, async ({ page }) => {
+  test(`no serious accessibility violation on any page, logged in, at ${width} px, ${scheme}`, async ({ page }) => {
+    await page.emulateMedia({ colorScheme: scheme });
     await page.setViewportSize({ width, height: 900 });
     // An admin, so the admin page shows its table too.
     await loginUI(page, cliCreateAdmin());
@@ -66,7 +70,8 @@ for (const width of WIDTHS) {
       await page.locator(`a[href="${path}"]`).first().click();
       await expect(page).toHaveURL(new RegExp(`${path}$`));
       await expect(page.getByRole('heading', { name: ready }).first()).toBeVisible();
-      expect(await seriousViolations(page), `${path} at ${width} px`).toEqual([]);
+      await expect(page.locator('html')).toHaveAttribute('data-theme', scheme);
+      expect(await seriousViolations(page), `${path} at ${width} px, ${scheme}`).toEqual([]);
     }
   });
 }

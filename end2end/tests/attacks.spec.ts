@@ -44,13 +44,15 @@ test('replaying a rotated refresh token after the grace window revokes the sessi
 
   // The victim's tab is logged out at its next request (its access token died with the session).
   await page.getByRole('link', { name: 'Sessions' }).click();
-  await expect(page).toHaveURL(/\/login/);
-  await expect(page.getByTestId('login-notice')).toContainText('Your session has ended');
+  const relogin = page.getByRole('dialog', { name: 'Log in again to carry on' });
+  await expect(relogin.getByTestId('login-notice')).toContainText('Your session has ended');
+  await expect(relogin.getByTestId('login-notice')).toContainText('ended elsewhere (refresh token reuse). Log in again');
 
   // Logging in again: the revoked session is gone from the list.
-  await page.getByLabel('Username').fill(username);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Log in' }).click();
+  await relogin.getByLabel('Password').fill(PASSWORD);
+  await relogin.getByRole('button', { name: 'Log in' }).click();
+  await expect(relogin).toHaveCount(0);
+  await page.getByRole('link', { name: 'Notes' }).click();
   await page.getByRole('link', { name: 'Sessions' }).click();
   await expect(page.getByTestId('session-row')).toHaveCount(1);
   // (The page's tokens are DPoP-bound: useless out here. A plain API login lists the sessions.)
@@ -78,8 +80,24 @@ test('revoking another device logs it out at its next request', async ({ browser
 
   await b.getByLabel('Title').fill('written after revocation');
   await b.getByRole('button', { name: 'Add note' }).click();
-  await expect(b).toHaveURL(/\/login/);
-  await expect(b.getByTestId('login-notice')).toContainText('Your session has ended');
+  const relogin = b.getByRole('dialog', { name: 'Log in again to carry on' });
+  await expect(relogin.getByTestId('login-notice')).toContainText('Your session has ended');
+  // Nothing typed is lost (#27): the page stays behind the dialog, inert, with the title in it;
+  // after logging in again the same account saves it.
+  await expect(b).toHaveURL(/\/notes$/);
+  await expect(b.locator('[inert]')).toHaveCount(1);
+  await expect(b.locator('#note-title')).toHaveValue('written after revocation');
+  await relogin.getByLabel('Password').fill('not the password at all');
+  await relogin.getByRole('button', { name: 'Log in' }).click();
+  await expect(relogin.getByRole('alert')).toHaveText('Wrong username or password.');
+  await relogin.getByLabel('Password').fill(PASSWORD);
+  await relogin.getByRole('button', { name: 'Log in' }).click();
+  await expect(relogin).toHaveCount(0);
+  await expect(b.locator('[inert]')).toHaveCount(0);
+  await b.getByRole('button', { name: 'Add note' }).click();
+  await expect(b.locator('.note-title', { hasText: 'written after revocation' })).toBeVisible();
+  // The draft was never written to web storage on the way.
+  expect(await b.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }))).not.toContain('written after revocation');
   await laptop.close();
   await phone.close();
 });

@@ -96,6 +96,21 @@ test('a first visit lands on the login page with no notice: a missing refresh co
   await expect(page).toHaveURL(/\/login\?next=%2Fnotes$/);
   await expect(page.getByLabel('Username')).toBeVisible();
   await expect(page.getByTestId('login-notice')).toHaveCount(0);
+  await expect(page).toHaveTitle('Log in · Cloakroom');
+  // Nor is it a failure in the inspector's timeline: it says "not logged in", not in red.
+  await page.getByRole('link', { name: 'Token inspector' }).click();
+  await expect(page.getByTestId('timeline')).toContainText('not logged in');
+  await expect(page.getByTestId('timeline').locator('li.bad')).toHaveCount(0);
+});
+
+test('a logged-in user who opens the signup page goes on to the notes, as from the login page', async ({ page, request }) => {
+  const username = await createUser(request, 'signedin');
+  await loginUI(page, username);
+  await page.goto('/signup');
+  await expect(page).toHaveURL(/\/notes$/);
+  await expect(page).toHaveTitle('Your notes · Cloakroom');
+  await page.goto('/nowhere');
+  await expect(page).toHaveTitle('Page not found · Cloakroom');
 });
 
 test('opened at localhost, the app moves to its public address, where signing up logs in', async ({ page }) => {

@@ -20,10 +20,12 @@ test('the attack lab runs all five steps under the CSP and reports what a script
 
   await steps.nth(0).getByRole('button').click();
   await expect(result(0)).toContainText('Attacker got nothing.');
+  await expect(result(0)).not.toContainText('Nothing.');
   await expect(result(0)).toContainText('no token anywhere a script can read');
   await expect(result(0)).toHaveClass(/ok/);
   await steps.nth(1).getByRole('button').click();
   await expect(result(1)).toContainText('HttpOnly');
+  await expect(result(1)).not.toContainText('Nothing.');
   await expect(result(1)).toHaveClass(/ok/);
 
   // Step 3 finds the very token the server handed this tab, and says so.

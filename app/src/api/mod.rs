@@ -26,6 +26,8 @@ pub struct ApiError {
     /// The case the server named in the problem's `type`, if it is one a client tells apart.
     pub kind: Option<ProblemType>,
     pub message: String,
+    /// The server's own words (a problem's `detail`), for the inspector's timeline.
+    pub detail: Option<String>,
     pub retry_after: Option<u64>,
 }
 
@@ -36,6 +38,7 @@ impl ApiError {
             status,
             kind: None,
             message,
+            detail: None,
             retry_after: None,
         }
     }
@@ -112,21 +115,68 @@ async fn problem(res: Response) -> ApiError {
     problem_from(status, &res.text().await.unwrap_or_default(), header_retry)
 }
 
-/// The error a failed answer's body says: a problem+json body's `type`, `detail` (or `title`)
-/// and `retry_after`, or a generic line when the body is not a problem.
+/// The error a failed answer's body says: a problem+json body's `type` and `retry_after`, with
+/// a sentence for people ([`for_people`]) as its message and the server's own words as its
+/// `detail`; or a generic line when the body is not a problem.
 fn problem_from(status: u16, body: &str, header_retry: Option<u64>) -> ApiError {
     match crate::json::from_str::<api_types::Problem>(body) {
-        Ok(p) => ApiError {
-            status,
-            kind: p.kind(),
-            retry_after: p.retry_after.or(header_retry),
-            message: p.detail.unwrap_or(p.title),
-        },
+        Ok(p) => {
+            let kind = p.kind();
+            let detail = p.detail.unwrap_or(p.title);
+            ApiError {
+                status,
+                kind,
+                retry_after: p.retry_after.or(header_retry),
+                message: for_people(kind, status, &detail),
+                detail: Some(detail),
+            }
+        }
         Err(_) => ApiError {
             retry_after: header_retry,
             ..ApiError::local(status, format!("The server answered {status}."))
         },
     }
+}
+
+/// What a problem means to the person at the keyboard, and what to do: a sentence starting with
+/// a capital letter. The server's `detail` is for programs and the inspector; where it already
+/// names the one thing to fix (a field's rule, the address to use), it becomes that sentence.
+pub fn for_people(kind: Option<ProblemType>, status: u16, detail: &str) -> String {
+    use ProblemType as P;
+    let fixed = match kind {
+        Some(P::UsernameTaken) => "That username is taken. Choose another one.",
+        Some(P::InvalidCredentials) => "Wrong username or password.",
+        Some(P::WrongPassword) => "That is not your current password. Nothing was changed.",
+        Some(P::NoRefreshCookie) => "you are not logged in on this browser. Log in to carry on.",
+        Some(P::RefreshReused) => "it was ended for safety, because its refresh token was used twice (a sign it was copied). Log in again.",
+        Some(P::SessionEnded) => {
+            // The server says why when it knows ("… (password changed)").
+            let why = detail
+                .rfind('(')
+                .and_then(|i| Some(&detail[i..=i + detail[i..].find(')')?]))
+                .unwrap_or("");
+            return format!("it expired or was ended elsewhere {why}. Log in again to carry on.")
+                .replace(" .", ".");
+        }
+        Some(P::Overloaded | P::DatabaseBusy) => "The server is busy. Nothing was saved: try again in a moment.",
+        Some(P::StorageFull) => "The server is out of space. Nothing was saved; what was saved before is safe.",
+        Some(P::CsrfRejected) => "The request was refused as coming from another site. Reload the page and try again.",
+        _ if status == 413 => "That is too much to send at once. Shorten it and try again.",
+        _ => "",
+    };
+    if !fixed.is_empty() {
+        return fixed.into();
+    }
+    // ASCII only: `char::to_uppercase` brings Unicode's case tables into the download (7 KB
+    // brotli, measured), and the server's details start with an ASCII word.
+    let mut out = detail.to_owned();
+    if let Some(first) = out.get_mut(..1) {
+        first.make_ascii_uppercase();
+    }
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
 }
 
 /// The body of a successful answer as text ("null" for 204), or the problem as an error. Kept
@@ -349,7 +399,12 @@ mod tests {
             None,
         );
         assert_eq!(e.kind, Some(ProblemType::NoRefreshCookie));
-        assert_eq!(e.message, "no refresh cookie: log in");
+        assert_eq!(e.detail.as_deref(), Some("no refresh cookie: log in"));
+        assert!(
+            e.message.starts_with("you are not logged in"),
+            "{}",
+            e.message
+        );
 
         let e = problem_from(
             429,
@@ -358,7 +413,8 @@ mod tests {
         );
         assert_eq!(e.kind, Some(ProblemType::Throttled));
         assert_eq!(
-            e.message, "Too Many Requests",
+            e.detail.as_deref(),
+            Some("Too Many Requests"),
             "the title when there is no detail"
         );
         assert_eq!(
@@ -378,5 +434,53 @@ mod tests {
         let e = problem_from(502, "<html>Bad Gateway</html>", Some(3));
         assert_eq!((e.kind, e.retry_after), (None, Some(3)));
         assert_eq!(e.message, "The server answered 502.");
+    }
+
+    /// What people read: sentences, never the server's fragments (issue #27, item 11).
+    #[test]
+    fn problems_read_as_sentences_for_people() {
+        let said = |status: u16, kind: &str, detail: &str| {
+            let body = format!(
+                r#"{{"type":"/api/problems/{kind}","title":"t","status":{status},"detail":"{detail}"}}"#
+            );
+            problem_from(status, &body, None).message
+        };
+        assert_eq!(
+            said(409, "username-taken", r#"username \"QA_Alice\" is taken"#),
+            "That username is taken. Choose another one."
+        );
+        assert_eq!(
+            said(
+                422,
+                "validation",
+                "body must be at most 64 KiB of text (got 65537 bytes)"
+            ),
+            "Body must be at most 64 KiB of text (got 65537 bytes)."
+        );
+        assert_eq!(
+            said(413, "nope", "request body is too large"),
+            "That is too much to send at once. Shorten it and try again."
+        );
+        assert_eq!(
+            said(
+                401,
+                "session-ended",
+                "this session was ended (password changed)"
+            ),
+            "it expired or was ended elsewhere (password changed). Log in again to carry on."
+        );
+        assert_eq!(
+            said(
+                401,
+                "session-ended",
+                "refresh token is expired, revoked or unknown"
+            ),
+            "it expired or was ended elsewhere. Log in again to carry on."
+        );
+        assert_eq!(said(404, "nope", "no such note"), "No such note.");
+        assert_eq!(
+            said(503, "database-busy", "database is locked"),
+            "The server is busy. Nothing was saved: try again in a moment."
+        );
     }
 }

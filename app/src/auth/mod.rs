@@ -230,10 +230,14 @@ impl Auth {
                 // A first visit with no cookie is not news; anything else the user should read.
                 let first_visit =
                     reason == RefreshReason::OnLoad && e.kind == Some(ProblemType::NoRefreshCookie);
-                self.record(
-                    format!("{}: refused ({})", reason.label(), e.message),
-                    false,
-                );
+                // The timeline keeps the server's words; the user reads the sentence.
+                let said = e.detail.as_deref().unwrap_or(&e.message);
+                let what = if first_visit {
+                    format!("{}: not logged in ({said})", reason.label())
+                } else {
+                    format!("{}: refused ({said})", reason.label())
+                };
+                self.record(what, first_visit);
                 self.drop_session((!first_visit).then(|| ended.clone()));
                 if was_logged_in {
                     // Every tab shares the cookie, so the session is over for all of them.
@@ -243,6 +247,7 @@ impl Auth {
                     status: 401,
                     kind: e.kind,
                     message: ended,
+                    detail: e.detail,
                     retry_after: None,
                 })
             }
@@ -265,8 +270,10 @@ impl Auth {
     /// any other answer the session lives on, so this tab stays logged in and says so (telling
     /// the user "you have been logged out" then would be a lie about a live session).
     pub async fn logout(&self) -> Result<(), String> {
+        let theme = crate::prefs::stored_theme();
         match api::logout(self.token().as_deref()).await {
             Ok(()) => {
+                crate::prefs::restore_theme(theme);
                 self.drop_session(Some("You have been logged out.".into()));
                 tabs::announce(tabs::Message::Logout);
                 Ok(())

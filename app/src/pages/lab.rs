@@ -67,9 +67,9 @@ async fn storage_step() -> Outcome {
         None => (
             false,
             format!(
-                "Nothing. It read every entry ({}) and {} IndexedDB databases: no token anywhere a script can read.",
+                "It read every entry ({}) and {} IndexedDB databases: no token anywhere a script can read.",
                 if findings.is_empty() {
-                    "there are none".to_owned()
+                    "web storage is empty right now: not even the theme choice is stored".to_owned()
                 } else {
                     findings.iter().map(|f| f.key.as_str()).collect::<Vec<_>>().join(", ")
                 },
@@ -91,7 +91,7 @@ fn cookie_step() -> Outcome {
     (
         false,
         format!(
-            "Nothing. document.cookie is \"{}\": the refresh cookie is HttpOnly, so the browser never shows it to script. It still sends it with requests to this site (step 5).",
+            "document.cookie is \"{}\": the refresh cookie is HttpOnly, so the browser never shows it to script. It still sends it with requests to this site (step 5).",
             cookies
         ),
     )

@@ -29,8 +29,10 @@ pub fn SessionsPage() -> impl IntoView {
         }
 
         leptos::task::spawn_local(async move {
+            let theme = crate::prefs::stored_theme();
             match api::send(&auth, Method::Post, "/api/auth/logout-all", api::CSRF).await {
                 Ok(()) => {
+                    crate::prefs::restore_theme(theme);
                     auth.drop_session(Some("You logged out on every device.".into()));
                     router.navigate("/login", false);
                 }
