@@ -159,3 +159,27 @@ test('the theme survives logging out, and follows the system when none was chose
   expect(Object.keys(await p.evaluate(() => ({ ...localStorage })))).toContain('cloakroom.theme');
   await light.close();
 });
+
+test('one long word in a title wraps instead of widening the page; the editor looks like the create form; Cancel clears the error', async ({ page, request }) => {
+  const username = await createUser(request, 'layout');
+  await loginUI(page, username);
+  const long = 'x'.repeat(200);
+  await addNote(page, long, 'body');
+  await addNote(page, 'short', 'other');
+  for (const width of [1280, 390]) {
+    await page.setViewportSize({ width, height: 900 });
+    expect(await page.evaluate(() => document.documentElement.scrollWidth), `at ${width} px`).toBeLessThanOrEqual(width);
+    await expect(noteTitled(page, 'short')).toBeInViewport();
+  }
+  // The editor's fields are not bold (the labels are), like the create form's.
+  await noteTitled(page, 'short').getByRole('button', { name: 'Edit' }).click();
+  const editor = page.getByRole('form', { name: 'Edit note' });
+  expect(await editor.getByLabel('Title').evaluate((el) => getComputedStyle(el).fontWeight)).toBe('400');
+  // A failed save's message goes with Cancel.
+  await editor.getByLabel('Title').fill('   ');
+  await editor.getByRole('button', { name: 'Save' }).click();
+  const error = page.getByTestId('note').first().getByRole('alert');
+  await expect(error).toContainText('Title must not be empty.');
+  await editor.getByRole('button', { name: 'Cancel' }).click();
+  await expect(error).toBeEmpty();
+});
