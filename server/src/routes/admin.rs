@@ -42,7 +42,7 @@ struct EventQuery {
 }
 
 #[utoipa::path(get, path = "/api/admin/events", tag = "admin", security(("bearer" = [])), params(EventQuery),
-    responses((status = 200, description = "The newest security events (refresh retries, grace hits, token reuse, password changes, unlocks), newest first", body = [SecurityEvent]), (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "The newest security events (refresh retries, grace hits, token reuse, password changes, unlocks), newest first", body = [SecurityEvent]), (status = 400, description = "A filter this route does not know", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json")))]
 async fn list_events(
     State(state): State<AppState>,
     _admin: AdminUser,
