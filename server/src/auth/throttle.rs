@@ -127,9 +127,9 @@ impl LoginThrottle {
             .collect())
     }
 
-    /// Forgets an account's failed logins (an admin's unlock). Device budgets are the
-    /// devices' own and stay.
-    pub async fn unlock(&self, folded_username: &str) -> sqlx::Result<()> {
+    /// Forgets an account's failed logins (an admin's unlock, the account's deletion). Device
+    /// budgets are the devices' own and stay.
+    pub async fn forget_account(&self, folded_username: &str) -> sqlx::Result<()> {
         store::throttle::clear(&self.db, &Budget::Account(folded_username.into()).key()).await
     }
 

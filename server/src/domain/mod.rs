@@ -8,4 +8,4 @@ mod username;
 
 pub use note::{NoteBody, NoteTitle};
 pub use password::Password;
-pub use username::Username;
+pub use username::{fold as fold_username, Username};

@@ -221,9 +221,10 @@ async fn delete_account(
         }
     }
     // The account's guess budget goes with it; device budgets name no account and age out.
-    if let Ok(u) = crate::domain::Username::parse(&account.username) {
-        store::throttle::clear(&state.db, &format!("account:{}", u.folded())).await?;
-    }
+    state
+        .login_throttle
+        .forget_account(&crate::domain::fold_username(&account.username))
+        .await?;
     // Kept for operators: the event names the account by id, never by name.
     store::events::record(
         &state.db,

@@ -13,6 +13,7 @@ use axum::{
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
+    domain::fold_username,
     error::{ApiError, ApiResult},
     extract::AdminUser,
     state::AppState,
@@ -85,10 +86,13 @@ async fn list_users(
     Ok(Json(
         rows.into_iter()
             .map(|u| AdminUserInfo {
-                locked_until: locked
-                    .iter()
-                    .find(|(name, _)| *name == u.username.to_ascii_lowercase())
-                    .map(|(_, until)| crate::rfc3339(*until)),
+                locked_until: {
+                    let folded = fold_username(&u.username);
+                    locked
+                        .iter()
+                        .find(|(name, _)| *name == folded)
+                        .map(|(_, until)| crate::rfc3339(*until))
+                },
                 last_login_at: u.last_login_at.map(crate::rfc3339),
                 roles: store::users::split_roles(&u.roles),
                 id: u.id,
@@ -110,9 +114,7 @@ async fn revoke_user_sessions(
     admin: AdminUser,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    if store::users::find_by_id(&state.db, &id).await?.is_none() {
-        return Err(ApiError::NotFound("no such user".into()));
-    }
+    user_or_404(&state, &id).await?;
     let count = crate::auth::sessions::end_all(&state, &id, "revoked by an admin").await?;
     tracing::info!(count, "admin revoked a user's sessions");
     Ok(StatusCode::NO_CONTENT)
@@ -128,12 +130,10 @@ async fn unlock_user(
     admin: AdminUser,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let user = store::users::find_by_id(&state.db, &id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("no such user".into()))?;
+    let user = user_or_404(&state, &id).await?;
     state
         .login_throttle
-        .unlock(&user.username.to_ascii_lowercase())
+        .forget_account(&fold_username(&user.username))
         .await?;
     store::events::record(
         &state.db,
@@ -147,6 +147,13 @@ async fn unlock_user(
     .await?;
     tracing::info!("admin unlocked an account");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The user an admin route names, or 404.
+async fn user_or_404(state: &AppState, id: &str) -> ApiResult<store::users::UserRow> {
+    store::users::find_by_id(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no such user".into()))
 }
 
 /// The event an admin's unlock records.

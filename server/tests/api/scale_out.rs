@@ -398,27 +398,7 @@ async fn kill_nine_of_one_instance_under_refresh_load_logs_nobody_out() {
     let b = start_process(&url, &dir).await;
     // Users, logged in through A. (A TestApp-less client: these are real processes.)
     let client = reqwest::Client::new();
-    let mut tabs = Vec::new();
-    for _ in 0..16 {
-        let name = unique_name();
-        let body = serde_json::json!({"username": name, "password": PASSWORD});
-        let res = client
-            .post(format!("{}/api/auth/signup", a.addr))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::CREATED);
-        let body = serde_json::json!({"username": name, "password": PASSWORD, "remember": true});
-        let res = client
-            .post(format!("{}/api/auth/login", a.addr))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::OK);
-        tabs.push(refresh_cookie(res.headers()).unwrap().0);
-    }
+    let tabs = log_in_tabs(&client, &a.addr, &a.addr, 16).await;
     let (addr_a, addr_b) = (a.addr.clone(), b.addr.clone());
     let a = Arc::new(std::sync::Mutex::new(Some(a)));
     // Each tab refreshes 12 times, alternating instances; the killer waits until the load is
@@ -504,7 +484,39 @@ async fn kill_nine_of_one_instance_under_refresh_load_logs_nobody_out() {
         assert_eq!(status, StatusCode::OK);
     }
     // Nothing was taken for theft.
-    let db = cloakroom::store::Db::connect(&cloakroom::store::Location::parse(&url).unwrap())
+    assert_no_session_revoked(&url).await;
+}
+
+/// `n` users, each signed up through the instance at `signup` and logged in ("remember me")
+/// through the one at `login`: their refresh cookies, one browser tab each.
+async fn log_in_tabs(client: &reqwest::Client, signup: &str, login: &str, n: usize) -> Vec<String> {
+    let mut tabs = Vec::new();
+    for _ in 0..n {
+        let name = unique_name();
+        let body = serde_json::json!({"username": name, "password": PASSWORD});
+        let res = client
+            .post(format!("{signup}/api/auth/signup"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let body = serde_json::json!({"username": name, "password": PASSWORD, "remember": true});
+        let res = client
+            .post(format!("{login}/api/auth/login"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        tabs.push(refresh_cookie(res.headers()).unwrap().0);
+    }
+    tabs
+}
+
+/// Nothing was taken for theft: no session of the database at `url` is revoked.
+async fn assert_no_session_revoked(url: &str) {
+    let db = cloakroom::store::Db::connect(&cloakroom::store::Location::parse(url).unwrap())
         .await
         .unwrap();
     let revoked = fetch_ints(
@@ -720,27 +732,7 @@ async fn a_postgres_restart_under_refresh_load_logs_nobody_out_and_answers_no_50
     let a = start_process(&url, &dir).await;
     let b = start_process(&url, &dir).await;
     let client = reqwest::Client::new();
-    let mut tabs = Vec::new();
-    for _ in 0..16 {
-        let name = unique_name();
-        let body = serde_json::json!({"username": name, "password": PASSWORD});
-        let res = client
-            .post(format!("{}/api/auth/signup", a.addr))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::CREATED);
-        let body = serde_json::json!({"username": name, "password": PASSWORD, "remember": true});
-        let res = client
-            .post(format!("{}/api/auth/login", b.addr))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::OK);
-        tabs.push(refresh_cookie(res.headers()).unwrap().0);
-    }
+    let tabs = log_in_tabs(&client, &a.addr, &b.addr, 16).await;
     let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let busy = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let restarted = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -823,16 +815,7 @@ async fn a_postgres_restart_under_refresh_load_logs_nobody_out_and_answers_no_50
         let (status, _) = refresh_at(&client, &b.addr, &next.unwrap()).await.unwrap();
         assert_eq!(status, StatusCode::OK);
     }
-    let db = cloakroom::store::Db::connect(&cloakroom::store::Location::parse(&url).unwrap())
-        .await
-        .unwrap();
-    let revoked = fetch_ints(
-        &db,
-        "SELECT COUNT(*) FROM sessions WHERE revoked_at IS NOT NULL",
-    )
-    .await
-    .unwrap();
-    assert_eq!(revoked, [0]);
+    assert_no_session_revoked(&url).await;
     // LISTEN came back: a logout through A ends the access token on B without B's re-sync.
     let name = unique_name();
     let body = serde_json::json!({"username": name, "password": PASSWORD});

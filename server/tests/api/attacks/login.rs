@@ -360,12 +360,8 @@ async fn device_cookies_collected_before_a_password_change_buy_nothing_after_it(
         StatusCode::CREATED
     );
     // Someone who knew the old password collects device cookies, one per login.
-    let mut collected = Vec::new();
-    for i in 0..3 {
-        let res = login_from(&app, &format!("192.0.2.{}", 10 + i), &name, PASSWORD, None).await;
-        collected.push(device_cookie(&res));
-    }
-    // The owner changes the password; the account's budget is then spent.
+    let collected = collect_device_cookies(&app, &name).await;
+    // The owner changes the password; then the account's budget is spent.
     let new_password = "an entirely new passphrase";
     cloakroom::ops::set_password(
         &app.state.db,
@@ -376,24 +372,7 @@ async fn device_cookies_collected_before_a_password_change_buy_nothing_after_it(
     )
     .await
     .unwrap();
-    for i in 0..5 {
-        login_from(
-            &app,
-            "192.0.2.66",
-            &name,
-            &format!("attacker guess {i}"),
-            None,
-        )
-        .await;
-    }
-    // Every collected cookie is now an unknown device: no budget of its own.
-    for d in &collected {
-        assert_problem(
-            login_from(&app, "192.0.2.67", &name, "attacker guess 9", Some(d)).await,
-            StatusCode::TOO_MANY_REQUESTS,
-        )
-        .await;
-    }
+    assert_collected_cookies_buy_nothing(&app, &name, &collected).await;
 }
 
 /// The same through the app's own form (`POST /api/account/password`): cookies collected with
@@ -407,11 +386,7 @@ async fn device_cookies_collected_before_a_self_service_password_change_buy_noth
         app.signup(&name, PASSWORD).await.status(),
         StatusCode::CREATED
     );
-    let mut collected = Vec::new();
-    for i in 0..3 {
-        let res = login_from(&app, &format!("192.0.2.{}", 10 + i), &name, PASSWORD, None).await;
-        collected.push(device_cookie(&res));
-    }
+    let collected = collect_device_cookies(&app, &name).await;
     let owner = app.login(&name).await;
     let new_password = "an entirely new passphrase";
     let res = app
@@ -426,24 +401,41 @@ async fn device_cookies_collected_before_a_self_service_password_change_buy_noth
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let owners = device_cookie(&res);
+    assert_collected_cookies_buy_nothing(&app, &name, &collected).await;
+    // The owner's new cookie still has a budget of its own: the right password gets in.
+    let res = login_from(&app, "192.0.2.50", &name, new_password, Some(&owners)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+/// Device cookies for `name`, one per login with the right password from three addresses: what
+/// someone who knew the password could have collected.
+async fn collect_device_cookies(app: &TestApp, name: &str) -> Vec<String> {
+    let mut collected = Vec::new();
+    for i in 0..3 {
+        let res = login_from(app, &format!("192.0.2.{}", 10 + i), name, PASSWORD, None).await;
+        collected.push(device_cookie(&res));
+    }
+    collected
+}
+
+/// After a password change: someone spends the account's guess budget, and every collected
+/// cookie is then an unknown device, with no budget of its own (429).
+async fn assert_collected_cookies_buy_nothing(app: &TestApp, name: &str, collected: &[String]) {
     for i in 0..5 {
         login_from(
-            &app,
+            app,
             "192.0.2.66",
-            &name,
+            name,
             &format!("attacker guess {i}"),
             None,
         )
         .await;
     }
-    for d in &collected {
+    for d in collected {
         assert_problem(
-            login_from(&app, "192.0.2.67", &name, "attacker guess 9", Some(d)).await,
+            login_from(app, "192.0.2.67", name, "attacker guess 9", Some(d)).await,
             StatusCode::TOO_MANY_REQUESTS,
         )
         .await;
     }
-    // The owner's new cookie still has a budget of its own: the right password gets in.
-    let res = login_from(&app, "192.0.2.50", &name, new_password, Some(&owners)).await;
-    assert_eq!(res.status(), StatusCode::OK);
 }
