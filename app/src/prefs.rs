@@ -37,18 +37,17 @@ pub fn theme() -> Theme {
     }
 }
 
-/// The theme choice as stored, to put back after a logout: the server's
-/// `Clear-Site-Data: "storage"` empties web storage (nothing of a session may survive it), and a
-/// dark-theme user should not get a bright screen for it. The theme is the one non-secret value
-/// restored; the clock skew is measured again.
-pub fn stored_theme() -> Option<String> {
-    read(THEME_KEY)
-}
-
-pub fn restore_theme(stored: Option<String>) {
+/// Runs `logout` (a request whose answer carries `Clear-Site-Data: "storage"`) and puts the
+/// stored theme choice back afterwards: the header empties web storage (nothing of a session may
+/// survive it), and a dark-theme user should not get a bright screen for it. The theme is the
+/// one non-secret value restored; the clock skew is measured again.
+pub async fn keeping_theme<T>(logout: impl std::future::Future<Output = T>) -> T {
+    let stored = read(THEME_KEY);
+    let answer = logout.await;
     if let Some(t) = stored {
         write(THEME_KEY, &t);
     }
+    answer
 }
 
 pub fn set_theme(t: Theme) {

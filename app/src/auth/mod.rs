@@ -138,6 +138,14 @@ impl Auth {
         })
     }
 
+    /// Why the user is logged out, when they should be told (tracked: for views).
+    pub fn logged_out_message(&self) -> Option<String> {
+        self.status.with(|s| match s {
+            Status::LoggedOut { message } => message.clone(),
+            _ => None,
+        })
+    }
+
     /// Whether the session holds the admin role (tracked: for memos and views).
     pub fn is_admin(&self) -> bool {
         self.status
@@ -270,10 +278,8 @@ impl Auth {
     /// any other answer the session lives on, so this tab stays logged in and says so (telling
     /// the user "you have been logged out" then would be a lie about a live session).
     pub async fn logout(&self) -> Result<(), String> {
-        let theme = crate::prefs::stored_theme();
-        match api::logout(self.token().as_deref()).await {
+        match crate::prefs::keeping_theme(api::logout(self.token().as_deref())).await {
             Ok(()) => {
-                crate::prefs::restore_theme(theme);
                 self.drop_session(Some("You have been logged out.".into()));
                 tabs::announce(tabs::Message::Logout);
                 Ok(())

@@ -87,12 +87,7 @@ fn Relogin(username: String) -> impl IntoView {
     let password = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
-    let why = move || {
-        a.status.with(|s| match s {
-            Status::LoggedOut { message } => message.clone(),
-            _ => None,
-        })
-    };
+    let why = move || a.logged_out_message();
     let name = username.clone();
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();

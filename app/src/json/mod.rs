@@ -37,7 +37,7 @@ pub fn from_str<T: FromJson>(text: &str) -> Result<T, String> {
 }
 
 /// The member `key` of an object's `members` read as `T` (`null` when absent).
-fn field<T: FromJson>(members: &[(String, Value)], key: &str) -> Option<T> {
+pub(crate) fn field<T: FromJson>(members: &[(String, Value)], key: &str) -> Option<T> {
     T::from_json(
         members
             .iter()
@@ -121,6 +121,8 @@ macro_rules! from_members {
         }
     )*};
 }
+
+pub(crate) use from_members;
 
 from_members! {
     Note { id, title, body, created_at, updated_at, version }

@@ -130,13 +130,11 @@ fn Events(users: RwSignal<Vec<AdminUserInfo>>) -> impl IntoView {
         });
     };
     load();
-    let name_of = move |id: &Option<String>| {
-        let id = id.clone().unwrap_or_default();
-        users.with(|us| {
-            us.iter()
-                .find(|u| u.id == id)
-                .map_or(id.clone(), |u| u.username.clone())
-        })
+    // An event names its user by id; the table shows the name while the user exists.
+    let name_of = move |id: Option<String>| {
+        let id = id.unwrap_or_default();
+        let name = users.with(|us| us.iter().find(|u| u.id == id).map(|u| u.username.clone()));
+        name.unwrap_or(id)
     };
     view! {
         <section class="card">
@@ -163,7 +161,7 @@ fn Events(users: RwSignal<Vec<AdminUserInfo>>) -> impl IntoView {
                             <td><Time at=e.at/></td>
                             <td>{e.kind}</td>
                             <td title=e.detail.unwrap_or_default()>{e.reason}</td>
-                            <td>{name_of(&e.user_id)}</td>
+                            <td>{name_of(e.user_id)}</td>
                             <td>{e.ip}</td>
                         </tr>
                     }).collect_view()}

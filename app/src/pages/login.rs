@@ -100,12 +100,7 @@ pub fn LoginPage() -> impl IntoView {
     let remember = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
-    let notice = move || {
-        a.status.with(|s| match s {
-            Status::LoggedOut { message } => message.clone(),
-            _ => None,
-        })
-    };
+    let notice = move || a.logged_out_message();
     // Already logged in (e.g. silent refresh succeeded): go on.
     Effect::new(move |_| {
         if matches!(a.status.get(), Status::LoggedIn(_)) {

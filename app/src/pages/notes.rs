@@ -4,7 +4,7 @@ use api_types::{Note, NoteInput, NOTE_BODY_MAX_BYTES, NOTE_TITLE_MAX_CHARS};
 use leptos::prelude::*;
 
 use crate::{
-    api::{self, ApiError, Method},
+    api::{self, Method},
     auth::use_auth,
     components::{
         fetch::{Fetch, FetchStatus},
@@ -166,7 +166,6 @@ fn NoteItem(
             }
         });
     };
-    let gone = move |e: &ApiError| e.status == 404;
     let path_save = path.clone();
     let load = load_theirs.clone();
     let save = move |ev: leptos::ev::SubmitEvent| {
@@ -191,7 +190,7 @@ fn NoteItem(
                     error.set(Some("This note was changed in another tab or on another device. Your text is still here, not saved: compare it with the other version below, then save yours over it, copy it, or take theirs.".into()));
                     load();
                 }
-                Err(e) if gone(&e) => error.set(Some("This note was deleted in another tab or on another device. Your text is still here: copy it, or add it as a new note.".into())),
+                Err(e) if e.status == 404 => error.set(Some("This note was deleted in another tab or on another device. Your text is still here: copy it, or add it as a new note.".into())),
                 Err(e) => error.set(Some(e.message)),
             }
         });
@@ -208,20 +207,16 @@ fn NoteItem(
         leptos::task::spawn_local(async move {
             let m = base();
             match api::send(&auth, Method::Delete, &path, &[("If-Match", &m)]).await {
-                // Gone already (another tab deleted it): what the user asked for is done.
-                Ok(()) => {
-                    forget_draft(drafts, &id);
-                    notes.update(|v| v.retain(|x| x.id != id));
-                }
-                Err(e) if gone(&e) => {
-                    forget_draft(drafts, &id);
-                    notes.update(|v| v.retain(|x| x.id != id));
-                }
                 Err(e) if e.status == 412 => {
                     error.set(Some("Not deleted: this note was changed in another tab or on another device. The other version is below; delete again if you still want it gone.".into()));
                     load();
                 }
-                Err(e) => error.set(Some(e.message)),
+                // A 404 is gone already (another tab deleted it): what the user asked for is done.
+                Err(e) if e.status != 404 => error.set(Some(e.message)),
+                _ => {
+                    forget_draft(drafts, &id);
+                    notes.update(|v| v.retain(|x| x.id != id));
+                }
             }
         });
     };

@@ -29,10 +29,9 @@ pub fn SessionsPage() -> impl IntoView {
         }
 
         leptos::task::spawn_local(async move {
-            let theme = crate::prefs::stored_theme();
-            match api::send(&auth, Method::Post, "/api/auth/logout-all", api::CSRF).await {
+            let logout_all = api::send(&auth, Method::Post, "/api/auth/logout-all", api::CSRF);
+            match crate::prefs::keeping_theme(logout_all).await {
                 Ok(()) => {
-                    crate::prefs::restore_theme(theme);
                     auth.drop_session(Some("You logged out on every device.".into()));
                     router.navigate("/login", false);
                 }
