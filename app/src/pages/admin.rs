@@ -167,9 +167,7 @@ fn Events(users: RwSignal<Vec<AdminUserInfo>>) -> impl IntoView {
                     }).collect_view()}
                 </tbody>
             </table>
-            <Show when=move || events.with(Vec::is_empty)>
-                <p class="empty">"No events match."</p>
-            </Show>
+            {move || events.with(Vec::is_empty).then(|| view! { <p class="empty">"No events match."</p> })}
         </section>
     }
 }

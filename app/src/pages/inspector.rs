@@ -162,7 +162,7 @@ pub fn InspectorPage() -> impl IntoView {
                     </li>
                 }).collect_view()}
             </ol>
-            <Show when=move || a.events.with(Vec::is_empty)><p class="empty">"No refresh yet in this tab."</p></Show>
+            {move || a.events.with(Vec::is_empty).then(|| view! { <p class="empty">"No refresh yet in this tab."</p> })}
         </section>
         <section class="card">
             <h2>"Storage audit"</h2>

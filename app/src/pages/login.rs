@@ -121,9 +121,7 @@ pub fn LoginPage() -> impl IntoView {
     view! {
         <section class="card narrow">
             <h1>"Log in"</h1>
-            <Show when=move || notice().is_some()>
-                <p class="notice" role="status" data-testid="login-notice">{notice}</p>
-            </Show>
+            {move || notice().map(|n| view! { <p class="notice" role="status" data-testid="login-notice">{n}</p> })}
             <form on:submit=submit novalidate>
                 <label for="login-username">"Username"</label>
                 <input id="login-username" name="username" autocomplete="username" required bind:value=username/>

@@ -81,9 +81,9 @@ pub fn NotesPage() -> impl IntoView {
         </section>
         <section aria-label="Notes list" aria-busy=move || fetch.pending().to_string()>
             <FetchStatus fetch=fetch/>
-            <Show when=move || fetch.ok() && notes.with(Vec::is_empty)>
+            {move || (fetch.ok() && notes.with(Vec::is_empty)).then(|| view! {
                 <p class="empty" data-testid="notes-empty">"No notes yet. Whatever you write stays yours: other users can't even tell it exists."</p>
-            </Show>
+            })}
             <ul class="notes" data-testid="notes-list">
                 {move || notes.get().into_iter().map(|note| view! { <NoteItem note=note notes=notes drafts=drafts focus=focus/> }).collect_view()}
             </ul>
@@ -161,7 +161,10 @@ fn NoteItem(
     let load_theirs = move || {
         let path = path_theirs.clone();
         leptos::task::spawn_local(async move {
-            if let Ok(n) = api::call::<Note>(&auth, Method::Get, &path, None::<&()>).await {
+            if let Ok(n) = api::get_text(&auth, &path)
+                .await
+                .and_then(|t| api::parse::<Note>(&t))
+            {
                 theirs.set(Some(n));
             }
         });

@@ -51,9 +51,7 @@ pub fn SessionsPage() -> impl IntoView {
                     {move || sessions.get().into_iter().map(|s| view! { <SessionRow s=s sessions=sessions error=error/> }).collect_view()}
                 </tbody>
             </table>
-            <Show when=move || fetch.ok() && sessions.with(Vec::is_empty)>
-                <p class="empty">"No live sessions."</p>
-            </Show>
+            {move || (fetch.ok() && sessions.with(Vec::is_empty)).then(|| view! { <p class="empty">"No live sessions."</p> })}
             <button class="danger" on:click=everywhere data-testid="logout-all">"Log out everywhere"</button>
         </section>
     }
