@@ -53,6 +53,10 @@ pub enum Status {
     /// `message` says why, when the user should be told (revoked, expired, logged out elsewhere).
     LoggedOut {
         message: Option<String>,
+        /// The session ended under an open page (expired, revoked, refused): the page may stay
+        /// behind an in-place login (`components::guard`). False for a logout someone chose
+        /// (here or in another tab) or a deleted account: then the page goes.
+        relogin: bool,
     },
 }
 
@@ -141,7 +145,7 @@ impl Auth {
     /// Why the user is logged out, when they should be told (tracked: for views).
     pub fn logged_out_message(&self) -> Option<String> {
         self.status.with(|s| match s {
-            Status::LoggedOut { message } => message.clone(),
+            Status::LoggedOut { message, .. } => message.clone(),
             _ => None,
         })
     }
@@ -182,14 +186,28 @@ impl Auth {
     /// The account is gone (deleted here): this tab forgets the token, and every other tab,
     /// sharing the now cleared cookie, is told the session ended.
     pub fn account_gone(&self, message: String) {
-        self.drop_session(Some(message));
+        self.signed_out(message);
         tabs::announce(tabs::Message::Ended);
     }
 
-    /// Forgets the token (and the refresh timer).
+    /// Forgets the token (and the refresh timer): the session ended under the page.
     pub fn drop_session(&self, message: Option<String>) {
         tabs::cancel_refresh();
-        self.status.set(Status::LoggedOut { message });
+        self.status.set(Status::LoggedOut {
+            message,
+            relogin: true,
+        });
+    }
+
+    /// Forgets the token because someone chose to end the session (a logout, here or in
+    /// another tab, or the account's deletion): no page stays behind for a re-login, since
+    /// what it shows is what the user meant to put away.
+    pub fn signed_out(&self, message: String) {
+        tabs::cancel_refresh();
+        self.status.set(Status::LoggedOut {
+            message: Some(message),
+            relogin: false,
+        });
     }
 
     /// Gets a fresh access token with the refresh cookie. Concurrent calls in this tab share
@@ -280,7 +298,7 @@ impl Auth {
     pub async fn logout(&self) -> Result<(), String> {
         match crate::prefs::keeping_theme(api::logout(self.token().as_deref())).await {
             Ok(()) => {
-                self.drop_session(Some("You have been logged out.".into()));
+                self.signed_out("You have been logged out.".into());
                 tabs::announce(tabs::Message::Logout);
                 Ok(())
             }

@@ -61,7 +61,7 @@ pub fn listen(a: Auth) {
             move |ev: web_sys::MessageEvent| match ev.data().as_string().as_deref() {
                 Some("logout") => {
                     a.record("another tab logged out", true);
-                    a.drop_session(Some("You logged out in another tab.".into()));
+                    a.signed_out("You logged out in another tab.".into());
                 }
                 Some("ended") if a.token().is_some() => {
                     a.record("another tab's refresh was refused", false);

@@ -36,9 +36,10 @@ pub fn Protected(children: ChildrenFn) -> impl IntoView {
             Status::LoggedOut { .. } => Phase::Out,
         })
     });
-    // Whose page is mounted: the account of the session it was built for, kept while logged
-    // out (the page stays for the re-login). Another account's session builds the page anew,
-    // so nobody is shown what the previous account had on screen.
+    // Whose page is mounted: the account of the session it was built for, kept while a session
+    // that ended under the page is logged in again. Another account's session builds the page
+    // anew, so nobody is shown what the previous account had on screen; a chosen logout (here
+    // or in another tab) lets the page go.
     let owner = Memo::new(move |prev: Option<&Option<(String, String)>>| {
         a.status.with(|s| match s {
             Status::LoggedIn(sess) => Some((
@@ -48,6 +49,7 @@ pub fn Protected(children: ChildrenFn) -> impl IntoView {
                     .unwrap_or_default(),
                 sess.username(),
             )),
+            Status::LoggedOut { relogin: false, .. } => None,
             _ => prev.cloned().flatten(),
         })
     });

@@ -32,7 +32,7 @@ pub fn SessionsPage() -> impl IntoView {
             let logout_all = api::send(&auth, Method::Post, "/api/auth/logout-all", api::CSRF);
             match crate::prefs::keeping_theme(logout_all).await {
                 Ok(()) => {
-                    auth.drop_session(Some("You logged out on every device.".into()));
+                    auth.signed_out("You logged out on every device.".into());
                     router.navigate("/login", false);
                 }
                 Err(e) => error.set(Some(e.message)),
