@@ -102,6 +102,39 @@ test('revoking another device logs it out at its next request', async ({ browser
   await phone.close();
 });
 
+test('a page kept for re-login is never handed to another account: a login as someone else in another tab rebuilds it', async ({ browser, request }) => {
+  const owner = await createUser(request, 'ownerx');
+  const other = await createUser(request, 'othery');
+  const shared = await browser.newContext();
+  const a = await shared.newPage();
+  await loginUI(a, owner);
+  await a.getByLabel('Title').fill("owner's saved note");
+  await a.getByRole('button', { name: 'Add note' }).click();
+  await expect(a.locator('.note-title', { hasText: "owner's saved note" })).toBeVisible();
+
+  // The owner's session is ended from elsewhere (an API client of theirs ends it by id).
+  const api = await (await request.post('/api/auth/login', { data: { username: owner, password: PASSWORD } })).json();
+  const auth = { authorization: `Bearer ${api.access_token}` };
+  const sessions: { id: string; current: boolean }[] = await (await request.get('/api/auth/sessions', { headers: auth })).json();
+  const browserSession = sessions.find((s) => !s.current)!;
+  expect((await request.delete(`/api/auth/sessions/${browserSession.id}`, { headers: auth })).status()).toBe(204);
+  await a.getByLabel('Title').fill("owner's unsaved draft");
+  await a.getByRole('button', { name: 'Add note' }).click();
+  await expect(a.getByRole('dialog', { name: 'Log in again to carry on' })).toContainText(owner);
+
+  // Someone else logs in in another tab of the same browser: the kept page hears it and takes
+  // the shared cookie's session, but what it shows is built again for that account.
+  const b = await shared.newPage();
+  await loginUI(b, other);
+  await expect(a.getByTestId('current-user')).toContainText(other);
+  await expect(a.getByRole('dialog')).toHaveCount(0);
+  await expect(a.locator('[inert]')).toHaveCount(0);
+  await expect(a.getByTestId('notes-empty')).toBeVisible();
+  await expect(a.getByText("owner's saved note")).toHaveCount(0);
+  await expect(a.locator('#note-title')).toHaveValue('');
+  await shared.close();
+});
+
 test('a page on another site cannot get a token from the refresh endpoint', async ({ page, request }) => {
   const username = await createUser(request, 'csrf');
   await loginUI(page, username, { remember: true });
