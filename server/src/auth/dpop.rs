@@ -423,6 +423,25 @@ mod tests {
     /// RFC 7638 §3.1's example is RSA; for the key types here the canonical form is checked
     /// directly: required members only, sorted, no whitespace.
     #[test]
+    fn the_decompressed_key_cache_keeps_many_keys() {
+        // Two keys of this test's own, used in turn: both stay cached (a cache that held one
+        // key would decompress on every proof of two tabs taking turns).
+        let keys: Vec<[u8; 32]> = [11u8, 12]
+            .iter()
+            .map(|b| {
+                ed25519_dalek::SigningKey::from_bytes(&[*b; 32])
+                    .verifying_key()
+                    .to_bytes()
+            })
+            .collect();
+        for k in &keys {
+            ed_key(k).unwrap();
+        }
+        let cached = ED_KEYS.lock().unwrap();
+        assert!(keys.iter().all(|k| cached.contains_key(k)));
+    }
+
+    #[test]
     fn thumbprints_use_the_required_members_in_order() {
         let key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]).verifying_key();
         let x = B64.encode(key.as_bytes());

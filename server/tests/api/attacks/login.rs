@@ -439,3 +439,38 @@ async fn assert_collected_cookies_buy_nothing(app: &TestApp, name: &str, collect
         .await;
     }
 }
+
+/// A device cookie for a username nobody holds is checked against a dummy account so that the
+/// check costs the same either way; even a cookie that passes that check (made here with the
+/// server's own key, which no attacker has) buys no budget of its own: guesses at an unknown
+/// name are charged to that name's account budget, exactly as without a cookie.
+#[tokio::test]
+async fn a_device_cookie_for_a_username_nobody_holds_buys_no_budget() {
+    let app = spawn_behind_proxy(&[]).await;
+    let ghost = unique_name();
+    let dummy = cloakroom::auth::device::Account {
+        user_id: "",
+        password_hash: "",
+    };
+    let cookie =
+        cloakroom::auth::device::issue(&app.state.device_key, &dummy, app.state.clock.now());
+    for i in 0..5 {
+        let res = login_from(
+            &app,
+            "192.0.2.70",
+            &ghost,
+            &format!("guess {i}"),
+            Some(&cookie),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    // The name's own budget is spent: without the cookie, and with it, 429.
+    for device in [None, Some(cookie.as_str())] {
+        assert_problem(
+            login_from(&app, "192.0.2.71", &ghost, "guess 9", device).await,
+            StatusCode::TOO_MANY_REQUESTS,
+        )
+        .await;
+    }
+}
