@@ -73,8 +73,9 @@ fn looks_like_a_test(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
-/// Every backticked span of a markdown text, with the 40 bytes of text before it.
-fn code_spans(text: &str) -> Vec<(String, String)> {
+/// Every backticked span of a markdown text, with the 40 bytes of text before it and the text
+/// after it up to the next backtick.
+fn code_spans(text: &str) -> Vec<(String, String, String)> {
     let parts: Vec<&str> = text.split('`').collect();
     (1..parts.len())
         .step_by(2)
@@ -86,9 +87,38 @@ fn code_spans(text: &str) -> Vec<(String, String)> {
             } else {
                 ""
             };
-            (parts[i].trim().to_owned(), tail.to_lowercase())
+            let after = parts.get(i + 1).copied().unwrap_or("");
+            (
+                parts[i].trim().to_owned(),
+                tail.to_lowercase(),
+                after.to_owned(),
+            )
         })
         .collect()
+}
+
+/// Runs of whitespace as one space: the docs wrap their lines.
+fn squash(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The title a doc quotes right after naming a spec (`x.spec.ts`, "title" or `x.spec.ts`:
+/// "title"), without a closing ellipsis.
+fn quoted_title(after: &str) -> Option<String> {
+    let rest = after.trim_start().strip_prefix([',', ':'])?.trim_start();
+    let rest = rest.strip_prefix('"')?;
+    let title = squash(&rest[..rest.find('"')?]);
+    Some(title.trim_end_matches(['…', '.']).trim_end().to_owned())
+}
+
+/// Whether a Playwright spec file has a test whose title starts with `cited` (quotes unescaped,
+/// whitespace squashed): the docs may shorten a long title.
+fn spec_has_title(spec: &str, cited: &str) -> bool {
+    let code = squash(&spec.replace("\\'", "'"));
+    ["test('", "test(\"", "test(`"].iter().any(|open| {
+        code.match_indices(open)
+            .any(|(at, _)| code[at + open.len()..].starts_with(cited))
+    })
 }
 
 #[test]
@@ -104,7 +134,7 @@ fn docs_and_readme_name_only_tests_that_exist() {
     let mut named = 0;
     for doc in &docs {
         let text = fs::read_to_string(doc).unwrap();
-        for (span, before) in code_spans(&text) {
+        for (span, before, after) in code_spans(&text) {
             // A span may list several: `a::b`, `c::d` are separate backticks already; a span
             // with spaces is prose or a command.
             if span.contains(char::is_whitespace) {
@@ -117,12 +147,18 @@ fn docs_and_readme_name_only_tests_that_exist() {
                     .to_string_lossy()
                     .into_owned();
                 named += 1;
-                if !root()
-                    .join("end2end/tests")
-                    .join(format!("{file}.spec.ts"))
-                    .exists()
-                {
-                    missing.insert(format!("{}: {span}", doc.display()));
+                let path = root().join("end2end/tests").join(format!("{file}.spec.ts"));
+                match fs::read_to_string(&path) {
+                    Err(_) => {
+                        missing.insert(format!("{}: {span}", doc.display()));
+                    }
+                    Ok(spec) => {
+                        if let Some(title) = quoted_title(&after) {
+                            if !spec_has_title(&spec, &title) {
+                                missing.insert(format!("{}: {span} \"{title}\"", doc.display()));
+                            }
+                        }
+                    }
                 }
                 continue;
             }
@@ -170,4 +206,12 @@ fn the_check_recognises_test_names_and_finds_tests() {
     assert!(tests
         .iter()
         .any(|(f, t)| t == "every_bent_proof_is_refused" && f.ends_with("dpop.rs")));
+    assert_eq!(
+        quoted_title(", \"a long\n  title…\" proves it").as_deref(),
+        Some("a long title")
+    );
+    assert_eq!(quoted_title(" runs all five"), None);
+    let spec = "test('it\\'s a\n  long title', async () => {})";
+    assert!(spec_has_title(spec, "it's a long"));
+    assert!(!spec_has_title(spec, "it's a short"));
 }
