@@ -29,9 +29,13 @@ pub fn App() -> impl IntoView {
     });
     let auth = Auth::init();
     provide_context(auth);
-    let page = router::provide().page();
+    let router = router::provide();
+    let page = router.page();
     Effect::new(move || document().set_title(page.get().title()));
     view! {
+        // Links to the app's own pages are followed in this page (router::follow_link says why
+        // the handler is here and not on the window).
+        <div class="app" on:click=move |ev| router::follow_link(router, ev)>
         <a class="skip" href="#main">"Skip to content"</a>
         <Nav/>
         <main id="main" tabindex="-1">
@@ -46,6 +50,7 @@ pub fn App() -> impl IntoView {
                 Page::NotFound => view! { <NotFound/> }.into_any(),
             }}
         </main>
+        </div>
     }
 }
 

@@ -87,9 +87,17 @@ pub fn provide() -> Router {
         here: RwSignal::new(current()),
     };
     provide_context(router);
-    // Back and forward: the browser already changed the address; the page follows it.
-    window_event_listener(leptos::ev::popstate, move |_| router.here.set(current()));
-    window_event_listener(leptos::ev::click, move |ev| follow_link(router, ev));
+    // Back and forward: the browser already changed the address; the page follows it, and focus
+    // goes to the new content as after a link (not when only the fragment changed: the browser
+    // moved focus to the fragment's target itself).
+    window_event_listener(leptos::ev::popstate, move |_| {
+        let now = current();
+        let moved = router.here.with_untracked(|h| *h != now);
+        router.here.set(now);
+        if moved {
+            focus_main();
+        }
+    });
     router
 }
 
@@ -107,6 +115,12 @@ impl Router {
     /// The current path, without subscribing.
     pub fn path_untracked(self) -> String {
         self.here.with_untracked(|h| h.path.clone())
+    }
+
+    /// The current path and query (`/notes?x=1`), without subscribing: where to come back to.
+    pub fn address_untracked(self) -> String {
+        self.here
+            .with_untracked(|h| format!("{}{}", h.path, h.search))
     }
 
     /// A query parameter of the current address, decoded, without subscribing.
@@ -156,7 +170,13 @@ fn current() -> Here {
 /// download), a link with a `target`, `download` or `rel="external"`, and a link to a fragment
 /// of the page already shown (the browser scrolls and moves focus there itself, which the skip
 /// link relies on). Paths the server serves as files (`/security.md`) are linked with a target.
-fn follow_link(router: Router, ev: web_sys::MouseEvent) {
+///
+/// `App` attaches this as the `on:click` of the element around everything it renders, so it is
+/// one of Leptos' delegated handlers and the last one a click reaches: a component's own
+/// handler inside runs first, and its `prevent_default()` (or `stop_propagation()`) is seen
+/// here. A listener of our own on the window would run before Leptos' delegated one, which sits
+/// on the window too, and could never see it.
+pub fn follow_link(router: Router, ev: web_sys::MouseEvent) {
     use wasm_bindgen::JsCast;
     if ev.default_prevented()
         || ev.button() != 0
@@ -167,9 +187,13 @@ fn follow_link(router: Router, ev: web_sys::MouseEvent) {
     {
         return;
     }
+    // The first node of the composed path, not `target`: inside a shadow root the target is
+    // retargeted to its host, and the link would not be found.
     let Some(a) = ev
-        .target()
-        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+        .composed_path()
+        .get(0)
+        .dyn_into::<web_sys::Element>()
+        .ok()
         .and_then(|el| el.closest("a[href]").ok().flatten())
         .and_then(|el| el.dyn_into::<web_sys::HtmlAnchorElement>().ok())
     else {
@@ -178,7 +202,12 @@ fn follow_link(router: Router, ev: web_sys::MouseEvent) {
     let external = a
         .get_attribute("rel")
         .is_some_and(|rel| rel.split_ascii_whitespace().any(|r| r == "external"));
-    if !a.target().is_empty() || a.has_attribute("download") || external {
+    // `target="_self"` names this browsing context: the link stays in the app.
+    let target = a.target();
+    if !(target.is_empty() || target.eq_ignore_ascii_case("_self"))
+        || a.has_attribute("download")
+        || external
+    {
         return;
     }
     let Ok(origin) = window().location().origin() else {
@@ -197,9 +226,14 @@ fn follow_link(router: Router, ev: web_sys::MouseEvent) {
     ev.prevent_default();
     // The absolute address: a path beginning `//` rebuilt from its parts would name a host.
     router.navigate(&a.href(), false);
-    // Where a page load would have put a screen reader: at the start of the new content, not
-    // on the link just followed (`<main>` has `tabindex="-1"`; the focus ring shows only for
-    // keyboard users).
+    focus_main();
+}
+
+/// Focus where a page load would have put a screen reader: at the start of the new content, not
+/// on the link just followed (`<main>` has `tabindex="-1"`; the focus ring shows only for
+/// keyboard users).
+fn focus_main() {
+    use wasm_bindgen::JsCast;
     if let Some(main) = document()
         .get_element_by_id("main")
         .and_then(|m| m.dyn_into::<web_sys::HtmlElement>().ok())

@@ -61,3 +61,48 @@ test('links move within the page, the same link twice is one step, and Back and 
   await page.goto('/nowhere');
   await expect(page.getByRole('heading', { name: 'Page not found' })).toBeVisible();
 });
+
+test('the way back keeps the query, Back moves focus to the new content, and _self or shadow-DOM links stay in the page', async ({ page, request }) => {
+  const username = await createUser(request, 'waybk');
+  // Sent to the login page from an address with a query: the query comes back after login.
+  await page.goto('/sessions?view=all');
+  await expect(page).toHaveURL(/\/login\?next=%2Fsessions%3Fview%3Dall$/);
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await expect(page).toHaveURL(/\/sessions\?view=all$/);
+  await expect(page.getByRole('heading', { name: 'Sessions' })).toBeVisible();
+  await page.evaluate(() => ((window as any).stillThisPage = true));
+
+  const nav = page.getByRole('navigation', { name: 'Main' });
+  await nav.getByRole('link', { name: 'Notes' }).click();
+  await expect(page).toHaveURL(/\/notes$/);
+  // Focus elsewhere, then Back: it moves to the new content, as after a link.
+  await nav.getByRole('link', { name: 'Token inspector' }).focus();
+  await page.goBack();
+  await expect(page).toHaveURL(/\/sessions\?view=all$/);
+  await expect(page.locator('main')).toBeFocused();
+
+  // A link that names this browsing context, and one inside a shadow root (its click is
+  // retargeted to the host; the router reads the composed path).
+  await page.evaluate(() => {
+    const self = document.createElement('a');
+    self.href = '/inspector';
+    self.target = '_self';
+    self.textContent = 'self link';
+    const host = document.createElement('span');
+    const inner = document.createElement('a');
+    inner.href = '/notes';
+    inner.textContent = 'shadow link';
+    host.attachShadow({ mode: 'open' }).append(inner);
+    document.querySelector('main')!.prepend(self, host);
+  });
+  await page.getByRole('link', { name: 'self link' }).click();
+  await expect(page).toHaveURL(/\/inspector$/);
+  await expect(page.getByRole('heading', { name: 'Token inspector' })).toBeVisible();
+  await page.getByRole('link', { name: 'shadow link' }).click();
+  await expect(page).toHaveURL(/\/notes$/);
+  await expect(page.getByRole('heading', { name: 'Your notes' })).toBeVisible();
+  // Neither was a page load.
+  expect(await page.evaluate(() => (window as any).stillThisPage)).toBe(true);
+});

@@ -66,8 +66,9 @@ pub fn Protected(children: ChildrenFn) -> impl IntoView {
             view! { <Loading label="Checking your session…"/> }.into_any()
         }
         None => {
-            let here = router.path_untracked();
-            if here == "/login" {
+            // With its query: `/notes?q=x` comes back to the same view after login.
+            let here = router.address_untracked();
+            if router.path_untracked() == "/login" {
                 // A logout navigated to the login page before this guard re-rendered: the page
                 // is already leaving, and a redirect now would only add `?next=/login`.
                 return ().into_any();
