@@ -283,95 +283,109 @@ fn about_blank() -> String {
     "about:blank".to_owned()
 }
 
-/// The problem `type`s a client must tell apart, as stable URIs. Clients decide what to do by
-/// these, never by the English of `detail` (which may change). Every other error is
-/// `about:blank` (RFC 9457 §4.2.1: the status code says it all). The URIs are relative
-/// references to `GET /api/problems/{name}`, which describes each one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProblemType {
+/// Declares [`ProblemType`] from one table: each case's doc, stable name, HTTP status, `title`
+/// and description are written once, side by side, and `ALL`, `name`, `status`, `title` and
+/// `description` are generated from it (four hand-kept parallel `match`es and a list could
+/// drift apart; this cannot).
+macro_rules! problem_types {
+    ($($(#[doc = $doc:literal])* $case:ident = $name:literal, $status:literal, $title:literal,
+        $description:literal;)*) => {
+        /// The problem `type`s a client must tell apart, as stable URIs. Clients decide what to
+        /// do by these, never by the English of `detail` (which may change). Every other error
+        /// is `about:blank` (RFC 9457 §4.2.1: the status code says it all). The URIs are
+        /// relative references to `GET /api/problems/{name}`, which describes each one.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ProblemType {
+            $($(#[doc = $doc])* $case,)*
+        }
+
+        impl ProblemType {
+            /// Every case, in declaration order.
+            pub const ALL: &'static [ProblemType] = &[$(ProblemType::$case),*];
+
+            /// The stable name, the last segment of the URI.
+            pub const fn name(self) -> &'static str {
+                match self { $(ProblemType::$case => $name,)* }
+            }
+
+            /// The HTTP status every answer of this type has (the server's tests hold each
+            /// error to it).
+            pub const fn status(self) -> u16 {
+                match self { $(ProblemType::$case => $status,)* }
+            }
+
+            /// The problem's `title`: the same for every occurrence of a type (RFC 9457 §3.1.3).
+            pub const fn title(self) -> &'static str {
+                match self { $(ProblemType::$case => $title,)* }
+            }
+
+            /// What the type means and what a client should do: `GET /api/problems/{name}`.
+            pub const fn description(self) -> &'static str {
+                match self { $(ProblemType::$case => $description,)* }
+            }
+        }
+    };
+}
+
+problem_types! {
     /// 401 on refresh: there is no refresh cookie (never logged in here, or logged out).
-    NoRefreshCookie,
+    NoRefreshCookie = "no-refresh-cookie", 401, "No refresh cookie",
+        "The refresh request carried no refresh cookie: this browser never logged in here, or logged out. Show the login page; do not report an error.";
     /// 401 on refresh: an already-rotated refresh token was replayed; the session is revoked.
-    RefreshReused,
+    RefreshReused = "refresh-reused", 401, "Refresh token reused",
+        "A refresh token that had already been rotated was presented again after its successor was used. The session is revoked for safety; every device of it must log in again.";
     /// 401 on refresh: the refresh token is expired, revoked or unknown.
-    SessionEnded,
+    SessionEnded = "session-ended", 401, "Session ended",
+        "The refresh token is expired (idle timeout or absolute lifetime), revoked (logout, password change, operator) or unknown. Log in again.";
     /// 401 on a protected route: the access token is missing, invalid, expired or revoked.
     /// A client refreshes once and retries.
-    InvalidToken,
+    InvalidToken = "invalid-token", 401, "Invalid access token",
+        "The access token is missing, malformed, expired, signed by an unknown key or belongs to a revoked session. Refresh once and retry; if that fails, log in again.";
     /// 401 on login: the username or password is wrong (never says which).
-    InvalidCredentials,
+    InvalidCredentials = "invalid-credentials", 401, "Invalid credentials",
+        "The username or password is wrong. The answer never says which.";
     /// 429: a rate or guess limit; `retry_after` says when to try again.
-    Throttled,
+    Throttled = "throttled", 429, "Too many requests",
+        "A rate or guess limit was hit. Wait `retry_after` seconds (also sent as Retry-After).";
     /// 503: the server (or its password-hashing queue) is full; retry in a moment.
-    Overloaded,
+    Overloaded = "overloaded", 503, "Server busy",
+        "The server, or its password-hashing queue, is full. Retry after the Retry-After seconds.";
     /// 403: the CSRF defence refused the request (missing `X-Requested-With` or a foreign origin).
-    CsrfRejected,
+    CsrfRejected = "csrf-rejected", 403, "Cross-site request refused",
+        "A cookie-authenticated request lacked `X-Requested-With: cloakroom` or came from a foreign Origin.";
     /// 422: a field breaks a rule (username shape, weak password, note size); `detail` says which.
-    Validation,
+    Validation = "validation", 422, "Invalid field",
+        "A field breaks a rule (username shape, password strength, note size); `detail` names it.";
     /// 409 on signup: the username is taken.
-    UsernameTaken,
+    UsernameTaken = "username-taken", 409, "Username taken",
+        "Another account has this username.";
     /// 401: the DPoP proof (RFC 9449) is missing, malformed, for another request, stale,
     /// replayed, or signed by a key other than the one the access token is bound to.
-    InvalidDpopProof,
+    InvalidDpopProof = "invalid-dpop-proof", 401, "Invalid DPoP proof",
+        "The DPoP proof (RFC 9449) is missing, malformed, for another method, URL or access token, too old or dated ahead, used before, or signed by a key other than the one the access token is bound to. Make a fresh proof with the page's key and retry.";
     /// 401: the DPoP proof carries no nonce, or one that is no longer current (RFC 9449 §9).
     /// The answer's `DPoP-Nonce` header has the current one: make a new proof with it and retry.
-    UseDpopNonce,
+    UseDpopNonce = "use-dpop-nonce", 401, "DPoP nonce required",
+        "The DPoP proof carries no `nonce`, or one that is no longer current (RFC 9449 §9). The `DPoP-Nonce` header of this answer, and of every other API answer, holds the current one: make a new proof that carries it and retry once. Nonces change every `CLOAKROOM_DPOP_NONCE_SECS` (30 s), so a proof made ahead of time stops working within two periods.";
     /// 503: the database is busy (a lock held too long), restarting or unreachable. Nothing
     /// was saved; `Retry-After` says when to try again. A refresh refused this way leaves the
     /// refresh cookie as it was.
-    DatabaseBusy,
+    DatabaseBusy = "database-busy", 503, "Database busy",
+        "The database is busy (a lock held by another process or transaction), restarting or unreachable. The request did not complete and saved nothing: retry the same request after the Retry-After seconds. A refused refresh leaves the refresh cookie working.";
     /// 507: the database has no room left. Nothing was saved; what was saved before is kept.
-    StorageFull,
+    StorageFull = "storage-full", 507, "Storage full",
+        "The database has no room left. The request saved nothing, and everything saved before is kept. Reads still work; writes succeed again once the operator frees space (`/readyz` answers 503 until then).";
     /// 403: a browser request from another origin than the server's public one (the app opened
     /// at `localhost` when it lives at `127.0.0.1`, say); `detail` names the address to use.
-    WrongOrigin,
+    WrongOrigin = "wrong-origin", 403, "Wrong address",
+        "The request came from a page at another address than this server's public origin (for example `localhost` instead of `127.0.0.1`). Cookies, DPoP proofs and the CSRF defence are all bound to the public origin, so nothing can work from there: open the app at the address `detail` names.";
     /// 403: the current password given to confirm an account change is wrong. It counts against
     /// the account's guess budget like a failed login.
-    WrongPassword,
+    WrongPassword = "wrong-password", 403, "Wrong password",
+        "The current password given to confirm an account change (a new password, deleting the account) is wrong; nothing changed. It counts against the account's guess budget like a failed login, so this form is no way around the login limits. A 403, not a 401: the access token was fine, so a client must not refresh and retry.";
 }
 
 impl ProblemType {
-    pub const ALL: [ProblemType; 16] = [
-        ProblemType::NoRefreshCookie,
-        ProblemType::RefreshReused,
-        ProblemType::SessionEnded,
-        ProblemType::InvalidToken,
-        ProblemType::InvalidCredentials,
-        ProblemType::Throttled,
-        ProblemType::Overloaded,
-        ProblemType::CsrfRejected,
-        ProblemType::Validation,
-        ProblemType::UsernameTaken,
-        ProblemType::InvalidDpopProof,
-        ProblemType::UseDpopNonce,
-        ProblemType::DatabaseBusy,
-        ProblemType::StorageFull,
-        ProblemType::WrongOrigin,
-        ProblemType::WrongPassword,
-    ];
-
-    /// The stable name, the last segment of the URI.
-    pub const fn name(self) -> &'static str {
-        match self {
-            ProblemType::NoRefreshCookie => "no-refresh-cookie",
-            ProblemType::RefreshReused => "refresh-reused",
-            ProblemType::SessionEnded => "session-ended",
-            ProblemType::InvalidToken => "invalid-token",
-            ProblemType::InvalidCredentials => "invalid-credentials",
-            ProblemType::Throttled => "throttled",
-            ProblemType::Overloaded => "overloaded",
-            ProblemType::CsrfRejected => "csrf-rejected",
-            ProblemType::Validation => "validation",
-            ProblemType::UsernameTaken => "username-taken",
-            ProblemType::InvalidDpopProof => "invalid-dpop-proof",
-            ProblemType::UseDpopNonce => "use-dpop-nonce",
-            ProblemType::DatabaseBusy => "database-busy",
-            ProblemType::StorageFull => "storage-full",
-            ProblemType::WrongOrigin => "wrong-origin",
-            ProblemType::WrongPassword => "wrong-password",
-        }
-    }
-
     /// The `type` member of the problem.
     pub fn uri(self) -> String {
         format!("{PROBLEM_TYPE_PREFIX}{}", self.name())
@@ -380,7 +394,7 @@ impl ProblemType {
     /// The case a problem's `type` names, if it is one of these.
     pub fn from_uri(uri: &str) -> Option<ProblemType> {
         let name = uri.strip_prefix(PROBLEM_TYPE_PREFIX)?;
-        ProblemType::ALL.into_iter().find(|t| t.name() == name)
+        ProblemType::ALL.iter().copied().find(|t| t.name() == name)
     }
 }
 
@@ -415,7 +429,7 @@ mod tests {
 
     #[test]
     fn problem_types_round_trip_and_are_distinct() {
-        for t in ProblemType::ALL {
+        for &t in ProblemType::ALL {
             assert_eq!(ProblemType::from_uri(&t.uri()), Some(t));
         }
         let mut names: Vec<_> = ProblemType::ALL.iter().map(|t| t.name()).collect();

@@ -152,7 +152,7 @@ impl ApiError {
                 .kind()
                 .map_or_else(|| "about:blank".to_owned(), ProblemType::uri),
             title: match self.kind() {
-                Some(kind) => title_of(kind).to_owned(),
+                Some(kind) => kind.title().to_owned(),
                 None => status.canonical_reason().unwrap_or("Error").to_owned(),
             },
             status: status.as_u16(),
@@ -165,71 +165,6 @@ impl ApiError {
                 _ => None,
             },
         }
-    }
-}
-
-/// The status each typed problem is answered with (a test holds every `ApiError` to it).
-pub fn status_of(kind: ProblemType) -> StatusCode {
-    match kind {
-        ProblemType::NoRefreshCookie
-        | ProblemType::RefreshReused
-        | ProblemType::SessionEnded
-        | ProblemType::InvalidToken
-        | ProblemType::InvalidCredentials
-        | ProblemType::InvalidDpopProof
-        | ProblemType::UseDpopNonce => StatusCode::UNAUTHORIZED,
-        ProblemType::Throttled => StatusCode::TOO_MANY_REQUESTS,
-        ProblemType::Overloaded | ProblemType::DatabaseBusy => StatusCode::SERVICE_UNAVAILABLE,
-        ProblemType::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
-        ProblemType::CsrfRejected | ProblemType::WrongOrigin | ProblemType::WrongPassword => {
-            StatusCode::FORBIDDEN
-        }
-        ProblemType::Validation => StatusCode::UNPROCESSABLE_ENTITY,
-        ProblemType::UsernameTaken => StatusCode::CONFLICT,
-    }
-}
-
-/// The problem's `title`: the same for every occurrence of a type (RFC 9457 §3.1.3).
-pub fn title_of(kind: ProblemType) -> &'static str {
-    match kind {
-        ProblemType::NoRefreshCookie => "No refresh cookie",
-        ProblemType::RefreshReused => "Refresh token reused",
-        ProblemType::SessionEnded => "Session ended",
-        ProblemType::InvalidToken => "Invalid access token",
-        ProblemType::InvalidCredentials => "Invalid credentials",
-        ProblemType::Throttled => "Too many requests",
-        ProblemType::Overloaded => "Server busy",
-        ProblemType::CsrfRejected => "Cross-site request refused",
-        ProblemType::Validation => "Invalid field",
-        ProblemType::UsernameTaken => "Username taken",
-        ProblemType::InvalidDpopProof => "Invalid DPoP proof",
-        ProblemType::UseDpopNonce => "DPoP nonce required",
-        ProblemType::DatabaseBusy => "Database busy",
-        ProblemType::StorageFull => "Storage full",
-        ProblemType::WrongOrigin => "Wrong address",
-        ProblemType::WrongPassword => "Wrong password",
-    }
-}
-
-/// What each typed problem means and what a client should do: `GET /api/problems/{name}`.
-pub fn description_of(kind: ProblemType) -> &'static str {
-    match kind {
-        ProblemType::NoRefreshCookie => "The refresh request carried no refresh cookie: this browser never logged in here, or logged out. Show the login page; do not report an error.",
-        ProblemType::RefreshReused => "A refresh token that had already been rotated was presented again after its successor was used. The session is revoked for safety; every device of it must log in again.",
-        ProblemType::SessionEnded => "The refresh token is expired (idle timeout or absolute lifetime), revoked (logout, password change, operator) or unknown. Log in again.",
-        ProblemType::InvalidToken => "The access token is missing, malformed, expired, signed by an unknown key or belongs to a revoked session. Refresh once and retry; if that fails, log in again.",
-        ProblemType::InvalidCredentials => "The username or password is wrong. The answer never says which.",
-        ProblemType::Throttled => "A rate or guess limit was hit. Wait `retry_after` seconds (also sent as Retry-After).",
-        ProblemType::Overloaded => "The server, or its password-hashing queue, is full. Retry after the Retry-After seconds.",
-        ProblemType::CsrfRejected => "A cookie-authenticated request lacked `X-Requested-With: cloakroom` or came from a foreign Origin.",
-        ProblemType::Validation => "A field breaks a rule (username shape, password strength, note size); `detail` names it.",
-        ProblemType::UsernameTaken => "Another account has this username.",
-        ProblemType::InvalidDpopProof => "The DPoP proof (RFC 9449) is missing, malformed, for another method, URL or access token, too old or dated ahead, used before, or signed by a key other than the one the access token is bound to. Make a fresh proof with the page's key and retry.",
-        ProblemType::UseDpopNonce => "The DPoP proof carries no `nonce`, or one that is no longer current (RFC 9449 §9). The `DPoP-Nonce` header of this answer, and of every other API answer, holds the current one: make a new proof that carries it and retry once. Nonces change every `CLOAKROOM_DPOP_NONCE_SECS` (30 s), so a proof made ahead of time stops working within two periods.",
-        ProblemType::DatabaseBusy => "The database is busy (a lock held by another process or transaction), restarting or unreachable. The request did not complete and saved nothing: retry the same request after the Retry-After seconds. A refused refresh leaves the refresh cookie working.",
-        ProblemType::StorageFull => "The database has no room left. The request saved nothing, and everything saved before is kept. Reads still work; writes succeed again once the operator frees space (`/readyz` answers 503 until then).",
-        ProblemType::WrongOrigin => "The request came from a page at another address than this server's public origin (for example `localhost` instead of `127.0.0.1`). Cookies, DPoP proofs and the CSRF defence are all bound to the public origin, so nothing can work from there: open the app at the address `detail` names.",
-        ProblemType::WrongPassword => "The current password given to confirm an account change (a new password, deleting the account) is wrong; nothing changed. It counts against the account's guess budget like a failed login, so this form is no way around the login limits. A 403, not a 401: the access token was fine, so a client must not refresh and retry.",
     }
 }
 
@@ -410,14 +345,14 @@ mod tests {
         let mut seen = Vec::new();
         for e in cases {
             let kind = e.kind().expect("typed");
-            assert_eq!(e.status(), status_of(kind), "{kind:?}");
+            assert_eq!(e.status().as_u16(), kind.status(), "{kind:?}");
             let p = e.problem();
             assert_eq!(p.kind(), Some(kind));
-            assert_eq!(p.title, title_of(kind));
+            assert_eq!(p.title, kind.title());
             seen.push(kind);
         }
         // Every type a client may see is produced by some error.
-        for kind in ProblemType::ALL {
+        for &kind in ProblemType::ALL {
             assert!(seen.contains(&kind), "{kind:?} is never produced");
         }
         assert_eq!(

@@ -182,6 +182,48 @@ pub fn dpop_proof(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
         .transpose()
 }
 
+/// A request that passed the CSRF checks of `auth::csrf` (our `Origin` if any, and
+/// `X-Requested-With: cloakroom`): 403 `csrf-rejected` otherwise. Cookie-authenticated routes take
+/// it as their first extractor, so a forged request is refused before anything reads its
+/// credentials or spends a proof's `jti`.
+pub struct CsrfChecked;
+
+impl FromRequestParts<AppState> for CsrfChecked {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        crate::auth::csrf::check(&parts.headers, &state.settings.public_origin)?;
+        Ok(Self)
+    }
+}
+
+/// The user an access token speaks for, if the request presents a usable one, as
+/// [`AuthUser`] checks it (a DPoP-bound token only with its proof). `None` for no token or one
+/// that fails; a proof refused only for its stale nonce is the one rejection (401
+/// `use-dpop-nonce`): the client retries with the new nonce, where swallowing it would make a
+/// logout look done that ended nothing. For routes a token is one way into (logout).
+pub struct MaybeAuthUser(pub Option<AuthUser>);
+
+impl FromRequestParts<AppState> for MaybeAuthUser {
+    type Rejection = ApiError;
+
+    #[tracing::instrument(name = "maybe_auth_user", skip_all)]
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let method = parts.method.as_str();
+        match authenticate_request(state, &parts.headers, method, parts.uri.path()).await {
+            Ok(user) => Ok(Self(user)),
+            Err(e) if e.kind() == Some(ProblemType::UseDpopNonce) => Err(e),
+            Err(_) => Ok(Self(None)),
+        }
+    }
+}
+
 /// An `AuthUser` who holds the `admin` role *in the database* right now (not merely in the
 /// token's `roles` claim: a withdrawn role must not live on for the token's lifetime). 401
 /// without a token, 403 without the role.

@@ -163,7 +163,7 @@ async fn main() -> anyhow::Result<()> {
             let outcome = ops::revoke_key(&db, &kid, now).await?;
             println!(
                 "key {kid} revoked{}",
-                if outcome == cloakroom::store::keys::Revoked::Signer {
+                if outcome == cloakroom::store::keys::KeyRevocation::Signer {
                     "; a new signing key took over"
                 } else {
                     ""

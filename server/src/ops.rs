@@ -76,13 +76,17 @@ pub async fn rotate_keys(db: &Db, now: i64) -> anyhow::Result<KeyRow> {
 /// Revokes signing key `kid`: every token it signed stops verifying at once on every server
 /// (within `SYNC_SECS`), and if it was the signer a new key takes over. For a key that leaked;
 /// everyone holding a token it signed refreshes silently and gets one from the new key.
-pub async fn revoke_key(db: &Db, kid: &str, now: i64) -> anyhow::Result<store::keys::Revoked> {
+pub async fn revoke_key(
+    db: &Db,
+    kid: &str,
+    now: i64,
+) -> anyhow::Result<store::keys::KeyRevocation> {
     let outcome = store::keys::revoke(db, kid, &generate_key(now), now).await?;
     match outcome {
-        store::keys::Revoked::NoSuchKey => {
+        store::keys::KeyRevocation::NoSuchKey => {
             bail!("no signing key {kid:?} (see `cloakroom keys list`)")
         }
-        store::keys::Revoked::AlreadyRevoked => bail!("key {kid:?} is already revoked"),
+        store::keys::KeyRevocation::AlreadyRevoked => bail!("key {kid:?} is already revoked"),
         ok => Ok(ok),
     }
 }

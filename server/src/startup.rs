@@ -23,7 +23,7 @@ use crate::{
     auth::{
         cookies::CookiePolicy,
         password::Hasher,
-        revocation::Revoked,
+        revocation::RevokedSessions,
         throttle::{IpLimiter, LoginThrottle},
         tokens::Keys,
     },
@@ -105,7 +105,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
     let keys = Keys::load_or_create(&db, &settings.public_origin, access_ttl, now).await?;
     // The cursor first, then the set: a revocation between the two is seen twice, never missed.
     let revocation_seq = store::sessions::last_revocation_seq(&db).await?;
-    let revoked = Revoked::new(
+    let revoked = RevokedSessions::new(
         store::sessions::revoked_since(&db, now - access_ttl).await?,
         access_ttl,
     );
@@ -115,7 +115,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         revoked.insert(&sid, now);
     }
     let hasher = Hasher::with_queue(settings.argon2_m_kib, settings.hash_queue)?;
-    Ok(AppState::new(crate::state::Shared {
+    Ok(AppState::new(crate::state::AppStateInner {
         clock,
         // Room for every request that can be hashing or queued, and as many again looking the
         // user up or making their answer.
@@ -439,9 +439,11 @@ async fn note_storage_full(State(state): State<AppState>, res: Response) -> Resp
 pub fn router(state: AppState) -> Router {
     let (documented, openapi) = routes::openapi::documented_routes().split_for_parts();
     let doc = routes::openapi::document(openapi);
-    let doc = routes::openapi::Document(Arc::new(
-        serde_json::to_vec(&doc).expect("the OpenAPI document serialises"),
-    ));
+    let doc = routes::openapi::Document(
+        serde_json::to_vec(&doc)
+            .expect("the OpenAPI document serialises")
+            .into(),
+    );
     let api = documented
         .merge(crate::testing::router(state.settings.test_clock))
         .layer(axum::Extension(doc))

@@ -8,7 +8,7 @@ use crate::{
     auth::{
         cookies::CookiePolicy,
         password::Hasher,
-        revocation::Revoked,
+        revocation::RevokedSessions,
         throttle::{IpLimiter, LoginThrottle},
         tokens::Keys,
     },
@@ -22,29 +22,29 @@ use crate::{
 /// `make bench`'s DPoP load, cloning and dropping it was about 9% of the server's CPU; now a
 /// clone is one increment. Fields are reached through `Deref`, as before.
 #[derive(Clone)]
-pub struct AppState(Arc<Shared>);
+pub struct AppState(Arc<AppStateInner>);
 
 impl AppState {
-    pub fn new(shared: Shared) -> Self {
+    pub fn new(shared: AppStateInner) -> Self {
         AppState(Arc::new(shared))
     }
 }
 
 impl std::ops::Deref for AppState {
-    type Target = Shared;
-    fn deref(&self) -> &Shared {
+    type Target = AppStateInner;
+    fn deref(&self) -> &AppStateInner {
         &self.0
     }
 }
 
 /// What [`AppState`] holds.
-pub struct Shared {
+pub struct AppStateInner {
     /// The clock every request decision reads (tests advance it; see `clock`).
     pub clock: crate::clock::Clock,
     pub db: Db,
     pub settings: Arc<Settings>,
     pub keys: Arc<Keys>,
-    pub revoked: Arc<Revoked>,
+    pub revoked: Arc<RevokedSessions>,
     /// DPoP proof ids seen recently (`auth::dpop`), per process.
     pub dpop_replay: Arc<crate::auth::dpop::ReplayCache>,
     /// DPoP nonces (`auth::dpop::Nonces`): required on API proofs, handed out on every answer.
@@ -73,7 +73,7 @@ pub struct Shared {
     pub credential_in_flight: Arc<tokio::sync::Semaphore>,
 }
 
-impl Shared {
+impl AppStateInner {
     pub fn lifetimes(&self) -> Lifetimes {
         Lifetimes {
             refresh_idle: self.settings.refresh_idle_ttl.as_secs() as i64,

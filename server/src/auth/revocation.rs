@@ -7,12 +7,12 @@
 
 use std::{collections::HashMap, sync::RwLock};
 
-pub struct Revoked {
+pub struct RevokedSessions {
     by_session: RwLock<HashMap<String, i64>>,
     horizon_secs: i64,
 }
 
-impl Revoked {
+impl RevokedSessions {
     pub fn new(initial: Vec<(String, i64)>, access_ttl_secs: i64) -> Self {
         Self {
             by_session: RwLock::new(initial.into_iter().collect()),
@@ -51,7 +51,7 @@ mod tests {
 
     #[test]
     fn entries_live_one_access_lifetime() {
-        let r = Revoked::new(vec![("a".into(), 100)], 300);
+        let r = RevokedSessions::new(vec![("a".into(), 100)], 300);
         r.insert("b", 350);
         assert!(r.contains("a") && r.contains("b") && !r.contains("c"));
         assert_eq!(r.prune(401), 1);

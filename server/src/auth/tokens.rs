@@ -160,10 +160,6 @@ impl Keys {
             .unwrap_or_default()
     }
 
-    pub fn issuer(&self) -> &str {
-        &self.issuer
-    }
-
     /// Signs an access token for a session (not bound to a key).
     pub fn issue(
         &self,
@@ -215,7 +211,7 @@ impl Keys {
     }
 
     /// Verifies signature, algorithm, kid, typ, iss, aud, exp and token kind. Does not check
-    /// revocation (see `revocation::Revoked`).
+    /// revocation (see `revocation::RevokedSessions`).
     pub fn verify(&self, token: &str, now: i64) -> Result<AccessClaims, &'static str> {
         let generation = self.generation();
         if let Ok(cache) = self.cache.lock() {

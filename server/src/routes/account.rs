@@ -12,10 +12,10 @@ use axum::{
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    auth::{csrf, flows, sessions, AuthUser},
+    auth::{flows, sessions, AuthUser},
     domain::Password,
     error::{ApiError, ApiResult},
-    extract::{ApiJson, ClientMeta},
+    extract::{ApiJson, ClientMeta, CsrfChecked},
     state::AppState,
     store::{self, users::UserRow},
 };
@@ -74,19 +74,19 @@ async fn confirm_password(
     params(("X-Requested-With" = String, Header, description = "Must be `cloakroom` (CSRF defence)")),
     responses((status = 200, description = "Password changed. Every session of the account ended (refresh tokens refused, access tokens refused at their next request, on every instance); this browser continues in a new session: a new access token (bound to the same DPoP key), refresh cookie and device cookie", body = TokenResponse,
             headers(("set-cookie" = String, description = "The new session's refresh cookie and a new device cookie"))),
-        (status = 403, description = "The current password is wrong (type `wrong-password`; counts as a failed login), or the CSRF check failed", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The new password breaks a sign-up rule", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "The account's guess budget is spent; see Retry-After", body = Problem, content_type = "application/problem+json")))]
+        (status = 403, description = "The current password is wrong (type `wrong-password`; counts as a failed login), or the CSRF check failed", body = Problem),
+        (status = 422, description = "The new password breaks a sign-up rule", body = Problem),
+        (status = 429, description = "The account's guess budget is spent; see Retry-After", body = Problem)))]
 #[tracing::instrument(skip_all, fields(user = %user.user_id))]
 async fn change_password(
+    // A cookie-adjacent route, like logout-all: the CSRF rules of cookie routes apply.
+    _: CsrfChecked,
     State(state): State<AppState>,
     meta: ClientMeta,
     headers: HeaderMap,
     user: AuthUser,
     ApiJson(body): ApiJson<ChangePasswordRequest>,
 ) -> ApiResult<Response> {
-    // A cookie-adjacent route, like logout-all: the CSRF rules of cookie routes apply.
-    csrf::check(&headers, &state.settings.public_origin)?;
     let _permit = flows::credential_permit(&state)?;
     // The new password's rules first: a weak one costs no guess of the current one.
     let new =
@@ -182,18 +182,19 @@ async fn change_password(
     request_body = DeleteAccountRequest,
     params(("X-Requested-With" = String, Header, description = "Must be `cloakroom` (CSRF defence)")),
     responses((status = 204, description = "Account deleted with its notes, sessions and refresh-token hashes; every session ended; cookies removed, Clear-Site-Data sent"),
-        (status = 403, description = "The password is wrong (type `wrong-password`; counts as a failed login), the account is the last admin, or the CSRF check failed", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`confirm` is not `true`", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "The account's guess budget is spent; see Retry-After", body = Problem, content_type = "application/problem+json")))]
+        (status = 403, description = "The password is wrong (type `wrong-password`; counts as a failed login), the account is the last admin, or the CSRF check failed", body = Problem),
+        (status = 422, description = "`confirm` is not `true`", body = Problem),
+        (status = 429, description = "The account's guess budget is spent; see Retry-After", body = Problem)))]
 #[tracing::instrument(skip_all, fields(user = %user.user_id))]
 async fn delete_account(
+    // A cookie-adjacent route, like logout-all: the CSRF rules of cookie routes apply.
+    _: CsrfChecked,
     State(state): State<AppState>,
     meta: ClientMeta,
     headers: HeaderMap,
     user: AuthUser,
     ApiJson(body): ApiJson<DeleteAccountRequest>,
 ) -> ApiResult<Response> {
-    csrf::check(&headers, &state.settings.public_origin)?;
     if !body.confirm {
         return Err(ApiError::Unprocessable(
             "confirm must be true: deleting an account cannot be undone".into(),

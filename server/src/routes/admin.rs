@@ -43,7 +43,7 @@ struct EventQuery {
 }
 
 #[utoipa::path(get, path = "/api/admin/events", tag = "admin", security(("bearer" = [])), params(EventQuery),
-    responses((status = 200, description = "The newest security events (refresh retries, grace hits, token reuse, password changes, unlocks), newest first", body = [SecurityEvent]), (status = 400, description = "A filter this route does not know", body = Problem, content_type = "application/problem+json"), (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "The newest security events (refresh retries, grace hits, token reuse, password changes, unlocks), newest first", body = [SecurityEvent]), (status = 400, description = "A filter this route does not know", body = Problem), (status = 403, description = "Not an admin", body = Problem)))]
 async fn list_events(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -75,7 +75,7 @@ async fn list_events(
 }
 
 #[utoipa::path(get, path = "/api/admin/users", tag = "admin", security(("bearer" = [])),
-    responses((status = 200, description = "Every user with their live sessions", body = [AdminUserInfo]), (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "Every user with their live sessions", body = [AdminUserInfo]), (status = 403, description = "Not an admin", body = Problem)))]
 async fn list_users(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -107,7 +107,7 @@ async fn list_users(
 #[utoipa::path(post, path = "/api/admin/users/{id}/revoke-sessions", tag = "admin", security(("bearer" = [])),
     params(("id" = String, Path, description = "User id")),
     responses((status = 204, description = "Every session of that user revoked"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json")))]
+        (status = 403, description = "Not an admin", body = Problem), (status = 404, description = "No such user", body = Problem)))]
 #[tracing::instrument(skip_all, fields(admin = %admin.0.user_id, target = %id))]
 async fn revoke_user_sessions(
     State(state): State<AppState>,
@@ -123,7 +123,7 @@ async fn revoke_user_sessions(
 #[utoipa::path(post, path = "/api/admin/users/{id}/unlock", tag = "admin", security(("bearer" = [])),
     params(("id" = String, Path, description = "User id")),
     responses((status = 204, description = "The account's failed logins are forgotten: it can log in again from anywhere (recorded as an `account_unlocked` event)"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json")))]
+        (status = 403, description = "Not an admin", body = Problem), (status = 404, description = "No such user", body = Problem)))]
 #[tracing::instrument(skip_all, fields(admin = %admin.0.user_id, target = %id))]
 async fn unlock_user(
     State(state): State<AppState>,

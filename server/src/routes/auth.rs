@@ -10,9 +10,9 @@ use axum::{
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::extract::ClientMeta;
+use crate::extract::{ClientMeta, CsrfChecked, MaybeAuthUser};
 use crate::{
-    auth::{accounts, csrf, flows, sessions, AuthUser},
+    auth::{accounts, flows, sessions, AuthUser},
     error::{ApiError, ApiResult},
     extract::ApiJson,
     state::AppState,
@@ -34,9 +34,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[utoipa::path(post, path = "/api/auth/signup", tag = "auth", request_body = SignupRequest,
     responses((status = 201, description = "Account created", body = UserCreated),
-        (status = 409, description = "Username taken (case-insensitively)", body = Problem, content_type = "application/problem+json"), (status = 422, description = "Username or password breaks a rule", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many attempts from this IP", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Too many passwords being hashed at once; see Retry-After", body = Problem, content_type = "application/problem+json")))]
+        (status = 409, description = "Username taken (case-insensitively)", body = Problem), (status = 422, description = "Username or password breaks a rule", body = Problem),
+        (status = 429, description = "Too many attempts from this IP", body = Problem),
+        (status = 503, description = "Too many passwords being hashed at once; see Retry-After", body = Problem)))]
 #[tracing::instrument(skip_all)]
 async fn signup(
     State(state): State<AppState>,
@@ -95,8 +95,8 @@ async fn bind(
     params(("DPoP" = Option<String>, Header, description = "Optional DPoP proof (RFC 9449) for POST of this URL: the access token is then bound to its key (`cnf.jkt`, `token_type: DPoP`) and accepted only as `Authorization: DPoP` with a proof of that key")),
     responses((status = 200, description = "Access token; the refresh token is set as an HttpOnly cookie", body = TokenResponse,
             headers(("set-cookie" = String, description = "__Host-cloakroom_refresh (the refresh token) and __Host-cloakroom_device (this browser's own guess budget for the account); HttpOnly; Secure; SameSite=Strict; Path=/"))),
-        (status = 401, description = "Invalid username or password (one message either way)", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Account, device or IP throttled; see Retry-After", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Too many logins being checked at once; see Retry-After", body = Problem, content_type = "application/problem+json")))]
+        (status = 401, description = "Invalid username or password (one message either way)", body = Problem), (status = 429, description = "Account, device or IP throttled; see Retry-After", body = Problem),
+        (status = 503, description = "Too many logins being checked at once; see Retry-After", body = Problem)))]
 #[tracing::instrument(skip_all)]
 async fn login(
     State(state): State<AppState>,
@@ -178,17 +178,17 @@ fn clearing_cookie(state: &AppState, err: ApiError) -> Response {
     params(("X-Requested-With" = String, Header, description = "Must be `cloakroom` (CSRF defence)"),
         ("DPoP" = Option<String>, Header, description = "Optional DPoP proof (RFC 9449) for POST of this URL: the new access token is bound to its key (a reload's new key gets a token of its own; the refresh cookie is not bound)")),
     responses((status = 200, description = "New access token and the token's successor as the cookie (the same successor for every repeat of one token; no cookie for a straggler after the successor was used)", body = TokenResponse),
-        (status = 400, description = "The refresh cookie's name appears more than once (cookie tossing); nothing changed", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No, expired, revoked or reused refresh token; the cookie is cleared", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many refreshes from this IP", body = Problem, content_type = "application/problem+json")))]
+        (status = 400, description = "The refresh cookie's name appears more than once (cookie tossing); nothing changed", body = Problem),
+        (status = 401, description = "No, expired, revoked or reused refresh token; the cookie is cleared", body = Problem),
+        (status = 429, description = "Too many refreshes from this IP", body = Problem)))]
 #[tracing::instrument(skip_all)]
 async fn refresh(
+    _: CsrfChecked,
     State(state): State<AppState>,
     meta: ClientMeta,
     headers: HeaderMap,
     uri: Uri,
 ) -> ApiResult<Response> {
-    csrf::check(&headers, &state.settings.public_origin)?;
     let Some(token) = state.cookies.read(&headers)? else {
         // Whatever the proof: without a cookie there is nothing to refresh (a first visit's
         // on-load refresh is told so, not that its proof was dated by the wrong clock).
@@ -233,14 +233,14 @@ async fn refresh(
 #[utoipa::path(post, path = "/api/auth/logout", tag = "auth", security((), ("refresh_cookie" = []), ("bearer" = [])),
     params(("X-Requested-With" = String, Header, description = "Must be `cloakroom` (CSRF defence)")),
     responses((status = 204, description = "Session revoked, cookie removed, Clear-Site-Data sent"),
-        (status = 400, description = "The refresh cookie's name appears more than once (cookie tossing); nothing changed", body = Problem, content_type = "application/problem+json")))]
+        (status = 400, description = "The refresh cookie's name appears more than once (cookie tossing); nothing changed", body = Problem)))]
 #[tracing::instrument(skip_all)]
 async fn logout(
+    _: CsrfChecked,
     State(state): State<AppState>,
     headers: HeaderMap,
-    uri: Uri,
+    MaybeAuthUser(user): MaybeAuthUser,
 ) -> ApiResult<Response> {
-    csrf::check(&headers, &state.settings.public_origin)?;
     let now = state.clock.now();
     let mut session = None;
     if let Some(token) = state.cookies.read(&headers)? {
@@ -248,17 +248,11 @@ async fn logout(
             store::sessions::find_by_token(&state.db, &crate::auth::refresh::hash(&token), now)
                 .await?;
     }
-    // Without a usable cookie, a valid Bearer token still names the session to end.
+    // Without a usable cookie, a valid access token still names the session to end: Bearer,
+    // or DPoP with its proof (a DPoP-bound token taken out of the page cannot end the session
+    // as a Bearer token; `MaybeAuthUser` checks it as every authenticated route does).
     if session.is_none() {
-        // Bearer or DPoP with its proof: a DPoP-bound token taken out of the page cannot end
-        // the session as a Bearer token.
-        match crate::extract::authenticate_request(&state, &headers, "POST", uri.path()).await {
-            Ok(Some(user)) => session = Some((user.session_id, user.user_id)),
-            // Only a stale nonce is answered as the error it is: the client retries with the
-            // new one. Swallowed, it would read as a logout that happened.
-            Err(e) if e.kind() == Some(api_types::ProblemType::UseDpopNonce) => return Err(e),
-            _ => {}
-        }
+        session = user.map(|u| (u.session_id, u.user_id));
     }
     if let Some((sid, uid)) = session {
         if sessions::end(&state, &uid, &sid, "logout").await? {
@@ -291,11 +285,10 @@ fn logged_out(state: &AppState) -> Response {
     responses((status = 204, description = "Every session of the user revoked")))]
 #[tracing::instrument(skip_all, fields(user = %user.user_id))]
 async fn logout_all(
+    _: CsrfChecked,
     State(state): State<AppState>,
-    headers: HeaderMap,
     user: AuthUser,
 ) -> ApiResult<Response> {
-    csrf::check(&headers, &state.settings.public_origin)?;
     let count = sessions::end_all(&state, &user.user_id, "logout everywhere").await?;
     tracing::info!(count, "logged out everywhere");
     Ok(logged_out(&state))
@@ -326,7 +319,7 @@ async fn list_sessions(
 #[utoipa::path(delete, path = "/api/auth/sessions/{id}", tag = "sessions", security(("bearer" = [])),
     params(("id" = String, Path, description = "Session id")),
     responses((status = 204, description = "Session revoked; its tokens stop working at once"),
-        (status = 404, description = "Not one of your live sessions", body = Problem, content_type = "application/problem+json")))]
+        (status = 404, description = "Not one of your live sessions", body = Problem)))]
 #[tracing::instrument(skip_all, fields(user = %user.user_id, session = %id))]
 async fn revoke_session(
     State(state): State<AppState>,

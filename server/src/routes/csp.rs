@@ -89,10 +89,10 @@ fn violations(headers: &HeaderMap, body: &[u8]) -> ApiResult<Vec<Value>> {
         (Vec<ReportEntry> = "application/reports+json"),
     )),
     responses((status = 204, description = "Logged"),
-        (status = 400, description = "Not a CSP violation report", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Report too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not application/csp-report, application/json or application/reports+json", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many reports from this IP", body = Problem, content_type = "application/problem+json")))]
+        (status = 400, description = "Not a CSP violation report", body = Problem),
+        (status = 413, description = "Report too large", body = Problem),
+        (status = 415, description = "Not application/csp-report, application/json or application/reports+json", body = Problem),
+        (status = 429, description = "Too many reports from this IP", body = Problem)))]
 async fn report(
     State(state): State<AppState>,
     meta: ClientMeta,

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    error::{self, ApiError, ApiResult},
+    error::{ApiError, ApiResult},
     state::AppState,
 };
 
@@ -32,8 +32,8 @@ async fn healthz() -> &'static str {
 
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, description = "The database answers, and writes succeed", body = String),
-        (status = 503, description = "Not ready, with the reason: the database is busy or unreachable, or out of space (writes fail)", body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "The database failed in a way the server does not recognise", body = Problem, content_type = "application/problem+json")))]
+        (status = 503, description = "Not ready, with the reason: the database is busy or unreachable, or out of space (writes fail)", body = Problem),
+        (status = 500, description = "The database failed in a way the server does not recognise", body = Problem)))]
 /// Ready to serve: the database answers, and, after a write failed for lack of space, writes
 /// succeed again (a write proves it). A load balancer takes an instance that cannot save
 /// anything out of rotation, and puts it back once it can.
@@ -80,16 +80,17 @@ struct ProblemTypeInfo {
 #[utoipa::path(get, path = "/api/problems/{name}", tag = "operations",
     params(("name" = String, Path, description = "The last segment of a problem `type`, e.g. `no-refresh-cookie`")),
     responses((status = 200, description = "What the problem type means", body = ProblemTypeInfo),
-        (status = 404, description = "No such problem type", body = Problem, content_type = "application/problem+json")))]
+        (status = 404, description = "No such problem type", body = Problem)))]
 async fn problem_type(Path(name): Path<String>) -> ApiResult<Json<ProblemTypeInfo>> {
     let kind = ProblemType::ALL
-        .into_iter()
+        .iter()
+        .copied()
         .find(|k| k.name() == name)
         .ok_or_else(|| ApiError::NotFound("no such problem type".into()))?;
     Ok(Json(ProblemTypeInfo {
         type_: kind.uri(),
-        title: error::title_of(kind),
-        status: error::status_of(kind).as_u16(),
-        description: error::description_of(kind),
+        title: kind.title(),
+        status: kind.status(),
+        description: kind.description(),
     }))
 }

@@ -118,7 +118,7 @@ async fn list(State(state): State<AppState>, user: AuthUser) -> ApiResult<Json<V
 }
 
 #[utoipa::path(post, path = "/api/notes", tag = "notes", security(("bearer" = [])), request_body = NoteInput,
-    responses((status = 201, description = "Created", body = Note, headers(("ETag" = String, description = "The note's version, in quotes"))), (status = 422, description = "Title or body breaks a rule", body = Problem, content_type = "application/problem+json")))]
+    responses((status = 201, description = "Created", body = Note, headers(("ETag" = String, description = "The note's version, in quotes"))), (status = 422, description = "Title or body breaks a rule", body = Problem)))]
 async fn create(
     State(state): State<AppState>,
     user: AuthUser,
@@ -139,7 +139,7 @@ async fn create(
 #[utoipa::path(get, path = "/api/notes/{id}", tag = "notes", security(("bearer" = [])),
     params(("id" = String, Path, description = "Note id")),
     responses((status = 200, description = "The note", body = Note, headers(("ETag" = String, description = "The note's version, in quotes: send it as If-Match to write it"))),
-        (status = 404, description = "No such note of yours (another user's note looks the same)", body = Problem, content_type = "application/problem+json")))]
+        (status = 404, description = "No such note of yours (another user's note looks the same)", body = Problem)))]
 async fn read(
     State(state): State<AppState>,
     user: AuthUser,
@@ -155,10 +155,10 @@ async fn read(
     params(("id" = String, Path, description = "Note id"),
         ("If-Match" = String, Header, description = "The ETag of the version this write replaces (`\"<version>\"`), or `*` for any. Required: without it the answer is 428")),
     responses((status = 200, description = "Updated", body = Note, headers(("ETag" = String, description = "The new version, in quotes"))),
-        (status = 404, description = "No such note of yours", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "The note changed since that version: nothing was written", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "No If-Match: nothing was written", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Title or body breaks a rule", body = Problem, content_type = "application/problem+json")))]
+        (status = 404, description = "No such note of yours", body = Problem),
+        (status = 412, description = "The note changed since that version: nothing was written", body = Problem),
+        (status = 428, description = "No If-Match: nothing was written", body = Problem),
+        (status = 422, description = "Title or body breaks a rule", body = Problem)))]
 async fn update(
     State(state): State<AppState>,
     user: AuthUser,
@@ -188,9 +188,9 @@ async fn update(
 #[utoipa::path(delete, path = "/api/notes/{id}", tag = "notes", security(("bearer" = [])),
     params(("id" = String, Path, description = "Note id"),
         ("If-Match" = String, Header, description = "The ETag of the version being deleted (`\"<version>\"`), or `*` for any. Required: without it the answer is 428")),
-    responses((status = 204, description = "Deleted"), (status = 404, description = "No such note of yours", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "The note changed since that version: it was not deleted", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "No If-Match: nothing was deleted", body = Problem, content_type = "application/problem+json")))]
+    responses((status = 204, description = "Deleted"), (status = 404, description = "No such note of yours", body = Problem),
+        (status = 412, description = "The note changed since that version: it was not deleted", body = Problem),
+        (status = 428, description = "No If-Match: nothing was deleted", body = Problem)))]
 async fn remove(
     State(state): State<AppState>,
     user: AuthUser,

@@ -4,9 +4,7 @@
 //! list a route the server lacks or miss one it has. The error answers many operations share are
 //! declared once, in [`SHARED`], and added to every operation they apply to.
 
-use std::sync::Arc;
-
-use axum::{http::header, response::IntoResponse, Extension};
+use axum::{body::Bytes, http::header, response::IntoResponse, Extension};
 use serde_json::{json, Value};
 use utoipa::{
     openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
@@ -84,7 +82,7 @@ enum When {
 }
 
 /// One shared error answer: its status, its name under `components/responses`, what it means.
-struct Shared {
+struct CommonAnswer {
     status: &'static str,
     name: &'static str,
     description: &'static str,
@@ -93,28 +91,28 @@ struct Shared {
 
 /// The error answers shared by many operations, declared once. An operation that documents the
 /// same status itself (with a more precise description) keeps its own.
-const SHARED: &[Shared] = &[
-    Shared { status: "400", name: "MalformedJson", when: When::JsonBody,
+const SHARED: &[CommonAnswer] = &[
+    CommonAnswer { status: "400", name: "MalformedJson", when: When::JsonBody,
         description: "The body is not well-formed JSON" },
-    Shared { status: "413", name: "PayloadTooLarge", when: When::JsonBody,
+    CommonAnswer { status: "413", name: "PayloadTooLarge", when: When::JsonBody,
         description: "The body is larger than this route accepts" },
-    Shared { status: "415", name: "UnsupportedMediaType", when: When::JsonBody,
+    CommonAnswer { status: "415", name: "UnsupportedMediaType", when: When::JsonBody,
         description: "The body is not sent as `Content-Type: application/json`" },
-    Shared { status: "422", name: "Unprocessable", when: When::JsonBody,
+    CommonAnswer { status: "422", name: "Unprocessable", when: When::JsonBody,
         description: "A field is missing, unknown, of the wrong type or breaks a rule; `detail` says which (type `/api/problems/validation`)" },
-    Shared { status: "401", name: "InvalidToken", when: When::Bearer,
+    CommonAnswer { status: "401", name: "InvalidToken", when: When::Bearer,
         description: "Missing, invalid, expired or revoked access token (type `/api/problems/invalid-token`): refresh once and retry" },
-    Shared { status: "403", name: "CsrfRejected", when: When::Csrf,
+    CommonAnswer { status: "403", name: "CsrfRejected", when: When::Csrf,
         description: "CSRF check failed: no `X-Requested-With: cloakroom`, or a foreign Origin (type `/api/problems/csrf-rejected`)" },
-    Shared { status: "404", name: "NotFound", when: When::PathParam,
+    CommonAnswer { status: "404", name: "NotFound", when: When::PathParam,
         description: "No such resource of yours" },
-    Shared { status: "408", name: "Timeout", when: When::Always,
+    CommonAnswer { status: "408", name: "Timeout", when: When::Always,
         description: "The request took longer than the server allows and was stopped" },
-    Shared { status: "503", name: "Unavailable", when: When::Always,
+    CommonAnswer { status: "503", name: "Unavailable", when: When::Always,
         description: "Nothing was saved; retry after `Retry-After` seconds. The server is at capacity (type `/api/problems/overloaded`), or the database is busy, restarting or unreachable (type `/api/problems/database-busy`)" },
-    Shared { status: "507", name: "StorageFull", when: When::Write,
+    CommonAnswer { status: "507", name: "StorageFull", when: When::Write,
         description: "The database is out of space: nothing was saved, everything saved before is kept (type `/api/problems/storage-full`)" },
-    Shared { status: "403", name: "WrongOrigin", when: When::Always,
+    CommonAnswer { status: "403", name: "WrongOrigin", when: When::Always,
         description: "A browser request from an origin other than this server's public one (type `/api/problems/wrong-origin`); `detail` names the address to open the app at" },
 ];
 
@@ -185,9 +183,43 @@ pub fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(openapi_json))
 }
 
+/// Every failure an operation documents with a `Problem` body is served as
+/// `application/problem+json` (`error.rs` answers every error so): said here once, not on each
+/// of the operations' error lines. A `#[derive(ToResponse)]` type would say it once too, but
+/// would also fix the description, and each operation says in its own words when it fails.
+fn problems_as_problem_json(doc: &mut Value) {
+    let Some(paths) = doc["paths"].as_object_mut() else {
+        return;
+    };
+    for item in paths.values_mut() {
+        for m in METHODS {
+            let Some(responses) = item
+                .get_mut(m)
+                .and_then(|op| op["responses"].as_object_mut())
+            else {
+                continue;
+            };
+            for (status, answer) in responses.iter_mut() {
+                let failure = status.starts_with('4') || status.starts_with('5');
+                let Some(content) = answer.get_mut("content").and_then(Value::as_object_mut) else {
+                    continue;
+                };
+                let is_problem = content
+                    .get("application/json")
+                    .is_some_and(|c| c["schema"]["$ref"] == "#/components/schemas/Problem");
+                if failure && is_problem {
+                    let body = content.remove("application/json").unwrap_or_default();
+                    content.insert("application/problem+json".into(), body);
+                }
+            }
+        }
+    }
+}
+
 /// The finished document, as served.
 pub fn document(openapi: utoipa::openapi::OpenApi) -> Value {
     let mut doc = serde_json::to_value(openapi).expect("the OpenAPI document serialises");
+    problems_as_problem_json(&mut doc);
     add_shared_responses(&mut doc);
     name_problem_types(&mut doc);
     doc
@@ -207,15 +239,13 @@ fn name_problem_types(doc: &mut Value) {
     }
 }
 
-/// The served document, made once when the router is built.
+/// The served document, made once when the router is built; each answer shares its bytes
+/// (`Bytes` clones a reference count, not the document).
 #[derive(Clone)]
-pub struct Document(pub Arc<Vec<u8>>);
+pub struct Document(pub Bytes);
 
 #[utoipa::path(get, path = "/api/openapi.json", tag = "operations",
     responses((status = 200, description = "This document", body = Object)))]
 async fn openapi_json(Extension(doc): Extension<Document>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        doc.0.as_ref().clone(),
-    )
+    ([(header::CONTENT_TYPE, "application/json")], doc.0.clone())
 }

@@ -28,8 +28,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[utoipa::path(post, path = "/api/token/", tag = "simplejwt", request_body = TokenObtainRequest,
     responses((status = 200, description = "Access and refresh token in the body (non-browser clients)", body = TokenPair),
-        (status = 401, description = "Invalid username or password", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Account or IP throttled", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Too many logins being checked at once; see Retry-After", body = Problem, content_type = "application/problem+json")))]
+        (status = 401, description = "Invalid username or password", body = Problem), (status = 429, description = "Account or IP throttled", body = Problem),
+        (status = 503, description = "Too many logins being checked at once; see Retry-After", body = Problem)))]
 #[tracing::instrument(skip_all)]
 async fn obtain(
     State(state): State<AppState>,
@@ -57,8 +57,8 @@ async fn obtain(
 
 #[utoipa::path(post, path = "/api/token/refresh/", tag = "simplejwt", request_body = TokenRefreshRequest,
     responses((status = 200, description = "Rotated pair (`refresh` absent inside the reuse grace window)", body = TokenPair),
-        (status = 401, description = "Expired, revoked or reused refresh token", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many refreshes from this IP", body = Problem, content_type = "application/problem+json")))]
+        (status = 401, description = "Expired, revoked or reused refresh token", body = Problem),
+        (status = 429, description = "Too many refreshes from this IP", body = Problem)))]
 #[tracing::instrument(skip_all)]
 async fn refresh_pair(
     State(state): State<AppState>,
@@ -75,7 +75,7 @@ async fn refresh_pair(
 }
 
 #[utoipa::path(post, path = "/api/token/verify/", tag = "simplejwt", request_body = TokenVerifyRequest,
-    responses((status = 200, description = "A live access token: an empty object", body = Object), (status = 401, description = "Invalid, expired or revoked, or not an access token (refresh tokens are refused)", body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "A live access token: an empty object", body = Object), (status = 401, description = "Invalid, expired or revoked, or not an access token (refresh tokens are refused)", body = Problem)))]
 /// 200 `{}` for a live access token, 401 for anything else. Unlike simplejwt this refuses
 /// refresh tokens: checking one here neither rotates nor records it, so a thief holding an old
 /// refresh token could poll this route to learn the moment the owner rotates and replay inside

@@ -10,13 +10,13 @@
 
 use sqlx::{postgres::PgRow, sqlite::SqliteRow, FromRow};
 
-use super::{on, on_conn, Conn, Db};
+use super::{with_conn, with_pool, Conn, Db};
 
 /// Rows copied, per table, in copy order.
 pub type Report = Vec<(&'static str, usize)>;
 
 pub async fn copy(from: &Db, to: &Db) -> anyhow::Result<Report> {
-    let occupied: i64 = on!(to, read, p => sqlx::query_scalar(
+    let occupied: i64 = with_pool!(to, read, p => sqlx::query_scalar(
         "SELECT (SELECT COUNT(*) FROM users) + (SELECT COUNT(*) FROM sessions)
               + (SELECT COUNT(*) FROM signing_keys) + (SELECT COUNT(*) FROM server_secrets)",
     )
@@ -26,9 +26,9 @@ pub async fn copy(from: &Db, to: &Db) -> anyhow::Result<Report> {
         occupied == 0,
         "the target database is not empty ({occupied} users, sessions, keys and secrets); refusing to overwrite it"
     );
-    let report = on!(to, write, p => {
+    let report = with_pool!(to, write, p => {
         let mut tx = p.begin().await?;
-        let report = copy_all(from, &mut (&mut *tx).into()).await?;
+        let report = copy_all(from, &mut Conn::of(&mut tx)).await?;
         tx.commit().await?;
         report
     });
@@ -39,7 +39,7 @@ async fn rows<T>(from: &Db, sql: &str) -> sqlx::Result<Vec<T>>
 where
     T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin,
 {
-    on!(from, read, p => sqlx::query_as(sql).fetch_all(p).await)
+    with_pool!(from, read, p => sqlx::query_as(sql).fetch_all(p).await)
 }
 
 #[derive(FromRow)]
@@ -138,7 +138,7 @@ async fn copy_all(from: &Db, to: &mut Conn<'_>) -> sqlx::Result<Report> {
     )
     .await?;
     for r in &users {
-        on_conn!(to, c => sqlx::query(
+        with_conn!(to, c => sqlx::query(
             "INSERT INTO users (id, username, password_hash, roles, created_at, notes_touched)
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -152,7 +152,7 @@ async fn copy_all(from: &Db, to: &mut Conn<'_>) -> sqlx::Result<Report> {
 
     let sessions: Vec<Session> = rows(from, "SELECT id, user_id, created_at, expires_at, persistent, user_agent, ip, revoked_at, revoked_reason, dpop_bound FROM sessions").await?;
     for r in &sessions {
-        on_conn!(to, c => sqlx::query(
+        with_conn!(to, c => sqlx::query(
             "INSERT INTO sessions (id, user_id, created_at, expires_at, persistent, user_agent, ip,
                                    revoked_at, revoked_reason, dpop_bound)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -172,7 +172,7 @@ async fn copy_all(from: &Db, to: &mut Conn<'_>) -> sqlx::Result<Report> {
     )
     .await?;
     for r in &tokens {
-        on_conn!(to, c => sqlx::query(
+        with_conn!(to, c => sqlx::query(
             "INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at, rotated_at)
              VALUES ($1, $2, $3, $4, $5)",
         )
@@ -190,7 +190,7 @@ async fn copy_all(from: &Db, to: &mut Conn<'_>) -> sqlx::Result<Report> {
     )
     .await?;
     for r in &notes {
-        on_conn!(to, c => sqlx::query(
+        with_conn!(to, c => sqlx::query(
             "INSERT INTO notes (id, user_id, title, body, created_at, updated_at, touched)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
@@ -208,7 +208,7 @@ async fn copy_all(from: &Db, to: &mut Conn<'_>) -> sqlx::Result<Report> {
     )
     .await?;
     for r in &keys {
-        on_conn!(to, c => sqlx::query(
+        with_conn!(to, c => sqlx::query(
             "INSERT INTO signing_keys (kid, seed, public_key, created_at, retired_at, revoked_at, rowid)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
@@ -222,7 +222,7 @@ async fn copy_all(from: &Db, to: &mut Conn<'_>) -> sqlx::Result<Report> {
 
     let secrets: Vec<Secret> = rows(from, "SELECT name, value FROM server_secrets").await?;
     for r in &secrets {
-        on_conn!(to, c => sqlx::query("INSERT INTO server_secrets (name, value) VALUES ($1, $2)")
+        with_conn!(to, c => sqlx::query("INSERT INTO server_secrets (name, value) VALUES ($1, $2)")
             .bind(&r.name).bind(&r.value)
             .execute(c)
             .await
@@ -236,7 +236,7 @@ async fn copy_all(from: &Db, to: &mut Conn<'_>) -> sqlx::Result<Report> {
     )
     .await?;
     for r in &revocations {
-        on_conn!(to, c => sqlx::query(
+        with_conn!(to, c => sqlx::query(
             "INSERT INTO revocations (seq, session_id, revoked_at, logged_at) VALUES ($1, $2, $3, $4)",
         )
         .bind(r.seq).bind(&r.session_id).bind(r.revoked_at).bind(r.logged_at)
@@ -249,7 +249,7 @@ async fn copy_all(from: &Db, to: &mut Conn<'_>) -> sqlx::Result<Report> {
     let budgets: Vec<Budget> =
         rows(from, "SELECT budget, failures, last_at FROM login_budgets").await?;
     for r in &budgets {
-        on_conn!(to, c => sqlx::query(
+        with_conn!(to, c => sqlx::query(
             "INSERT INTO login_budgets (budget, failures, last_at) VALUES ($1, $2, $3)",
         )
         .bind(&r.budget).bind(&r.failures).bind(r.last_at)
@@ -265,7 +265,7 @@ async fn copy_all(from: &Db, to: &mut Conn<'_>) -> sqlx::Result<Report> {
     )
     .await?;
     for r in &events {
-        on_conn!(to, c => sqlx::query(
+        with_conn!(to, c => sqlx::query(
             "INSERT INTO security_events (id, at, kind, user_id, session_id, ip, detail)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )

@@ -1,6 +1,6 @@
 //! The security event log.
 
-use super::{on, Db};
+use super::{with_pool, Db};
 
 pub async fn record(
     db: &Db,
@@ -11,7 +11,7 @@ pub async fn record(
     ip: Option<&str>,
     detail: &str,
 ) -> sqlx::Result<()> {
-    on!(db, write, p => sqlx::query(
+    with_pool!(db, write, p => sqlx::query(
         "INSERT INTO security_events (at, kind, user_id, session_id, ip, detail) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(now)
@@ -27,7 +27,7 @@ pub async fn record(
 
 /// Number of events of `kind` for a session (tests and operators).
 pub async fn count(db: &Db, kind: &str, session_id: &str) -> sqlx::Result<i64> {
-    on!(db, read, p => sqlx::query_scalar("SELECT COUNT(*) FROM security_events WHERE kind = $1 AND session_id = $2")
+    with_pool!(db, read, p => sqlx::query_scalar("SELECT COUNT(*) FROM security_events WHERE kind = $1 AND session_id = $2")
         .bind(kind)
         .bind(session_id)
         .fetch_one(p)
@@ -55,7 +55,7 @@ pub struct Filter<'a> {
 
 /// The newest `limit` events that pass `filter`, newest first.
 pub async fn recent(db: &Db, filter: Filter<'_>, limit: i64) -> sqlx::Result<Vec<EventRow>> {
-    on!(db, read, p => sqlx::query_as(
+    with_pool!(db, read, p => sqlx::query_as(
         "SELECT at, kind, user_id, session_id, ip, detail FROM security_events
          WHERE ($1 IS NULL OR session_id = $1) AND ($2 IS NULL OR user_id = $2)
            AND ($3 IS NULL OR kind = $3)

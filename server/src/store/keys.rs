@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::{on, on_conn, Conn, Db};
+use super::{with_conn, with_pool, Conn, Db};
 
 #[derive(Clone, FromRow)]
 pub struct KeyRow {
@@ -27,7 +27,7 @@ impl std::fmt::Debug for KeyRow {
 /// Keys newest first.
 pub async fn all(db: &Db) -> sqlx::Result<Vec<KeyRow>> {
     // (`rowid`: SQLite's implicit insertion order; a BIGSERIAL of that name on PostgreSQL.)
-    on!(db, write, p => sqlx::query_as(
+    with_pool!(db, write, p => sqlx::query_as(
         "SELECT kid, seed, public_key, created_at, retired_at, revoked_at FROM signing_keys
          ORDER BY created_at DESC, rowid DESC",
     )
@@ -44,7 +44,7 @@ pub async fn insert_first_signer(db: &Db, row: &KeyRow) -> sqlx::Result<bool> {
         "INSERT INTO signing_keys (kid, seed, public_key, created_at, retired_at)
          SELECT $1, $2, $3, $4, NULL
          WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL)";
-    on!(db, write, p => {
+    with_pool!(db, write, p => {
         let mut tx = p.begin().await?;
         let mut conn: Conn = (&mut *tx).into();
         if let Conn::Postgres(c) = &mut conn {
@@ -53,7 +53,7 @@ pub async fn insert_first_signer(db: &Db, row: &KeyRow) -> sqlx::Result<bool> {
                 .execute(&mut **c)
                 .await?;
         }
-        let inserted = on_conn!(&mut conn, c => sqlx::query(INSERT_UNLESS_SIGNER)
+        let inserted = with_conn!(&mut conn, c => sqlx::query(INSERT_UNLESS_SIGNER)
             .bind(&row.kid)
             .bind(&row.seed)
             .bind(&row.public_key)
@@ -69,9 +69,9 @@ pub async fn insert_first_signer(db: &Db, row: &KeyRow) -> sqlx::Result<bool> {
 /// Retires every active key (wiping its private seed: a retired key only verifies) and inserts
 /// `new` as the signer, in one transaction.
 pub async fn rotate(db: &Db, new: &KeyRow) -> sqlx::Result<()> {
-    on!(db, write, p => {
+    with_pool!(db, write, p => {
         let mut tx = p.begin().await?;
-        retire_signer(&mut (&mut *tx).into(), new).await?;
+        retire_signer(&mut Conn::of(&mut tx), new).await?;
         tx.commit().await
     })
 }
@@ -80,13 +80,13 @@ pub async fn rotate(db: &Db, new: &KeyRow) -> sqlx::Result<()> {
 const WIPED: &[u8] = &[];
 
 async fn retire_signer(conn: &mut Conn<'_>, new: &KeyRow) -> sqlx::Result<()> {
-    on_conn!(conn, c => sqlx::query("UPDATE signing_keys SET retired_at = $1, seed = $2 WHERE retired_at IS NULL")
+    with_conn!(conn, c => sqlx::query("UPDATE signing_keys SET retired_at = $1, seed = $2 WHERE retired_at IS NULL")
         .bind(new.created_at)
         .bind(WIPED)
         .execute(c)
         .await
         .map(|_| ()))?;
-    on_conn!(conn, c => sqlx::query(
+    with_conn!(conn, c => sqlx::query(
         "INSERT INTO signing_keys (kid, seed, public_key, created_at, retired_at) VALUES ($1, $2, $3, $4, NULL)",
     )
     .bind(&new.kid)
@@ -101,7 +101,7 @@ async fn retire_signer(conn: &mut Conn<'_>, new: &KeyRow) -> sqlx::Result<()> {
 
 /// What `revoke` did.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Revoked {
+pub enum KeyRevocation {
     /// The key was the signer: `new` signs from now on.
     Signer,
     /// A retired key that may still have been verifying.
@@ -112,8 +112,8 @@ pub enum Revoked {
 
 /// Revokes key `kid` at `now`: it stops verifying, its seed is wiped, and if it was the signer
 /// `new` replaces it, all in one transaction.
-pub async fn revoke(db: &Db, kid: &str, new: &KeyRow, now: i64) -> sqlx::Result<Revoked> {
-    on!(db, write, p => {
+pub async fn revoke(db: &Db, kid: &str, new: &KeyRow, now: i64) -> sqlx::Result<KeyRevocation> {
+    with_pool!(db, write, p => {
         let mut tx = p.begin().await?;
         let row: Option<(Option<i64>, Option<i64>)> =
             sqlx::query_as("SELECT retired_at, revoked_at FROM signing_keys WHERE kid = $1")
@@ -121,24 +121,28 @@ pub async fn revoke(db: &Db, kid: &str, new: &KeyRow, now: i64) -> sqlx::Result<
                 .fetch_optional(&mut *tx)
                 .await?;
         let outcome = match row {
-            None => return Ok(Revoked::NoSuchKey),
-            Some((_, Some(_))) => return Ok(Revoked::AlreadyRevoked),
+            None => KeyRevocation::NoSuchKey,
+            Some((_, Some(_))) => KeyRevocation::AlreadyRevoked,
             Some((None, None)) => {
-                retire_signer(&mut (&mut *tx).into(), new).await?;
-                Revoked::Signer
+                retire_signer(&mut Conn::of(&mut tx), new).await?;
+                KeyRevocation::Signer
             }
-            Some((Some(_), None)) => Revoked::Retired,
+            Some((Some(_), None)) => KeyRevocation::Retired,
         };
-        sqlx::query(
-            "UPDATE signing_keys SET revoked_at = $1, retired_at = COALESCE(retired_at, $1), seed = $2
-             WHERE kid = $3",
-        )
-        .bind(now)
-        .bind(WIPED)
-        .bind(kid)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        // Nothing to change for a key that is not there or already revoked: the transaction
+        // ends unused.
+        if matches!(outcome, KeyRevocation::Signer | KeyRevocation::Retired) {
+            sqlx::query(
+                "UPDATE signing_keys SET revoked_at = $1, retired_at = COALESCE(retired_at, $1), seed = $2
+                 WHERE kid = $3",
+            )
+            .bind(now)
+            .bind(WIPED)
+            .bind(kid)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        }
         Ok(outcome)
     })
 }

@@ -81,8 +81,11 @@ pub(crate) struct PgDb {
 }
 
 /// Runs `$body` with `$p` bound to the pool of `$db` for `read` or `write` work (SQLite has one
-/// of each; PostgreSQL one for both). The body is compiled once per engine.
-macro_rules! on {
+/// of each; PostgreSQL one for both). The body is compiled once per engine: sqlx's `Any` driver
+/// cannot decode this schema's types on SQLite, and a file per engine would hold ~50 statements
+/// twice. A body is an expression whose value is the macro's; it never `return`s (that would
+/// leave the enclosing function from inside a match arm the reader does not see).
+macro_rules! with_pool {
     ($db:expr, $role:ident, $p:ident => $body:expr) => {
         match &$db.engine {
             $crate::store::Engine::Sqlite(e) => {
@@ -96,9 +99,9 @@ macro_rules! on {
         }
     };
 }
-pub(crate) use on;
+pub(crate) use with_pool;
 
-/// An open transaction's connection on either engine (`on_conn!` runs a statement on it).
+/// An open transaction's connection on either engine (`with_conn!` runs a statement on it).
 pub(crate) enum Conn<'a> {
     Sqlite(&'a mut sqlx::SqliteConnection),
     Postgres(&'a mut sqlx::PgConnection),
@@ -116,7 +119,19 @@ impl<'a> From<&'a mut sqlx::PgConnection> for Conn<'a> {
     }
 }
 
-macro_rules! on_conn {
+impl<'a> Conn<'a> {
+    /// The connection of open transaction `tx`, for the `*_in` functions that take part in it.
+    pub(crate) fn of<DB: sqlx::Database>(tx: &'a mut sqlx::Transaction<'_, DB>) -> Self
+    where
+        &'a mut DB::Connection: Into<Conn<'a>>,
+    {
+        (&mut **tx).into()
+    }
+}
+
+/// Runs `$body` with `$c` bound to the connection `$conn` holds, on its engine (as
+/// [`with_pool!`], compiled once per engine, and never `return`ing).
+macro_rules! with_conn {
     ($conn:expr, $c:ident => $body:expr) => {
         match $conn {
             $crate::store::Conn::Sqlite(c) => {
@@ -130,7 +145,7 @@ macro_rules! on_conn {
         }
     };
 }
-pub(crate) use on_conn;
+pub(crate) use with_conn;
 
 /// Which engine a `CLOAKROOM_DATABASE_URL` names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -321,7 +336,7 @@ pub(crate) fn row_update_lock(db: &Db) -> &'static str {
 
 /// A round trip to the database (`/readyz`).
 pub async fn ping(db: &Db) -> sqlx::Result<()> {
-    on!(db, read, p => sqlx::query("SELECT 1").execute(p).await.map(|_| ()))
+    with_pool!(db, read, p => sqlx::query("SELECT 1").execute(p).await.map(|_| ()))
 }
 
 impl Db {
@@ -339,7 +354,7 @@ impl Db {
             return ping(self).await;
         }
         let filler = vec![0u8; 8192];
-        on!(self, write, p => {
+        with_pool!(self, write, p => {
             sqlx::query(
                 "INSERT INTO write_probe (id, filler) VALUES (1, $1)
                  ON CONFLICT (id) DO UPDATE SET filler = excluded.filler",

@@ -3,7 +3,7 @@
 
 use sqlx::FromRow;
 
-use super::{on, on_conn, Conn, Db};
+use super::{with_conn, with_pool, Conn, Db};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct NoteRow {
@@ -24,7 +24,7 @@ const COLS: &str = "id, title, body, created_at, updated_at, touched";
 /// concurrent writers (two PostgreSQL instances) queue instead of taking the same number; the
 /// UNIQUE index on (user_id, touched) would refuse a duplicate rather than order it at random.
 async fn next_touch(conn: &mut Conn<'_>, user_id: &str) -> sqlx::Result<i64> {
-    on_conn!(conn, c => sqlx::query_scalar(
+    with_conn!(conn, c => sqlx::query_scalar(
         "UPDATE users SET notes_touched = notes_touched + 1 WHERE id = $1 RETURNING notes_touched",
     )
     .bind(user_id)
@@ -36,12 +36,12 @@ async fn next_touch(conn: &mut Conn<'_>, user_id: &str) -> sqlx::Result<i64> {
 /// list keeps too: it puts the note it just saved on top).
 pub async fn list(db: &Db, user_id: &str) -> sqlx::Result<Vec<NoteRow>> {
     let sql = format!("SELECT {COLS} FROM notes WHERE user_id = $1 ORDER BY touched DESC");
-    on!(db, read, p => sqlx::query_as(&sql).bind(user_id).fetch_all(p).await)
+    with_pool!(db, read, p => sqlx::query_as(&sql).bind(user_id).fetch_all(p).await)
 }
 
 pub async fn get(db: &Db, user_id: &str, id: &str) -> sqlx::Result<Option<NoteRow>> {
     let sql = format!("SELECT {COLS} FROM notes WHERE user_id = $1 AND id = $2");
-    on!(db, read, p => sqlx::query_as(&sql).bind(user_id).bind(id).fetch_optional(p).await)
+    with_pool!(db, read, p => sqlx::query_as(&sql).bind(user_id).bind(id).fetch_optional(p).await)
 }
 
 pub async fn create(
@@ -52,9 +52,9 @@ pub async fn create(
     now: i64,
 ) -> sqlx::Result<NoteRow> {
     let id = uuid::Uuid::new_v4().to_string();
-    let touched = on!(db, write, p => {
+    let touched = with_pool!(db, write, p => {
         let mut tx = p.begin().await?;
-        let touched = next_touch(&mut (&mut *tx).into(), user_id).await?;
+        let touched = next_touch(&mut Conn::of(&mut tx), user_id).await?;
         sqlx::query(
             "INSERT INTO notes (id, user_id, title, body, created_at, updated_at, touched)
              VALUES ($1, $2, $3, $4, $5, $5, $6)",
@@ -106,9 +106,9 @@ pub async fn update(
         "UPDATE notes SET title = $1, body = $2, updated_at = $3, touched = $4
          WHERE user_id = $5 AND id = $6 AND ($7 < 0 OR touched = $7) RETURNING {COLS}"
     );
-    let row = on!(db, write, p => {
+    let row = with_pool!(db, write, p => {
         let mut tx = p.begin().await?;
-        let touched = next_touch(&mut (&mut *tx).into(), user_id).await?;
+        let touched = next_touch(&mut Conn::of(&mut tx), user_id).await?;
         let row: Option<NoteRow> = sqlx::query_as(&sql)
             .bind(title)
             .bind(body)
@@ -144,7 +144,7 @@ pub async fn delete(
     id: &str,
     expected: Option<i64>,
 ) -> sqlx::Result<Conditional<()>> {
-    let n = on!(db, write, p => sqlx::query(
+    let n = with_pool!(db, write, p => sqlx::query(
         "DELETE FROM notes WHERE user_id = $1 AND id = $2 AND ($3 < 0 OR touched = $3)",
     )
         .bind(user_id)

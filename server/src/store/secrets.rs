@@ -2,14 +2,14 @@
 
 use rand::RngCore;
 
-use super::{on, Db};
+use super::{with_pool, Db};
 
 /// The secret called `name`, created with 32 random bytes if it does not exist yet. Insert-then-
 /// read, so two processes starting at once agree on one value.
 pub async fn get_or_create(db: &Db, name: &str) -> sqlx::Result<[u8; 32]> {
     let mut fresh = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut fresh);
-    let value: Vec<u8> = on!(db, write, p => {
+    let value: Vec<u8> = with_pool!(db, write, p => {
         sqlx::query(
             "INSERT INTO server_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
         )

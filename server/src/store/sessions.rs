@@ -6,7 +6,7 @@
 
 use sqlx::FromRow;
 
-use super::{on, on_conn, users::split_roles, Conn, Db, Engine};
+use super::{users::split_roles, with_conn, with_pool, Conn, Db, Engine};
 
 /// What "live" means wherever sessions are listed, counted or checked: session `s` is neither
 /// revoked nor past its absolute end, and its current refresh token `t` (never rotated) has
@@ -75,7 +75,7 @@ pub async fn create(
     // The check is an update (the user's last login time), so it holds the user's row until
     // commit on PostgreSQL (a row lock, stronger than the `FOR SHARE` it replaced) and costs
     // no statement of its own.
-    let made = on!(db, write, p => {
+    let made = with_pool!(db, write, p => {
         let mut tx = p.begin().await?;
         let current: Option<i32> = sqlx::query_scalar(
             "UPDATE users SET last_login_at = $3 WHERE id = $1 AND password_hash = $2 RETURNING 1",
@@ -85,34 +85,37 @@ pub async fn create(
             .bind(now)
             .fetch_optional(&mut *tx)
             .await?;
-        if current.is_none() {
-            return Ok(None);
-        }
-        sqlx::query(
-            "INSERT INTO sessions (id, user_id, created_at, expires_at, persistent, dpop_bound, user_agent, ip)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&id)
-        .bind(new.user_id)
-        .bind(now)
-        .bind(expires_at)
-        .bind(new.persistent)
-        .bind(new.dpop_bound)
-        .bind(new.user_agent)
-        .bind(new.ip)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(INSERT_TOKEN)
-            .bind(token_hash)
+        // The password changed (or the account went) since it was checked: no session, and
+        // the transaction ends unused.
+        if current.is_some() {
+            sqlx::query(
+                "INSERT INTO sessions (id, user_id, created_at, expires_at, persistent, dpop_bound, user_agent, ip)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
             .bind(&id)
+            .bind(new.user_id)
             .bind(now)
-            .bind(token_expires)
+            .bind(expires_at)
+            .bind(new.persistent)
+            .bind(new.dpop_bound)
+            .bind(new.user_agent)
+            .bind(new.ip)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
-        true
+            sqlx::query(INSERT_TOKEN)
+                .bind(token_hash)
+                .bind(&id)
+                .bind(now)
+                .bind(token_expires)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        current.is_some()
     });
-    debug_assert!(made);
+    if !made {
+        return Ok(None);
+    }
     Ok(Some(SessionGrant {
         session_id: id,
         user_id: new.user_id.to_owned(),
@@ -190,7 +193,7 @@ pub async fn rotate(
         Engine::Sqlite(e) => e.rotator.rotate(*old_hash, *new_hash, now, life).await,
         Engine::Postgres(e) => {
             let mut tx = e.pool.begin().await?;
-            let out = rotate_in(&mut (&mut *tx).into(), old_hash, new_hash, now, life).await?;
+            let out = rotate_in(&mut Conn::of(&mut tx), old_hash, new_hash, now, life).await?;
             tx.commit().await?;
             Ok(out)
         }
@@ -215,7 +218,7 @@ pub(super) async fn rotate_in(
 ) -> sqlx::Result<RefreshOutcome> {
     // Fast path, nearly every refresh: the token is current and its session live. Mark it
     // rotated and read what the access token needs in one statement.
-    let fast: Option<FastRotation> = on_conn!(conn, c => sqlx::query_as(
+    let fast: Option<FastRotation> = with_conn!(conn, c => sqlx::query_as(
         "UPDATE refresh_tokens SET rotated_at = $1
          WHERE token_hash = $2 AND rotated_at IS NULL AND expires_at > $1
            AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = refresh_tokens.session_id
@@ -236,7 +239,7 @@ pub(super) async fn rotate_in(
     .await)?;
     if let Some(f) = fast {
         let token_expires = (now + life.refresh_idle).min(f.session_expires_at);
-        on_conn!(conn, c => sqlx::query(INSERT_TOKEN)
+        with_conn!(conn, c => sqlx::query(INSERT_TOKEN)
             .bind(new_hash)
             .bind(&f.session_id)
             .bind(now)
@@ -255,7 +258,7 @@ pub(super) async fn rotate_in(
         }));
     }
     // Slow path: find out why the token is not current (grace, reuse, or simply invalid).
-    let row: Option<TokenLookup> = on_conn!(conn, c => sqlx::query_as(
+    let row: Option<TokenLookup> = with_conn!(conn, c => sqlx::query_as(
         "SELECT t.session_id, t.expires_at AS token_expires_at, t.rotated_at,
                 s.user_id, s.expires_at AS session_expires_at, s.revoked_at, s.persistent, s.dpop_bound,
                 u.username, u.roles
@@ -283,7 +286,7 @@ pub(super) async fn rotate_in(
         refresh_expires_at,
     };
     if let Some(rotated_at) = row.rotated_at {
-        let successor: Option<(Option<i64>, i64)> = on_conn!(conn, c => sqlx::query_as(
+        let successor: Option<(Option<i64>, i64)> = with_conn!(conn, c => sqlx::query_as(
             "SELECT rotated_at, expires_at FROM refresh_tokens WHERE token_hash = $1 AND session_id = $2",
         )
         .bind(new_hash)
@@ -323,7 +326,7 @@ async fn revoke_in(
     now: i64,
     reason: &str,
 ) -> sqlx::Result<bool> {
-    let n = on_conn!(conn, c => sqlx::query(
+    let n = with_conn!(conn, c => sqlx::query(
         "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE id = $3 AND revoked_at IS NULL",
     )
     .bind(now)
@@ -341,7 +344,7 @@ pub async fn find_by_token(
     token_hash: &[u8],
     now: i64,
 ) -> sqlx::Result<Option<(String, String)>> {
-    on!(db, read, p => sqlx::query_as(
+    with_pool!(db, read, p => sqlx::query_as(
         "SELECT s.id, s.user_id FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
          WHERE t.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2",
     )
@@ -356,7 +359,7 @@ pub async fn find_by_token(
 /// stale copy of an older one learns nothing). For the refusal's words only: the refusal itself
 /// never depends on it.
 pub async fn revoked_reason(db: &Db, token_hash: &[u8]) -> sqlx::Result<Option<String>> {
-    let row: Option<Option<String>> = on!(db, read, p => sqlx::query_scalar(
+    let row: Option<Option<String>> = with_pool!(db, read, p => sqlx::query_scalar(
         "SELECT s.revoked_reason FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
          WHERE t.token_hash = $1 AND t.rotated_at IS NULL AND s.revoked_at IS NOT NULL",
     )
@@ -374,7 +377,7 @@ pub async fn revoke(
     now: i64,
     reason: &str,
 ) -> sqlx::Result<bool> {
-    let n = on!(db, write, p => sqlx::query(
+    let n = with_pool!(db, write, p => sqlx::query(
         "UPDATE sessions SET revoked_at = $1, revoked_reason = $2
          WHERE id = $3 AND user_id = $4 AND revoked_at IS NULL AND expires_at > $1",
     )
@@ -398,7 +401,7 @@ pub async fn revoke_all(
     now: i64,
     reason: &str,
 ) -> sqlx::Result<Vec<String>> {
-    on!(db, write, p => {
+    with_pool!(db, write, p => {
         let mut c = p.acquire().await?;
         revoke_all_in(&mut (&mut *c).into(), user_id, now, reason).await
     })
@@ -412,7 +415,7 @@ pub(crate) async fn revoke_all_in(
     now: i64,
     reason: &str,
 ) -> sqlx::Result<Vec<String>> {
-    on_conn!(conn, c => sqlx::query_scalar(REVOKE_ALL)
+    with_conn!(conn, c => sqlx::query_scalar(REVOKE_ALL)
         .bind(now)
         .bind(reason)
         .bind(user_id)
@@ -422,7 +425,7 @@ pub(crate) async fn revoke_all_in(
 
 /// Whether a session's refresh cookie is persistent ("remember me"), if the session exists.
 pub async fn is_persistent(db: &Db, session_id: &str) -> sqlx::Result<Option<bool>> {
-    on!(db, read, p => sqlx::query_scalar("SELECT persistent FROM sessions WHERE id = $1")
+    with_pool!(db, read, p => sqlx::query_scalar("SELECT persistent FROM sessions WHERE id = $1")
         .bind(session_id)
         .fetch_optional(p)
         .await)
@@ -430,7 +433,7 @@ pub async fn is_persistent(db: &Db, session_id: &str) -> sqlx::Result<Option<boo
 
 /// Sessions revoked at or after `since`: their access tokens may still be unexpired.
 pub async fn revoked_since(db: &Db, since: i64) -> sqlx::Result<Vec<(String, i64)>> {
-    on!(db, read, p => sqlx::query_as(
+    with_pool!(db, read, p => sqlx::query_as(
         "SELECT id, revoked_at FROM sessions WHERE revoked_at IS NOT NULL AND revoked_at >= $1",
     )
     .bind(since)
@@ -440,14 +443,14 @@ pub async fn revoked_since(db: &Db, since: i64) -> sqlx::Result<Vec<(String, i64
 
 /// The newest revocation's sequence number (0 if none): where a server starts following them.
 pub async fn last_revocation_seq(db: &Db) -> sqlx::Result<i64> {
-    on!(db, read, p => sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM revocations")
+    with_pool!(db, read, p => sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM revocations")
         .fetch_one(p)
         .await)
 }
 
 /// Revocations numbered after `seq`, oldest first: (seq, session id).
 pub async fn revocations_after(db: &Db, seq: i64) -> sqlx::Result<Vec<(i64, String)>> {
-    on!(db, read, p => sqlx::query_as("SELECT seq, session_id FROM revocations WHERE seq > $1 ORDER BY seq")
+    with_pool!(db, read, p => sqlx::query_as("SELECT seq, session_id FROM revocations WHERE seq > $1 ORDER BY seq")
         .bind(seq)
         .fetch_all(p)
         .await)
@@ -456,7 +459,7 @@ pub async fn revocations_after(db: &Db, seq: i64) -> sqlx::Result<Vec<(i64, Stri
 /// Forgets revocation log entries logged (by the database's clock) before `before`: servers have
 /// long followed them.
 pub async fn purge_revocation_log(db: &Db, before: i64) -> sqlx::Result<u64> {
-    on!(db, write, p => Ok(sqlx::query("DELETE FROM revocations WHERE logged_at < $1")
+    with_pool!(db, write, p => Ok(sqlx::query("DELETE FROM revocations WHERE logged_at < $1")
         .bind(before)
         .execute(p)
         .await?
@@ -481,12 +484,12 @@ pub async fn list_live(db: &Db, user_id: &str, now: i64) -> sqlx::Result<Vec<Ses
          WHERE s.user_id = $2 AND {LIVE}
          ORDER BY last_used_at DESC, s.id"
     );
-    on!(db, read, p => sqlx::query_as(&sql).bind(now).bind(user_id).fetch_all(p).await)
+    with_pool!(db, read, p => sqlx::query_as(&sql).bind(now).bind(user_id).fetch_all(p).await)
 }
 
 /// Deletes sessions (and, by cascade, their tokens) that ended before `before`.
 pub async fn purge_ended(db: &Db, before: i64) -> sqlx::Result<u64> {
-    on!(db, write, p => Ok(sqlx::query("DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1")
+    with_pool!(db, write, p => Ok(sqlx::query("DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1")
         .bind(before)
         .execute(p)
         .await?

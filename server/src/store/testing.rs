@@ -1,7 +1,7 @@
 //! For tests that reach under the API: backdating a row, reading exactly what is stored. Runs one
 //! statement (in the shared dialect: `$N` placeholders) on either engine. Not used by the server.
 
-use super::{on, Db};
+use super::{with_pool, Db};
 
 /// A value to bind.
 #[derive(Debug, Clone)]
@@ -13,7 +13,7 @@ pub enum Arg {
 
 /// Runs `sql` with `args`; returns the number of rows it touched.
 pub async fn execute(db: &Db, sql: &str, args: &[Arg]) -> sqlx::Result<u64> {
-    on!(db, write, p => {
+    with_pool!(db, write, p => {
         let mut q = sqlx::query(sql);
         for a in args {
             q = match a {
@@ -28,12 +28,12 @@ pub async fn execute(db: &Db, sql: &str, args: &[Arg]) -> sqlx::Result<u64> {
 
 /// The first column of every row `sql` returns, as bytes.
 pub async fn fetch_bytes(db: &Db, sql: &str) -> sqlx::Result<Vec<Vec<u8>>> {
-    on!(db, read, p => sqlx::query_scalar(sql).fetch_all(p).await)
+    with_pool!(db, read, p => sqlx::query_scalar(sql).fetch_all(p).await)
 }
 
 /// The first column of every row `sql` returns, as integers.
 pub async fn fetch_ints(db: &Db, sql: &str) -> sqlx::Result<Vec<i64>> {
-    on!(db, read, p => sqlx::query_scalar(sql).fetch_all(p).await)
+    with_pool!(db, read, p => sqlx::query_scalar(sql).fetch_all(p).await)
 }
 
 /// A new, empty database on the PostgreSQL server of `admin_url` (a throwaway test cluster,

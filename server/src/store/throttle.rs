@@ -1,7 +1,7 @@
 //! Login guess budgets (`auth::throttle::LoginThrottle`) in the database, so every instance
 //! counts the same guesses and a restart forgets none.
 
-use super::{on, Db};
+use super::{with_pool, Db};
 
 /// Runs `decide` on the attempt times recorded for `budget` (oldest first) while holding the
 /// budget's row, and stores the times it returns (none: the row goes).
@@ -15,7 +15,7 @@ pub async fn update<T>(
     now: i64,
     decide: impl FnOnce(Vec<i64>) -> (Vec<i64>, T),
 ) -> sqlx::Result<T> {
-    on!(db, write, p => {
+    with_pool!(db, write, p => {
         let mut tx = p.begin().await?;
         let stored: String = sqlx::query_scalar(
             "INSERT INTO login_budgets (budget, failures, last_at) VALUES ($1, '', $2)
@@ -52,7 +52,7 @@ pub async fn update<T>(
 
 /// Forgets `budget` altogether.
 pub async fn clear(db: &Db, budget: &str) -> sqlx::Result<()> {
-    on!(db, write, p => sqlx::query("DELETE FROM login_budgets WHERE budget = $1")
+    with_pool!(db, write, p => sqlx::query("DELETE FROM login_budgets WHERE budget = $1")
         .bind(budget)
         .execute(p)
         .await
@@ -61,7 +61,7 @@ pub async fn clear(db: &Db, budget: &str) -> sqlx::Result<()> {
 
 /// Every budget whose key starts with `prefix`, with its attempt times (oldest first).
 pub async fn with_prefix(db: &Db, prefix: &str) -> sqlx::Result<Vec<(String, Vec<i64>)>> {
-    let rows: Vec<(String, String)> = on!(db, read, p => sqlx::query_as(
+    let rows: Vec<(String, String)> = with_pool!(db, read, p => sqlx::query_as(
         "SELECT budget, failures FROM login_budgets WHERE substr(budget, 1, length($1)) = $1",
     )
     .bind(prefix)
@@ -82,7 +82,7 @@ pub async fn with_prefix(db: &Db, prefix: &str) -> sqlx::Result<Vec<(String, Vec
 
 /// Deletes budgets whose newest attempt is at or before `before` (out of every window).
 pub async fn purge(db: &Db, before: i64) -> sqlx::Result<u64> {
-    on!(db, write, p => Ok(sqlx::query("DELETE FROM login_budgets WHERE last_at <= $1")
+    with_pool!(db, write, p => Ok(sqlx::query("DELETE FROM login_budgets WHERE last_at <= $1")
         .bind(before)
         .execute(p)
         .await?
@@ -91,5 +91,5 @@ pub async fn purge(db: &Db, before: i64) -> sqlx::Result<u64> {
 
 /// How many budgets are kept (tests, operators).
 pub async fn count(db: &Db) -> sqlx::Result<i64> {
-    on!(db, read, p => sqlx::query_scalar("SELECT COUNT(*) FROM login_budgets").fetch_one(p).await)
+    with_pool!(db, read, p => sqlx::query_scalar("SELECT COUNT(*) FROM login_budgets").fetch_one(p).await)
 }

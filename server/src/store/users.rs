@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::{is_unique_violation, on, Db};
+use super::{is_unique_violation, with_pool, Conn, Db};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct UserRow {
@@ -34,7 +34,7 @@ pub async fn create(
     now: i64,
 ) -> sqlx::Result<CreateUser> {
     let id = uuid::Uuid::new_v4().to_string();
-    let res = on!(db, write, p => sqlx::query(
+    let res = with_pool!(db, write, p => sqlx::query(
         "INSERT INTO users (id, username, password_hash, roles, created_at) VALUES ($1, $2, $3, '', $4)",
     )
     .bind(&id)
@@ -59,7 +59,7 @@ pub async fn create(
 /// Looks a user up by name, case-insensitively (the column's collation: NOCASE on SQLite,
 /// `ascii_nocase` on PostgreSQL).
 pub async fn find_by_username(db: &Db, username: &str) -> sqlx::Result<Option<UserRow>> {
-    on!(db, read, p => sqlx::query_as(
+    with_pool!(db, read, p => sqlx::query_as(
         "SELECT id, username, password_hash, roles FROM users WHERE username = $1",
     )
     .bind(username)
@@ -68,7 +68,7 @@ pub async fn find_by_username(db: &Db, username: &str) -> sqlx::Result<Option<Us
 }
 
 pub async fn find_by_id(db: &Db, id: &str) -> sqlx::Result<Option<UserRow>> {
-    on!(db, read, p => sqlx::query_as("SELECT id, username, password_hash, roles FROM users WHERE id = $1")
+    with_pool!(db, read, p => sqlx::query_as("SELECT id, username, password_hash, roles FROM users WHERE id = $1")
         .bind(id)
         .fetch_optional(p)
         .await)
@@ -76,7 +76,7 @@ pub async fn find_by_id(db: &Db, id: &str) -> sqlx::Result<Option<UserRow>> {
 
 /// Sets a user's roles (space-separated). `false` if there is no such user.
 pub async fn set_roles(db: &Db, user_id: &str, roles: &str) -> sqlx::Result<bool> {
-    let n = on!(db, write, p => sqlx::query("UPDATE users SET roles = $1 WHERE id = $2")
+    let n = with_pool!(db, write, p => sqlx::query("UPDATE users SET roles = $1 WHERE id = $2")
         .bind(roles)
         .bind(user_id)
         .execute(p)
@@ -86,7 +86,7 @@ pub async fn set_roles(db: &Db, user_id: &str, roles: &str) -> sqlx::Result<bool
 }
 
 pub async fn set_password_hash(db: &Db, user_id: &str, hash: &str) -> sqlx::Result<bool> {
-    let n = on!(db, write, p => sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+    let n = with_pool!(db, write, p => sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
         .bind(hash)
         .bind(user_id)
         .execute(p)
@@ -109,7 +109,7 @@ pub async fn change_password(
     now: i64,
     reason: &str,
 ) -> sqlx::Result<Option<Vec<String>>> {
-    on!(db, write, p => {
+    with_pool!(db, write, p => {
         let mut tx = p.begin().await?;
         let changed = sqlx::query(
             "UPDATE users SET password_hash = $1 WHERE id = $2 AND ($3 = '' OR password_hash = $3)",
@@ -120,12 +120,15 @@ pub async fn change_password(
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        if changed != 1 {
-            return Ok(None);
+        // Not changed (the account went, or the expected hash is no longer its own): the
+        // transaction ends unused.
+        if changed == 1 {
+            let ids = super::sessions::revoke_all_in(&mut Conn::of(&mut tx), user_id, now, reason).await?;
+            tx.commit().await?;
+            Ok(Some(ids))
+        } else {
+            Ok(None)
         }
-        let ids = super::sessions::revoke_all_in(&mut (&mut *tx).into(), user_id, now, reason).await?;
-        tx.commit().await?;
-        Ok(Some(ids))
     })
 }
 
@@ -156,24 +159,26 @@ pub async fn delete_account(
         "SELECT id FROM users WHERE {ADMIN}{}",
         super::row_update_lock(db)
     );
-    on!(db, write, p => {
+    with_pool!(db, write, p => {
         let mut tx = p.begin().await?;
         let admins: Vec<String> = sqlx::query_scalar(&lock_admins).fetch_all(&mut *tx).await?;
         let me: Option<bool> = sqlx::query_scalar(&format!("SELECT {ADMIN} FROM users WHERE id = $1"))
             .bind(user_id)
             .fetch_optional(&mut *tx)
             .await?;
-        let Some(admin) = me else { return Ok(Deleted::Missing) };
-        if admin && admins.len() <= 1 {
-            return Ok(Deleted::LastAdmin);
+        match me {
+            None => Ok(Deleted::Missing),
+            Some(true) if admins.len() <= 1 => Ok(Deleted::LastAdmin),
+            Some(_) => {
+                let ids = super::sessions::revoke_all_in(&mut Conn::of(&mut tx), user_id, now, reason).await?;
+                sqlx::query("DELETE FROM users WHERE id = $1")
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(Deleted::Deleted(ids))
+            }
         }
-        let ids = super::sessions::revoke_all_in(&mut (&mut *tx).into(), user_id, now, reason).await?;
-        sqlx::query("DELETE FROM users WHERE id = $1")
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(Deleted::Deleted(ids))
     })
 }
 
@@ -196,5 +201,5 @@ pub async fn list_with_sessions(db: &Db, now: i64) -> sqlx::Result<Vec<UserSumma
          FROM users u ORDER BY u.username",
         live = super::sessions::LIVE
     );
-    on!(db, read, p => sqlx::query_as(&sql).bind(now).fetch_all(p).await)
+    with_pool!(db, read, p => sqlx::query_as(&sql).bind(now).fetch_all(p).await)
 }

@@ -190,7 +190,7 @@ async fn shared_error_answers_reach_every_operation_they_apply_to() {
 #[tokio::test]
 async fn problem_types_dereference_to_their_description() {
     let app = spawn_app().await;
-    for kind in api_types::ProblemType::ALL {
+    for &kind in api_types::ProblemType::ALL {
         let res = app.get(&kind.uri()).await;
         assert_eq!(res.status(), StatusCode::OK, "{kind:?}");
         let info: serde_json::Value = res.json().await.unwrap();

@@ -59,7 +59,7 @@ async fn a_revoked_signing_key_stops_verifying_at_once_and_nobody_is_logged_out(
     let outcome = ops::revoke_key(&app.state.db, &leaked, app.state.clock.now())
         .await
         .unwrap();
-    assert_eq!(outcome, store::keys::Revoked::Signer);
+    assert_eq!(outcome, store::keys::KeyRevocation::Signer);
     sync_once(&app.state, app.state.clock.now()).await;
 
     // Every token the key signed is refused, and the key is gone from JWKS…
