@@ -241,7 +241,7 @@ impl IntoResponse for ApiError {
                 ..
             } => {
                 // RFC 9449 §9: the nonce itself rides on the answer's `DPoP-Nonce` header
-                // (added to every API answer, `startup::dpop_nonce_header`).
+                // (added to every API answer, `middleware::dpop_nonce_header`).
                 res.headers_mut().insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static(

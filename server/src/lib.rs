@@ -7,12 +7,14 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod extract;
+pub mod middleware;
 pub mod ops;
 pub mod routes;
 pub mod security;
 pub mod startup;
 pub mod state;
 pub mod store;
+pub mod sync;
 pub mod telemetry;
 pub mod testing;
 

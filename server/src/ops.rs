@@ -1,6 +1,6 @@
 //! Operator actions behind the `cloakroom` CLI, as library functions so tests exercise the same
 //! code. Each works against the database directly, also while a server runs: the server picks
-//! up key rotations and revocations within `startup::SYNC_SECS`. Every action takes `now` from
+//! up key rotations and revocations within `sync::SYNC_SECS`. Every action takes `now` from
 //! its caller (the CLI reads `Clock::system()`; tests pass the clock of the server under test),
 //! like every store call.
 

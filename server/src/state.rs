@@ -49,7 +49,7 @@ pub struct AppStateInner {
     pub dpop_replay: Arc<crate::auth::dpop::ReplayCache>,
     /// DPoP nonces (`auth::dpop::Nonces`): required on API proofs, handed out on every answer.
     pub dpop_nonces: crate::auth::dpop::Nonces,
-    /// The last revocation-log number this server has applied (`startup::sync_once`).
+    /// The last revocation-log number this server has applied (`sync::sync_once`).
     pub revocation_seq: Arc<std::sync::atomic::AtomicI64>,
     pub hasher: Hasher,
     pub login_throttle: Arc<LoginThrottle>,

@@ -19,10 +19,18 @@ use crate::{
     store,
 };
 
-pub fn router() -> OpenApiRouter<AppState> {
+/// The routes that hash a password: they take their permits from the credential gate
+/// (`flows::credential_permit`), not the server-wide in-flight cap (`startup::router`).
+pub fn credential_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(signup))
         .routes(routes!(login))
+        // Credentials are small; a large body here is an attack or a bug.
+        .layer(DefaultBodyLimit::max(8 * 1024))
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .routes(routes!(refresh))
         .routes(routes!(logout))
         .routes(routes!(logout_all))

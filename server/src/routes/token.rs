@@ -18,9 +18,15 @@ use crate::{
     state::AppState,
 };
 
-pub fn router() -> OpenApiRouter<AppState> {
+/// `POST /api/token/` hashes a password: the credential gate, as `auth::credential_router`.
+pub fn credential_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(obtain))
+        .layer(DefaultBodyLimit::max(8 * 1024))
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .routes(routes!(refresh_pair))
         .routes(routes!(verify))
         .layer(DefaultBodyLimit::max(8 * 1024))

@@ -59,7 +59,7 @@ async fn a_foreign_origin_is_refused_and_ours_accepted() {
             &[("x-requested-with", "cloakroom"), ("origin", origin)],
         )
         .await;
-        // Refused before the route is reached (`startup::canonical_origin`), with the address
+        // Refused before the route is reached (`middleware::canonical_origin`), with the address
         // to use; `csrf::check` refuses the same again behind it.
         let p = assert_problem(res, StatusCode::FORBIDDEN).await;
         assert_eq!(p["type"], api_types::ProblemType::WrongOrigin.uri(), "{p}");

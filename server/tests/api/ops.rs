@@ -2,7 +2,7 @@
 
 use crate::helpers::*;
 use api_types::AdminUserInfo;
-use cloakroom::{ops, startup::sync_once};
+use cloakroom::{ops, sync::sync_once};
 use reqwest::StatusCode;
 
 fn kid(jwt: &str) -> String {

@@ -328,8 +328,14 @@ async fn credential_routes_and_everything_else_have_separate_in_flight_gates() {
     assert_problem(res, StatusCode::SERVICE_UNAVAILABLE).await;
     assert_eq!(app.me_status(&login.access).await, StatusCode::OK);
     assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+    assert_eq!(
+        app.refresh_raw(&login.refresh).await.status(),
+        StatusCode::OK,
+        "a refresh hashes no password: not behind the credential gate"
+    );
     drop(held);
-    // The other way round: a server at its global cap still checks a login.
+    // The other way round: a server at its global cap still checks a login, a signup and a
+    // simplejwt token request (the three routes that hash a password), and nothing else.
     let all = app.state.in_flight.available_permits() as u32;
     let held = app
         .state
@@ -348,6 +354,33 @@ async fn credential_routes_and_everything_else_have_separate_in_flight_gates() {
             .status(),
         StatusCode::OK
     );
+    assert_eq!(
+        app.signup(&unique_name(), PASSWORD).await.status(),
+        StatusCode::CREATED
+    );
+    let pair = app
+        .post_json(
+            "/api/token/",
+            &serde_json::json!({"username": name, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(pair.status(), StatusCode::OK);
+    for (path, res) in [
+        ("/healthz", app.get("/healthz").await),
+        ("/", app.get("/").await),
+        ("/api/nothing-here", app.get("/api/nothing-here").await),
+        ("/api/auth/refresh", app.refresh_raw(&login.refresh).await),
+        (
+            "/api/token/verify/",
+            app.post_json(
+                "/api/token/verify/",
+                &serde_json::json!({"token": login.access}),
+            )
+            .await,
+        ),
+    ] {
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}");
+    }
     drop(held);
 }
 

@@ -5,11 +5,11 @@
 use crate::{auth_flow::decode_claims, helpers::*};
 use cloakroom::{
     ops,
-    startup::sync_once,
     store::{
         self,
         testing::{execute, Arg},
     },
+    sync::sync_once,
 };
 use reqwest::StatusCode;
 
