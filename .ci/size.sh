@@ -11,15 +11,19 @@
 # random temporary directory) moves brotli's output by a few hundred bytes either way (seen:
 # -81 to +287). The margin is 400 bytes. It only ever moves down: a change that shrinks the
 # client lowers it in the same commit; a change that must grow it raises it there too, with the
-# reason in the commit message. Last raise (2026-12-05, #27): +439 bytes for the notes conflict
+# reason in the commit message. Last raise (2026-12-05, #20): +508 bytes to 150,749 (150,349
+# measured) for the router's delegated link handler (composedPath, target=_self, focus on
+# Back/Forward, the query kept in ?next=) and the API client's refusal to retry a 401'd request
+# as another account (a real cross-account write; attacks.spec.ts shows it); one builder for
+# every method gave back ~130. The raise before (2026-12-05, #27): +439 bytes for the notes conflict
 # view, the in-place re-login, the admin's event log, locks and unlock, and sentences for
 # people in place of the server's fragments, after cutting 11.5 KB the same day (JSON read by
 # hand instead of serde's derived visitors, no console_error_panic_hook, no Debug formatting,
 # wasm-opt --converge, plain `move || cond.then(..)` for five static `<Show>`s, the conflict's
 # GET through the non-generic get_text). The product target is 150 KB brotli (150,000 bytes):
-# 159 bytes of room are left under it.
+# the client is 349 bytes over it, to be won back.
 set -euo pipefail
-budget=150241
+budget=150749
 cd "$(dirname "$0")/.."
 printf '%-40s %10s %10s %10s\n' file raw gzip brotli
 total_raw=0; total_gz=0; total_br=0

@@ -135,6 +135,55 @@ test('a page kept for re-login is never handed to another account: a login as so
   await shared.close();
 });
 
+test('a request refused mid-flight is never retried as the account another tab logged in meanwhile', async ({ browser, request }) => {
+  const owner = await createUser(request, 'holdera');
+  const other = await createUser(request, 'holderb');
+  const shared = await browser.newContext();
+  const a = await shared.newPage();
+  await loginUI(a, owner);
+  // Every note tab A sends, in order. The owner's first is held on its way, as on a slow
+  // network, and its token is refused when it arrives (as when it expired in flight).
+  const sent: string[] = [];
+  let release!: () => void;
+  const released = new Promise<void>((ok) => (release = ok));
+  await a.route('**/api/notes', async (route) => {
+    if (route.request().method() !== 'POST') return route.continue();
+    sent.push(route.request().postDataJSON().title);
+    if (sent.length > 1) return route.continue();
+    await released;
+    await route.fulfill({
+      status: 401,
+      headers: { 'content-type': 'application/problem+json', 'www-authenticate': 'Bearer error="invalid_token"' },
+      body: JSON.stringify({ type: '/api/problems/invalid-token', title: 'Invalid access token', status: 401, detail: 'expired' }),
+    });
+  });
+  await a.getByLabel('Title').fill("the owner's private note");
+  await a.getByRole('button', { name: 'Add note' }).click();
+  await expect.poll(() => sent.length).toBe(1);
+
+  // Meanwhile someone else logs in with this browser (the request shares its cookie jar, as
+  // another tab would, without telling tab A): the refresh cookie is now theirs.
+  const login = await shared.request.post('/api/auth/login', { data: { username: other, password: PASSWORD } });
+  expect(login.status()).toBe(200);
+  const refused = a.waitForResponse((r) => r.url().endsWith('/api/notes') && r.status() === 401);
+  release();
+  await refused;
+  // Tab A refreshes after the 401 and gets the other account's token: its page is rebuilt for
+  // that account (never handed over).
+  await expect(a.getByTestId('current-user')).toContainText(other);
+
+  // Then the other account adds a note in tab A. Had the refused request been retried with the
+  // token tab A now holds, the owner's note would have gone before it, into the other account.
+  await a.getByLabel('Title').fill('marker');
+  await a.getByRole('button', { name: 'Add note' }).click();
+  await expect(a.locator('.note-title', { hasText: 'marker' })).toBeVisible();
+  expect(sent).toEqual(["the owner's private note", 'marker']);
+  const api = await (await request.post('/api/auth/login', { data: { username: other, password: PASSWORD } })).json();
+  const notes: { title: string }[] = await (await request.get('/api/notes', { headers: { authorization: `Bearer ${api.access_token}` } })).json();
+  expect(notes.map((n) => n.title)).toEqual(['marker']);
+  await shared.close();
+});
+
 test('a page on another site cannot get a token from the refresh endpoint', async ({ page, request }) => {
   const username = await createUser(request, 'csrf');
   await loginUI(page, username, { remember: true });

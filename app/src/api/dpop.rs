@@ -15,7 +15,7 @@
 //! barrier against that script.
 //!
 //! Proofs are dated by the server's clock, learned from the `Date` of every answer
-//! ([`observe_server_date`]), so a browser whose clock is minutes off still works.
+//! ([`ClientState::observe_server_time`]), so a browser whose clock is minutes off still works.
 
 use std::{
     cell::{Cell, RefCell},
@@ -47,26 +47,114 @@ impl Key {
 
 type Making = Shared<LocalBoxFuture<'static, Result<Rc<Key>, String>>>;
 
-thread_local! {
-    // One key per tab, made once: every caller awaits the same making, so two requests at
-    // start-up cannot end up with two keys (a token bound to one, proofs by the other).
-    static KEY: RefCell<Option<Making>> = const { RefCell::new(None) };
-    // Server time minus this tab's time, in milliseconds (`None`: not read from the saved
-    // preference yet).
-    static SKEW_MS: Cell<Option<f64>> = const { Cell::new(None) };
-    /// The server's current DPoP nonce (RFC 9449 §9), from the last answer that had one. Not a
+/// What the API client keeps between requests, in one value: this tab's key, its estimate of
+/// the server's clock, and the server's current DPoP nonce. The app uses the tab's one
+/// ([`client`]); a test makes its own with `default()`.
+#[derive(Default)]
+pub struct ClientState {
+    /// The key, made once: every caller awaits the same making, so two requests at start-up
+    /// cannot end up with two keys (a token bound to one, proofs by the other).
+    key: RefCell<Option<Making>>,
+    /// Server time minus this tab's time, in milliseconds (`None`: not read from the saved
+    /// preference yet).
+    skew_ms: Cell<Option<f64>>,
+    /// The server's current nonce (RFC 9449 §9), from the last answer that had one. Not a
     /// secret (every API answer carries it), so memory is the right place and nothing keeps it.
-    static NONCE: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+    nonce: RefCell<Option<String>>,
+    /// Whether the clock estimate is kept in the preferences (a reload then dates its first
+    /// proof right): the tab's state does, a test's does not.
+    saved: bool,
+}
+
+thread_local! {
+    // The tab's client state: a per-document value (the wasm module runs on one thread).
+    static CLIENT: Rc<ClientState> = Rc::new(ClientState {
+        saved: true,
+        ..Default::default()
+    });
+}
+
+/// The tab's API client state.
+pub fn client() -> Rc<ClientState> {
+    CLIENT.with(Rc::clone)
 }
 
 /// This tab's key, made on first use.
 pub async fn key() -> Result<Rc<Key>, String> {
-    let making = KEY.with(|k| {
-        k.borrow_mut()
+    client().key().await
+}
+
+impl ClientState {
+    /// This state's key, made on first use.
+    pub async fn key(&self) -> Result<Rc<Key>, String> {
+        let making = self
+            .key
+            .borrow_mut()
             .get_or_insert_with(|| make_key().boxed_local().shared())
-            .clone()
-    });
-    making.await
+            .clone();
+        making.await
+    }
+
+    /// Learns the server's clock from an answer's `Date` (`server_ms`, whole seconds: the
+    /// middle of that second is the best guess) read at `now_ms` here. `true` if the estimate
+    /// moved by more than a second, i.e. proofs made before it were dated wrong.
+    pub fn observe_server_time(&self, server_ms: f64, now_ms: f64) -> bool {
+        if !server_ms.is_finite() {
+            return false;
+        }
+        let skew = server_ms + 500.0 - now_ms;
+        let moved = (self.skew_ms() - skew).abs() > 1500.0;
+        self.skew_ms.set(Some(skew));
+        if moved && self.saved {
+            crate::prefs::set_clock_skew_ms(skew);
+        }
+        moved
+    }
+
+    fn skew_ms(&self) -> f64 {
+        self.skew_ms.get().unwrap_or_else(|| {
+            let v = if self.saved {
+                crate::prefs::clock_skew_ms()
+            } else {
+                0.0
+            };
+            self.skew_ms.set(Some(v));
+            v
+        })
+    }
+
+    /// Keeps an answer's `DPoP-Nonce` for the proofs that follow. Only a plain base64url word
+    /// is taken: the nonce is written into the signed claims as it is, and anything else (a
+    /// proxy's junk, a quote) must not be able to change what the proof says. `true` if it is
+    /// a new one.
+    pub fn observe_nonce(&self, nonce: &str) -> bool {
+        let plain = !nonce.is_empty()
+            && nonce.len() <= 128
+            && nonce
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        plain && self.nonce.replace(Some(nonce.to_owned())).as_deref() != Some(nonce)
+    }
+
+    /// Now by the server's clock, Unix seconds.
+    fn server_now(&self, now_ms: f64) -> i64 {
+        ((now_ms + self.skew_ms()) / 1000.0) as i64
+    }
+
+    /// The claims of a proof made at `now_ms` for `method` on `htu` (already a JSON string),
+    /// with `ath` (a member or nothing) and this state's nonce, if any.
+    fn claims(&self, jti: &str, method: &str, htu: &str, ath: &str, now_ms: f64) -> String {
+        let nonce = self
+            .nonce
+            .borrow()
+            .as_ref()
+            .map(|n| format!(r#","nonce":"{n}""#))
+            .unwrap_or_default();
+        format!(
+            r#"{{"jti":"{jti}","htm":"{method}","htu":{htu},"iat":{}{ath}{nonce}}}"#,
+            self.server_now(now_ms)
+        )
+    }
 }
 
 fn subtle() -> Result<SubtleCrypto, String> {
@@ -138,51 +226,6 @@ pub async fn make_key() -> Result<Rc<Key>, String> {
     Err("this browser can make neither an Ed25519 nor a P-256 key".into())
 }
 
-/// Learns the server's clock from an answer's `Date` header (whole seconds: the middle of that
-/// second is the best guess). `true` if the estimate moved by more than a second, i.e. proofs
-/// made before it were dated wrong.
-pub fn observe_server_date(date: &str) -> bool {
-    let at = js_sys::Date::parse(date);
-    if !at.is_finite() {
-        return false;
-    }
-    let skew = at + 500.0 - js_sys::Date::now();
-    let moved = (skew_ms() - skew).abs() > 1500.0;
-    SKEW_MS.with(|s| s.set(Some(skew)));
-    if moved {
-        crate::prefs::set_clock_skew_ms(skew);
-    }
-    moved
-}
-
-fn skew_ms() -> f64 {
-    SKEW_MS.with(|s| match s.get() {
-        Some(v) => v,
-        None => {
-            let v = crate::prefs::clock_skew_ms();
-            s.set(Some(v));
-            v
-        }
-    })
-}
-
-/// Keeps an answer's `DPoP-Nonce` for the proofs that follow. Only a plain base64url word is
-/// taken: the nonce is written into the signed claims as it is, and anything else (a proxy's
-/// junk, a quote) must not be able to change what the proof says. `true` if it is a new one.
-pub fn observe_nonce(nonce: &str) -> bool {
-    let plain = !nonce.is_empty()
-        && nonce.len() <= 128
-        && nonce
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    plain && NONCE.with(|n| n.replace(Some(nonce.to_owned())).as_deref() != Some(nonce))
-}
-
-/// Now by the server's clock, Unix seconds.
-fn server_now() -> i64 {
-    ((js_sys::Date::now() + skew_ms()) / 1000.0) as i64
-}
-
 /// base64url without padding (RFC 7515).
 pub fn b64url(bytes: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -234,16 +277,7 @@ pub async fn proof_with(
         key.alg, key.jwk
     );
     let htu = crate::json::to_string(&url)?;
-    let nonce = NONCE.with(|n| {
-        n.borrow()
-            .as_ref()
-            .map(|n| format!(r#","nonce":"{n}""#))
-            .unwrap_or_default()
-    });
-    let claims = format!(
-        r#"{{"jti":"{jti}","htm":"{method}","htu":{htu},"iat":{}{ath}{nonce}}}"#,
-        server_now()
-    );
+    let claims = client().claims(&jti, method, &htu, &ath, js_sys::Date::now());
     let input = format!(
         "{}.{}",
         b64url(header.as_bytes()),
@@ -266,7 +300,7 @@ pub async fn proof_with(
 /// A proof of this tab's key for `method` on `path` of this origin, or `None` when the browser
 /// cannot make keys (then the tab works with plain Bearer tokens, as before DPoP).
 pub async fn proof(method: &str, path: &str, token: Option<&str>) -> Option<String> {
-    let key = key().await.ok()?;
+    let key = client().key().await.ok()?;
     let origin = web_sys::window()?.location().origin().ok()?;
     proof_with(&key, method, &format!("{origin}{path}"), token)
         .await
@@ -275,7 +309,36 @@ pub async fn proof(method: &str, path: &str, token: Option<&str>) -> Option<Stri
 
 #[cfg(test)]
 mod tests {
-    use super::b64url;
+    use super::{b64url, ClientState};
+
+    #[test]
+    fn a_nonce_is_kept_only_when_plain_and_said_new_only_when_new() {
+        let c = ClientState::default();
+        assert!(c.observe_nonce("abc-_9"));
+        assert!(
+            !c.observe_nonce("abc-_9"),
+            "the same nonce again teaches nothing"
+        );
+        for junk in ["", "a\"b", "a b", "a,b", &"n".repeat(129)] {
+            assert!(!c.observe_nonce(junk), "{junk:?}");
+        }
+        let claims = c.claims("j", "GET", "\"https://x/api\"", "", 0.0);
+        assert!(claims.ends_with(r#","nonce":"abc-_9"}"#), "{claims}");
+        assert!(c.observe_nonce("other"));
+    }
+
+    #[test]
+    fn proofs_are_dated_by_the_servers_clock() {
+        let c = ClientState::default();
+        // The server says 10:00:00 while this machine says 09:55:00: off by five minutes.
+        assert!(c.observe_server_time(600_000_000.0, 599_700_000.0));
+        let claims = c.claims("j", "POST", "\"u\"", "", 599_700_000.0);
+        assert!(claims.contains(r#""iat":600000"#), "{claims}");
+        // Within a second of what it thought: not a move (no retry is owed).
+        assert!(!c.observe_server_time(600_001_000.0, 599_701_400.0));
+        assert!(!c.observe_server_time(f64::NAN, 0.0));
+        assert!(!claims.contains("nonce"), "no nonce before one is seen");
+    }
 
     #[test]
     fn base64url_without_padding() {

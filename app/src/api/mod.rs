@@ -9,7 +9,7 @@ pub mod dpop;
 use std::future::Future;
 
 use api_types::{ProblemType, TokenResponse, CSRF_HEADER, CSRF_HEADER_VALUE};
-use gloo_net::http::{Request, RequestBuilder, Response};
+use gloo_net::http::{RequestBuilder, Response};
 use serde::Serialize;
 
 use crate::json::FromJson;
@@ -66,6 +66,8 @@ pub trait Credentials {
     fn token(&self) -> Option<String>;
     /// A fresh access token, or the error the call then fails with.
     fn refresh(&self, why: Need) -> impl Future<Output = Result<String, ApiError>>;
+    /// Whether two tokens speak for the same account.
+    fn same_holder(&self, a: &str, b: &str) -> bool;
 }
 
 /// Why the client asks for a fresh token.
@@ -96,13 +98,15 @@ impl Method {
     }
 }
 
+/// One builder for every method (gloo's `Request::get`, `post`, ... would each be a copy).
 fn builder(method: Method, path: &str) -> RequestBuilder {
-    match method {
-        Method::Get => Request::get(path),
-        Method::Post => Request::post(path),
-        Method::Put => Request::put(path),
-        Method::Delete => Request::delete(path),
-    }
+    use gloo_net::http::Method as M;
+    RequestBuilder::new(path).method(match method {
+        Method::Get => M::GET,
+        Method::Post => M::POST,
+        Method::Put => M::PUT,
+        Method::Delete => M::DELETE,
+    })
 }
 
 /// A failed answer as an error.
@@ -241,14 +245,14 @@ async fn send_once(
         }
         .map_err(ApiError::network)?;
         let res = req.send().await.map_err(ApiError::network)?;
-        let clock_moved = res
-            .headers()
-            .get("date")
-            .is_some_and(|d| dpop::observe_server_date(&d));
+        let client = dpop::client();
+        let clock_moved = res.headers().get("date").is_some_and(|d| {
+            client.observe_server_time(js_sys::Date::parse(&d), js_sys::Date::now())
+        });
         let new_nonce = res
             .headers()
             .get("dpop-nonce")
-            .is_some_and(|n| dpop::observe_nonce(&n));
+            .is_some_and(|n| client.observe_nonce(&n));
         // Once more, with a new proof, when the proof was refused for what the answer just
         // taught: the server's time was off here (the first request of a tab whose clock is
         // wrong), or the nonce had changed (a tab idle for a minute). Not when the answer
@@ -315,6 +319,10 @@ pub async fn send(
         .map(drop)
 }
 
+/// Every authenticated call, as one loop with its budget in sight: the token in memory, and
+/// after a 401 at most one refreshed token; each sent by [`send_once`] (one more proof if the
+/// answer taught the server's time or nonce). At most four requests of its own, plus the
+/// refresh's.
 async fn call_inner(
     creds: &impl Credentials,
     method: Method,
@@ -322,23 +330,37 @@ async fn call_inner(
     json: Option<String>,
     headers: &[(&str, &str)],
 ) -> Result<String, ApiError> {
-    let token = match creds.token() {
+    let mut token = match creds.token() {
         Some(t) => t,
         // Joins the on-load refresh if it is still running.
         None => creds.refresh(Need::Missing).await?,
     };
-    let res = send_once(method, path, json.as_deref(), Some(&token), headers).await?;
-    // A nonce the server still refuses after `send_once`'s retry is no reason to rotate the
-    // refresh cookie: the token was fine.
-    if res.status() != 401 || challenged(&res, "use_dpop_nonce") {
-        return body_text(res).await;
+    let mut refreshed = false;
+    loop {
+        let res = send_once(method, path, json.as_deref(), Some(&token), headers).await?;
+        // A nonce the server still refuses after `send_once`'s retry is no reason to rotate the
+        // refresh cookie: the token was fine.
+        if res.status() != 401 || challenged(&res, "use_dpop_nonce") || refreshed {
+            return body_text(res).await;
+        }
+        refreshed = true;
+        // If another request already refreshed while this one was in flight, just use its
+        // token.
+        let fresh = match creds.token() {
+            Some(t) if t != token => t,
+            _ => creds.refresh(Need::Refused).await?,
+        };
+        // The browser's cookie may now be another account's (someone logged in as someone
+        // else in another tab): what this call carries was meant for the first account, and is
+        // never sent as the second.
+        if !creds.same_holder(&fresh, &token) {
+            return Err(ApiError::local(
+                401,
+                "Not sent: another account logged in.".into(),
+            ));
+        }
+        token = fresh;
     }
-    // If another request already refreshed while this one was in flight, just use its token.
-    let fresh = match creds.token() {
-        Some(t) if t != token => t,
-        _ => creds.refresh(Need::Refused).await?,
-    };
-    body_text(send_once(method, path, json.as_deref(), Some(&fresh), headers).await?).await
 }
 
 /// An authenticated GET whose body is left as text, for a caller that parses it later (see
