@@ -11,7 +11,12 @@
 # random temporary directory) moves brotli's output by a few hundred bytes either way (seen:
 # -81 to +287). The margin is 400 bytes. It only ever moves down: a change that shrinks the
 # client lowers it in the same commit; a change that must grow it raises it there too, with the
-# reason in the commit message. Last raise (2026-12-05, #20): +508 bytes to 150,749 (150,349
+# reason in the commit message. Last raise (2026-12-05, #25): +332 bytes to 151,081 (150,681
+# measured) for the top bar's link to the rendered threat model and the inspector's picture of
+# where each credential lives (the pages themselves are the server's and cost the wasm nothing);
+# brotli's output for this client moves by ±250 bytes with a one-character change of a static
+# string (seen: an attribute 560 -> 600 took 150,428 to 150,681). The raise before (#20): +508
+# bytes to 150,749 (150,349
 # measured) for the router's delegated link handler (composedPath, target=_self, focus on
 # Back/Forward, the query kept in ?next=) and the API client's refusal to retry a 401'd request
 # as another account (a real cross-account write; attacks.spec.ts shows it); one builder for
@@ -21,9 +26,9 @@
 # hand instead of serde's derived visitors, no console_error_panic_hook, no Debug formatting,
 # wasm-opt --converge, plain `move || cond.then(..)` for five static `<Show>`s, the conflict's
 # GET through the non-generic get_text). The product target is 150 KB brotli (150,000 bytes):
-# the client is 349 bytes over it, to be won back.
+# the client is 681 bytes over it, to be won back.
 set -euo pipefail
-budget=150749
+budget=151081
 cd "$(dirname "$0")/.."
 printf '%-40s %10s %10s %10s\n' file raw gzip brotli
 total_raw=0; total_gz=0; total_br=0

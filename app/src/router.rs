@@ -169,7 +169,7 @@ fn current() -> Here {
 /// browser user expects to keep: a modified or non-primary click (new tab, new window,
 /// download), a link with a `target`, `download` or `rel="external"`, and a link to a fragment
 /// of the page already shown (the browser scrolls and moves focus there itself, which the skip
-/// link relies on). Paths the server serves as files (`/security.md`) are linked with a target.
+/// link relies on). Pages the server makes (`/docs/security`) are linked with `rel="external"`.
 ///
 /// `App` attaches this as the `on:click` of the element around everything it renders, so it is
 /// one of Leptos' delegated handlers and the last one a click reaches: a component's own

@@ -75,3 +75,16 @@ for (const scheme of ['light', 'dark'] as const) for (const width of WIDTHS) {
     }
   });
 }
+
+// The /docs pages (no script: the system's theme applies directly).
+for (const scheme of ['light', 'dark'] as const) for (const width of WIDTHS) {
+  test(`no serious accessibility violation on the docs pages at ${width} px, ${scheme}`, async ({ page }) => {
+    await page.emulateMedia({ colorScheme: scheme });
+    await page.setViewportSize({ width, height: 900 });
+    for (const path of ['/docs/security', '/docs/api']) {
+      await page.goto(path);
+      await expect(page.getByRole('heading', { level: 1 })).toBeVisible();
+      expect(await seriousViolations(page), `${path} at ${width} px, ${scheme}`).toEqual([]);
+    }
+  });
+}

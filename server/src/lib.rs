@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod docs;
 pub mod domain;
 pub mod error;
 pub mod extract;

@@ -206,14 +206,6 @@ pub async fn static_cache_headers(req: Request, next: Next) -> Response {
         };
         res.headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
-        // The threat model (`/security.md`, linked from the attack lab) is read in the browser:
-        // as plain text, which every browser shows (text/markdown some would download).
-        if path.ends_with(".md") {
-            res.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; charset=utf-8"),
-            );
-        }
     }
     res
 }

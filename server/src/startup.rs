@@ -194,6 +194,7 @@ pub fn router(state: AppState) -> Router {
     let app = Router::new()
         .nest("/api", Router::new().fallback(mw::api_not_found))
         .merge(api)
+        .merge(crate::docs::router(&dist))
         .fallback_service(spa)
         // Before the credential routes join: a layer wraps only what the router holds so far.
         .layer(middleware::from_fn_with_state(

@@ -65,6 +65,8 @@ pub fn Nav() -> impl IntoView {
                     <Link href="/admin">"Admin"</Link>
                 </Show>
                 <Link href="/inspector">"Token inspector"</Link>
+                // A page of the server, not of the app: loaded, not routed.
+                <a href="/docs/security" rel="external">"Security model"</a>
             </nav>
             <div class="who">
                 <button class="ghost" on:click=toggle_theme aria-pressed=move || (theme.get() == Theme::Dark).to_string()>

@@ -104,7 +104,10 @@ pub fn InspectorPage() -> impl IntoView {
     view! {
         <section class="card">
             <h1>"Token inspector"</h1>
-            <p class="lede">"Where each token lives right now, and why. Everything on this page is read live from this tab."</p>
+            <p class="lede">"Where each token lives right now, and why. Everything on this page is read live from this tab. The whole threat model: " <a href="/docs/security" rel="external">"Security model"</a> "."</p>
+            <figure class="diagram">
+                <img src="/docs/credentials.svg" alt="Where each credential lives and how it moves (in words on the Security model page)" width="960" height="600"/>
+            </figure>
             <div class="grid2">
                 <div class="panel">
                     <h2>"Access token"</h2>

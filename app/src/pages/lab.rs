@@ -2,7 +2,7 @@
 //! exactly what an injected script would, and says what each step got. Nothing here uses
 //! `eval` or inline script: it is ordinary code of this app, so it runs under the same strict
 //! CSP an injected script would have to get past first. Each step links to the paragraph of
-//! docs/security.md (served as /security.md) that explains it.
+//! docs/security.md (the page /docs/security) that explains it.
 
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
@@ -13,21 +13,18 @@ use crate::api::{self, dpop};
 const STEPS: [(&str, &str); 5] = [
     (
         "Search localStorage, sessionStorage, IndexedDB and document.cookie for credentials",
-        "Lab%20step%201",
+        "lab-step-1",
     ),
-    ("Read the refresh cookie", "Lab%20step%202"),
+    ("Read the refresh cookie", "lab-step-2"),
     (
         "Scan this app's WebAssembly memory for tokens",
-        "Lab%20step%203",
+        "lab-step-3",
     ),
     (
         "Replay the token found from elsewhere, without this tab's key",
-        "Lab%20step%204",
+        "lab-step-4",
     ),
-    (
-        "Ask /api/auth/refresh for a token of its own",
-        "Lab%20step%205",
-    ),
+    ("Ask /api/auth/refresh for a token of its own", "lab-step-5"),
 ];
 
 /// A step's outcome: whether the attacker got something, and what happened, in plain words.
@@ -270,7 +267,7 @@ pub fn AttackLab() -> impl IntoView {
                     <li data-testid="lab-step">
                         <button class="ghost" on:click=move |_| run(i)>{format!("Run step {}", i + 1)}</button>
                         " " {*what} " "
-                        <a href=format!("/security.md#:~:text={anchor}") target="_blank" rel="noopener">"why?"</a>
+                        <a href=format!("/docs/security#{anchor}") target="_blank" rel="noopener">"why?"</a>
                         <p data-testid="lab-result" aria-live="polite" class=move || match results.with(|r| r[i].as_ref().map(|o| o.0)) {
                             Some(true) => "verdict bad",
                             Some(false) => "verdict ok",

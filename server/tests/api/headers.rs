@@ -6,7 +6,13 @@ use reqwest::StatusCode;
 #[tokio::test]
 async fn every_response_carries_the_security_headers() {
     let app = spawn_app().await;
-    for path in ["/healthz", "/api/nope", "/notes"] {
+    for path in [
+        "/healthz",
+        "/api/nope",
+        "/notes",
+        "/docs/security",
+        "/docs/credentials.svg",
+    ] {
         let res = app.get(path).await;
         let h = res.headers();
         let csp = h["content-security-policy"].to_str().unwrap();
@@ -184,4 +190,34 @@ async fn hashed_assets_are_precompressed_and_immutable() {
     let res = app.get("/app-0123456789abcdef.js").await;
     assert!(res.headers().get("content-encoding").is_none());
     assert_eq!(res.text().await.unwrap(), "console.log(1)");
+}
+
+#[tokio::test]
+async fn the_docs_are_pages_and_the_old_address_leads_to_them() {
+    let app = spawn_app().await;
+    for (path, heading) in [
+        ("/docs/security", "<h1 id=\"cloakroom-threat-model\">"),
+        ("/docs/api", "<h1 id=\"cloakroom-http-api\">"),
+    ] {
+        let res = app.get(path).await;
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        assert_eq!(res.headers()["content-type"], "text/html; charset=utf-8");
+        let html = res.text().await.unwrap();
+        assert!(html.contains(heading), "{path}");
+        assert!(
+            !html.contains("<script"),
+            "{path}: no script on a docs page"
+        );
+    }
+    assert_problem(app.get("/docs/nothing").await, StatusCode::NOT_FOUND).await;
+    let res = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/security.md", app.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(res.headers()["location"], "/docs/security");
 }
