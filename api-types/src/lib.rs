@@ -127,6 +127,18 @@ pub struct Me {
     pub roles: Vec<String>,
 }
 
+/// One of the user's passkeys (`GET /api/passkeys`). Times are RFC 3339 in UTC.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PasskeyInfo {
+    pub id: String,
+    /// The user's name for it ("Laptop", "Phone").
+    pub name: String,
+    pub created_at: String,
+    /// The last sign-in with it; `null` until the first.
+    pub last_used_at: Option<String>,
+}
+
 /// One entry of `GET /api/auth/sessions`. Times are RFC 3339 in UTC.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -383,6 +395,11 @@ problem_types! {
     /// the account's guess budget like a failed login.
     WrongPassword = "wrong-password", 403, "Wrong password",
         "The current password given to confirm an account change (a new password, deleting the account) is wrong; nothing changed. It counts against the account's guess budget like a failed login, so this form is no way around the login limits. A 403, not a 401: the access token was fine, so a client must not refresh and retry.";
+    /// 401 on a passkey sign-in: the answer was refused (the ceremony expired, was used, or
+    /// began in another browser; the passkey is unknown or deleted; it was made for another
+    /// site; or its signature counter went backwards).
+    PasskeyRefused = "passkey-refused", 401, "Passkey refused",
+        "The passkey sign-in was refused: its challenge expired, was answered already or began in another browser, the passkey is not registered here (or was deleted), it answered for another site, or its signature counter went backwards (a cloned authenticator; recorded). Start the sign-in again; if it keeps failing, sign in with the password.";
 }
 
 impl ProblemType {

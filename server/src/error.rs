@@ -341,6 +341,7 @@ mod tests {
             ApiError::StorageFull("x".into()),
             ApiError::WrongOrigin("x".into()),
             ApiError::WrongPassword("x".into()),
+            ApiError::unauthorized(ProblemType::PasskeyRefused, "x"),
         ];
         let mut seen = Vec::new();
         for e in cases {

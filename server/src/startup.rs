@@ -121,6 +121,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         )),
         auth_ip_limiter: Arc::new(IpLimiter::per_minute(settings.auth_rate_per_minute)),
         refresh_limiter: Arc::new(IpLimiter::per_minute(settings.refresh_rate_per_minute)),
+        webauthn: crate::auth::passkeys::relying_party(&settings.public_origin).map(Arc::new),
         cookies: CookiePolicy {
             insecure_dev: settings.dev_insecure_cookies,
         },

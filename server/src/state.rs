@@ -57,6 +57,9 @@ pub struct AppStateInner {
     /// Per-IP budget for refreshes (cookie and simplejwt flows).
     pub refresh_limiter: Arc<IpLimiter>,
     pub cookies: CookiePolicy,
+    /// The WebAuthn relying party of the public origin (`auth::passkeys`); `None` where
+    /// browsers allow no passkeys (an IP address as the origin's host).
+    pub webauthn: Option<Arc<webauthn_rs::Webauthn>>,
     /// HMAC key for deterministic refresh-token successors (`auth::refresh::successor`); in the
     /// database, so every start and every instance derives the same successors.
     pub successor_key: [u8; 32],

@@ -52,6 +52,10 @@ pub fn spawn_housekeeping(state: AppState) {
                     tracing::warn!(error = %e, "purging the revocation log failed");
                 }
             }
+            // Passkey ceremonies begun and never finished.
+            if let Err(e) = store::passkeys::purge_ceremonies(&state.db, now).await {
+                tracing::warn!(error = %e, "purging passkey ceremonies failed");
+            }
             if let Err(e) = store::dpop::purge(&state.db, now).await {
                 tracing::warn!(error = %e, "purging seen DPoP proofs failed");
             }

@@ -34,6 +34,10 @@ pub const SECURE_NAME: &str = "__Host-cloakroom_refresh";
 pub const DEV_NAME: &str = "cloakroom_refresh";
 pub const SECURE_DEVICE_NAME: &str = "__Host-cloakroom_device";
 pub const DEV_DEVICE_NAME: &str = "cloakroom_device";
+/// The passkey ceremony in progress in this browser (`auth::passkeys`): it binds a challenge to
+/// the browser that asked for it.
+pub const SECURE_CEREMONY_NAME: &str = "__Host-cloakroom_webauthn";
+pub const DEV_CEREMONY_NAME: &str = "cloakroom_webauthn";
 
 /// The 400 answer to a request carrying the refresh cookie's name twice.
 pub const DUPLICATE: &str = "the request carries the refresh cookie more than once (a cookie planted by another site?); nothing was changed. Clear this site's cookies and log in again";
@@ -109,6 +113,33 @@ impl CookiePolicy {
     /// The device cookie, if the request carries its name exactly once.
     pub fn read_device(&self, headers: &HeaderMap) -> Option<String> {
         read_once(headers, self.device_name()).ok().flatten()
+    }
+
+    fn ceremony_name(&self) -> &'static str {
+        if self.insecure_dev {
+            DEV_CEREMONY_NAME
+        } else {
+            SECURE_CEREMONY_NAME
+        }
+    }
+
+    /// `Set-Cookie` naming a passkey ceremony, for as long as the ceremony lives.
+    pub fn set_ceremony(&self, id: &str, max_age_secs: i64) -> HeaderValue {
+        let mut c = self.named(self.ceremony_name(), id.to_owned());
+        c.set_max_age(CookieDuration::seconds(max_age_secs.max(0)));
+        HeaderValue::from_str(&c.to_string()).expect("cookie is ASCII")
+    }
+
+    /// `Set-Cookie` that removes the ceremony cookie (the ceremony is spent).
+    pub fn clear_ceremony(&self) -> HeaderValue {
+        let mut c = self.named(self.ceremony_name(), String::new());
+        c.set_max_age(CookieDuration::ZERO);
+        HeaderValue::from_str(&c.to_string()).expect("cookie is ASCII")
+    }
+
+    /// The ceremony this browser began, if the request names exactly one.
+    pub fn read_ceremony(&self, headers: &HeaderMap) -> Option<String> {
+        read_once(headers, self.ceremony_name()).ok().flatten()
     }
 }
 

@@ -1,7 +1,7 @@
 //! Types that validate when parsed: a handler holding a `Username` knows it is well formed, so
 //! an invalid value cannot reach the store.
 
-mod note;
+pub(crate) mod note;
 mod password;
 pub mod user_agent;
 mod username;

@@ -30,7 +30,7 @@ impl NoteTitle {
 
 /// Blank as JSON Schema (ECMA-262 `\s`) counts it, control characters aside, and the
 /// zero-width characters.
-fn is_blank(c: char) -> bool {
+pub(crate) fn is_blank(c: char) -> bool {
     matches!(
         c,
         ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'

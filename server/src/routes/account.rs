@@ -38,7 +38,7 @@ pub const REASON_ACCOUNT_DELETED: &str = "account deleted";
 /// and per-device budgets (a wrong one is a spent guess), so these forms are no way around the
 /// login limits. A wrong password is 403 `wrong-password`, not the login's 401: the access token
 /// was fine, and a client that refreshes and retries on 401 would spend a second guess.
-async fn confirm_password(
+pub(crate) async fn confirm_password(
     state: &AppState,
     meta: &ClientMeta,
     headers: &HeaderMap,

@@ -75,7 +75,7 @@ async fn signup(
 /// that waits until the request has passed its rate limits and its password or cookie), or
 /// `None` for a plain Bearer token. `path` is the request's own, as on every other route. The refresh cookie is not bound to the key: a reload makes
 /// a new key, and the cookie brings it a token.
-fn bound_key(
+pub(crate) fn bound_key(
     state: &AppState,
     headers: &HeaderMap,
     path: &str,
@@ -86,7 +86,7 @@ fn bound_key(
 }
 
 /// Records the proof's `jti` (refused if used before); the key's thumbprint to bind to.
-async fn bind(
+pub(crate) async fn bind(
     state: &AppState,
     proof: Option<crate::auth::dpop::Checked>,
 ) -> ApiResult<Option<String>> {
@@ -161,7 +161,7 @@ async fn login(
 }
 
 /// The token answer, with the refresh cookie when one was (re)issued.
-fn with_refresh_cookie(
+pub(crate) fn with_refresh_cookie(
     state: &AppState,
     tokens: TokenResponse,
     cookie: Option<(&str, Option<i64>)>,

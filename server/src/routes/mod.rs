@@ -8,4 +8,5 @@ pub mod me;
 pub mod meta;
 pub mod notes;
 pub mod openapi;
+pub mod passkeys;
 pub mod token;

@@ -26,6 +26,7 @@ use crate::state::AppState;
     tags(
         (name = "auth", description = "Browser flow: the refresh token lives in an HttpOnly cookie"),
         (name = "sessions", description = "A user's devices"),
+        (name = "passkeys", description = "The user's passkeys (WebAuthn): adding one, listing, renaming, deleting; signing in with one is under `auth`"),
         (name = "account", description = "The user's own account: change the password, delete the account"), (name = "notes", description = "The protected resource"),
         (name = "simplejwt", description = "Token-in-body flow for non-browser clients, simplejwt-compatible"),
         (name = "admin", description = "Role `admin`, granted by the CLI only"),
@@ -185,6 +186,7 @@ pub fn documented_routes() -> OpenApiRouter<AppState> {
         .merge(super::token::router())
         .merge(super::me::router())
         .merge(super::notes::router())
+        .merge(super::passkeys::router())
         .merge(super::csp::router())
         .merge(super::admin::router())
         .merge(super::meta::router())

@@ -1,7 +1,7 @@
 //! `cloakroom db copy`: moving house from one database to another (SQLite → PostgreSQL when one
 //! machine is no longer enough, or back), with everything a running service depends on — users,
 //! sessions with every refresh-token hash (rotated ones too: reuse detection keeps working),
-//! notes, signing keys, server secrets (the refresh-successor and device-cookie keys), the
+//! notes, passkeys, signing keys, server secrets (the refresh-successor and device-cookie keys), the
 //! revocation log, login budgets and the security event log. Nobody is logged out: a browser's
 //! refresh cookie, and an access token signed before the move, work against the new database.
 //!
@@ -201,6 +201,26 @@ async fn copy_all(from: &Db, to: &mut Conn<'_>) -> sqlx::Result<Report> {
         .map(|_| ()))?;
     }
     report.push(("notes", notes.len()));
+
+    // Passkeys, with their signature counters. Ceremonies in progress are not copied: they live
+    // five minutes, and a move takes the service down for longer.
+    let passkeys: Vec<super::passkeys::PasskeyRow> = rows(
+        from,
+        "SELECT id, user_id, cred_id, name, passkey, created_at, last_used_at FROM passkeys",
+    )
+    .await?;
+    for r in &passkeys {
+        with_conn!(to, c => sqlx::query(
+            "INSERT INTO passkeys (id, user_id, cred_id, name, passkey, created_at, last_used_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&r.id).bind(&r.user_id).bind(&r.cred_id).bind(&r.name).bind(&r.passkey)
+        .bind(r.created_at).bind(r.last_used_at)
+        .execute(c)
+        .await
+        .map(|_| ()))?;
+    }
+    report.push(("passkeys", passkeys.len()));
 
     let keys: Vec<Key> = rows(
         from,

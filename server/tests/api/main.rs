@@ -13,6 +13,7 @@ mod notes;
 mod openapi;
 mod ops;
 mod origins;
+mod passkeys;
 mod rejections;
 mod requests;
 mod scale_out;
