@@ -427,5 +427,13 @@ mod tests {
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"ab"));
+        // Two differences that are the same bit: an XOR-fold would let them cancel out.
+        assert!(!constant_time_eq(&[1, 1], &[0, 0]));
+    }
+
+    #[test]
+    fn capacity_is_the_hash_threads_plus_the_queue() {
+        let h = Hasher::with_queue(64, Some(5)).unwrap();
+        assert_eq!(h.capacity(), h.threads + 5);
     }
 }
