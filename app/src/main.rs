@@ -1,5 +1,11 @@
 //! Entry point: mount the app.
 
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> =
+    // SAFETY: the app is built without wasm threads: one thread ever allocates.
+    unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };
+
 fn main() {
     // A panic's message and location go to the browser console, in release builds too: with
     // `panic = "abort"` (the `wasm-release` profile) the hook still runs before the trap. A
