@@ -6,8 +6,13 @@
 //!     bench-dpop proofs <seed-hex> <url> <per-key> <iat> [nonce] < tokens
 //!                                                      "token proof" lines, keys in turn
 //!
+//!     bench-dpop cost <n>                           in-process cost of each step of a DPoP check
+//!
 //! `tokens` has key i's access token on line i (from logging in with its proof); `nonce` is the
-//! server's current `DPoP-Nonce` (the run must end within two nonce periods).
+//! server's current `DPoP-Nonce` (the run must end within two nonce periods). `cost` prints the
+//! microseconds of one Ed25519 `verify_strict` and of each step the server takes for a proof
+//! (`auth::dpop::verify`, the replay cache, the nonce), each the median of 5 runs of `n`, so the
+//! figures come from one run on one machine (`make bench` prints them beside the HTTP ones).
 
 use std::io::{BufRead, Write};
 
@@ -47,8 +52,102 @@ fn proof(
     format!("{input}.{}", B64.encode(sig.to_bytes()))
 }
 
+/// Median microseconds per call of `f` over `n` calls, of 5 runs.
+fn per_call(n: usize, mut f: impl FnMut(usize)) -> f64 {
+    let mut runs: Vec<f64> = (0..5)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            for i in 0..n {
+                f(i);
+            }
+            t.elapsed().as_secs_f64() * 1e6 / n as f64
+        })
+        .collect();
+    runs.sort_by(f64::total_cmp);
+    runs[2]
+}
+
+fn cost(n: usize) {
+    use cloakroom::auth::dpop;
+    let url = "https://bench.test/api/me";
+    let token = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJiZW5jaCJ9.c2lnbmF0dXJl";
+    let nonces = dpop::Nonces::new([7; 32], std::time::Duration::from_secs(30));
+    let now = 1_800_000_000;
+    let nonce = nonces.current(now);
+    // Many keys: the replay cache holds at most 1,000 live proofs of one key.
+    let keys: Vec<SigningKey> = (0..64).map(|i| key("cost", i)).collect();
+    let proofs: Vec<String> = (0..n)
+        .map(|i| {
+            proof(
+                &keys[i % 64],
+                "GET",
+                url,
+                now,
+                Some(token),
+                nonce.as_deref(),
+            )
+        })
+        .collect();
+    let parts: Vec<(String, ed25519_dalek::Signature)> = proofs
+        .iter()
+        .map(|p| {
+            let (input, sig) = p.rsplit_once('.').unwrap();
+            let sig: [u8; 64] = B64.decode(sig).unwrap().try_into().unwrap();
+            (input.to_owned(), ed25519_dalek::Signature::from_bytes(&sig))
+        })
+        .collect();
+    let vks: Vec<_> = keys.iter().map(SigningKey::verifying_key).collect();
+    let verify_strict = per_call(n, |i| {
+        vks[i % 64]
+            .verify_strict(parts[i].0.as_bytes(), &parts[i].1)
+            .unwrap();
+    });
+    let expect = dpop::Expect {
+        method: "GET",
+        url,
+        access_token: Some(token),
+        now,
+    };
+    let check = per_call(n, |i| {
+        dpop::verify(&proofs[i], &expect).unwrap();
+    });
+    let checked: Vec<dpop::Checked> = proofs
+        .iter()
+        .map(|p| dpop::verify(p, &expect).unwrap())
+        .collect();
+    // A fresh cache per run: the same jti twice would be a replay.
+    let mut cache = dpop::ReplayCache::default();
+    let mut runs = 0;
+    let replay = per_call(n, |i| {
+        if i == 0 {
+            cache = dpop::ReplayCache::default();
+            runs += 1;
+        }
+        cache.record(&checked[i], now).unwrap();
+    });
+    let nonce_check = per_call(n, |_| {
+        assert!(nonces.accepts(nonce.as_deref(), now));
+    });
+    println!("verify_strict (one Ed25519 signature)  {verify_strict:.1} µs");
+    println!(
+        "auth::dpop::verify (whole proof)       {check:.1} µs  ({:.2}x verify_strict)",
+        check / verify_strict
+    );
+    println!("replay cache record                    {replay:.1} µs");
+    println!("nonce check                            {nonce_check:.1} µs");
+    println!(
+        "in-process DPoP total                  {:.1} µs  ({:.2}x verify_strict)",
+        check + replay + nonce_check,
+        (check + replay + nonce_check) / verify_strict
+    );
+}
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("cost") {
+        cost(args.get(1).map_or(Ok(2000), |n| n.parse())?);
+        return Ok(());
+    }
     let usage = "usage: bench-dpop login|proofs <seed> <url> <n> <iat> [nonce]";
     anyhow::ensure!(args.len() == 5 || args.len() == 6, "{usage}");
     let nonce = args.get(5).map(String::as_str);
