@@ -97,6 +97,15 @@ def obtain():
     state["access"], state["refresh"] = body["access"], body["refresh"]
 
 
+@check("the same as an HTML form (requests' data=, which DRF parses as readily as JSON) → 200, and the pair verifies")
+def obtain_by_form():
+    r = requests.post(ORIGIN + "/api/token/", data={"username": USERNAME, "password": PASSWORD}, timeout=TIMEOUT)
+    expect(r.status_code == 200, show(r))
+    body = r.json()
+    v = requests.post(ORIGIN + "/api/token/verify/", data={"token": body["access"]}, timeout=TIMEOUT)
+    expect(v.status_code == 200, show(v))
+
+
 @check("wrong password → 401 with a `detail`, as DRF answers")
 def wrong_password():
     r = post("/api/token/", {"username": USERNAME, "password": PASSWORD + "x"})

@@ -41,6 +41,48 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
+/// The body as JSON or, for the simplejwt-compatible routes that Django REST framework clients
+/// call, as an HTML form (`application/x-www-form-urlencoded`, which DRF parses as readily as
+/// JSON): the same fields either way, the same problem+json rejections (400 malformed, 413,
+/// 415 another content type, 422 wrong fields). Nothing cookie-authenticated takes it: a form
+/// can be posted cross-site, and these routes carry their credentials in the body.
+pub struct JsonOrForm<T>(pub T);
+
+impl<T, S> FromRequest<S> for JsonOrForm<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        let form = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|m| {
+                m.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            });
+        if !form {
+            return ApiJson::<T>::from_request(req, state)
+                .await
+                .map(|ApiJson(t)| Self(t));
+        }
+        match axum::Form::<T>::from_request(req, state).await {
+            Ok(axum::Form(t)) => Ok(Self(t)),
+            Err(rejection) => Err(match rejection.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => {
+                    ApiError::PayloadTooLarge("request body is too large".into())
+                }
+                StatusCode::UNPROCESSABLE_ENTITY => ApiError::Unprocessable(rejection.body_text()),
+                _ => ApiError::BadRequest(rejection.body_text()),
+            }),
+        }
+    }
+}
+
 /// A live access token's user: signature, claims and expiry verified, session not revoked.
 /// Missing, malformed, forged, expired or revoked tokens are all 401 (never 400 or 500), with
 /// `WWW-Authenticate: Bearer`. A DPoP-bound token is accepted only as `Authorization: DPoP`

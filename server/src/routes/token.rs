@@ -14,7 +14,7 @@ use crate::extract::ClientMeta;
 use crate::{
     auth::{flows, sessions},
     error::{ApiError, ApiResult},
-    extract::ApiJson,
+    extract::JsonOrForm,
     state::AppState,
 };
 
@@ -32,7 +32,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .layer(DefaultBodyLimit::max(8 * 1024))
 }
 
-#[utoipa::path(post, path = "/api/token/", tag = "simplejwt", request_body = TokenObtainRequest,
+#[utoipa::path(post, path = "/api/token/", tag = "simplejwt", request_body(content((TokenObtainRequest = "application/json"), (TokenObtainRequest = "application/x-www-form-urlencoded"))),
     responses((status = 200, description = "Access and refresh token in the body (non-browser clients)", body = TokenPair),
         (status = 401, description = "Invalid username or password", body = Problem), (status = 429, description = "Account or IP throttled", body = Problem),
         (status = 503, description = "Too many logins being checked at once; see Retry-After", body = Problem)))]
@@ -40,7 +40,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 async fn obtain(
     State(state): State<AppState>,
     meta: ClientMeta,
-    ApiJson(body): ApiJson<TokenObtainRequest>,
+    JsonOrForm(body): JsonOrForm<TokenObtainRequest>,
 ) -> ApiResult<Json<TokenPair>> {
     let _permit = flows::credential_permit(&state)?;
     // Non-browser clients keep no device cookie: their guesses count against the account.
@@ -61,7 +61,7 @@ async fn obtain(
     }))
 }
 
-#[utoipa::path(post, path = "/api/token/refresh/", tag = "simplejwt", request_body = TokenRefreshRequest,
+#[utoipa::path(post, path = "/api/token/refresh/", tag = "simplejwt", request_body(content((TokenRefreshRequest = "application/json"), (TokenRefreshRequest = "application/x-www-form-urlencoded"))),
     responses((status = 200, description = "Rotated pair (`refresh` absent inside the reuse grace window)", body = TokenPair),
         (status = 401, description = "Expired, revoked or reused refresh token", body = Problem),
         (status = 429, description = "Too many refreshes from this IP", body = Problem)))]
@@ -69,7 +69,7 @@ async fn obtain(
 async fn refresh_pair(
     State(state): State<AppState>,
     meta: ClientMeta,
-    ApiJson(body): ApiJson<TokenRefreshRequest>,
+    JsonOrForm(body): JsonOrForm<TokenRefreshRequest>,
 ) -> ApiResult<Json<TokenPair>> {
     let p = flows::present_refresh(&state, &body.refresh, Some(meta.ip)).await?;
     let g = &p.grant;
@@ -80,7 +80,7 @@ async fn refresh_pair(
     }))
 }
 
-#[utoipa::path(post, path = "/api/token/verify/", tag = "simplejwt", request_body = TokenVerifyRequest,
+#[utoipa::path(post, path = "/api/token/verify/", tag = "simplejwt", request_body(content((TokenVerifyRequest = "application/json"), (TokenVerifyRequest = "application/x-www-form-urlencoded"))),
     responses((status = 200, description = "A live access token: an empty object", body = Object), (status = 401, description = "Invalid, expired or revoked, or not an access token (refresh tokens are refused)", body = Problem)))]
 /// 200 `{}` for a live access token, 401 for anything else. Unlike simplejwt this refuses
 /// refresh tokens: checking one here neither rotates nor records it, so a thief holding an old
@@ -88,7 +88,7 @@ async fn refresh_pair(
 /// the grace window unseen. A refresh token is only ever checked by presenting it.
 async fn verify(
     State(state): State<AppState>,
-    ApiJson(body): ApiJson<TokenVerifyRequest>,
+    JsonOrForm(body): JsonOrForm<TokenVerifyRequest>,
 ) -> ApiResult<Json<serde_json::Value>> {
     match sessions::authenticate(&state, &body.token) {
         // A bound token is only live together with its key: this route cannot see a proof, so

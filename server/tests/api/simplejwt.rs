@@ -117,3 +117,59 @@ async fn bad_credentials_are_401() {
         .await;
     assert_problem(res, StatusCode::UNAUTHORIZED).await;
 }
+
+/// Django REST framework clients post forms as readily as JSON (`requests.post(url,
+/// data=...)`): the three routes take both, with the same answers, and a broken form gets a
+/// problem, not a 415.
+#[tokio::test]
+async fn the_token_routes_take_html_forms_as_drf_does() {
+    let app = spawn_app().await;
+    let name = unique_name();
+    app.signup(&name, PASSWORD).await;
+    let form =
+        |path: &str, fields: &[(&str, &str)]| app.client.post(app.url(path)).form(fields).send();
+    let res = form(
+        "/api/token/",
+        &[("username", &name), ("password", PASSWORD)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let pair: TokenPair = res.json().await.unwrap();
+    let res = form("/api/token/verify/", &[("token", &pair.access)])
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = form(
+        "/api/token/refresh/",
+        &[("refresh", pair.refresh.as_deref().unwrap())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    // A wrong password in a form is the same 401; a form without a field, or with one too
+    // many, is 422, as JSON is.
+    let res = form(
+        "/api/token/",
+        &[("username", &name), ("password", "not it at all")],
+    )
+    .await
+    .unwrap();
+    assert_problem(res, StatusCode::UNAUTHORIZED).await;
+    let res = form("/api/token/", &[("username", &name)]).await.unwrap();
+    assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let res = form("/api/token/verify/", &[("token", "x"), ("extra", "y")])
+        .await
+        .unwrap();
+    assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY).await;
+    // Any other body type is still 415.
+    let res = app
+        .client
+        .post(app.url("/api/token/"))
+        .header("content-type", "text/plain")
+        .body("username=x")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
+}
