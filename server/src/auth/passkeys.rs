@@ -39,6 +39,17 @@ use crate::{
 /// browser is the same).
 pub const CEREMONY_SECS: i64 = 300;
 
+/// Most passkeys one account may hold: enough for every device a person has, few enough that
+/// each registration's options (which list them all, to exclude them) stay small.
+pub const PASSKEYS_MAX: usize = 20;
+
+/// Most ceremonies open at once, across all browsers: past it new ones wait (503) until some
+/// finish or expire, so a spread of addresses cannot fill the table.
+pub const CEREMONIES_MAX: i64 = 20_000;
+
+/// Longest credential id accepted (WebAuthn allows 1,023 bytes).
+const CRED_ID_MAX: usize = 1023;
+
 const REGISTER: &str = "register";
 const LOGIN: &str = "login";
 
@@ -87,6 +98,11 @@ pub async fn begin_registration(
     user: &UserRow,
     existing: &[PasskeyRow],
 ) -> ApiResult<(Value, String)> {
+    if existing.len() >= PASSKEYS_MAX {
+        return Err(ApiError::Conflict(format!(
+            "an account holds at most {PASSKEYS_MAX} passkeys: delete one first"
+        )));
+    }
     let exclude = existing
         .iter()
         .map(|p| p.cred_id.clone().into())
@@ -145,6 +161,9 @@ pub async fn finish_registration(
     let passkey: Passkey = rp(state)?
         .finish_passkey_registration(&credential, &registration)
         .map_err(|e| invalid(&format!("the authenticator's answer was refused ({e})")))?;
+    if passkey.cred_id().len() > CRED_ID_MAX {
+        return Err(invalid("its credential id is longer than WebAuthn allows"));
+    }
     let row = store::passkeys::insert(
         &state.db,
         user_id,
@@ -172,10 +191,16 @@ pub async fn finish_registration(
 /// credentials listed: the browser offers the passkeys it has for this site) and the ceremony's
 /// id.
 pub async fn begin_login(state: &AppState) -> ApiResult<(Value, String)> {
-    let (options, auth) = rp(state)?
+    let webauthn = rp(state)?;
+    let now = state.clock.now();
+    if store::passkeys::live_ceremonies(&state.db, now).await? >= CEREMONIES_MAX {
+        return Err(ApiError::Overloaded(
+            "too many passkey sign-ins are open right now; retry in a moment".into(),
+        ));
+    }
+    let (options, auth) = webauthn
         .start_discoverable_authentication()
         .map_err(|e| ApiError::Internal(e.into()))?;
-    let now = state.clock.now();
     let id = store::passkeys::begin_ceremony(
         &state.db,
         LOGIN,
@@ -217,12 +242,15 @@ pub async fn finish_login(
     let (handle, cred_id) = webauthn
         .identify_discoverable_authentication(&credential)
         .map_err(|_| refused("the passkey named no account"))?;
+    // One answer for "no such account" and "not that account's passkey": the refusal tells
+    // nobody which user handles exist.
+    let unknown = || refused("this passkey is not registered here (deleted?)");
     let user = store::users::find_by_id(&state.db, &handle.to_string())
         .await?
-        .ok_or_else(|| refused("this passkey is not registered here"))?;
+        .ok_or_else(unknown)?;
     let rows = store::passkeys::list(&state.db, &user.id).await?;
     let Some(row) = rows.iter().find(|r| r.cred_id == cred_id) else {
-        return Err(refused("this passkey is not registered here (deleted?)"));
+        return Err(unknown());
     };
     let mut passkey: Passkey = from_json(&row.passkey)?;
     let keys = [DiscoverableKey::from(&passkey)];
@@ -253,7 +281,9 @@ pub async fn finish_login(
         }
     };
     passkey.update_credential(&result);
-    store::passkeys::used(&state.db, &row.id, &to_json(&passkey)?, now).await?;
+    if !store::passkeys::used(&state.db, &row.id, &to_json(&passkey)?, now).await? {
+        return Err(unknown());
+    }
     store::events::record(
         &state.db,
         now,

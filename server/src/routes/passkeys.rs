@@ -131,6 +131,7 @@ fn with_ceremony(state: &AppState, options: Value, id: &str) -> Response {
     responses((status = 200, description = "Options for `navigator.credentials.create()` (`{publicKey: …}`); the ceremony's cookie is set. Answer within five minutes", body = Object,
             headers(("set-cookie" = String, description = "The ceremony's cookie (HttpOnly, SameSite=Strict)"))),
         (status = 403, description = "The sign-in is older than five minutes and the password given is wrong or missing (type `wrong-password`; a wrong one counts as a failed login)", body = Problem),
+        (status = 409, description = "The account holds 20 passkeys already", body = Problem),
         (status = 404, description = "Passkeys are off: the server's public origin has no domain name", body = Problem),
         (status = 429, description = "The account's guess budget is spent; see Retry-After", body = Problem)))]
 #[tracing::instrument(skip_all, fields(user = %user.user_id))]
@@ -255,7 +256,8 @@ async fn delete(
     responses((status = 200, description = "Options for `navigator.credentials.get()` (`{publicKey: …, mediation: \"conditional\"}`; no credentials listed: the browser offers the passkeys it holds for this site); the ceremony's cookie is set. Answer within five minutes", body = Object,
             headers(("set-cookie" = String, description = "The ceremony's cookie (HttpOnly, SameSite=Strict)"))),
         (status = 404, description = "Passkeys are off: the server's public origin has no domain name", body = Problem),
-        (status = 429, description = "Too many attempts from this IP", body = Problem)))]
+        (status = 429, description = "Too many attempts from this IP", body = Problem),
+        (status = 503, description = "Too many passkey sign-ins are open at once; retry in a moment", body = Problem)))]
 #[tracing::instrument(skip_all)]
 async fn login_start(
     _: CsrfChecked,
@@ -275,8 +277,7 @@ async fn login_start(
     responses((status = 200, description = "Signed in: as a password login (access token, refresh cookie, device cookie)", body = TokenResponse,
             headers(("set-cookie" = String, description = "The refresh cookie, a device cookie, and the spent ceremony's cookie removed"))),
         (status = 401, description = "The passkey's answer was refused (type `passkey-refused`), or the DPoP proof was", body = Problem),
-        (status = 404, description = "Passkeys are off: the server's public origin has no domain name", body = Problem),
-        (status = 429, description = "Too many attempts from this IP", body = Problem)))]
+        (status = 404, description = "Passkeys are off: the server's public origin has no domain name", body = Problem)))]
 #[tracing::instrument(skip_all)]
 async fn login_finish(
     _: CsrfChecked,
@@ -286,13 +287,14 @@ async fn login_finish(
     uri: Uri,
     ApiJson(body): ApiJson<LoginFinish>,
 ) -> ApiResult<Response> {
-    state.auth_ip_limiter.check(meta.ip)?;
-    // The proof first: a bad one must not spend the ceremony.
+    // The per-address budget was charged when this sign-in started (one sign-in, one unit).
+    // The proof first, its jti recorded too: a bad or replayed one must not spend the
+    // ceremony, the passkey's counter or a `passkey_used` event.
     let jkt = super::auth::bound_key(&state, &headers, uri.path())?;
+    let jkt = super::auth::bind(&state, jkt).await?;
     let ceremony = state.cookies.read_ceremony(&headers);
     let ip = meta.ip.to_string();
     let user = passkeys::finish_login(&state, ceremony.as_deref(), body.credential, &ip).await?;
-    let jkt = super::auth::bind(&state, jkt).await?;
     let (grant, refresh) = flows::start_session(
         &state,
         &user,

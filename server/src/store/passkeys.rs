@@ -57,7 +57,9 @@ pub async fn insert(
 }
 
 /// After a login with it: the credential's new state (its signature counter) and the time.
-pub async fn used(db: &Db, id: &str, passkey: &str, now: i64) -> sqlx::Result<()> {
+/// `false` if the passkey is gone (deleted while its sign-in was being checked): the sign-in is
+/// then refused, not let through on the strength of a passkey that no longer exists.
+pub async fn used(db: &Db, id: &str, passkey: &str, now: i64) -> sqlx::Result<bool> {
     with_pool!(db, write, p => sqlx::query(
         "UPDATE passkeys SET passkey = $1, last_used_at = $2 WHERE id = $3",
     )
@@ -66,7 +68,7 @@ pub async fn used(db: &Db, id: &str, passkey: &str, now: i64) -> sqlx::Result<()
     .bind(id)
     .execute(p)
     .await
-    .map(drop))
+    .map(|r| r.rows_affected() == 1))
 }
 
 /// Renames one of the user's passkeys; the row, or `None` if the user has no such passkey.
@@ -97,7 +99,19 @@ pub async fn delete(db: &Db, user_id: &str, id: &str) -> sqlx::Result<bool> {
         .map(|r| r.rows_affected() == 1))
 }
 
-/// Starts a ceremony: its state, kept until `expires_at`.
+/// Live ceremonies of every kind (for the cap on how many may be open at once).
+pub async fn live_ceremonies(db: &Db, now: i64) -> sqlx::Result<i64> {
+    with_pool!(db, read, p => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM webauthn_ceremonies WHERE expires_at >= $1",
+    )
+    .bind(now)
+    .fetch_one(p)
+    .await)
+}
+
+/// Starts a ceremony: its state, kept until `expires_at`. A registration replaces the user's
+/// earlier one, if any: one account has at most one registration open, so a signed-in user
+/// cannot fill the table.
 pub async fn begin_ceremony(
     db: &Db,
     kind: &str,
@@ -106,17 +120,27 @@ pub async fn begin_ceremony(
     expires_at: i64,
 ) -> sqlx::Result<String> {
     let id = uuid::Uuid::new_v4().to_string();
-    with_pool!(db, write, p => sqlx::query(
-        "INSERT INTO webauthn_ceremonies (id, kind, user_id, state, expires_at) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(&id)
-    .bind(kind)
-    .bind(user_id)
-    .bind(state)
-    .bind(expires_at)
-    .execute(p)
-    .await
-    .map(drop))?;
+    with_pool!(db, write, p => {
+        let mut tx = p.begin().await?;
+        if let Some(user) = user_id {
+            sqlx::query("DELETE FROM webauthn_ceremonies WHERE user_id = $1 AND kind = $2")
+                .bind(user)
+                .bind(kind)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "INSERT INTO webauthn_ceremonies (id, kind, user_id, state, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&id)
+        .bind(kind)
+        .bind(user_id)
+        .bind(state)
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
+    })?;
     Ok(id)
 }
 

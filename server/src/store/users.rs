@@ -95,8 +95,8 @@ pub async fn set_password_hash(db: &Db, user_id: &str, hash: &str) -> sqlx::Resu
     Ok(n == 1)
 }
 
-/// Sets a new password hash and revokes every live session of the account, in one
-/// transaction: a password change either happened with all its sessions ended, or not at all
+/// Sets a new password hash, revokes every live session of the account and removes its passkeys,
+/// in one transaction: a password change either happened with all its sessions ended, or not at all
 /// (never "changed, but the thief's session lives on"). `expected`: the hash the caller checked
 /// the current password against; if another change committed meanwhile, nothing is done and
 /// `None` comes back. The `UPDATE` of the user's row comes first, so a login racing it waits for
@@ -124,6 +124,13 @@ pub async fn change_password(
         // transaction ends unused.
         if changed == 1 {
             let ids = super::sessions::revoke_all_in(&mut Conn::of(&mut tx), user_id, now, reason).await?;
+            // Every passkey goes with the old password: one added by whoever held a session
+            // (a borrowed laptop, a script in the page within minutes of a sign-in) must not
+            // outlive the change that was meant to shut them out. The owner adds theirs again.
+            sqlx::query("DELETE FROM passkeys WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
             Ok(Some(ids))
         } else {

@@ -32,13 +32,13 @@ fn set_nonce(nonce: Option<String>) {
 }
 
 /// A client's DPoP key pair (the browser's non-extractable CryptoKey, in the tests a plain key).
-enum Key {
+pub(crate) enum Key {
     Ed(ed25519_dalek::SigningKey),
     Es(p256::ecdsa::SigningKey),
 }
 
 impl Key {
-    fn ed() -> Self {
+    pub(crate) fn ed() -> Self {
         Key::Ed(ed25519_dalek::SigningKey::from_bytes(&rand::random()))
     }
 
@@ -108,7 +108,7 @@ impl Key {
     }
 
     /// A well-formed proof for `method url` at `iat`, for `token` if given.
-    fn proof(&self, method: &str, url: &str, iat: i64, token: Option<&str>) -> String {
+    pub(crate) fn proof(&self, method: &str, url: &str, iat: i64, token: Option<&str>) -> String {
         let mut claims =
             json!({"jti": uuid::Uuid::new_v4().to_string(), "htm": method, "htu": url, "iat": iat});
         if let Some(t) = token {
