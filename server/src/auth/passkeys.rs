@@ -257,7 +257,12 @@ pub async fn finish_login(
     let result = match webauthn.finish_discoverable_authentication(&credential, auth, &keys) {
         Ok(r) => r,
         Err(WebauthnError::CredentialPossibleCompromise) => {
-            tracing::warn!(user = %user.id, passkey = %row.id, "passkey signature counter went backwards");
+            // Two authenticators answer for one credential: a clone. Which one is the owner's
+            // cannot be told, so the passkey goes (both stop working; the owner signs in with
+            // the password and adds a new one). Keeping it would leave it to whichever copy
+            // sends the higher counter, the clone's as likely as the owner's.
+            tracing::warn!(user = %user.id, passkey = %row.id, "passkey signature counter went backwards: removed");
+            store::passkeys::delete(&state.db, &user.id, &row.id).await?;
             store::events::record(
                 &state.db,
                 now,
@@ -266,13 +271,13 @@ pub async fn finish_login(
                 None,
                 Some(ip),
                 &format!(
-                    "passkey_counter_regressed: {} (a cloned authenticator?)",
+                    "passkey_counter_regressed: {} (a cloned authenticator?): removed",
                     row.name
                 ),
             )
             .await?;
             return Err(refused(
-                "this passkey's signature counter went backwards: it may have been cloned",
+                "this passkey's signature counter went backwards: it may have been cloned, so it was removed; sign in with the password and add a new one",
             ));
         }
         Err(e) => {
@@ -281,8 +286,10 @@ pub async fn finish_login(
         }
     };
     passkey.update_credential(&result);
-    if !store::passkeys::used(&state.db, &row.id, &to_json(&passkey)?, now).await? {
-        return Err(unknown());
+    if !store::passkeys::used(&state.db, &row.id, &row.passkey, &to_json(&passkey)?, now).await? {
+        return Err(refused(
+            "this passkey changed while the sign-in was checked (deleted, or used by another sign-in at the same moment): start again",
+        ));
     }
     store::events::record(
         &state.db,

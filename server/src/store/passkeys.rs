@@ -56,16 +56,19 @@ pub async fn insert(
     }
 }
 
-/// After a login with it: the credential's new state (its signature counter) and the time.
-/// `false` if the passkey is gone (deleted while its sign-in was being checked): the sign-in is
-/// then refused, not let through on the strength of a passkey that no longer exists.
-pub async fn used(db: &Db, id: &str, passkey: &str, now: i64) -> sqlx::Result<bool> {
+/// After a login with it: the credential's new state (its signature counter) and the time, if
+/// the stored state is still `was` (what the sign-in was checked against). `false` otherwise:
+/// the passkey was deleted meanwhile, or another sign-in with it finished first (its counter
+/// moved), and the sign-in is refused rather than let through on a state that is gone, or
+/// allowed to put an older counter back.
+pub async fn used(db: &Db, id: &str, was: &str, passkey: &str, now: i64) -> sqlx::Result<bool> {
     with_pool!(db, write, p => sqlx::query(
-        "UPDATE passkeys SET passkey = $1, last_used_at = $2 WHERE id = $3",
+        "UPDATE passkeys SET passkey = $1, last_used_at = $2 WHERE id = $3 AND passkey = $4",
     )
     .bind(passkey)
     .bind(now)
     .bind(id)
+    .bind(was)
     .execute(p)
     .await
     .map(|r| r.rows_affected() == 1))

@@ -442,6 +442,19 @@ async fn a_signature_counter_that_goes_backwards_is_refused_and_recorded() {
         kinds.contains(&"passkey_counter_regressed".to_owned()),
         "{kinds:?}"
     );
+    // Which copy is the owner's cannot be told: the passkey is gone, for the higher counter too.
+    assert_problem(
+        sign_in(&app, &mut key, &passkey).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    let list: Value = app
+        .get_auth("/api/passkeys", &login.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list, json!([]));
 }
 
 #[tokio::test]
