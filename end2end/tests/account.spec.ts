@@ -54,6 +54,10 @@ test('a new password logs the other browser out, and its old password no longer 
 test('a deleted account is gone: logged out, cookies cleared, its login refused', async ({ page, request }) => {
   const username = await createUser(request, 'delete');
   await loginUI(page, username);
+  // Another tab of the same browser, on the notes page.
+  const other = await page.context().newPage();
+  await other.goto('/notes');
+  await expect(other.getByTestId('current-user')).toContainText(username);
   await page.goto('/account');
   const form = page.getByTestId('delete-account');
   await form.getByLabel('Password').fill(PASSWORD);
@@ -63,6 +67,10 @@ test('a deleted account is gone: logged out, cookies cleared, its login refused'
   await form.getByRole('button', { name: 'Delete my account' }).click();
   await expect(page).toHaveURL(/\/login/);
   await expect(page.getByText('Your account and its notes have been deleted.')).toBeVisible();
+  // The other tab goes to the login page too, without a dialog asking for the password of an
+  // account that no longer exists.
+  await expect(other).toHaveURL(/\/login/);
+  await expect(other.getByRole('dialog')).toHaveCount(0);
   const cookies = await page.context().cookies();
   expect(cookies.filter((c) => c.name.startsWith('__Host-cloakroom'))).toEqual([]);
   const res = await request.post('/api/auth/login', { data: { username, password: PASSWORD } });

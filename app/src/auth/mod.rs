@@ -187,7 +187,9 @@ impl Auth {
     /// sharing the now cleared cookie, is told the session ended.
     pub fn account_gone(&self, message: String) {
         self.signed_out(message);
-        tabs::announce(tabs::Message::Ended);
+        // A logout to the other tabs, not an ended session: they go to the login page rather
+        // than keep their page behind a dialog asking the password of an account that is gone.
+        tabs::announce(tabs::Message::Logout);
     }
 
     /// Forgets the token (and the refresh timer): the session ended under the page.
