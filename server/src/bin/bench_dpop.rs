@@ -7,6 +7,7 @@
 //!                                                      "token proof" lines, keys in turn
 //!
 //!     bench-dpop cost <n>                           in-process cost of each step of a DPoP check
+//!     bench-dpop argon2 <m-kib> <secs>              password hashes per second, in process
 //!
 //! `tokens` has key i's access token on line i (from logging in with its proof); `nonce` is the
 //! server's current `DPoP-Nonce` (the run must end within two nonce periods). `cost` prints the
@@ -142,8 +143,53 @@ fn cost(n: usize) {
     );
 }
 
+/// The argon2 limit: hashes per second through the server's own `Hasher` (one hash per core,
+/// its own parameters), kept full for `secs`. A login checks one hash, so this is the most
+/// logins per second the machine can check.
+fn argon2_rate(m_kib: u32, secs: u64) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let hasher = std::sync::Arc::new(cloakroom::auth::password::Hasher::new(m_kib)?);
+        let password = std::sync::Arc::new(
+            cloakroom::domain::Password::parse_new("a bench passphrase 42", "bench")
+                .map_err(anyhow::Error::msg)?,
+        );
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        let workers = 2 * std::thread::available_parallelism().map_or(1, |n| n.get());
+        let start = std::time::Instant::now();
+        let tasks: Vec<_> = (0..workers)
+            .map(|_| {
+                let (hasher, password) = (hasher.clone(), password.clone());
+                tokio::spawn(async move {
+                    let mut n = 0u64;
+                    while std::time::Instant::now() < until {
+                        if hasher.hash(&password).await.is_ok() {
+                            n += 1;
+                        }
+                    }
+                    n
+                })
+            })
+            .collect();
+        let mut total = 0;
+        for t in tasks {
+            total += t.await?;
+        }
+        println!(
+            "argon2 limit: {:.1} hashes/s ({m_kib} KiB, the server's hasher, {secs} s)",
+            total as f64 / start.elapsed().as_secs_f64()
+        );
+        anyhow::Ok(())
+    })
+}
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("argon2") {
+        let m = args.get(1).map_or(Ok(19456), |m| m.parse())?;
+        let secs = args.get(2).map_or(Ok(4), |s| s.parse())?;
+        return argon2_rate(m, secs);
+    }
     if args.first().map(String::as_str) == Some("cost") {
         cost(args.get(1).map_or(Ok(2000), |n| n.parse())?);
         return Ok(());
