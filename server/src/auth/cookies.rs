@@ -34,10 +34,20 @@ pub const SECURE_NAME: &str = "__Host-cloakroom_refresh";
 pub const DEV_NAME: &str = "cloakroom_refresh";
 pub const SECURE_DEVICE_NAME: &str = "__Host-cloakroom_device";
 pub const DEV_DEVICE_NAME: &str = "cloakroom_device";
-/// The passkey ceremony in progress in this browser (`auth::passkeys`): it binds a challenge to
-/// the browser that asked for it.
-pub const SECURE_CEREMONY_NAME: &str = "__Host-cloakroom_webauthn";
-pub const DEV_CEREMONY_NAME: &str = "cloakroom_webauthn";
+/// The passkey ceremonies in progress in this browser (`auth::passkeys`): they bind a challenge
+/// to the browser that asked for it. One name per kind, so a sign-in begun in one tab (the login
+/// page) does not drop a registration under way in another (the account page).
+pub const SECURE_REGISTER_CEREMONY_NAME: &str = "__Host-cloakroom_webauthn_register";
+pub const DEV_REGISTER_CEREMONY_NAME: &str = "cloakroom_webauthn_register";
+pub const SECURE_LOGIN_CEREMONY_NAME: &str = "__Host-cloakroom_webauthn_login";
+pub const DEV_LOGIN_CEREMONY_NAME: &str = "cloakroom_webauthn_login";
+
+/// Which passkey ceremony a cookie names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ceremony {
+    Register,
+    Login,
+}
 
 /// The 400 answer to a request carrying the refresh cookie's name twice.
 pub const DUPLICATE: &str = "the request carries the refresh cookie more than once (a cookie planted by another site?); nothing was changed. Clear this site's cookies and log in again";
@@ -115,31 +125,32 @@ impl CookiePolicy {
         read_once(headers, self.device_name()).ok().flatten()
     }
 
-    fn ceremony_name(&self) -> &'static str {
-        if self.insecure_dev {
-            DEV_CEREMONY_NAME
-        } else {
-            SECURE_CEREMONY_NAME
+    fn ceremony_name(&self, kind: Ceremony) -> &'static str {
+        match (kind, self.insecure_dev) {
+            (Ceremony::Register, false) => SECURE_REGISTER_CEREMONY_NAME,
+            (Ceremony::Register, true) => DEV_REGISTER_CEREMONY_NAME,
+            (Ceremony::Login, false) => SECURE_LOGIN_CEREMONY_NAME,
+            (Ceremony::Login, true) => DEV_LOGIN_CEREMONY_NAME,
         }
     }
 
     /// `Set-Cookie` naming a passkey ceremony, for as long as the ceremony lives.
-    pub fn set_ceremony(&self, id: &str, max_age_secs: i64) -> HeaderValue {
-        let mut c = self.named(self.ceremony_name(), id.to_owned());
+    pub fn set_ceremony(&self, kind: Ceremony, id: &str, max_age_secs: i64) -> HeaderValue {
+        let mut c = self.named(self.ceremony_name(kind), id.to_owned());
         c.set_max_age(CookieDuration::seconds(max_age_secs.max(0)));
         HeaderValue::from_str(&c.to_string()).expect("cookie is ASCII")
     }
 
-    /// `Set-Cookie` that removes the ceremony cookie (the ceremony is spent).
-    pub fn clear_ceremony(&self) -> HeaderValue {
-        let mut c = self.named(self.ceremony_name(), String::new());
+    /// `Set-Cookie` that removes a ceremony cookie (the ceremony is spent).
+    pub fn clear_ceremony(&self, kind: Ceremony) -> HeaderValue {
+        let mut c = self.named(self.ceremony_name(kind), String::new());
         c.set_max_age(CookieDuration::ZERO);
         HeaderValue::from_str(&c.to_string()).expect("cookie is ASCII")
     }
 
-    /// The ceremony this browser began, if the request names exactly one.
-    pub fn read_ceremony(&self, headers: &HeaderMap) -> Option<String> {
-        read_once(headers, self.ceremony_name()).ok().flatten()
+    /// The ceremony of `kind` this browser began, if the request names exactly one.
+    pub fn read_ceremony(&self, kind: Ceremony, headers: &HeaderMap) -> Option<String> {
+        read_once(headers, self.ceremony_name(kind)).ok().flatten()
     }
 }
 

@@ -17,6 +17,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     auth::{
+        cookies::Ceremony,
         flows,
         passkeys::{self, CEREMONY_SECS},
         sessions, AuthUser,
@@ -117,11 +118,11 @@ fn info(row: PasskeyRow) -> PasskeyInfo {
 }
 
 /// The ceremony's options, with the cookie that ties the ceremony to this browser.
-fn with_ceremony(state: &AppState, options: Value, id: &str) -> Response {
+fn with_ceremony(state: &AppState, kind: Ceremony, options: Value, id: &str) -> Response {
     let mut res = Json(options).into_response();
     res.headers_mut().append(
         header::SET_COOKIE,
-        state.cookies.set_ceremony(id, CEREMONY_SECS),
+        state.cookies.set_ceremony(kind, id, CEREMONY_SECS),
     );
     res
 }
@@ -165,7 +166,7 @@ async fn register_start(
     };
     let existing = store::passkeys::list(&state.db, &account.id).await?;
     let (options, id) = passkeys::begin_registration(&state, &account, &existing).await?;
-    Ok(with_ceremony(&state, options, &id))
+    Ok(with_ceremony(&state, Ceremony::Register, options, &id))
 }
 
 #[utoipa::path(post, path = "/api/passkeys/register/finish", tag = "passkeys", security(("bearer" = [])),
@@ -182,7 +183,7 @@ async fn register_finish(
     ApiJson(body): ApiJson<RegisterFinish>,
 ) -> ApiResult<Response> {
     let name = passkey_name(&body.name)?;
-    let ceremony = state.cookies.read_ceremony(&headers);
+    let ceremony = state.cookies.read_ceremony(Ceremony::Register, &headers);
     let row = passkeys::finish_registration(
         &state,
         &user.user_id,
@@ -193,8 +194,10 @@ async fn register_finish(
     .await?;
     tracing::info!(passkey = %row.id, "passkey added");
     let mut res = (StatusCode::CREATED, Json(info(row))).into_response();
-    res.headers_mut()
-        .append(header::SET_COOKIE, state.cookies.clear_ceremony());
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        state.cookies.clear_ceremony(Ceremony::Register),
+    );
     Ok(res)
 }
 
@@ -267,7 +270,7 @@ async fn login_start(
     // The per-address budget of sign-ups and logins: a passkey sign-in is one more login.
     state.auth_ip_limiter.check(meta.ip)?;
     let (options, id) = passkeys::begin_login(&state).await?;
-    Ok(with_ceremony(&state, options, &id))
+    Ok(with_ceremony(&state, Ceremony::Login, options, &id))
 }
 
 #[utoipa::path(post, path = "/api/auth/passkey/finish", tag = "auth",
@@ -292,7 +295,7 @@ async fn login_finish(
     // ceremony, the passkey's counter or a `passkey_used` event.
     let jkt = super::auth::bound_key(&state, &headers, uri.path())?;
     let jkt = super::auth::bind(&state, jkt).await?;
-    let ceremony = state.cookies.read_ceremony(&headers);
+    let ceremony = state.cookies.read_ceremony(Ceremony::Login, &headers);
     let ip = meta.ip.to_string();
     let user = passkeys::finish_login(&state, ceremony.as_deref(), body.credential, &ip).await?;
     let (grant, refresh) = flows::start_session(
@@ -323,7 +326,10 @@ async fn login_finish(
             crate::auth::device::DEVICE_COOKIE_MAX_AGE_SECS,
         ),
     );
-    h.append(header::SET_COOKIE, state.cookies.clear_ceremony());
+    h.append(
+        header::SET_COOKIE,
+        state.cookies.clear_ceremony(Ceremony::Login),
+    );
     Ok(res)
 }
 

@@ -16,7 +16,8 @@ use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse, 
 
 use crate::helpers::*;
 
-const CEREMONY: &str = "__Host-cloakroom_webauthn";
+const REGISTERING: &str = "__Host-cloakroom_webauthn_register";
+const SIGNING_IN: &str = "__Host-cloakroom_webauthn_login";
 
 /// A server whose public origin has a domain name (browsers allow no passkeys on an IP).
 async fn passkey_app(extra: &[(&str, &str)]) -> TestApp {
@@ -34,13 +35,16 @@ fn authenticator() -> WebauthnAuthenticator<SoftPasskey> {
     WebauthnAuthenticator::new(SoftPasskey::new(true))
 }
 
-/// The ceremony id the answer's `Set-Cookie` names.
+/// The ceremony id the answer's `Set-Cookie` names (a registration's or a sign-in's).
 fn ceremony_of(res: &reqwest::Response) -> String {
     res.headers()
         .get_all("set-cookie")
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.strip_prefix(&format!("{CEREMONY}=")))
+        .find_map(|c| {
+            c.strip_prefix(&format!("{REGISTERING}="))
+                .or_else(|| c.strip_prefix(&format!("{SIGNING_IN}=")))
+        })
         .map(|c| c.split(';').next().unwrap().to_owned())
         .expect("the answer sets the ceremony cookie")
 }
@@ -72,7 +76,7 @@ async fn register_finish(
     app.client
         .post(app.url("/api/passkeys/register/finish"))
         .bearer_auth(access)
-        .header("cookie", format!("{CEREMONY}={ceremony}"))
+        .header("cookie", format!("{REGISTERING}={ceremony}"))
         .json(&json!({"name": "Laptop", "credential": credential}))
         .send()
         .await
@@ -173,7 +177,7 @@ async fn login_finish_with(
         .header("x-requested-with", "cloakroom")
         .json(&json!({"credential": answer}));
     if let Some(c) = ceremony {
-        req = req.header("cookie", format!("{CEREMONY}={c}"));
+        req = req.header("cookie", format!("{SIGNING_IN}={c}"));
     }
     if let Some(p) = dpop {
         req = req.header("dpop", p);
@@ -228,7 +232,7 @@ async fn a_passkey_signs_in_with_no_username_into_the_session_a_password_gives()
     assert!(
         cookies
             .iter()
-            .any(|c| c.to_str().unwrap().starts_with(&format!("{CEREMONY}=;"))),
+            .any(|c| c.to_str().unwrap().starts_with(&format!("{SIGNING_IN}=;"))),
         "the spent ceremony's cookie is removed"
     );
     let tokens: api_types::TokenResponse = res.json().await.unwrap();
@@ -744,4 +748,50 @@ async fn a_passkey_sign_in_binds_its_token_and_a_replayed_proof_spends_nothing()
     let fresh = dpop.proof("POST", &url, app.state.clock.now(), None);
     let res = login_finish_with(&app, Some(&ceremony), &answer, Some(&fresh)).await;
     assert_eq!(res.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_sign_in_begun_in_one_tab_leaves_a_registration_under_way_in_another() {
+    // A browser's cookie jar this time (plain-http cookies, so the jar keeps them over http).
+    let app = passkey_app(&[("CLOAKROOM_DEV_INSECURE_COOKIES", "true")]).await;
+    let (_, login) = app.new_user().await;
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    // The account page begins a registration…
+    let res = browser
+        .post(app.url("/api/passkeys/register/start"))
+        .bearer_auth(&login.access)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let mut options: Value = res.json().await.unwrap();
+    // …the login page, in another tab of the same browser, begins a sign-in…
+    let res = browser
+        .post(app.url("/api/auth/passkey/start"))
+        .header("x-requested-with", "cloakroom")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    // …and the registration still finishes: the two ceremonies have cookies of their own.
+    options["publicKey"]["authenticatorSelection"]["requireResidentKey"] = false.into();
+    let answer = authenticator()
+        .do_registration(origin(&app), serde_json::from_value(options).unwrap())
+        .unwrap();
+    let res = browser
+        .post(app.url("/api/passkeys/register/finish"))
+        .bearer_auth(&login.access)
+        .json(&json!({"name": "Laptop", "credential": answer}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::CREATED,
+        "{}",
+        res.text().await.unwrap()
+    );
 }
