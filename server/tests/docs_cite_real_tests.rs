@@ -81,12 +81,13 @@ fn code_spans(text: &str) -> Vec<(String, String, String)> {
         .step_by(2)
         .map(|i| {
             let before = parts[i - 1];
-            let tail = &before[before.len().saturating_sub(40)..];
-            let tail = if before.is_char_boundary(before.len().saturating_sub(40)) {
-                tail
-            } else {
-                ""
-            };
+            // The last 40 bytes, moved forward to a character boundary (a multi-byte character
+            // may straddle the cut).
+            let mut from = before.len().saturating_sub(40);
+            while !before.is_char_boundary(from) {
+                from += 1;
+            }
+            let tail = &before[from..];
             let after = parts.get(i + 1).copied().unwrap_or("");
             (
                 parts[i].trim().to_owned(),
@@ -211,6 +212,9 @@ fn the_check_recognises_test_names_and_finds_tests() {
         Some("a long title")
     );
     assert_eq!(quoted_title(" runs all five"), None);
+    // A multi-byte character where the 40-byte look-back cuts: no panic, the span is read.
+    let text = format!("x{}`a::b_c_d_e`", "é".repeat(30));
+    assert_eq!(code_spans(&text)[0].0, "a::b_c_d_e");
     let spec = "test('it\\'s a\n  long title', async () => {})";
     assert!(spec_has_title(spec, "it's a long"));
     assert!(!spec_has_title(spec, "it's a short"));
