@@ -128,32 +128,53 @@ async fn login(
     // The password was right: now the proof's jti is recorded (a replayed proof is refused
     // before any session exists).
     let jkt = bind(&state, jkt).await?;
-    let (grant, refresh) = flows::start_session(
+    browser_signed_in(
         &state,
+        &meta,
         &user,
         body.remember,
+        jkt.as_deref(),
+        "password",
+    )
+    .await
+}
+
+/// A browser that proved who it is (a password or a passkey) gets its session: the access
+/// token (bound to `jkt` when its request carried a proof), the refresh cookie and a device
+/// cookie. From here on this browser's login attempts have a guess budget of their own
+/// (`auth::device`). `via` names the proof, for the log line.
+pub(crate) async fn browser_signed_in(
+    state: &AppState,
+    meta: &ClientMeta,
+    user: &crate::store::users::UserRow,
+    remember: bool,
+    jkt: Option<&str>,
+    via: &'static str,
+) -> ApiResult<Response> {
+    let (grant, refresh) = flows::start_session(
+        state,
+        user,
+        remember,
         jkt.is_some(),
         meta.user_agent.as_deref(),
         meta.ip,
     )
     .await?;
     let now = state.clock.now();
-    let tokens = sessions::tokens_for(&state, &grant, now, jkt.as_deref())?;
-    tracing::info!(user = %grant.user_id, session = %grant.session_id, "logged in");
+    let tokens = sessions::tokens_for(state, &grant, now, jkt)?;
+    tracing::info!(user = %grant.user_id, session = %grant.session_id, via, "logged in");
     let mut res = with_refresh_cookie(
-        &state,
+        state,
         tokens,
         Some((
             &refresh,
             grant.persistent.then_some(grant.refresh_expires_at - now),
         )),
     );
-    // This browser now knows the password of this account: from here on its login attempts
-    // have their own guess budget (`auth::device`).
     res.headers_mut().append(
         header::SET_COOKIE,
         state.cookies.set_device(
-            &flows::device_cookie(&state, &user),
+            &flows::device_cookie(state, user),
             crate::auth::device::DEVICE_COOKIE_MAX_AGE_SECS,
         ),
     );
@@ -161,7 +182,7 @@ async fn login(
 }
 
 /// The token answer, with the refresh cookie when one was (re)issued.
-pub(crate) fn with_refresh_cookie(
+fn with_refresh_cookie(
     state: &AppState,
     tokens: TokenResponse,
     cookie: Option<(&str, Option<i64>)>,

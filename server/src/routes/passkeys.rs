@@ -20,7 +20,7 @@ use crate::{
         cookies::Ceremony,
         flows,
         passkeys::{self, CEREMONY_SECS},
-        sessions, AuthUser,
+        AuthUser,
     },
     error::{ApiError, ApiResult},
     extract::{ApiJson, ClientMeta, CsrfChecked},
@@ -298,35 +298,17 @@ async fn login_finish(
     let ceremony = state.cookies.read_ceremony(Ceremony::Login, &headers);
     let ip = meta.ip.to_string();
     let user = passkeys::finish_login(&state, ceremony.as_deref(), body.credential, &ip).await?;
-    let (grant, refresh) = flows::start_session(
+    let mut res = super::auth::browser_signed_in(
         &state,
+        &meta,
         &user,
         body.remember,
-        jkt.is_some(),
-        meta.user_agent.as_deref(),
-        meta.ip,
+        jkt.as_deref(),
+        "passkey",
     )
     .await?;
-    let now = state.clock.now();
-    let tokens = sessions::tokens_for(&state, &grant, now, jkt.as_deref())?;
-    tracing::info!(user = %grant.user_id, session = %grant.session_id, "signed in with a passkey");
-    let mut res = super::auth::with_refresh_cookie(
-        &state,
-        tokens,
-        Some((
-            &refresh,
-            grant.persistent.then_some(grant.refresh_expires_at - now),
-        )),
-    );
-    let h = res.headers_mut();
-    h.append(
-        header::SET_COOKIE,
-        state.cookies.set_device(
-            &flows::device_cookie(&state, &user),
-            crate::auth::device::DEVICE_COOKIE_MAX_AGE_SECS,
-        ),
-    );
-    h.append(
+    // The spent ceremony's cookie goes.
+    res.headers_mut().append(
         header::SET_COOKIE,
         state.cookies.clear_ceremony(Ceremony::Login),
     );
