@@ -83,6 +83,18 @@ async fn register_finish(
         .unwrap()
 }
 
+/// The software passkey's answer to registration `options` for `origin`, as JSON. It cannot keep
+/// a resident credential (see the module's comment), so that requirement is taken out first.
+fn answer_registration(
+    key: &mut WebauthnAuthenticator<SoftPasskey>,
+    origin: Url,
+    mut options: Value,
+) -> Value {
+    options["publicKey"]["authenticatorSelection"]["requireResidentKey"] = false.into();
+    let options: CreationChallengeResponse = serde_json::from_value(options).unwrap();
+    serde_json::to_value(key.do_registration(origin, options).unwrap()).unwrap()
+}
+
 /// Adds a passkey to the account of `access` (signed in just now), made by `key`.
 async fn register(
     app: &TestApp,
@@ -92,7 +104,7 @@ async fn register(
     let res = register_start(app, access, json!({})).await;
     assert_eq!(res.status(), StatusCode::OK);
     let ceremony = ceremony_of(&res);
-    let mut options: Value = res.json().await.unwrap();
+    let options: Value = res.json().await.unwrap();
     let user_handle = options["publicKey"]["user"]["id"]
         .as_str()
         .unwrap()
@@ -105,11 +117,7 @@ async fn register(
         options["publicKey"]["authenticatorSelection"]["userVerification"],
         "required"
     );
-    // The software passkey cannot keep a resident credential (see the module's comment).
-    options["publicKey"]["authenticatorSelection"]["requireResidentKey"] = false.into();
-    let options: CreationChallengeResponse = serde_json::from_value(options).unwrap();
-    let credential = key.do_registration(origin(app), options).unwrap();
-    let credential = serde_json::to_value(credential).unwrap();
+    let credential = answer_registration(key, origin(app), options);
     let cred_id = credential["id"].as_str().unwrap().to_owned();
     let res = register_finish(app, access, &ceremony, credential).await;
     assert_eq!(
@@ -372,18 +380,9 @@ async fn a_challenge_begun_in_one_browser_cannot_be_finished_in_another() {
     let (_, other) = app.new_user().await;
     let res = register_start(&app, &login.access, json!({})).await;
     let ceremony = ceremony_of(&res);
-    let mut options: Value = res.json().await.unwrap();
-    options["publicKey"]["authenticatorSelection"]["requireResidentKey"] = false.into();
-    let credential = authenticator()
-        .do_registration(origin(&app), serde_json::from_value(options).unwrap())
-        .unwrap();
-    let res = register_finish(
-        &app,
-        &other.access,
-        &ceremony,
-        serde_json::to_value(&credential).unwrap(),
-    )
-    .await;
+    let options: Value = res.json().await.unwrap();
+    let credential = answer_registration(&mut authenticator(), origin(&app), options);
+    let res = register_finish(&app, &other.access, &ceremony, credential).await;
     assert_problem(res, StatusCode::FORBIDDEN).await;
     let list: Value = app
         .get_auth("/api/passkeys", &other.access)
@@ -598,16 +597,12 @@ async fn a_ceremony_begun_on_one_instance_finishes_on_the_other_and_a_deletion_r
     // Registration begun on A, finished on B.
     let res = register_start(&a, &login.access, json!({})).await;
     let ceremony = ceremony_of(&res);
-    let mut options: Value = res.json().await.unwrap();
+    let options: Value = res.json().await.unwrap();
     let user_handle = options["publicKey"]["user"]["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    options["publicKey"]["authenticatorSelection"]["requireResidentKey"] = false.into();
-    let credential = key
-        .do_registration(origin(&a), serde_json::from_value(options).unwrap())
-        .unwrap();
-    let credential = serde_json::to_value(credential).unwrap();
+    let credential = answer_registration(&mut key, origin(&a), options);
     let cred_id = credential["id"].as_str().unwrap().to_owned();
     let res = register_finish(&b, &login.access, &ceremony, credential).await;
     assert_eq!(res.status(), StatusCode::CREATED);
@@ -689,20 +684,11 @@ async fn an_account_has_one_registration_open_and_at_most_twenty_passkeys() {
     // Two registrations begun: only the later one can be finished.
     let first = register_start(&app, &login.access, json!({})).await;
     let first_ceremony = ceremony_of(&first);
-    let mut options: Value = first.json().await.unwrap();
-    options["publicKey"]["authenticatorSelection"]["requireResidentKey"] = false.into();
-    let answer = authenticator()
-        .do_registration(origin(&app), serde_json::from_value(options).unwrap())
-        .unwrap();
+    let options: Value = first.json().await.unwrap();
+    let answer = answer_registration(&mut authenticator(), origin(&app), options);
     let mut key = authenticator();
     register(&app, &mut key, &login.access).await;
-    let res = register_finish(
-        &app,
-        &login.access,
-        &first_ceremony,
-        serde_json::to_value(answer).unwrap(),
-    )
-    .await;
+    let res = register_finish(&app, &login.access, &first_ceremony, answer).await;
     assert_problem(res, StatusCode::FORBIDDEN).await;
     for _ in 1..cloakroom::auth::passkeys::PASSKEYS_MAX {
         register(&app, &mut authenticator(), &login.access).await;
@@ -767,7 +753,7 @@ async fn a_sign_in_begun_in_one_tab_leaves_a_registration_under_way_in_another()
         .send()
         .await
         .unwrap();
-    let mut options: Value = res.json().await.unwrap();
+    let options: Value = res.json().await.unwrap();
     // …the login page, in another tab of the same browser, begins a sign-in…
     let res = browser
         .post(app.url("/api/auth/passkey/start"))
@@ -777,10 +763,7 @@ async fn a_sign_in_begun_in_one_tab_leaves_a_registration_under_way_in_another()
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     // …and the registration still finishes: the two ceremonies have cookies of their own.
-    options["publicKey"]["authenticatorSelection"]["requireResidentKey"] = false.into();
-    let answer = authenticator()
-        .do_registration(origin(&app), serde_json::from_value(options).unwrap())
-        .unwrap();
+    let answer = answer_registration(&mut authenticator(), origin(&app), options);
     let res = browser
         .post(app.url("/api/passkeys/register/finish"))
         .bearer_auth(&login.access)
