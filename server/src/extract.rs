@@ -27,17 +27,21 @@ pub struct ApiJson<T>(pub T);
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
-        let detail = rejection.body_text();
-        match rejection.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => {
-                ApiError::PayloadTooLarge("request body is too large".into())
-            }
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-                ApiError::UnsupportedMediaType("expected `Content-Type: application/json`".into())
-            }
-            StatusCode::UNPROCESSABLE_ENTITY => ApiError::Unprocessable(detail),
-            _ => ApiError::BadRequest(detail),
+        body_rejected(rejection.status(), rejection.body_text())
+    }
+}
+
+/// A body axum's JSON or form extractor refused, as the problem its status names.
+fn body_rejected(status: StatusCode, detail: String) -> ApiError {
+    match status {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::PayloadTooLarge("request body is too large".into())
         }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            ApiError::UnsupportedMediaType("expected `Content-Type: application/json`".into())
+        }
+        StatusCode::UNPROCESSABLE_ENTITY => ApiError::Unprocessable(detail),
+        _ => ApiError::BadRequest(detail),
     }
 }
 
@@ -72,13 +76,8 @@ where
         }
         match axum::Form::<T>::from_request(req, state).await {
             Ok(axum::Form(t)) => Ok(Self(t)),
-            Err(rejection) => Err(match rejection.status() {
-                StatusCode::PAYLOAD_TOO_LARGE => {
-                    ApiError::PayloadTooLarge("request body is too large".into())
-                }
-                StatusCode::UNPROCESSABLE_ENTITY => ApiError::Unprocessable(rejection.body_text()),
-                _ => ApiError::BadRequest(rejection.body_text()),
-            }),
+            // The form's content type was checked above: its 415 cannot happen here.
+            Err(rejection) => Err(body_rejected(rejection.status(), rejection.body_text())),
         }
     }
 }
