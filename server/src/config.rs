@@ -57,6 +57,19 @@ pub struct Settings {
     /// `None`: the default, worked out from the core count (`Hasher::with_queue`).
     pub hash_queue: Option<usize>,
     pub argon2_m_kib: u32,
+    /// The OpenID provider to sign in through (`auth::oidc`), when one is configured.
+    pub oidc: Option<OidcSettings>,
+}
+
+/// Cloakroom as a confidential client of the team's OpenID provider. `Debug` prints no secret:
+/// the library's `ClientSecret` redacts itself.
+#[derive(Debug, Clone)]
+pub struct OidcSettings {
+    pub issuer: openidconnect::IssuerUrl,
+    pub client_id: openidconnect::ClientId,
+    pub client_secret: openidconnect::ClientSecret,
+    /// 1 to 64 characters on one line.
+    pub name: String,
 }
 
 /// One setting: its variable, its default, what it does. [`SETTINGS`] is the only list: the
@@ -113,6 +126,10 @@ settings! {
     HASH_QUEUE = "CLOAKROOM_HASH_QUEUE", Computed("8 per core"), "logins and signups that may wait for a password-hashing slot (one per core); past it those routes alone answer 503 with `Retry-After`, so a login flood cannot starve the rest";
     LOG = "CLOAKROOM_LOG", Value("info"), "tracing filter; at `info`, one line per request (method, path, status, latency, request id)";
     LOG_FORMAT = "CLOAKROOM_LOG_FORMAT", Value("text"), "`json` for one JSON object per line";
+    OIDC_ISSUER = "CLOAKROOM_OIDC_ISSUER", Computed("(none)"), "sign-in through this OpenID provider (its discovery document is read from `/.well-known/openid-configuration` under it); https, or http on loopback for tests. The four `CLOAKROOM_OIDC_*` settings are all set or none; with none, no OIDC route exists";
+    OIDC_CLIENT_ID = "CLOAKROOM_OIDC_CLIENT_ID", Computed("(none)"), "Cloakroom's client id at that provider (redirect URI `{public origin}/api/auth/oidc/callback`, back-channel logout URI `{public origin}/api/auth/oidc/backchannel-logout`)";
+    OIDC_CLIENT_SECRET = "CLOAKROOM_OIDC_CLIENT_SECRET", Computed("(none)"), "its client secret (never logged)";
+    OIDC_NAME = "CLOAKROOM_OIDC_NAME", Computed("(none)"), "the provider's name on the login page's button, \"Sign in with {name}\"";
 }
 
 impl Setting {
@@ -260,6 +277,7 @@ impl Settings {
             max_in_flight: r.get(&MAX_IN_FLIGHT)?,
             test_clock: r.get(&TEST_CLOCK)?,
             hash_queue: r.opt(&HASH_QUEUE)?,
+            oidc: oidc(&r)?,
         };
         if s.test_clock
             && (!s.host.is_loopback()
@@ -313,6 +331,72 @@ impl Settings {
         }
         Ok(s)
     }
+}
+
+/// The four `CLOAKROOM_OIDC_*` settings: all or none.
+fn oidc<F: Fn(&str) -> Option<String>>(r: &Reader<F>) -> anyhow::Result<Option<OidcSettings>> {
+    let all = [
+        &OIDC_ISSUER,
+        &OIDC_CLIENT_ID,
+        &OIDC_CLIENT_SECRET,
+        &OIDC_NAME,
+    ];
+    let values: Vec<Option<String>> = all
+        .iter()
+        .map(|s| {
+            r.raw(s)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        })
+        .collect();
+    let [Some(issuer), Some(client_id), Some(secret), Some(name)] = values.as_slice() else {
+        if values.iter().any(Option::is_some) {
+            let missing: Vec<&str> = all
+                .iter()
+                .zip(&values)
+                .filter(|(_, v)| v.is_none())
+                .map(|(s, _)| s.name)
+                .collect();
+            bail!(
+                "the CLOAKROOM_OIDC_* settings are all set or none; missing: {}",
+                missing.join(", ")
+            );
+        }
+        return Ok(None);
+    };
+    let url = openidconnect::url::Url::parse(issuer)
+        .with_context(|| format!("{}={issuer:?} is not a URL", OIDC_ISSUER.name))?;
+    let loopback = match url.host() {
+        Some(openidconnect::url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(openidconnect::url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(openidconnect::url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    // The issuer's discovery document names the keys every ID token is checked against: over
+    // plain http anyone on the path could swap them. Loopback is the one exception (a test
+    // provider on this machine), as for the public origin's `Secure` cookies.
+    if !(url.scheme() == "https" || (url.scheme() == "http" && loopback)) {
+        bail!(
+            "{}={issuer:?} must be https (http only on loopback, for tests)",
+            OIDC_ISSUER.name
+        );
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        bail!(
+            "{}={issuer:?} may have no query or fragment (OpenID Connect Discovery §2)",
+            OIDC_ISSUER.name
+        );
+    }
+    if name.chars().count() > 64 || name.chars().any(char::is_control) {
+        bail!("{} must be 1 to 64 characters on one line", OIDC_NAME.name);
+    }
+    Ok(Some(OidcSettings {
+        issuer: openidconnect::IssuerUrl::new(issuer.clone())
+            .with_context(|| OIDC_ISSUER.name.to_string())?,
+        client_id: openidconnect::ClientId::new(client_id.clone()),
+        client_secret: openidconnect::ClientSecret::new(secret.clone()),
+        name: name.clone(),
+    }))
 }
 
 #[cfg(test)]
@@ -457,5 +541,50 @@ mod tests {
     fn origin_loses_its_trailing_slash() {
         let s = with(&[("CLOAKROOM_PUBLIC_ORIGIN", "https://notes.example/")]).unwrap();
         assert_eq!(s.public_origin, "https://notes.example");
+    }
+
+    /// The OpenID provider: all four settings or none; https, or http on loopback only; the
+    /// secret never printed.
+    #[test]
+    fn oidc_is_all_or_nothing_and_https() {
+        assert!(with(&[]).unwrap().oidc.is_none());
+        let full = |issuer: &'static str| {
+            [
+                ("CLOAKROOM_OIDC_ISSUER", issuer),
+                ("CLOAKROOM_OIDC_CLIENT_ID", "cloakroom"),
+                ("CLOAKROOM_OIDC_CLIENT_SECRET", "s3cret-value"),
+                ("CLOAKROOM_OIDC_NAME", "Acme SSO"),
+            ]
+        };
+        let s = with(&full("https://sso.example/realms/acme")).unwrap();
+        let oidc = s.oidc.as_ref().unwrap();
+        assert_eq!(oidc.issuer.as_str(), "https://sso.example/realms/acme");
+        assert_eq!(oidc.name, "Acme SSO");
+        assert!(!format!("{s:?}").contains("s3cret-value"));
+        for ok in [
+            "http://127.0.0.1:9000",
+            "http://localhost:9000/x",
+            "http://[::1]:9",
+        ] {
+            assert!(with(&full(ok)).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://sso.example",
+            "http://10.0.0.1",
+            "ftp://127.0.0.1",
+            "https://sso.example/?a=b",
+            "sso.example",
+        ] {
+            let err = with(&full(bad)).unwrap_err().to_string();
+            assert!(err.contains("CLOAKROOM_OIDC_ISSUER"), "{bad}: {err}");
+        }
+        let err = with(&full("https://sso.example")[..3])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("missing: CLOAKROOM_OIDC_NAME"), "{err}");
+        let mut long = full("https://sso.example");
+        let name = "n".repeat(65);
+        long[3].1 = Box::leak(name.into_boxed_str());
+        assert!(with(&long).is_err());
     }
 }

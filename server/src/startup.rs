@@ -108,6 +108,14 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         revoked.insert(&sid, now);
     }
     let hasher = Hasher::with_queue(settings.argon2_m_kib, settings.hash_queue)?;
+    let oidc = match &settings.oidc {
+        Some(o) => Some(Arc::new(crate::auth::oidc::Provider::new(
+            o.clone(),
+            &settings.public_origin,
+            clock.clone(),
+        )?)),
+        None => None,
+    };
     Ok(AppState::new(crate::state::AppStateInner {
         clock,
         // Room for every request that can be hashing or queued, and as many again looking the
@@ -122,6 +130,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         auth_ip_limiter: Arc::new(IpLimiter::per_minute(settings.auth_rate_per_minute)),
         refresh_limiter: Arc::new(IpLimiter::per_minute(settings.refresh_rate_per_minute)),
         webauthn: crate::auth::passkeys::relying_party(&settings.public_origin).map(Arc::new),
+        oidc,
         cookies: CookiePolicy {
             insecure_dev: settings.dev_insecure_cookies,
         },
@@ -150,7 +159,8 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
 /// and the rest alike, except the in-flight cap: the rest (and the client files) are under it,
 /// the credential routes under their own gate (`middleware::in_flight_cap` says why).
 pub fn router(state: AppState) -> Router {
-    let (documented, mut openapi) = routes::openapi::documented_routes().split_for_parts();
+    let (documented, mut openapi) =
+        routes::openapi::documented_routes(state.oidc.is_some()).split_for_parts();
     let (credential, credential_doc) = routes::openapi::credential_routes().split_for_parts();
     openapi.merge(credential_doc);
     let doc = routes::openapi::document(openapi);

@@ -60,6 +60,8 @@ pub struct AppStateInner {
     /// The WebAuthn relying party of the public origin (`auth::passkeys`); `None` where
     /// browsers allow no passkeys (an IP address as the origin's host).
     pub webauthn: Option<Arc<webauthn_rs::Webauthn>>,
+    /// The OpenID provider to sign in through (`auth::oidc`), when one is configured.
+    pub oidc: Option<Arc<crate::auth::oidc::Provider>>,
     /// HMAC key for deterministic refresh-token successors (`auth::refresh::successor`); in the
     /// database, so every start and every instance derives the same successors.
     pub successor_key: [u8; 32],

@@ -56,6 +56,10 @@ pub fn spawn_housekeeping(state: AppState) {
             if let Err(e) = store::passkeys::purge_ceremonies(&state.db, now).await {
                 tracing::warn!(error = %e, "purging passkey ceremonies failed");
             }
+            // OpenID sign-ins begun and never finished, spent logout tokens past their expiry.
+            if let Err(e) = store::oidc::purge(&state.db, now).await {
+                tracing::warn!(error = %e, "purging OpenID sign-ins failed");
+            }
             if let Err(e) = store::dpop::purge(&state.db, now).await {
                 tracing::warn!(error = %e, "purging seen DPoP proofs failed");
             }

@@ -4,53 +4,12 @@
 use api_types::{LoginRequest, TokenResponse};
 use leptos::prelude::*;
 
+use api_types::safe_next;
+
 use crate::{
     api::{self, human_wait},
     auth::{use_auth, Status},
 };
-
-/// Only same-origin paths are followed after login (no open redirect via `?next=`).
-///
-/// The browser's URL parser is more lenient than "starts with one `/`": it drops tabs and
-/// newlines anywhere (`/\t/evil.example` becomes `//evil.example`) and reads `\` as `/` (`/\evil`
-/// becomes `//evil`), and either turns a path into another host. So a `next` is accepted only
-/// when it cannot be read as anything but a path on this origin: it starts with exactly one `/`
-/// and holds no backslash, whitespace or control character at all. It also may not lead back
-/// to the login page, dot segments included (`/./login` and `/%2e/login` are `/login` to the
-/// browser), where a logged-in user would be left looking at the form. Anything else goes to
-/// the notes page.
-pub fn safe_next(next: Option<String>) -> String {
-    match next {
-        Some(n)
-            if n.starts_with('/')
-                && !n.starts_with("//")
-                && !leads_to_login(&n)
-                && !n
-                    .chars()
-                    .any(|c| c == '\\' || c.is_whitespace() || c.is_control()) =>
-        {
-            n
-        }
-        _ => "/notes".into(),
-    }
-}
-
-/// Whether the browser would read `path` as the login page: its path part, with `.` segments
-/// (also percent-encoded) dropped and `..` going up, starts with `/login`.
-fn leads_to_login(path: &str) -> bool {
-    let path = path.split(['?', '#']).next().unwrap_or_default();
-    let mut segments: Vec<String> = Vec::new();
-    for s in path.split('/').skip(1) {
-        match s.to_ascii_lowercase().replace("%2e", ".").as_str() {
-            "." => {}
-            ".." => {
-                segments.pop();
-            }
-            s => segments.push(s.to_owned()),
-        }
-    }
-    segments.first().is_some_and(|s| s.starts_with("login"))
-}
 
 /// Sends a login and takes the session into memory; the form's error line says what went wrong
 /// in words for people. Shared by the login page and the in-place login of a page whose session
@@ -137,49 +96,5 @@ pub fn LoginPage() -> impl IntoView {
             </form>
             <p>"New here? " <a href="/signup">"Create an account"</a></p>
         </section>
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::safe_next;
-
-    #[test]
-    fn next_is_same_site_only() {
-        assert_eq!(safe_next(Some("/sessions".into())), "/sessions");
-        assert_eq!(safe_next(Some("//evil.example".into())), "/notes");
-        assert_eq!(safe_next(Some("https://evil.example".into())), "/notes");
-        assert_eq!(safe_next(Some("/login?next=/x".into())), "/notes");
-        for back in [
-            "/login",
-            "/./login",
-            "/%2e/login",
-            "/%2E/login?x",
-            "/notes/../login",
-            "/a/%2e%2e/login#f",
-        ] {
-            assert_eq!(safe_next(Some(back.into())), "/notes", "{back:?}");
-        }
-        assert_eq!(safe_next(Some("/notes/./x".into())), "/notes/./x");
-        assert_eq!(
-            safe_next(Some("/sessions?from=/login".into())),
-            "/sessions?from=/login"
-        );
-        assert_eq!(safe_next(None), "/notes");
-        // What the URL parser would turn into another host.
-        for evil in [
-            "/\\evil.example",
-            "/\t/evil.example",
-            "/\n/evil.example",
-            "/\r//evil",
-            "\\\\evil",
-            " //evil",
-        ] {
-            assert_eq!(safe_next(Some(evil.into())), "/notes", "{evil:?}");
-        }
-        assert_eq!(
-            safe_next(Some("/notes?q=a%20b#top".into())),
-            "/notes?q=a%20b#top"
-        );
     }
 }

@@ -42,6 +42,10 @@ pub const DEV_REGISTER_CEREMONY_NAME: &str = "cloakroom_webauthn_register";
 pub const SECURE_LOGIN_CEREMONY_NAME: &str = "__Host-cloakroom_webauthn_login";
 pub const DEV_LOGIN_CEREMONY_NAME: &str = "cloakroom_webauthn_login";
 
+/// The sign-in through the OpenID provider under way in this browser (`auth::oidc`).
+pub const SECURE_OIDC_NAME: &str = "__Host-cloakroom_oidc";
+pub const DEV_OIDC_NAME: &str = "cloakroom_oidc";
+
 /// Which passkey ceremony a cookie names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ceremony {
@@ -146,6 +150,41 @@ impl CookiePolicy {
         let mut c = self.named(self.ceremony_name(kind), String::new());
         c.set_max_age(CookieDuration::ZERO);
         HeaderValue::from_str(&c.to_string()).expect("cookie is ASCII")
+    }
+
+    fn oidc_name(&self) -> &'static str {
+        if self.insecure_dev {
+            DEV_OIDC_NAME
+        } else {
+            SECURE_OIDC_NAME
+        }
+    }
+
+    /// `Set-Cookie` naming this browser's sign-in through the OpenID provider.
+    ///
+    /// The one `SameSite=Lax` cookie, on purpose: the provider sends the browser back with a
+    /// navigation that its own site started, and a Strict cookie is not sent on that. Lax is
+    /// safe here because the cookie is no credential: it names a sign-in under way, which the
+    /// callback finishes only with the provider's code *and* the `state` stored in it, takes
+    /// (single use), and which expires in minutes. A cross-site request that sends it along
+    /// (Lax allows top-level GETs) carries no state that matches, so it ends the sign-in
+    /// refused; it cannot log the browser into another account (login CSRF), because the
+    /// state an attacker has is bound to the attacker's own browser's row.
+    pub fn set_oidc(&self, id: &str, max_age_secs: i64) -> HeaderValue {
+        let mut c = self.named(self.oidc_name(), id.to_owned());
+        c.set_same_site(SameSite::Lax);
+        c.set_max_age(CookieDuration::seconds(max_age_secs.max(0)));
+        HeaderValue::from_str(&c.to_string()).expect("cookie is ASCII")
+    }
+
+    /// `Set-Cookie` that removes the sign-in cookie (spent, or refused).
+    pub fn clear_oidc(&self) -> HeaderValue {
+        self.set_oidc("", 0)
+    }
+
+    /// The sign-in this browser began, if the request names exactly one.
+    pub fn read_oidc(&self, headers: &HeaderMap) -> Option<String> {
+        read_once(headers, self.oidc_name()).ok().flatten()
     }
 
     /// The ceremony of `kind` this browser began, if the request names exactly one.

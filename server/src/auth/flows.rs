@@ -76,7 +76,11 @@ pub async fn check_password(
         .hasher
         .verify(
             &Password::for_login(password),
-            user.as_ref().map(|u| u.password_hash.as_str()),
+            // An account without a password (made by a sign-in through the OpenID provider)
+            // has an empty hash: checked against the dummy, so it costs the same and fails.
+            user.as_ref()
+                .map(|u| u.password_hash.as_str())
+                .filter(|h| !h.is_empty()),
         )
         .await?;
     match user.filter(|_| ok) {
@@ -132,6 +136,7 @@ pub async fn start_session(
     user: &UserRow,
     persistent: bool,
     dpop_bound: bool,
+    oidc: Option<store::sessions::OidcOrigin<'_>>,
     user_agent: Option<&str>,
     ip: IpAddr,
 ) -> ApiResult<(SessionGrant, String)> {
@@ -144,6 +149,7 @@ pub async fn start_session(
         dpop_bound,
         user_agent,
         ip: Some(&ip),
+        oidc,
     };
     let grant = store::sessions::create(
         &state.db,

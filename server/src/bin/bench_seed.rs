@@ -55,6 +55,7 @@ async fn main() -> anyhow::Result<()> {
                 dpop_bound: false,
                 user_agent: Some("bench"),
                 ip: None,
+                oidc: None,
             };
             store::sessions::create(&db, &new, &user.username, &user.roles, &t.hash, now, life)
                 .await?

@@ -147,6 +147,7 @@ async fn change_password(
             &account,
             persistent,
             user.jkt.is_some(),
+            None,
             meta.user_agent.as_deref(),
             meta.ip,
         )

@@ -151,34 +151,50 @@ pub(crate) async fn browser_signed_in(
     jkt: Option<&str>,
     via: &'static str,
 ) -> ApiResult<Response> {
+    let (grant, cookies) =
+        browser_session(state, meta, user, remember, jkt.is_some(), None, via).await?;
+    let tokens = sessions::tokens_for(state, &grant, state.clock.now(), jkt)?;
+    let mut res = Json(tokens).into_response();
+    for c in cookies {
+        res.headers_mut().append(header::SET_COOKIE, c);
+    }
+    Ok(res)
+}
+
+/// The session of a browser that proved who it is, and the two cookies that carry it: the
+/// refresh cookie and a device cookie. `dpop_bound`: every refresh of it must carry a proof.
+pub(crate) async fn browser_session(
+    state: &AppState,
+    meta: &ClientMeta,
+    user: &crate::store::users::UserRow,
+    remember: bool,
+    dpop_bound: bool,
+    oidc: Option<crate::store::sessions::OidcOrigin<'_>>,
+    via: &'static str,
+) -> ApiResult<(crate::store::sessions::SessionGrant, [HeaderValue; 2])> {
     let (grant, refresh) = flows::start_session(
         state,
         user,
         remember,
-        jkt.is_some(),
+        dpop_bound,
+        oidc,
         meta.user_agent.as_deref(),
         meta.ip,
     )
     .await?;
     let now = state.clock.now();
-    let tokens = sessions::tokens_for(state, &grant, now, jkt)?;
     tracing::info!(user = %grant.user_id, session = %grant.session_id, via, "logged in");
-    let mut res = with_refresh_cookie(
-        state,
-        tokens,
-        Some((
+    let cookies = [
+        state.cookies.set(
             &refresh,
             grant.persistent.then_some(grant.refresh_expires_at - now),
-        )),
-    );
-    res.headers_mut().append(
-        header::SET_COOKIE,
+        ),
         state.cookies.set_device(
             &flows::device_cookie(state, user),
             crate::auth::device::DEVICE_COOKIE_MAX_AGE_SECS,
         ),
-    );
-    Ok(res)
+    ];
+    Ok((grant, cookies))
 }
 
 /// The token answer, with the refresh cookie when one was (re)issued.

@@ -7,6 +7,7 @@ pub mod csp;
 pub mod me;
 pub mod meta;
 pub mod notes;
+pub mod oidc;
 pub mod openapi;
 pub mod passkeys;
 pub mod token;

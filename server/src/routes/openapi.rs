@@ -178,9 +178,16 @@ pub fn credential_routes() -> OpenApiRouter<AppState> {
 }
 
 /// The documented routes of every area but [`credential_routes`]. `startup::router` adds the
-/// undocumented plumbing (fallbacks, static files, the test-only clock).
-pub fn documented_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+/// undocumented plumbing (fallbacks, static files, the test-only clock). The OpenID provider's
+/// routes exist (and are documented) only with `oidc`, when one is configured.
+pub fn documented_routes(oidc: bool) -> OpenApiRouter<AppState> {
+    let routes = OpenApiRouter::with_openapi(ApiDoc::openapi());
+    let routes = if oidc {
+        routes.merge(super::oidc::router())
+    } else {
+        routes
+    };
+    routes
         .merge(super::auth::router())
         .merge(super::account::router())
         .merge(super::token::router())

@@ -50,6 +50,7 @@ async fn obtain(
         &user,
         true,
         false,
+        None,
         meta.user_agent.as_deref(),
         meta.ip,
     )

@@ -1,7 +1,7 @@
 //! `cloakroom db copy`: moving house from one database to another (SQLite → PostgreSQL when one
 //! machine is no longer enough, or back), with everything a running service depends on — users,
 //! sessions with every refresh-token hash (rotated ones too: reuse detection keeps working),
-//! notes, passkeys, signing keys, server secrets (the refresh-successor and device-cookie keys), the
+//! notes, passkeys, provider identities, signing keys, server secrets (the refresh-successor and device-cookie keys), the
 //! revocation log, login budgets and the security event log. Nobody is logged out: a browser's
 //! refresh cookie, and an access token signed before the move, work against the new database.
 //!
@@ -64,6 +64,16 @@ struct Session {
     revoked_at: Option<i64>,
     revoked_reason: Option<String>,
     dpop_bound: bool,
+    oidc_issuer: Option<String>,
+    oidc_sid: Option<String>,
+}
+
+#[derive(FromRow)]
+struct Identity {
+    issuer: String,
+    subject: String,
+    user_id: String,
+    created_at: i64,
 }
 
 #[derive(FromRow)]
@@ -150,16 +160,16 @@ async fn copy_all(from: &Db, to: &mut Conn<'_>) -> sqlx::Result<Report> {
     }
     report.push(("users", users.len()));
 
-    let sessions: Vec<Session> = rows(from, "SELECT id, user_id, created_at, expires_at, persistent, user_agent, ip, revoked_at, revoked_reason, dpop_bound FROM sessions").await?;
+    let sessions: Vec<Session> = rows(from, "SELECT id, user_id, created_at, expires_at, persistent, user_agent, ip, revoked_at, revoked_reason, dpop_bound, oidc_issuer, oidc_sid FROM sessions").await?;
     for r in &sessions {
         with_conn!(to, c => sqlx::query(
             "INSERT INTO sessions (id, user_id, created_at, expires_at, persistent, user_agent, ip,
-                                   revoked_at, revoked_reason, dpop_bound)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                                   revoked_at, revoked_reason, dpop_bound, oidc_issuer, oidc_sid)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(&r.id).bind(&r.user_id).bind(r.created_at).bind(r.expires_at).bind(r.persistent)
         .bind(&r.user_agent).bind(&r.ip).bind(r.revoked_at).bind(&r.revoked_reason)
-        .bind(r.dpop_bound)
+        .bind(r.dpop_bound).bind(&r.oidc_issuer).bind(&r.oidc_sid)
         .execute(c)
         .await
         .map(|_| ()))?;
@@ -221,6 +231,24 @@ async fn copy_all(from: &Db, to: &mut Conn<'_>) -> sqlx::Result<Report> {
         .map(|_| ()))?;
     }
     report.push(("passkeys", passkeys.len()));
+
+    // Which provider users are which accounts. Sign-ins under way and spent logout tokens are
+    // not copied: they live minutes, and a move takes the service down for longer.
+    let identities: Vec<Identity> = rows(
+        from,
+        "SELECT issuer, subject, user_id, created_at FROM oidc_identities",
+    )
+    .await?;
+    for r in &identities {
+        with_conn!(to, c => sqlx::query(
+            "INSERT INTO oidc_identities (issuer, subject, user_id, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&r.issuer).bind(&r.subject).bind(&r.user_id).bind(r.created_at)
+        .execute(c)
+        .await
+        .map(|_| ()))?;
+    }
+    report.push(("oidc_identities", identities.len()));
 
     let keys: Vec<Key> = rows(
         from,

@@ -16,6 +16,7 @@ pub mod events;
 pub mod fault;
 pub mod keys;
 pub mod notes;
+pub mod oidc;
 pub mod passkeys;
 pub mod rotation;
 pub mod secrets;

@@ -26,6 +26,16 @@ pub struct NewSession<'a> {
     pub dpop_bound: bool,
     pub user_agent: Option<&'a str>,
     pub ip: Option<&'a str>,
+    /// Begun through an OpenID provider: its issuer, and its session id (`sid`) if the ID token
+    /// carried one. The provider's back-channel logout ends the sessions that name it.
+    pub oidc: Option<OidcOrigin<'a>>,
+}
+
+/// The provider a session was begun through (`NewSession::oidc`).
+#[derive(Debug, Clone, Copy)]
+pub struct OidcOrigin<'a> {
+    pub issuer: &'a str,
+    pub sid: Option<&'a str>,
 }
 
 /// Lifetimes applied when issuing refresh tokens.
@@ -89,8 +99,8 @@ pub async fn create(
         // the transaction ends unused.
         if current.is_some() {
             sqlx::query(
-                "INSERT INTO sessions (id, user_id, created_at, expires_at, persistent, dpop_bound, user_agent, ip)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                "INSERT INTO sessions (id, user_id, created_at, expires_at, persistent, dpop_bound, user_agent, ip, oidc_issuer, oidc_sid)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             )
             .bind(&id)
             .bind(new.user_id)
@@ -100,6 +110,8 @@ pub async fn create(
             .bind(new.dpop_bound)
             .bind(new.user_agent)
             .bind(new.ip)
+            .bind(new.oidc.map(|o| o.issuer))
+            .bind(new.oidc.and_then(|o| o.sid))
             .execute(&mut *tx)
             .await?;
             sqlx::query(INSERT_TOKEN)

@@ -384,6 +384,7 @@ async fn a_login_that_checked_the_old_password_gets_no_session_after_the_change(
         dpop_bound: false,
         user_agent: None,
         ip: None,
+        oidc: None,
     };
     let now = app.state.clock.now();
     let made = cloakroom::store::sessions::create(

@@ -17,7 +17,7 @@ thread_local! {
 }
 
 /// Keeps the answer's `DPoP-Nonce`, if it has one.
-fn learn_nonce(res: &reqwest::Response) {
+pub(crate) fn learn_nonce(res: &reqwest::Response) {
     if let Some(v) = res.headers().get("dpop-nonce") {
         set_nonce(Some(v.to_str().unwrap().to_owned()));
     }

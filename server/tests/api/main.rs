@@ -10,6 +10,7 @@ mod dpop;
 mod faults;
 mod headers;
 mod notes;
+mod oidc;
 mod openapi;
 mod ops;
 mod origins;

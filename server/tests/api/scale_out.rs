@@ -988,6 +988,7 @@ async fn a_login_racing_a_password_change_on_postgres_gets_no_session() {
                 dpop_bound: false,
                 user_agent: None,
                 ip: None,
+                oidc: None,
             };
             cloakroom::store::sessions::create(&db, &new, &user.username, "", &[9u8; 32], now, life)
                 .await

@@ -1,0 +1,86 @@
+// A real OpenID provider for the tests: panva's `oidc-provider` (OpenID Certified), on loopback.
+// Cloakroom's OIDC sign-in is tested against it, never against a mock of the protocol.
+//
+//   node interop/oidc-provider.mjs --port 0 --client-id ID --client-secret S \
+//     --redirect-uri URI [--backchannel-logout-uri URI] [--key-seed N]
+//
+// Prints one JSON line, {"issuer": "http://127.0.0.1:PORT"}, once it listens, and runs until
+// killed. Its development interactions are on: any login name and password sign in as that name
+// (the name is also the subject and `preferred_username`), then a consent page. `--key-seed`
+// picks which of a few fixed signing keys it uses, so a test can restart it with another key
+// (a key rotation at the provider) on the same port.
+import { generateKeyPairSync } from 'node:crypto';
+import { createServer } from 'node:http';
+import { parseArgs } from 'node:util';
+
+import Provider from 'oidc-provider';
+
+const { values: args } = parseArgs({
+  options: {
+    port: { type: 'string', default: '0' },
+    'client-id': { type: 'string' },
+    'client-secret': { type: 'string' },
+    'redirect-uri': { type: 'string' },
+    'backchannel-logout-uri': { type: 'string' },
+    'key-seed': { type: 'string', default: '1' },
+    alg: { type: 'string', default: 'RS256' },
+  },
+});
+for (const required of ['client-id', 'client-secret', 'redirect-uri']) {
+  if (!args[required]) {
+    console.error(`--${required} is required`);
+    process.exit(2);
+  }
+}
+
+// A fresh key each start, with a kid that names the seed: a restart with another seed is a key
+// the relying party has not seen.
+const kid = `test-key-${args['key-seed']}`;
+const signing = args.alg === 'EdDSA'
+  ? generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' })
+  : args.alg === 'ES256'
+    ? generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' })
+    : generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
+
+const server = await new Promise((resolve) => {
+  const s = createServer();
+  s.listen(Number(args.port), '127.0.0.1', () => resolve(s));
+});
+const issuer = `http://127.0.0.1:${server.address().port}`;
+
+const client = {
+  client_id: args['client-id'],
+  client_secret: args['client-secret'],
+  redirect_uris: [args['redirect-uri']],
+  response_types: ['code'],
+  grant_types: ['authorization_code'],
+  id_token_signed_response_alg: args.alg,
+};
+if (args['backchannel-logout-uri']) {
+  client.backchannel_logout_uri = args['backchannel-logout-uri'];
+  client.backchannel_logout_session_required = true;
+}
+
+const provider = new Provider(issuer, {
+  clients: [client],
+  jwks: { keys: [{ ...signing, kid, use: 'sig', alg: args.alg }] },
+  enabledJWA: { idTokenSigningAlgValues: [args.alg] },
+  features: {
+    devInteractions: { enabled: true },
+    backchannelLogout: { enabled: true },
+    rpInitiatedLogout: { enabled: true },
+  },
+  pkce: { required: () => true },
+  claims: { openid: ['sub'], profile: ['preferred_username'] },
+  async findAccount(ctx, id) {
+    return {
+      accountId: id,
+      async claims() {
+        return { sub: id, preferred_username: id };
+      },
+    };
+  },
+});
+provider.on('server_error', (ctx, err) => console.error('server_error', err));
+server.on('request', provider.callback());
+console.log(JSON.stringify({ issuer }));

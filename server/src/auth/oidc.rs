@@ -1,0 +1,643 @@
+//! Sign-in through the team's OpenID provider, with Cloakroom as the token-mediating backend
+//! (RFC 10017 §6.2): Cloakroom is the confidential client, the provider's tokens stay here, and
+//! the browser ends with exactly the session a password login gives it (refresh cookie, device
+//! cookie; its DPoP-bound access token comes from its first silent refresh).
+//!
+//! The protocol steps are openidconnect-rs's: discovery, the authorization URL with PKCE (S256),
+//! `state` and `nonce`, the code exchange, and ID-token verification (signature against the
+//! provider's JWKS with the algorithms it advertises and never `none`; `iss`, `aud`, `azp`,
+//! `exp`, `nonce`; `iat` checked here). This module adds what a browser flow needs around them:
+//! the sign-in under way is a database row named by a cookie of this browser (single use, ten
+//! minutes), RFC 9207's `iss` in the authorization response, a JWKS refetched once when a token
+//! names a key it does not know (at most once a minute), accounts keyed on (issuer, subject),
+//! and the provider's back-channel logout (OpenID Connect Back-Channel Logout 1.0).
+
+use std::sync::Arc;
+
+use openidconnect::{
+    core::{
+        CoreAuthDisplay, CoreAuthPrompt, CoreClaimName, CoreClaimType, CoreClientAuthMethod,
+        CoreErrorResponseType, CoreGenderClaim, CoreGrantType, CoreJsonWebKey,
+        CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreJwsSigningAlgorithm,
+        CoreResponseMode, CoreResponseType, CoreRevocableToken, CoreRevocationErrorResponse,
+        CoreSubjectIdentifierType, CoreTokenIntrospectionResponse, CoreTokenType,
+    },
+    AdditionalClaims, AdditionalProviderMetadata, AuthType, AuthenticationFlow, AuthorizationCode,
+    ClaimsVerificationError, Client, CsrfToken, EmptyExtraTokenFields, EndpointMaybeSet,
+    EndpointNotSet, EndpointSet, IdTokenFields, JsonWebKeySet, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl, RequestTokenError, Scope,
+    SignatureVerificationError, StandardErrorResponse, StandardTokenResponse,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+
+use crate::{
+    clock::Clock,
+    config::OidcSettings,
+    domain::Username,
+    error::{ApiError, ApiResult},
+    state::AppState,
+    store::{self, users::UserRow},
+};
+
+/// How long a sign-in may take at the provider (typing a password, a second factor).
+pub const LOGIN_SECS: i64 = 600;
+/// Sign-ins open at once, across all browsers: each is a row, and anyone may begin one.
+const LOGINS_MAX: i64 = 20_000;
+/// An ID token or logout token names a key the cached JWKS lacks: the JWKS is fetched again,
+/// but not more often than this (a stream of made-up `kid`s must not become a stream of
+/// requests to the provider).
+const JWKS_REFETCH_SECS: i64 = 60;
+/// The discovery document is read again after this long (endpoints and algorithms can change).
+const DISCOVERY_TTL_SECS: i64 = 3600;
+/// An ID token issued longer ago than a sign-in can take, or later than a clock skew allows, is
+/// not this sign-in's.
+const IAT_SKEW_SECS: i64 = 60;
+
+/// The discovery fields beyond what openidconnect-rs reads.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct ExtraMetadata {
+    /// RFC 9207: the provider puts `iss` in its authorization responses (a mix-up defence).
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: bool,
+    /// RP-initiated logout.
+    #[serde(default)]
+    pub end_session_endpoint: Option<String>,
+}
+impl AdditionalProviderMetadata for ExtraMetadata {}
+
+type Metadata = ProviderMetadata<
+    ExtraMetadata,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+
+/// The ID token's `sid` (the provider's session), which its back-channel logout names.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct SessionClaim {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+}
+impl AdditionalClaims for SessionClaim {}
+
+type Tokens = StandardTokenResponse<
+    IdTokenFields<
+        SessionClaim,
+        EmptyExtraTokenFields,
+        CoreGenderClaim,
+        CoreJweContentEncryptionAlgorithm,
+        CoreJwsSigningAlgorithm,
+    >,
+    CoreTokenType,
+>;
+
+type OidcClient = Client<
+    SessionClaim,
+    CoreAuthDisplay,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJsonWebKey,
+    CoreAuthPrompt,
+    StandardErrorResponse<CoreErrorResponseType>,
+    Tokens,
+    CoreTokenIntrospectionResponse,
+    CoreRevocableToken,
+    CoreRevocationErrorResponse,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+/// What the provider said, as of `read_at`; its JWKS as of `jwks_at`.
+struct Discovered {
+    metadata: Metadata,
+    read_at: i64,
+    jwks_at: i64,
+}
+
+/// The configured provider: settings, an HTTP client, and what discovery found (read on first
+/// use, so a provider that is down when Cloakroom starts only delays sign-ins through it).
+pub struct Provider {
+    pub settings: OidcSettings,
+    redirect: RedirectUrl,
+    http: reqwest::Client,
+    clock: Clock,
+    discovered: Mutex<Option<Arc<Discovered>>>,
+}
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a sign-in through the provider ended without a session. The browser lands on the login
+/// page with `?sso=` and the code; the log says more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// This browser has no sign-in under way (never began, finished already, or expired).
+    Expired,
+    /// The person said no at the provider (`access_denied`).
+    Denied,
+    /// The provider answered with another error.
+    Provider,
+    /// `state` or `iss` did not match, or the ID token failed a check: an attack or a
+    /// misconfiguration, never a session.
+    Refused,
+    /// The provider could not be reached, or its answer could not be read.
+    Unavailable,
+    /// Too many sign-ins are under way, or this address began too many.
+    Busy,
+}
+
+impl Refusal {
+    /// The code in `/login?sso=`, which the login page turns into a sentence.
+    pub fn code(self) -> &'static str {
+        match self {
+            Refusal::Expired => "expired",
+            Refusal::Denied => "denied",
+            Refusal::Provider => "provider",
+            Refusal::Refused => "refused",
+            Refusal::Unavailable => "unavailable",
+            Refusal::Busy => "busy",
+        }
+    }
+}
+
+/// A sign-in under way, as stored (the verifier and nonce are secrets for its ten minutes).
+#[derive(Serialize, Deserialize)]
+struct Pending {
+    state: String,
+    verifier: String,
+    nonce: String,
+    next: String,
+    remember: bool,
+}
+
+/// Who signed in: the provider's user, and its session there.
+#[derive(Debug)]
+pub struct Identity {
+    pub subject: String,
+    pub preferred_username: Option<String>,
+    pub sid: Option<String>,
+    /// Where the sign-in was going, and whether to keep the session when the browser closes.
+    pub next: String,
+    pub remember: bool,
+}
+
+/// The callback's query, as the provider sends it.
+#[derive(Debug, Default, Deserialize)]
+pub struct Callback {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub iss: Option<String>,
+    pub error: Option<String>,
+}
+
+impl Provider {
+    pub fn new(settings: OidcSettings, public_origin: &str, clock: Clock) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            // openidconnect-rs's advice: a redirect followed here could be steered to any
+            // address (SSRF); the provider's endpoints are where discovery says they are.
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(10))
+            .build()?;
+        Ok(Self {
+            redirect: RedirectUrl::new(format!("{public_origin}/api/auth/oidc/callback"))?,
+            settings,
+            http,
+            clock,
+            discovered: Mutex::new(None),
+        })
+    }
+
+    /// The issuer as configured (the key of every identity this provider vouches for).
+    pub fn issuer(&self) -> &str {
+        self.settings.issuer.as_str()
+    }
+
+    /// Discovery, cached. `refetch_jwks`: the caller met a key id the cached JWKS lacks; the
+    /// JWKS is fetched again unless that was done less than a minute ago.
+    async fn discovered(&self, refetch_jwks: bool) -> Result<Arc<Discovered>, Refusal> {
+        let now = self.clock.now();
+        let mut cached = self.discovered.lock().await;
+        match cached.as_ref() {
+            Some(d) if now - d.read_at < DISCOVERY_TTL_SECS && !refetch_jwks => {
+                return Ok(d.clone())
+            }
+            Some(d)
+                if now - d.read_at < DISCOVERY_TTL_SECS && now - d.jwks_at < JWKS_REFETCH_SECS =>
+            {
+                return Ok(d.clone())
+            }
+            Some(d) if now - d.read_at < DISCOVERY_TTL_SECS => {
+                let jwks = JsonWebKeySet::fetch_async(d.metadata.jwks_uri(), &self.http)
+                    .await
+                    .map_err(|e| unavailable("fetching the provider's keys", &e))?;
+                let fresh = Arc::new(Discovered {
+                    metadata: d.metadata.clone().set_jwks(jwks),
+                    read_at: d.read_at,
+                    jwks_at: now,
+                });
+                *cached = Some(fresh.clone());
+                return Ok(fresh);
+            }
+            _ => {}
+        }
+        let metadata = Metadata::discover_async(self.settings.issuer.clone(), &self.http)
+            .await
+            .map_err(|e| unavailable("reading the provider's discovery document", &e))?;
+        let fresh = Arc::new(Discovered {
+            metadata,
+            read_at: now,
+            jwks_at: now,
+        });
+        *cached = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    fn client(&self, d: &Discovered) -> OidcClient {
+        let client = OidcClient::from_provider_metadata(
+            d.metadata.clone(),
+            self.settings.client_id.clone(),
+            Some(self.settings.client_secret.clone()),
+        )
+        .set_redirect_uri(self.redirect.clone());
+        // HTTP Basic is the default both sides must support; a provider that lists only the
+        // form-body method gets that.
+        match d.metadata.token_endpoint_auth_methods_supported() {
+            Some(m)
+                if !m.contains(&CoreClientAuthMethod::ClientSecretBasic)
+                    && m.contains(&CoreClientAuthMethod::ClientSecretPost) =>
+            {
+                client.set_auth_type(AuthType::RequestBody)
+            }
+            _ => client,
+        }
+    }
+
+    /// The provider's `end_session_endpoint`, if it has one (RP-initiated logout).
+    pub async fn end_session_endpoint(&self) -> Option<String> {
+        let d = self.discovered(false).await.ok()?;
+        d.metadata
+            .additional_metadata()
+            .end_session_endpoint
+            .clone()
+    }
+}
+
+fn unavailable(what: &str, e: &dyn std::error::Error) -> Refusal {
+    let mut chain = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        chain.push_str(": ");
+        chain.push_str(&s.to_string());
+        source = s.source();
+    }
+    tracing::warn!(error = %chain, "OpenID provider: {what} failed");
+    Refusal::Unavailable
+}
+
+/// Begins a sign-in for this browser: the provider's authorization URL to send it to, and the
+/// id of the sign-in under way for its cookie. `next` is where to go afterwards (already a
+/// same-origin path); `remember`, whether the session outlives the browser.
+pub async fn begin(
+    state: &AppState,
+    next: &str,
+    remember: bool,
+) -> Result<(String, String), Refusal> {
+    let provider = state.oidc.as_ref().ok_or(Refusal::Unavailable)?;
+    let now = state.clock.now();
+    match store::oidc::live_logins(&state.db, now).await {
+        Ok(n) if n < LOGINS_MAX => {}
+        Ok(_) => return Err(Refusal::Busy),
+        Err(e) => {
+            tracing::error!(error = %e, "counting sign-ins under way failed");
+            return Err(Refusal::Unavailable);
+        }
+    }
+    let d = provider.discovered(false).await?;
+    let client = provider.client(&d);
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, csrf, nonce) = client
+        .authorize_url(
+            AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        // `openid` is added by the library; `profile` brings `preferred_username`.
+        .add_scope(Scope::new("profile".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let pending = Pending {
+        state: csrf.secret().clone(),
+        verifier: verifier.secret().clone(),
+        nonce: nonce.secret().clone(),
+        next: next.to_owned(),
+        remember,
+    };
+    let json = serde_json::to_string(&pending).map_err(|_| Refusal::Unavailable)?;
+    let id = store::oidc::begin_login(&state.db, &json, now + LOGIN_SECS)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "storing a sign-in under way failed");
+            Refusal::Unavailable
+        })?;
+    Ok((url.to_string(), id))
+}
+
+/// Finishes this browser's sign-in (`login`: the id its cookie names) with the provider's
+/// answer. The sign-in is taken first, whatever follows: a callback is answered once.
+pub async fn finish(
+    state: &AppState,
+    login: Option<&str>,
+    answer: &Callback,
+) -> Result<Identity, Refused> {
+    let provider = state.oidc.as_ref().ok_or(Refusal::Unavailable)?;
+    let now = state.clock.now();
+    let Some(login) = login else {
+        tracing::info!("OpenID callback without a sign-in cookie");
+        return Err(Refusal::Expired.into());
+    };
+    let taken = store::oidc::take_login(&state.db, login, now)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "taking a sign-in under way failed");
+            Refusal::Unavailable
+        })?;
+    let Some(pending) = taken.and_then(|s| serde_json::from_str::<Pending>(&s).ok()) else {
+        tracing::info!("OpenID callback for no sign-in under way (spent or expired)");
+        return Err(Refusal::Expired.into());
+    };
+    let next = pending.next.clone();
+    check(state, provider, pending, answer)
+        .await
+        .map_err(|why| Refused {
+            why,
+            next: Some(next),
+        })
+}
+
+/// A sign-in that ended without a session: why, and where it was going (once its row was
+/// found), so the login page can still go there afterwards.
+#[derive(Debug)]
+pub struct Refused {
+    pub why: Refusal,
+    pub next: Option<String>,
+}
+
+impl From<Refusal> for Refused {
+    fn from(why: Refusal) -> Self {
+        Refused { why, next: None }
+    }
+}
+
+/// The provider's answer to this browser's sign-in `pending`, checked.
+async fn check(
+    state: &AppState,
+    provider: &Provider,
+    pending: Pending,
+    answer: &Callback,
+) -> Result<Identity, Refusal> {
+    // The state first, before anything the answer says is believed (the error included): an
+    // answer that is not for this browser's sign-in is refused as such.
+    let state_ok = answer
+        .state
+        .as_ref()
+        .is_some_and(|s| CsrfToken::new(s.clone()) == CsrfToken::new(pending.state.clone()));
+    if !state_ok {
+        tracing::warn!("OpenID callback with a state that is not this browser's sign-in's");
+        return Err(Refusal::Refused);
+    }
+    let d = provider.discovered(false).await?;
+    // RFC 9207: where the provider says it sends `iss`, it must be there and be this provider
+    // (a mix-up attack hands us another provider's code); where it is sent anyway, it must
+    // match all the same.
+    let iss_required = d
+        .metadata
+        .additional_metadata()
+        .authorization_response_iss_parameter_supported;
+    match &answer.iss {
+        Some(iss) if iss != provider.issuer() => {
+            tracing::warn!(%iss, "OpenID callback from another issuer (mix-up?)");
+            return Err(Refusal::Refused);
+        }
+        None if iss_required => {
+            tracing::warn!("OpenID callback without the iss its provider promises (RFC 9207)");
+            return Err(Refusal::Refused);
+        }
+        _ => {}
+    }
+    if let Some(error) = &answer.error {
+        tracing::info!(%error, "the OpenID provider answered with an error");
+        return Err(if error == "access_denied" {
+            Refusal::Denied
+        } else {
+            Refusal::Provider
+        });
+    }
+    let Some(code) = answer.code.clone() else {
+        tracing::warn!("OpenID callback without a code");
+        return Err(Refusal::Refused);
+    };
+    let client = provider.client(&d);
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code))
+        .map_err(|e| unavailable("the code exchange", &e))?
+        .set_pkce_verifier(PkceCodeVerifier::new(pending.verifier))
+        .request_async(&provider.http)
+        .await
+        .map_err(|e| match e {
+            // The provider read the request and said no (a made-up, spent or stolen code,
+            // a verifier that does not match): refused, not unreachable.
+            RequestTokenError::ServerResponse(r) => {
+                tracing::warn!(error = %r, "the provider refused the code exchange");
+                Refusal::Refused
+            }
+            e => unavailable("the code exchange", &e),
+        })?;
+    let id_token = tokens.extra_fields().id_token().ok_or_else(|| {
+        tracing::warn!("the OpenID provider's token answer has no ID token");
+        Refusal::Refused
+    })?;
+    let nonce = Nonce::new(pending.nonce);
+    let clock = state.clock.clone();
+    let verify = |client: &OidcClient| {
+        let clock = clock.clone();
+        let issued = clock.clone();
+        let verifier = client
+            .id_token_verifier()
+            .set_time_fn(move || to_datetime(clock.now()))
+            .set_issue_time_verifier_fn(move |iat| {
+                let now = issued.now();
+                let iat = iat.timestamp();
+                if iat > now + IAT_SKEW_SECS || iat < now - LOGIN_SECS {
+                    Err(format!(
+                        "issued at {iat}, not within this sign-in (now {now})"
+                    ))
+                } else {
+                    Ok(())
+                }
+            });
+        id_token.claims(&verifier, &nonce).cloned()
+    };
+    let claims = match verify(&client) {
+        Err(ClaimsVerificationError::SignatureVerification(
+            SignatureVerificationError::NoMatchingKey,
+        )) => {
+            // The provider may have rotated its keys since we read them.
+            let d = provider.discovered(true).await?;
+            verify(&provider.client(&d))
+        }
+        other => other,
+    }
+    .map_err(|e| {
+        tracing::warn!(error = %e, "the provider's ID token was refused");
+        Refusal::Refused
+    })?;
+    // A provider that conforms strictly puts profile claims in its UserInfo answer, not in the
+    // ID token: asked there (for the subject the ID token vouched for) when the token lacks one.
+    // Only a name suggestion rides on it, so a failure here costs nothing but the name.
+    let mut preferred_username = claims.preferred_username().map(|u| u.as_str().to_owned());
+    if preferred_username.is_none() {
+        if let Ok(request) = client.user_info(
+            tokens.access_token().clone(),
+            Some(claims.subject().clone()),
+        ) {
+            match request
+                .request_async::<SessionClaim, _, CoreGenderClaim>(&provider.http)
+                .await
+            {
+                Ok(info) => {
+                    preferred_username = info.preferred_username().map(|u| u.as_str().to_owned())
+                }
+                Err(e) => tracing::info!(error = %e, "the provider's UserInfo answer was refused"),
+            }
+        }
+    }
+    Ok(Identity {
+        subject: claims.subject().as_str().to_owned(),
+        preferred_username,
+        sid: claims.additional_claims().sid.clone(),
+        next: pending.next,
+        remember: pending.remember,
+    })
+}
+
+fn to_datetime(secs: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default()
+}
+
+/// The account of the provider's user: found by (issuer, subject), else created with a
+/// username made from `preferred_username` (made unique by a number). Never found by email or
+/// username: a provider's user is only ever the account that its own first sign-in made (or
+/// that a signed-in user linked). No role is taken from the provider's claims.
+pub async fn account_for(state: &AppState, who: &Identity) -> ApiResult<(UserRow, bool)> {
+    let provider = state
+        .oidc
+        .as_ref()
+        .ok_or_else(|| ApiError::NotFound("no OpenID provider is configured".into()))?;
+    let issuer = provider.issuer();
+    if let Some(user) = store::oidc::find_user(&state.db, issuer, &who.subject).await? {
+        return Ok((user, false));
+    }
+    let base = username_base(who.preferred_username.as_deref());
+    for n in 1..=20u32 {
+        let name = match n {
+            1 => base.clone(),
+            // A number after a dash; the base is cut so the result stays within 32 characters.
+            n => {
+                let suffix = format!("-{n}");
+                let cut: String = base.chars().take(32 - suffix.len()).collect();
+                format!("{cut}{suffix}")
+            }
+        };
+        let now = state.clock.now();
+        match store::oidc::create_user(&state.db, &name, issuer, &who.subject, now).await? {
+            store::oidc::Created::User(u) => return Ok((u, true)),
+            store::oidc::Created::UsernameTaken => continue,
+            store::oidc::Created::IdentityExists => {
+                // Another request (another tab, another instance) made it meanwhile.
+                let user = store::oidc::find_user(&state.db, issuer, &who.subject).await?;
+                return user.map(|u| (u, false)).ok_or_else(|| {
+                    ApiError::Internal(anyhow::anyhow!("the identity made meanwhile is gone"))
+                });
+            }
+        }
+    }
+    // Twenty names taken: a random one, which cannot be.
+    let name = format!("user-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    match store::oidc::create_user(&state.db, &name, issuer, &who.subject, state.clock.now())
+        .await?
+    {
+        store::oidc::Created::User(u) => Ok((u, true)),
+        _ => Err(ApiError::Conflict(
+            "no free username for this account; try again".into(),
+        )),
+    }
+}
+
+/// A valid username from the provider's `preferred_username`: the allowed characters kept, the
+/// rest dropped, cut to 32, at least 3 (else "user").
+fn username_base(preferred: Option<&str>) -> String {
+    let kept: String = preferred
+        .unwrap_or_default()
+        .split('@')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "_.-".contains(*c))
+        .take(32)
+        .collect();
+    if Username::parse(&kept).is_ok() {
+        kept
+    } else {
+        "user".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_are_made_valid() {
+        assert_eq!(username_base(Some("alice")), "alice");
+        assert_eq!(username_base(Some("alice@example.com")), "alice");
+        assert_eq!(username_base(Some("Zoë Smith")), "ZoSmith");
+        assert_eq!(username_base(Some("ab")), "user");
+        assert_eq!(username_base(None), "user");
+        assert_eq!(username_base(Some(&"x".repeat(40))).len(), 32);
+        for made in ["alice", "ZoSmith", "user"] {
+            assert!(Username::parse(made).is_ok());
+        }
+    }
+
+    #[test]
+    fn refusal_codes_are_distinct() {
+        let all = [
+            Refusal::Expired,
+            Refusal::Denied,
+            Refusal::Provider,
+            Refusal::Refused,
+            Refusal::Unavailable,
+            Refusal::Busy,
+        ];
+        let codes: std::collections::HashSet<_> = all.iter().map(|r| r.code()).collect();
+        assert_eq!(codes.len(), all.len());
+    }
+}

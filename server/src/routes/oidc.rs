@@ -1,0 +1,247 @@
+//! Sign-in through the team's OpenID provider (`auth::oidc`). The login page's button is a
+//! top-level navigation to `start`, which sends the browser to the provider; the provider sends
+//! it back to `callback`, which ends on the page it was going to, signed in, or on the login page
+//! with `?sso=` saying why not: never a bare error page in between. These routes exist only when
+//! a provider is configured.
+
+use api_types::{safe_next, OidcProvider};
+use axum::{
+    extract::{Query, State},
+    http::{header, HeaderMap, HeaderValue, StatusCode, Uri},
+    response::{IntoResponse, Response},
+    Json,
+};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{
+    auth::oidc::{self, Refusal},
+    error::ApiResult,
+    extract::ClientMeta,
+    state::AppState,
+    store::{self, sessions::OidcOrigin},
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(provider))
+        .routes(routes!(start))
+        .routes(routes!(callback))
+}
+
+#[utoipa::path(get, path = "/api/auth/oidc", tag = "auth",
+    responses((status = 200, description = "The OpenID provider the login page offers (this route exists only when one is configured)", body = OidcProvider)))]
+async fn provider(State(state): State<AppState>) -> ApiResult<Json<OidcProvider>> {
+    let p = state.oidc.as_ref().ok_or_else(not_configured)?;
+    Ok(Json(OidcProvider {
+        name: p.settings.name.clone(),
+    }))
+}
+
+fn not_configured() -> crate::error::ApiError {
+    crate::error::ApiError::NotFound("no OpenID provider is configured".into())
+}
+
+/// `GET /api/auth/oidc/start`
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Start {
+    /// Where to go once signed in: a path on this site (anything else: the notes page).
+    pub next: Option<String>,
+    /// `1`: keep the session when the browser closes ("remember me").
+    pub remember: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/auth/oidc/start", tag = "auth", params(Start),
+    responses((status = 303, description = "To the provider's authorization endpoint, with this browser's sign-in cookie (`SameSite=Lax`, ten minutes); or to `/login?sso=…` when no sign-in could begin",
+        headers(("location" = String, description = "The provider's authorization URL, or the login page"),
+            ("set-cookie" = String, description = "The sign-in cookie")))))]
+#[tracing::instrument(skip_all)]
+async fn start(
+    State(state): State<AppState>,
+    meta: ClientMeta,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let q = Query::<Start>::try_from_uri(&uri)
+        .map(|q| q.0)
+        .unwrap_or_default();
+    let next = safe_next(q.next);
+    let remember = q.remember.as_deref() == Some("1");
+    // A sign-in begins only from a navigation this site started (the login page's button) or
+    // the person's own (a bookmark, the address bar): another site cannot make this browser
+    // sign in, which would silently swap its session for one of the person's provider account.
+    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if !matches!(site, None | Some("same-origin") | Some("none")) {
+        tracing::info!(
+            site,
+            "OpenID sign-in begun by another site: sent to the login page"
+        );
+        return to_login(None, &next);
+    }
+    // One unit of the per-address budget of sign-ups and logins: each begun sign-in is a row.
+    if state.auth_ip_limiter.check(meta.ip).is_err() {
+        return to_login(Some(Refusal::Busy), &next);
+    }
+    match oidc::begin(&state, &next, remember).await {
+        Ok((url, id)) => {
+            let mut res = redirect(&url);
+            res.headers_mut().append(
+                header::SET_COOKIE,
+                state.cookies.set_oidc(&id, oidc::LOGIN_SECS),
+            );
+            res
+        }
+        Err(refusal) => to_login(Some(refusal), &next),
+    }
+}
+
+#[utoipa::path(get, path = "/api/auth/oidc/callback", tag = "auth",
+    params(("code" = Option<String>, Query, description = "The provider's authorization code"),
+        ("state" = Option<String>, Query, description = "The sign-in's state, as sent"),
+        ("iss" = Option<String>, Query, description = "The provider (RFC 9207)"),
+        ("error" = Option<String>, Query, description = "The provider's error code, e.g. `access_denied`")),
+    responses((status = 303, description = "Signed in: to the page the sign-in was for, with the refresh and device cookies (the access token comes from the app's first refresh, bound to its DPoP key). Refused: to `/login?sso=expired|denied|provider|refused|unavailable|busy`. Either way the sign-in cookie is removed",
+        headers(("location" = String, description = "Where the browser goes next"),
+            ("set-cookie" = String, description = "The refresh and device cookies; the sign-in cookie removed")))))]
+#[tracing::instrument(skip_all)]
+async fn callback(
+    State(state): State<AppState>,
+    meta: ClientMeta,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let answer = Query::<oidc::Callback>::try_from_uri(&uri)
+        .map(|q| q.0)
+        .unwrap_or_default();
+    let login = state.cookies.read_oidc(&headers);
+    let mut res = match signed_in(&state, &meta, login.as_deref(), &answer).await {
+        Ok(res) => res,
+        Err(oidc::Refused { why, next }) => {
+            if why == Refusal::Refused {
+                // A sign-in under way ended refused: an attack or a misconfiguration, worth an
+                // operator's look (bounded: each needs a sign-in begun within the budget).
+                let ip = meta.ip.to_string();
+                if let Err(e) = store::events::record(
+                    &state.db,
+                    state.clock.now(),
+                    "oidc_refused",
+                    None,
+                    None,
+                    Some(&ip),
+                    "oidc_refused: the provider's answer failed a check",
+                )
+                .await
+                {
+                    tracing::error!(error = %e, "recording an event failed");
+                }
+            }
+            to_login(Some(why), next.as_deref().unwrap_or("/notes"))
+        }
+    };
+    res.headers_mut()
+        .append(header::SET_COOKIE, state.cookies.clear_oidc());
+    res
+}
+
+/// The provider's answer checked, the account found or made, the session begun: the redirect
+/// that carries its cookies.
+async fn signed_in(
+    state: &AppState,
+    meta: &ClientMeta,
+    login: Option<&str>,
+    answer: &oidc::Callback,
+) -> Result<Response, oidc::Refused> {
+    let who = oidc::finish(state, login, answer).await?;
+    let failed = |e: crate::error::ApiError| {
+        tracing::error!(error = ?e, "starting a session after an OpenID sign-in failed");
+        oidc::Refused {
+            why: Refusal::Unavailable,
+            next: Some(who.next.clone()),
+        }
+    };
+    let (user, created) = oidc::account_for(state, &who).await.map_err(failed)?;
+    let issuer = state.oidc.as_ref().map(|p| p.issuer()).unwrap_or_default();
+    let now = state.clock.now();
+    let ip = meta.ip.to_string();
+    if created {
+        store::events::record(
+            &state.db,
+            now,
+            "oidc_account_created",
+            Some(&user.id),
+            None,
+            Some(&ip),
+            &format!("oidc_account_created: {issuer}"),
+        )
+        .await
+        .map_err(|e| failed(e.into()))?;
+    }
+    // Bound to DPoP: this session belongs to the app's browser client, which proves every
+    // refresh, so an injected script cannot trade the cookie for an unbound bearer token.
+    let origin = OidcOrigin {
+        issuer,
+        sid: who.sid.as_deref(),
+    };
+    let (grant, cookies) =
+        super::auth::browser_session(state, meta, &user, who.remember, true, Some(origin), "oidc")
+            .await
+            .map_err(failed)?;
+    store::events::record(
+        &state.db,
+        now,
+        "oidc_signed_in",
+        Some(&user.id),
+        Some(&grant.session_id),
+        Some(&ip),
+        &format!("oidc_signed_in: {issuer}"),
+    )
+    .await
+    .map_err(|e| failed(e.into()))?;
+    let mut res = redirect(&who.next);
+    for c in cookies {
+        res.headers_mut().append(header::SET_COOKIE, c);
+    }
+    Ok(res)
+}
+
+/// 303 to `to`, never cached (it carries cookies of one browser's sign-in).
+fn redirect(to: &str) -> Response {
+    let mut res = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// To the login page, saying why (`?sso=`), still going to `next` afterwards.
+fn to_login(refusal: Option<Refusal>, next: &str) -> Response {
+    let mut url = String::from("/login?");
+    if let Some(r) = refusal {
+        url.push_str("sso=");
+        url.push_str(r.code());
+        url.push('&');
+    }
+    url.push_str("next=");
+    // (Form encoding: the login page reads `+` as a space, as browsers do.)
+    url.extend(openidconnect::url::form_urlencoded::byte_serialize(
+        next.as_bytes(),
+    ));
+    redirect(&url)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn next_survives_the_round_trip_through_the_login_page() {
+        let res = super::to_login(Some(super::Refusal::Denied), "/notes?q=a b&x=1#top");
+        let loc = res.headers()["location"].to_str().unwrap();
+        assert_eq!(
+            loc,
+            "/login?sso=denied&next=%2Fnotes%3Fq%3Da+b%26x%3D1%23top"
+        );
+    }
+}

@@ -1,0 +1,155 @@
+//! Sign-ins through the OpenID provider: the ones under way (single use, expiring), which
+//! account each provider user is, and the logout tokens already acted on.
+
+use super::{is_unique_violation, users::UserRow, with_pool, Db};
+
+/// Sign-ins under way, for the cap on how many may be open at once.
+pub async fn live_logins(db: &Db, now: i64) -> sqlx::Result<i64> {
+    with_pool!(db, read, p => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM oidc_logins WHERE expires_at >= $1",
+    )
+    .bind(now)
+    .fetch_one(p)
+    .await)
+}
+
+/// Records a sign-in under way; the id returned goes into this browser's cookie.
+pub async fn begin_login(db: &Db, state: &str, expires_at: i64) -> sqlx::Result<String> {
+    let id = uuid::Uuid::new_v4().to_string();
+    with_pool!(db, write, p => sqlx::query(
+        "INSERT INTO oidc_logins (id, state, expires_at) VALUES ($1, $2, $3)",
+    )
+    .bind(&id)
+    .bind(state)
+    .bind(expires_at)
+    .execute(p)
+    .await
+    .map(|_| ()))?;
+    Ok(id)
+}
+
+/// Takes the sign-in `id` if it has not expired at `now`. Taking deletes it in the same
+/// statement, so of two requests finishing one sign-in (a replayed callback, two instances)
+/// exactly one gets it; an expired one is spent all the same.
+pub async fn take_login(db: &Db, id: &str, now: i64) -> sqlx::Result<Option<String>> {
+    let taken: Option<(String, i64)> = with_pool!(db, write, p => sqlx::query_as(
+        "DELETE FROM oidc_logins WHERE id = $1 RETURNING state, expires_at",
+    )
+    .bind(id)
+    .fetch_optional(p)
+    .await)?;
+    Ok(taken.and_then(|(state, expires_at)| (expires_at > now).then_some(state)))
+}
+
+/// Forgets sign-ins that expired before `now` (never finished) and spent logout tokens that
+/// could no longer be replayed anyway.
+pub async fn purge(db: &Db, now: i64) -> sqlx::Result<u64> {
+    with_pool!(db, write, p => {
+        let a = sqlx::query("DELETE FROM oidc_logins WHERE expires_at < $1")
+            .bind(now)
+            .execute(p)
+            .await?
+            .rows_affected();
+        let b = sqlx::query("DELETE FROM oidc_logout_tokens WHERE expires_at < $1")
+            .bind(now)
+            .execute(p)
+            .await?
+            .rows_affected();
+        Ok(a + b)
+    })
+}
+
+/// The account of the provider's user `(issuer, subject)`, if it has one.
+pub async fn find_user(db: &Db, issuer: &str, subject: &str) -> sqlx::Result<Option<UserRow>> {
+    with_pool!(db, read, p => sqlx::query_as(
+        "SELECT u.id, u.username, u.password_hash, u.roles FROM oidc_identities i
+         JOIN users u ON u.id = i.user_id WHERE i.issuer = $1 AND i.subject = $2",
+    )
+    .bind(issuer)
+    .bind(subject)
+    .fetch_optional(p)
+    .await)
+}
+
+/// What [`create_user`] did.
+pub enum Created {
+    User(UserRow),
+    /// The username is taken: try another.
+    UsernameTaken,
+    /// Another request made this provider user's account meanwhile: use that one.
+    IdentityExists,
+}
+
+/// Creates an account named `username`, with no password, for the provider's user
+/// `(issuer, subject)`, in one transaction: an account without its identity never exists.
+/// No password: its `password_hash` is empty, which no password verifies against
+/// (`auth::flows::check_password`).
+pub async fn create_user(
+    db: &Db,
+    username: &str,
+    issuer: &str,
+    subject: &str,
+    now: i64,
+) -> sqlx::Result<Created> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let res = with_pool!(db, write, p => {
+        let mut tx = p.begin().await?;
+        let user = sqlx::query(
+            "INSERT INTO users (id, username, password_hash, roles, created_at) VALUES ($1, $2, '', '', $3)",
+        )
+        .bind(&id)
+        .bind(username)
+        .bind(now)
+        .execute(&mut *tx)
+        .await;
+        if let Err(e) = user {
+            return if is_unique_violation(&e) { Ok(Created::UsernameTaken) } else { Err(e) };
+        }
+        let identity = sqlx::query(
+            "INSERT INTO oidc_identities (issuer, subject, user_id, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(issuer)
+        .bind(subject)
+        .bind(&id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await;
+        match identity {
+            Err(e) if is_unique_violation(&e) => return Ok(Created::IdentityExists),
+            Err(e) => return Err(e),
+            Ok(_) => {}
+        }
+        tx.commit().await?;
+        Ok(Created::User(UserRow {
+            id: id.clone(),
+            username: username.to_owned(),
+            password_hash: String::new(),
+            roles: String::new(),
+        }))
+    });
+    res
+}
+
+/// Records a logout token's `jti` until `expires_at`; `false` if it was recorded already
+/// (a replay).
+pub async fn spend_logout_token(
+    db: &Db,
+    issuer: &str,
+    jti: &str,
+    expires_at: i64,
+) -> sqlx::Result<bool> {
+    let res = with_pool!(db, write, p => sqlx::query(
+        "INSERT INTO oidc_logout_tokens (issuer, jti, expires_at) VALUES ($1, $2, $3)",
+    )
+    .bind(issuer)
+    .bind(jti)
+    .bind(expires_at)
+    .execute(p)
+    .await
+    .map(|_| ()));
+    match res {
+        Ok(()) => Ok(true),
+        Err(e) if is_unique_violation(&e) => Ok(false),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,620 @@
+//! Sign-in through an OpenID provider, against a real one: panva's `oidc-provider` (OpenID
+//! Certified), started per test on loopback by `interop/oidc-provider.mjs`. A "browser" here is
+//! an HTTP client that follows redirects itself, keeps the provider's cookies in a jar and
+//! Cloakroom's (which are `Secure`) by hand, and fills the provider's login and consent forms.
+
+use std::collections::HashMap;
+use std::process::Stdio;
+
+use reqwest::{StatusCode, Url};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::helpers::*;
+
+const CLIENT_ID: &str = "cloakroom-test";
+const CLIENT_SECRET: &str = "a-client-secret-for-tests-only";
+
+/// The provider, as a child process killed with its handle.
+pub struct Idp {
+    child: tokio::process::Child,
+    pub issuer: String,
+}
+
+impl Idp {
+    /// Stops the provider and waits until it is gone (its port is free again).
+    pub async fn stop(mut self) {
+        self.child.kill().await.unwrap();
+    }
+
+    /// Starts the provider on `port` for `app`'s redirect URI, signing with key number `seed`.
+    pub async fn start(port: u16, app: &TestApp, seed: u32) -> Idp {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../interop/oidc-provider.mjs");
+        let origin = &app.state.settings.public_origin;
+        let mut child = tokio::process::Command::new("node")
+            .arg(script)
+            .args(["--port", &port.to_string()])
+            .args(["--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET])
+            .args([
+                "--redirect-uri",
+                &format!("{origin}/api/auth/oidc/callback"),
+            ])
+            .args([
+                "--backchannel-logout-uri",
+                &format!("{origin}/api/auth/oidc/backchannel-logout"),
+            ])
+            .args(["--key-seed", &seed.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node runs interop/oidc-provider.mjs (`make setup-interop` installs it)");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("the OpenID provider starts within 30 s")
+            .unwrap()
+            .expect("the OpenID provider prints its issuer (is interop/node_modules installed? `make setup-interop`)");
+        // The rest of its output is read and dropped: a closed pipe would kill it (EPIPE).
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let issuer = serde_json::from_str::<Value>(&line).unwrap()["issuer"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        Idp { child, issuer }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A Cloakroom configured for a provider on a port chosen first, then that provider.
+pub async fn sso_app(extra: &[(&str, &str)]) -> (TestApp, Idp, u16) {
+    let port = free_port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let mut env = vec![
+        ("CLOAKROOM_OIDC_ISSUER", issuer.as_str()),
+        ("CLOAKROOM_OIDC_CLIENT_ID", CLIENT_ID),
+        ("CLOAKROOM_OIDC_CLIENT_SECRET", CLIENT_SECRET),
+        ("CLOAKROOM_OIDC_NAME", "Test SSO"),
+    ];
+    env.extend_from_slice(extra);
+    let app = spawn_with(&env).await;
+    let idp = Idp::start(port, &app, 1).await;
+    assert_eq!(idp.issuer, issuer);
+    (app, idp, port)
+}
+
+/// A browser: the provider's cookies in reqwest's jar, Cloakroom's in `ours`.
+pub struct Browser {
+    http: reqwest::Client,
+    origin: String,
+    pub ours: HashMap<String, String>,
+}
+
+/// Where a walk through the sign-in ended.
+pub enum Walk {
+    /// About to enter Cloakroom's callback with this URL (not requested).
+    Callback(String),
+    /// The first answer from Cloakroom after the provider that is not a redirect to it: its
+    /// status, the URL it answered and, for a redirect, where to.
+    Landed {
+        status: StatusCode,
+        location: Option<String>,
+    },
+}
+
+impl Browser {
+    pub fn new(app: &TestApp) -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            origin: app.state.settings.public_origin.clone(),
+            ours: HashMap::new(),
+        }
+    }
+
+    fn is_ours(&self, url: &str) -> bool {
+        url.starts_with(&self.origin)
+    }
+
+    /// A GET as a navigation: Cloakroom's cookies sent and kept.
+    pub async fn get(&mut self, url: &str) -> reqwest::Response {
+        let mut req = self.http.get(url);
+        if self.is_ours(url) {
+            let cookie: Vec<String> = self.ours.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            if !cookie.is_empty() {
+                req = req.header("cookie", cookie.join("; "));
+            }
+        }
+        let res = req.send().await.unwrap();
+        if self.is_ours(url) {
+            for c in res.headers().get_all("set-cookie") {
+                let c = c.to_str().unwrap();
+                let (pair, attrs) = c.split_once(';').unwrap_or((c, ""));
+                let (name, value) = pair.split_once('=').unwrap();
+                if attrs.contains("Max-Age=0") {
+                    self.ours.remove(name);
+                } else {
+                    self.ours.insert(name.to_owned(), value.to_owned());
+                }
+            }
+        }
+        res
+    }
+
+    /// Follows the browser from `url`: signs in at the provider as `name`, consents, and stops
+    /// before Cloakroom's callback (`stop_at_callback`) or at Cloakroom's first answer after it.
+    pub async fn walk(&mut self, url: &str, name: &str, stop_at_callback: bool) -> Walk {
+        let mut url = url.to_owned();
+        let form_action = regex::Regex::new(r#"action="([^"]+)""#).unwrap();
+        for _ in 0..20 {
+            if stop_at_callback
+                && url.starts_with(&format!("{}/api/auth/oidc/callback", self.origin))
+            {
+                return Walk::Callback(url);
+            }
+            let res = self.get(&url).await;
+            let status = res.status();
+            let location = res.headers().get("location").map(|l| {
+                Url::parse(&url)
+                    .unwrap()
+                    .join(l.to_str().unwrap())
+                    .unwrap()
+                    .to_string()
+            });
+            if status.is_redirection() {
+                let next = location.clone().unwrap();
+                if self.is_ours(&url)
+                    && self.is_ours(&next)
+                    && !url.contains("/api/auth/oidc/start")
+                {
+                    return Walk::Landed { status, location };
+                }
+                url = next;
+                continue;
+            }
+            if self.is_ours(&url) {
+                return Walk::Landed { status, location };
+            }
+            // A page of the provider's: its login form, or its consent form.
+            let html = res.text().await.unwrap();
+            let action = form_action
+                .captures(&html)
+                .unwrap_or_else(|| panic!("a form on the provider's page: {html}"))[1]
+                .replace("&amp;", "&");
+            let action = Url::parse(&url).unwrap().join(&action).unwrap().to_string();
+            let form: Vec<(&str, &str)> = if html.contains(r#"value="login""#) {
+                vec![("prompt", "login"), ("login", name), ("password", "any")]
+            } else {
+                vec![("prompt", "consent")]
+            };
+            let res = self.http.post(&action).form(&form).send().await.unwrap();
+            assert!(
+                res.status().is_redirection(),
+                "{}",
+                res.text().await.unwrap()
+            );
+            url = Url::parse(&action)
+                .unwrap()
+                .join(res.headers()["location"].to_str().unwrap())
+                .unwrap()
+                .to_string();
+        }
+        panic!("the sign-in did not end within 20 steps");
+    }
+
+    /// Signs in as `name` from the login page's button; where Cloakroom sent the browser.
+    pub async fn sign_in(&mut self, name: &str, next: &str) -> String {
+        let start = format!("{}/api/auth/oidc/start?next={next}", self.origin);
+        match self.walk(&start, name, false).await {
+            Walk::Landed { status, location } => {
+                assert_eq!(status, StatusCode::SEE_OTHER);
+                location.unwrap()
+            }
+            Walk::Callback(_) => unreachable!(),
+        }
+    }
+
+    pub fn refresh_cookie(&self) -> Option<&String> {
+        self.ours.get("__Host-cloakroom_refresh")
+    }
+}
+
+/// Refreshes with the browser's cookie and a proof of `key`: the app's first request after a
+/// sign-in through the provider.
+pub async fn refresh_with(
+    app: &TestApp,
+    refresh: &str,
+    key: Option<&crate::dpop::Key>,
+) -> reqwest::Response {
+    let url = format!("{}/api/auth/refresh", app.state.settings.public_origin);
+    let mut req = app
+        .client
+        .post(&url)
+        .header("cookie", format!("__Host-cloakroom_refresh={refresh}"))
+        .header("x-requested-with", "cloakroom");
+    if let Some(k) = key {
+        req = req.header("dpop", k.proof("POST", &url, app.state.clock.now(), None));
+    }
+    let res = req.send().await.unwrap();
+    crate::dpop::learn_nonce(&res);
+    res
+}
+
+async fn me(app: &TestApp, access: &str, key: &crate::dpop::Key) -> Value {
+    let url = format!("{}/api/me", app.state.settings.public_origin);
+    let res = app
+        .client
+        .get(&url)
+        .header("authorization", format!("DPoP {access}"))
+        .header(
+            "dpop",
+            key.proof("GET", &url, app.state.clock.now(), Some(access)),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    res.json().await.unwrap()
+}
+
+/// The whole way in: the provider's user gets an account of their own and exactly the session a
+/// password login gives (refresh and device cookies, DPoP-bound), on the page they were going
+/// to; the sign-in cookie is gone. Their next sign-in is the same account.
+#[tokio::test]
+async fn signing_in_through_the_provider_gives_a_bound_session_of_its_own_account() {
+    let (app, _idp, _) = sso_app(&[]).await;
+    let res = app.get("/api/auth/oidc").await;
+    assert_eq!(res.json::<Value>().await.unwrap()["name"], "Test SSO");
+
+    let mut browser = Browser::new(&app);
+    let landed = browser.sign_in("grace", "/sessions").await;
+    assert_eq!(
+        landed,
+        format!("{}/sessions", app.state.settings.public_origin)
+    );
+    assert!(browser.ours.contains_key("__Host-cloakroom_device"));
+    assert!(!browser.ours.contains_key("__Host-cloakroom_oidc"));
+    let refresh = browser.refresh_cookie().unwrap().clone();
+
+    // Bound: a script with the cookie and no key gets no bearer token.
+    let res = refresh_with(&app, &refresh, None).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let key = crate::dpop::Key::ed();
+    let res = refresh_with(&app, &refresh, Some(&key)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let tokens: Value = res.json().await.unwrap();
+    assert_eq!(tokens["token_type"], "DPoP");
+    let who = me(&app, tokens["access_token"].as_str().unwrap(), &key).await;
+    assert_eq!(who["username"], "grace");
+    assert_eq!(who["roles"], serde_json::json!([]));
+    let id = who["id"].as_str().unwrap().to_owned();
+
+    // Again, from another browser: the same account, no second one.
+    let mut other = Browser::new(&app);
+    other.sign_in("grace", "/notes").await;
+    let res = refresh_with(&app, other.refresh_cookie().unwrap(), Some(&key)).await;
+    let tokens: Value = res.json().await.unwrap();
+    let who = me(&app, tokens["access_token"].as_str().unwrap(), &key).await;
+    assert_eq!(who["id"], id.as_str());
+    let created = cloakroom::store::events::recent(
+        &app.state.db,
+        cloakroom::store::events::Filter {
+            kind: Some("oidc_account_created"),
+            ..Default::default()
+        },
+        10,
+    )
+    .await
+    .unwrap();
+    assert_eq!(created.len(), 1);
+}
+
+/// Accounts are keyed on (issuer, subject): a provider user whose name is a local account's
+/// gets an account of their own (a number added), never the local one, and cannot then log in
+/// with a password (it has none).
+#[tokio::test]
+async fn a_provider_user_named_like_a_local_account_does_not_become_it() {
+    let (app, _idp, _) = sso_app(&[]).await;
+    let (local, _) = app.new_user().await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&local, "/notes").await;
+    let key = crate::dpop::Key::ed();
+    let res = refresh_with(&app, browser.refresh_cookie().unwrap(), Some(&key)).await;
+    let tokens: Value = res.json().await.unwrap();
+    let who = me(&app, tokens["access_token"].as_str().unwrap(), &key).await;
+    assert_eq!(who["username"], format!("{local}-2"));
+    for password in ["", "any"] {
+        let res = app.login_raw(&format!("{local}-2"), password, false).await;
+        assert!(res.status().is_client_error(), "{password:?}");
+    }
+}
+
+/// Where a refused sign-in lands: the login page, saying why, no session.
+fn assert_refused(walk: Walk, app: &TestApp, code: &str, browser: &Browser) {
+    match walk {
+        Walk::Landed { status, location } => {
+            assert_eq!(status, StatusCode::SEE_OTHER);
+            let location = location.unwrap();
+            let expected = format!("{}/login?sso={code}&", app.state.settings.public_origin);
+            assert!(location.starts_with(&expected), "{location}");
+        }
+        Walk::Callback(_) => unreachable!(),
+    }
+    assert!(browser.refresh_cookie().is_none());
+    assert!(!browser.ours.contains_key("__Host-cloakroom_oidc"));
+}
+
+/// Login CSRF: the provider's answer for the attacker's sign-in, delivered to the victim's
+/// browser (which began a sign-in of its own, or none), is refused; the victim's browser holds
+/// no session of the attacker's account.
+#[tokio::test]
+async fn an_answer_for_another_browsers_sign_in_is_refused() {
+    let (app, _idp, _) = sso_app(&[]).await;
+    let origin = app.state.settings.public_origin.clone();
+    let mut attacker = Browser::new(&app);
+    let start = format!("{origin}/api/auth/oidc/start");
+    let Walk::Callback(answer) = attacker.walk(&start, "mallory", true).await else {
+        unreachable!()
+    };
+    // The victim never began one.
+    let mut victim = Browser::new(&app);
+    let walk = victim.walk(&answer, "-", false).await;
+    assert_refused(walk, &app, "expired", &victim);
+    // The victim began one of its own: the state is not its sign-in's.
+    let mut victim = Browser::new(&app);
+    victim.get(&start).await;
+    assert!(victim.ours.contains_key("__Host-cloakroom_oidc"));
+    let walk = victim.walk(&answer, "-", false).await;
+    assert_refused(walk, &app, "refused", &victim);
+}
+
+/// Each part of the provider's answer is checked: a replayed answer (the sign-in is spent), a
+/// changed `state`, another issuer or none (RFC 9207; this provider promises `iss`), and an ID
+/// token minted for another sign-in's nonce.
+#[tokio::test]
+async fn a_bent_or_replayed_answer_is_refused() {
+    let (app, idp, _) = sso_app(&[]).await;
+    let origin = app.state.settings.public_origin.clone();
+    let start = format!("{origin}/api/auth/oidc/start");
+    let bend = |answer: &str, key: &str, value: Option<&str>| {
+        let mut url = Url::parse(answer).unwrap();
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| k != key)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let mut q = url.query_pairs_mut();
+        q.clear();
+        for (k, v) in &pairs {
+            q.append_pair(k, v);
+        }
+        if let Some(v) = value {
+            q.append_pair(key, v);
+        }
+        drop(q);
+        url.to_string()
+    };
+    let cases: Vec<(&str, Option<String>)> = vec![
+        ("state", Some("not-the-state".into())),
+        ("state", None),
+        ("iss", Some("http://127.0.0.1:1".into())),
+        ("iss", Some(format!("{}/", idp.issuer))),
+        ("iss", None),
+        ("code", Some("a-made-up-code".into())),
+    ];
+    for (key, value) in cases {
+        let mut browser = Browser::new(&app);
+        let Walk::Callback(answer) = browser.walk(&start, "grace", true).await else {
+            unreachable!()
+        };
+        let walk = browser
+            .walk(&bend(&answer, key, value.as_deref()), "-", false)
+            .await;
+        assert_refused(walk, &app, "refused", &browser);
+    }
+
+    // Replayed: the first delivery signs in, the second finds the sign-in spent.
+    let mut browser = Browser::new(&app);
+    let Walk::Callback(answer) = browser.walk(&start, "grace", true).await else {
+        unreachable!()
+    };
+    let oidc_cookie = browser.ours["__Host-cloakroom_oidc"].clone();
+    browser.walk(&answer, "-", false).await;
+    assert!(browser.refresh_cookie().is_some());
+    browser.ours.clear();
+    browser
+        .ours
+        .insert("__Host-cloakroom_oidc".into(), oidc_cookie);
+    let walk = browser.walk(&answer, "-", false).await;
+    assert_refused(walk, &app, "expired", &browser);
+
+    // The nonce: the provider is asked (by a tampered authorization URL) to put another one in
+    // its ID token; the token is then not this sign-in's.
+    let mut browser = Browser::new(&app);
+    let res = browser.get(&start).await;
+    let to_provider = res.headers()["location"].to_str().unwrap().to_owned();
+    let tampered = bend(&to_provider, "nonce", Some("another-sign-ins-nonce"));
+    let walk = browser.walk(&tampered, "grace", false).await;
+    assert_refused(walk, &app, "refused", &browser);
+    let refused = cloakroom::store::events::recent(
+        &app.state.db,
+        cloakroom::store::events::Filter {
+            kind: Some("oidc_refused"),
+            ..Default::default()
+        },
+        100,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        refused.len(),
+        7,
+        "one event per refused answer of a real sign-in"
+    );
+}
+
+/// The person says no at the provider: the login page says so.
+#[tokio::test]
+async fn a_sign_in_the_person_cancels_lands_on_the_login_page_saying_so() {
+    let (app, _idp, _) = sso_app(&[]).await;
+    let mut browser = Browser::new(&app);
+    let start = format!(
+        "{}/api/auth/oidc/start?next=/sessions",
+        app.state.settings.public_origin
+    );
+    // Up to the provider's login page, then its "cancel" (the abort URL beside the form).
+    let res = browser.get(&start).await;
+    let mut url = res.headers()["location"].to_str().unwrap().to_owned();
+    loop {
+        let res = browser.get(&url).await;
+        match res.headers().get("location") {
+            Some(l) => {
+                url = Url::parse(&url)
+                    .unwrap()
+                    .join(l.to_str().unwrap())
+                    .unwrap()
+                    .to_string()
+            }
+            None => break,
+        }
+    }
+    let abort = format!("{}/abort", url.trim_end_matches('/'));
+    let walk = browser.walk(&abort, "-", false).await;
+    match &walk {
+        Walk::Landed { location, .. } => assert_eq!(
+            location.as_deref(),
+            Some(
+                format!(
+                    "{}/login?sso=denied&next=%2Fsessions",
+                    app.state.settings.public_origin
+                )
+                .as_str()
+            )
+        ),
+        Walk::Callback(_) => unreachable!(),
+    }
+    assert_refused(walk, &app, "denied", &browser);
+}
+
+/// A sign-in left at the provider longer than ten minutes is spent.
+#[tokio::test]
+async fn a_sign_in_older_than_ten_minutes_is_refused() {
+    let (app, _idp, _) = sso_app(&[]).await;
+    let mut browser = Browser::new(&app);
+    let start = format!("{}/api/auth/oidc/start", app.state.settings.public_origin);
+    let Walk::Callback(answer) = browser.walk(&start, "grace", true).await else {
+        unreachable!()
+    };
+    app.state
+        .clock
+        .advance(cloakroom::auth::oidc::LOGIN_SECS + 1);
+    let walk = browser.walk(&answer, "-", false).await;
+    assert_refused(walk, &app, "expired", &browser);
+}
+
+/// Another site cannot begin a sign-in in this browser (which would swap its session for the
+/// person's provider account); `next` is only ever a path on this site.
+#[tokio::test]
+async fn only_this_site_begins_a_sign_in_and_next_stays_on_it() {
+    let (app, _idp, _) = sso_app(&[]).await;
+    let origin = app.state.settings.public_origin.clone();
+    for site in ["cross-site", "same-site"] {
+        let res = app
+            .client
+            .get(app.url("/api/auth/oidc/start?next=/sessions"))
+            .header("sec-fetch-site", site)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        assert_eq!(res.headers()["location"], "/login?next=%2Fsessions");
+        assert!(res.headers().get("set-cookie").is_none());
+    }
+    for site in ["same-origin", "none"] {
+        let res = app
+            .client
+            .get(app.url("/api/auth/oidc/start"))
+            .header("sec-fetch-site", site)
+            .send()
+            .await
+            .unwrap();
+        let location = res.headers()["location"].to_str().unwrap();
+        assert!(location.starts_with("http://127.0.0.1:"), "{location}");
+        let cookie = res.headers()["set-cookie"].to_str().unwrap();
+        assert!(cookie.starts_with("__Host-cloakroom_oidc="), "{cookie}");
+        assert!(cookie.contains("SameSite=Lax") && cookie.contains("HttpOnly"));
+    }
+    for evil in ["//evil.example", "https://evil.example", "/\\evil.example"] {
+        let mut browser = Browser::new(&app);
+        let landed = browser.sign_in("grace", &url_encode(evil)).await;
+        assert_eq!(landed, format!("{origin}/notes"), "{evil}");
+    }
+}
+
+fn url_encode(s: &str) -> String {
+    Url::parse_with_params("http://x/", &[("n", s)])
+        .unwrap()
+        .query()
+        .unwrap()
+        .trim_start_matches("n=")
+        .to_owned()
+}
+
+/// The provider rotates its signing key: the next ID token names a key Cloakroom has not seen,
+/// and its JWKS is fetched again, once. A stream of unknown keys cannot make Cloakroom fetch it
+/// more than once a minute.
+#[tokio::test]
+async fn a_key_rotated_at_the_provider_is_fetched_once_a_minute_at_most() {
+    let (app, idp, port) = sso_app(&[]).await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in("grace", "/notes").await;
+    assert!(browser.refresh_cookie().is_some());
+    app.state.clock.advance(61);
+
+    idp.stop().await;
+    let idp = Idp::start(port, &app, 2).await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in("grace", "/notes").await;
+    assert!(
+        browser.refresh_cookie().is_some(),
+        "the new key was fetched"
+    );
+
+    idp.stop().await;
+    let _idp = Idp::start(port, &app, 3).await;
+    let mut browser = Browser::new(&app);
+    let start = format!("{}/api/auth/oidc/start", app.state.settings.public_origin);
+    let walk = browser.walk(&start, "grace", false).await;
+    assert_refused(walk, &app, "refused", &browser);
+    app.state.clock.advance(61);
+    let mut browser = Browser::new(&app);
+    browser.sign_in("grace", "/notes").await;
+    assert!(
+        browser.refresh_cookie().is_some(),
+        "a minute later, fetched again"
+    );
+}
+
+/// Without a provider configured, no OpenID route exists.
+#[tokio::test]
+async fn without_a_provider_there_is_no_route() {
+    let app = spawn_app().await;
+    for path in [
+        "/api/auth/oidc",
+        "/api/auth/oidc/start",
+        "/api/auth/oidc/callback?code=x&state=y",
+    ] {
+        let res = app.get(path).await;
+        assert_problem(res, StatusCode::NOT_FOUND).await;
+    }
+}
