@@ -618,3 +618,49 @@ async fn without_a_provider_there_is_no_route() {
         assert_problem(res, StatusCode::NOT_FOUND).await;
     }
 }
+
+/// One provider user is one account even when two first sign-ins race (two tabs, two
+/// instances): the second to commit finds the identity taken and is told so, never made a
+/// second account.
+#[tokio::test]
+async fn a_provider_user_is_made_one_account_only() {
+    use cloakroom::store::oidc::{create_user, Created};
+    let app = spawn_app().await;
+    let db = &app.state.db;
+    let now = app.state.clock.now();
+    let Created::User(first) = create_user(db, "grace", "https://idp", "sub-1", now)
+        .await
+        .unwrap()
+    else {
+        panic!("the first is made")
+    };
+    assert!(matches!(
+        create_user(db, "grace", "https://idp", "sub-2", now)
+            .await
+            .unwrap(),
+        Created::UsernameTaken
+    ));
+    assert!(matches!(
+        create_user(db, "grace-2", "https://idp", "sub-1", now)
+            .await
+            .unwrap(),
+        Created::IdentityExists
+    ));
+    // …and the race's loser left no account behind.
+    assert!(cloakroom::store::users::find_by_username(db, "grace-2")
+        .await
+        .unwrap()
+        .is_none());
+    let found = cloakroom::store::oidc::find_user(db, "https://idp", "sub-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id, first.id);
+    // Another issuer's user with the same subject is someone else.
+    assert!(
+        cloakroom::store::oidc::find_user(db, "https://other", "sub-1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
