@@ -8,7 +8,9 @@
 // killed. Its development interactions are on: any login name and password sign in as that name
 // (the name is also the subject and `preferred_username`), then a consent page. `--key-seed`
 // picks which of a few fixed signing keys it uses, so a test can restart it with another key
-// (a key rotation at the provider) on the same port.
+// (a key rotation at the provider) on the same port. `--key-jwk` (a private JWK, with
+// `--alg EdDSA`) makes it sign with a key the test also holds, so the test can mint tokens the
+// provider never would (a logout token with a nonce, say) that are signed exactly as its own.
 import { generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
@@ -23,6 +25,7 @@ const { values: args } = parseArgs({
     'redirect-uri': { type: 'string' },
     'backchannel-logout-uri': { type: 'string' },
     'key-seed': { type: 'string', default: '1' },
+    'key-jwk': { type: 'string' },
     alg: { type: 'string', default: 'RS256' },
   },
 });
@@ -36,7 +39,7 @@ for (const required of ['client-id', 'client-secret', 'redirect-uri']) {
 // A fresh key each start, with a kid that names the seed: a restart with another seed is a key
 // the relying party has not seen.
 const kid = `test-key-${args['key-seed']}`;
-const signing = args.alg === 'EdDSA'
+const signing = args['key-jwk'] ? JSON.parse(args['key-jwk']) : args.alg === 'EdDSA'
   ? generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' })
   : args.alg === 'ES256'
     ? generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' })
@@ -71,6 +74,12 @@ const provider = new Provider(issuer, {
     rpInitiatedLogout: { enabled: true },
   },
   pkce: { required: () => true },
+  // Its guard against server-side request forgery refuses loopback addresses, and the relying
+  // party under test (its back-channel logout URI) is on loopback: that guard is dropped here.
+  fetch: (url, options) => {
+    const { dispatcher, ...rest } = options;
+    return globalThis.fetch(url, rest);
+  },
   claims: { openid: ['sub'], profile: ['preferred_username'] },
   async findAccount(ctx, id) {
     return {
@@ -82,5 +91,7 @@ const provider = new Provider(issuer, {
   },
 });
 provider.on('server_error', (ctx, err) => console.error('server_error', err));
+provider.on('backchannel.error', (ctx, err) => console.error('backchannel.error', err.message, err.cause));
+provider.on('end_session.error', (ctx, err) => console.error('end_session.error', err.message));
 server.on('request', provider.callback());
 console.log(JSON.stringify({ issuer }));

@@ -29,6 +29,7 @@ use openidconnect::{
     SignatureVerificationError, StandardErrorResponse, StandardTokenResponse,
 };
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use tokio::sync::Mutex;
 
 use crate::{
@@ -536,6 +537,158 @@ async fn check(
         next: pending.next,
         remember: pending.remember,
     })
+}
+
+/// The `events` member a logout token carries (Back-Channel Logout 1.0 §2.4).
+const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+/// A logout token older than this is not acted on (its `jti` would have been forgotten).
+const LOGOUT_TOKEN_MAX_AGE_SECS: i64 = 600;
+
+/// A logout token's claims, as far as they matter here.
+#[derive(Debug, Deserialize)]
+struct LogoutClaims {
+    jti: Option<String>,
+    iat: Option<i64>,
+    exp: Option<i64>,
+    sub: Option<String>,
+    sid: Option<String>,
+    events: Option<serde_json::Map<String, Value>>,
+    nonce: Option<Value>,
+}
+
+/// The provider's back-channel logout (OpenID Connect Back-Channel Logout 1.0): a logout token,
+/// verified like an ID token (signature against the provider's JWKS with an algorithm it
+/// advertises, `iss`, `aud`, `iat`, `exp`), plus its own rules: the logout event present, no
+/// `nonce` (so an ID token cannot pass for one), a `jti` never seen before (a replay is
+/// refused), and `sub` or `sid`. Ends the matching sessions on every instance (the revocation
+/// log carries them); returns how many. `Err`: why the token was refused (answered 400).
+pub async fn backchannel_logout(state: &AppState, token: &str) -> Result<usize, String> {
+    let provider = state.oidc.as_ref().ok_or("no provider configured")?;
+    let header = jsonwebtoken::decode_header(token).map_err(|e| format!("not a JWT: {e}"))?;
+    if let Some(typ) = header.typ.as_deref() {
+        // Explicit typing (RFC 8725 §3.11): a token of another kind is not a logout token.
+        if !(typ.eq_ignore_ascii_case("logout+jwt") || typ.eq_ignore_ascii_case("JWT")) {
+            return Err(format!("typ {typ:?} is not a logout token's"));
+        }
+    }
+    let mut d = provider
+        .discovered(false)
+        .await
+        .map_err(|_| "provider unreachable")?;
+    let advertised: Vec<String> = d
+        .metadata
+        .id_token_signing_alg_values_supported()
+        .iter()
+        .filter_map(|a| serde_json::to_value(a).ok()?.as_str().map(str::to_owned))
+        .collect();
+    let alg = format!("{:?}", header.alg);
+    // Public-key algorithms only: a shared-secret one would let anyone with the client secret
+    // (which is ours, not only the provider's) mint logout tokens.
+    let asymmetric = !matches!(
+        header.alg,
+        jsonwebtoken::Algorithm::HS256
+            | jsonwebtoken::Algorithm::HS384
+            | jsonwebtoken::Algorithm::HS512
+    );
+    if !asymmetric || !advertised.iter().any(|a| *a == alg) {
+        return Err(format!("alg {alg} is not one the provider signs with"));
+    }
+    let mut key = find_key(&d, header.kid.as_deref());
+    if key.is_none() {
+        d = provider
+            .discovered(true)
+            .await
+            .map_err(|_| "provider unreachable")?;
+        key = find_key(&d, header.kid.as_deref());
+    }
+    let key = key.ok_or("no key of the provider's signs it")?;
+    let mut v = jsonwebtoken::Validation::new(header.alg);
+    v.set_issuer(&[provider.issuer()]);
+    v.set_audience(&[provider.settings.client_id.as_str()]);
+    v.set_required_spec_claims(&["iss", "aud", "iat"]);
+    // Times are checked below against the injected clock, not the library's own.
+    v.validate_exp = false;
+    v.validate_nbf = false;
+    let claims = jsonwebtoken::decode::<LogoutClaims>(token, &key, &v)
+        .map_err(|e| format!("refused: {e}"))?
+        .claims;
+    let now = state.clock.now();
+    let iat = claims.iat.ok_or("no iat")?;
+    if iat > now + IAT_SKEW_SECS || iat < now - LOGOUT_TOKEN_MAX_AGE_SECS {
+        return Err(format!("issued at {iat}, too far from now ({now})"));
+    }
+    if claims.exp.is_some_and(|exp| exp < now - IAT_SKEW_SECS) {
+        return Err("expired".into());
+    }
+    if !claims
+        .events
+        .as_ref()
+        .and_then(|e| e.get(BACKCHANNEL_EVENT))
+        .is_some_and(Value::is_object)
+    {
+        return Err("no back-channel logout event".into());
+    }
+    if claims.nonce.is_some() {
+        return Err("a nonce: this is an ID token, not a logout token".into());
+    }
+    if claims.sub.is_none() && claims.sid.is_none() {
+        return Err("names neither sub nor sid".into());
+    }
+    let jti = claims.jti.ok_or("no jti")?;
+    let keep_until = claims
+        .exp
+        .unwrap_or(iat + LOGOUT_TOKEN_MAX_AGE_SECS)
+        .max(now)
+        + IAT_SKEW_SECS;
+    let fresh = store::oidc::spend_logout_token(&state.db, provider.issuer(), &jti, keep_until)
+        .await
+        .map_err(|e| format!("recording its jti failed: {e}"))?;
+    if !fresh {
+        return Err("replayed (its jti was seen before)".into());
+    }
+    let user = match &claims.sub {
+        Some(sub) => match store::oidc::find_user(&state.db, provider.issuer(), sub).await {
+            Ok(Some(u)) => Some(u.id),
+            // A subject with no account here has no sessions here.
+            Ok(None) => return Ok(0),
+            Err(e) => return Err(format!("looking the subject up failed: {e}")),
+        },
+        None => None,
+    };
+    let ended = store::oidc::revoke_sessions(
+        &state.db,
+        provider.issuer(),
+        claims.sid.as_deref(),
+        user.as_deref(),
+        now,
+        "oidc_backchannel_logout: the provider ended the session",
+    )
+    .await
+    .map_err(|e| format!("revoking failed: {e}"))?;
+    for id in &ended {
+        crate::auth::sessions::revoked_by_store(state, id);
+    }
+    Ok(ended.len())
+}
+
+/// The provider's key named `kid` (or its only key, when the token names none), as a
+/// jsonwebtoken key.
+fn find_key(d: &Discovered, kid: Option<&str>) -> Option<jsonwebtoken::DecodingKey> {
+    let keys: Vec<jsonwebtoken::jwk::Jwk> = d
+        .metadata
+        .jwks()
+        .keys()
+        .iter()
+        .filter_map(|k| serde_json::from_value(serde_json::to_value(k).ok()?).ok())
+        .collect();
+    let key = match kid {
+        Some(kid) => keys
+            .iter()
+            .find(|k| k.common.key_id.as_deref() == Some(kid)),
+        None if keys.len() == 1 => keys.first(),
+        None => None,
+    }?;
+    jsonwebtoken::DecodingKey::from_jwk(key).ok()
 }
 
 fn to_datetime(secs: i64) -> chrono::DateTime<chrono::Utc> {

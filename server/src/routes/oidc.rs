@@ -28,6 +28,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(provider))
         .routes(routes!(start))
         .routes(routes!(callback))
+        .routes(routes!(backchannel_logout))
+        // A logout token is a few KB at most.
+        .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
 }
 
 #[utoipa::path(get, path = "/api/auth/oidc", tag = "auth",
@@ -143,6 +146,40 @@ async fn callback(
     res.headers_mut()
         .append(header::SET_COOKIE, state.cookies.clear_oidc());
     res
+}
+
+#[utoipa::path(post, path = "/api/auth/oidc/backchannel-logout", tag = "auth",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "`logout_token=<JWT>`: the provider's logout token (OpenID Connect Back-Channel Logout 1.0)"),
+    responses((status = 200, description = "The sessions it names are ended, on every instance (none may have been live)"),
+        (status = 400, description = "No logout token, or one that was refused (signature, issuer, audience, age, event, nonce, a replayed jti)", body = api_types::Problem)))]
+#[tracing::instrument(skip_all)]
+async fn backchannel_logout(
+    State(state): State<AppState>,
+    body: axum::body::Bytes,
+) -> ApiResult<StatusCode> {
+    // Called by the provider, server to server: no cookie, no CSRF header; the token's own
+    // signature is its whole authority.
+    let token = openidconnect::url::form_urlencoded::parse(&body)
+        .find(|(k, _)| k == "logout_token")
+        .map(|(_, v)| v.into_owned())
+        .ok_or_else(|| {
+            crate::error::ApiError::BadRequest("no logout_token in the form body".into())
+        })?;
+    match oidc::backchannel_logout(&state, &token).await {
+        Ok(ended) => {
+            tracing::info!(
+                ended,
+                "the OpenID provider ended sessions (back-channel logout)"
+            );
+            Ok(StatusCode::OK)
+        }
+        Err(why) => {
+            tracing::warn!(%why, "a back-channel logout token was refused");
+            Err(crate::error::ApiError::BadRequest(format!(
+                "logout token refused: {why}"
+            )))
+        }
+    }
 }
 
 /// The provider's answer checked, the account found or made, the session begun: the redirect

@@ -153,3 +153,32 @@ pub async fn spend_logout_token(
         Err(e) => Err(e),
     }
 }
+
+/// Revokes the live sessions begun through `issuer` that a back-channel logout names: those with
+/// the provider session `sid`, else (no `sid`) every one of `user_id`'s; with both, only those
+/// that match both. Returns their ids. Names neither: nothing (never "every session").
+pub async fn revoke_sessions(
+    db: &Db,
+    issuer: &str,
+    sid: Option<&str>,
+    user_id: Option<&str>,
+    now: i64,
+    reason: &str,
+) -> sqlx::Result<Vec<String>> {
+    if sid.is_none() && user_id.is_none() {
+        return Ok(vec![]);
+    }
+    with_pool!(db, write, p => sqlx::query_scalar(
+        "UPDATE sessions SET revoked_at = $1, revoked_reason = $2
+         WHERE oidc_issuer = $3 AND revoked_at IS NULL
+           AND ($4 IS NULL OR oidc_sid = $4) AND ($5 IS NULL OR user_id = $5)
+         RETURNING id",
+    )
+    .bind(now)
+    .bind(reason)
+    .bind(issuer)
+    .bind(sid)
+    .bind(user_id)
+    .fetch_all(p)
+    .await)
+}

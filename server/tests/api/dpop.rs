@@ -53,7 +53,7 @@ impl Key {
         }
     }
 
-    fn jwk(&self) -> Value {
+    pub(crate) fn jwk(&self) -> Value {
         match self {
             Key::Ed(k) => {
                 json!({"kty": "OKP", "crv": "Ed25519", "x": B64.encode(k.verifying_key().as_bytes())})
@@ -63,6 +63,16 @@ impl Key {
                 json!({"kty": "EC", "crv": "P-256", "x": B64.encode(p.x().unwrap()), "y": B64.encode(p.y().unwrap())})
             }
         }
+    }
+
+    /// The private JWK of an Ed25519 key (a test OpenID provider signs with it).
+    pub(crate) fn private_jwk(&self) -> Value {
+        let Key::Ed(k) = self else {
+            panic!("Ed25519 keys only")
+        };
+        let mut jwk = self.jwk();
+        jwk["d"] = json!(B64.encode(k.to_bytes()));
+        jwk
     }
 
     /// RFC 7638 thumbprint, computed independently of the server's code.
@@ -93,7 +103,7 @@ impl Key {
     }
 
     /// A proof with this header and these claims, signed by this key.
-    fn raw(&self, header: &Value, claims: &Value) -> String {
+    pub(crate) fn raw(&self, header: &Value, claims: &Value) -> String {
         let input = format!(
             "{}.{}",
             B64.encode(header.to_string()),

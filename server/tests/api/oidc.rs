@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::process::Stdio;
 
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine};
 use reqwest::{StatusCode, Url};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -29,6 +30,14 @@ impl Idp {
 
     /// Starts the provider on `port` for `app`'s redirect URI, signing with key number `seed`.
     pub async fn start(port: u16, app: &TestApp, seed: u32) -> Idp {
+        let origin = &app.state.settings.public_origin;
+        let logout = format!("{origin}/api/auth/oidc/backchannel-logout");
+        Self::start_with(port, app, &logout, &["--key-seed".into(), seed.to_string()]).await
+    }
+
+    /// As [`Idp::start`], its back-channel logouts sent to `logout_uri`, with more arguments
+    /// for `interop/oidc-provider.mjs`.
+    pub async fn start_with(port: u16, app: &TestApp, logout_uri: &str, args: &[String]) -> Idp {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../interop/oidc-provider.mjs");
         let origin = &app.state.settings.public_origin;
         let mut child = tokio::process::Command::new("node")
@@ -39,11 +48,8 @@ impl Idp {
                 "--redirect-uri",
                 &format!("{origin}/api/auth/oidc/callback"),
             ])
-            .args([
-                "--backchannel-logout-uri",
-                &format!("{origin}/api/auth/oidc/backchannel-logout"),
-            ])
-            .args(["--key-seed", &seed.to_string()])
+            .args(["--backchannel-logout-uri", logout_uri])
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)
@@ -75,6 +81,16 @@ fn free_port() -> u16 {
 
 /// A Cloakroom configured for a provider on a port chosen first, then that provider.
 pub async fn sso_app(extra: &[(&str, &str)]) -> (TestApp, Idp, u16) {
+    sso_app_with(extra, None, &[]).await
+}
+
+/// As [`sso_app`], the provider's back-channel logouts sent to `logout_uri` if given, the
+/// provider started with `args`.
+pub async fn sso_app_with(
+    extra: &[(&str, &str)],
+    logout_uri: Option<&str>,
+    args: &[String],
+) -> (TestApp, Idp, u16) {
     let port = free_port();
     let issuer = format!("http://127.0.0.1:{port}");
     let mut env = vec![
@@ -85,7 +101,11 @@ pub async fn sso_app(extra: &[(&str, &str)]) -> (TestApp, Idp, u16) {
     ];
     env.extend_from_slice(extra);
     let app = spawn_with(&env).await;
-    let idp = Idp::start(port, &app, 1).await;
+    let default_logout = format!(
+        "{}/api/auth/oidc/backchannel-logout",
+        app.state.settings.public_origin
+    );
+    let idp = Idp::start_with(port, &app, logout_uri.unwrap_or(&default_logout), args).await;
     assert_eq!(idp.issuer, issuer);
     (app, idp, port)
 }
@@ -250,10 +270,9 @@ pub async fn refresh_with(
     res
 }
 
-async fn me(app: &TestApp, access: &str, key: &crate::dpop::Key) -> Value {
+async fn me_res(app: &TestApp, access: &str, key: &crate::dpop::Key) -> reqwest::Response {
     let url = format!("{}/api/me", app.state.settings.public_origin);
-    let res = app
-        .client
+    app.client
         .get(&url)
         .header("authorization", format!("DPoP {access}"))
         .header(
@@ -262,7 +281,11 @@ async fn me(app: &TestApp, access: &str, key: &crate::dpop::Key) -> Value {
         )
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+async fn me(app: &TestApp, access: &str, key: &crate::dpop::Key) -> Value {
+    let res = me_res(app, access, key).await;
     assert_eq!(res.status(), StatusCode::OK);
     res.json().await.unwrap()
 }
@@ -663,4 +686,283 @@ async fn a_provider_user_is_made_one_account_only() {
             .unwrap()
             .is_none()
     );
+}
+
+/// A relay between the provider and Cloakroom's back-channel logout URI that keeps a copy of
+/// each logout token (for the test to replay) and passes on Cloakroom's status.
+async fn logout_relay(
+    target: std::sync::Arc<std::sync::Mutex<String>>,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = seen.clone();
+    let relay = axum::Router::new().route(
+        "/logout",
+        axum::routing::post(move |body: String| {
+            let kept = kept.clone();
+            let target = target.lock().unwrap().clone();
+            async move {
+                kept.lock().unwrap().push(body.clone());
+                let res = reqwest::Client::new()
+                    .post(&target)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                axum::http::StatusCode::from_u16(res.status().as_u16()).unwrap()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, relay).await.unwrap() });
+    (format!("http://{addr}/logout"), seen)
+}
+
+/// The provider's back-channel logout (Back-Channel Logout 1.0): signing out at the provider
+/// ends the Cloakroom session of that provider session at once (its bound access token too),
+/// leaves the same person's other session (another provider session) alone, and its logout
+/// token, replayed or bent, is refused.
+#[tokio::test]
+async fn the_providers_logout_ends_its_session_here_and_cannot_be_replayed() {
+    // The relay must know Cloakroom's address before the provider starts: Cloakroom first.
+    let target = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let (relay, seen) = logout_relay(target.clone()).await;
+    let (app, idp, _) = sso_app_with(&[], Some(&relay), &[]).await;
+    *target.lock().unwrap() = format!(
+        "{}/api/auth/oidc/backchannel-logout",
+        app.state.settings.public_origin
+    );
+    let key = crate::dpop::Key::ed();
+    let signed_in = |browser: &Browser| {
+        let refresh = browser.refresh_cookie().unwrap().clone();
+        let app = &app;
+        let key = &key;
+        async move {
+            let res = refresh_with(app, &refresh, Some(key)).await;
+            assert_eq!(res.status(), StatusCode::OK);
+            let body: Value = res.json().await.unwrap();
+            body["access_token"].as_str().unwrap().to_owned()
+        }
+    };
+    let mut laptop = Browser::new(&app);
+    laptop.sign_in("grace", "/notes").await;
+    let mut phone = Browser::new(&app);
+    phone.sign_in("grace", "/notes").await;
+    let laptop_access = signed_in(&laptop).await;
+    let phone_access = signed_in(&phone).await;
+    me(&app, &laptop_access, &key).await;
+
+    // Signing out at the provider, on the laptop: its logout page, then "yes".
+    let res = laptop
+        .get(&format!("{}/session/end?client_id={CLIENT_ID}", idp.issuer))
+        .await;
+    let html = res.text().await.unwrap();
+    let action = regex::Regex::new(r#"action="([^"]+)""#)
+        .unwrap()
+        .captures(&html)
+        .unwrap()[1]
+        .to_owned();
+    let xsrf = regex::Regex::new(r#"name="xsrf" value="([^"]+)""#)
+        .unwrap()
+        .captures(&html)
+        .unwrap()[1]
+        .to_owned();
+    let action = Url::parse(&idp.issuer).unwrap().join(&action).unwrap();
+    let res = laptop
+        .http
+        .post(action)
+        .form(&[("xsrf", xsrf.as_str()), ("logout", "yes")])
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_redirection() || res.status().is_success());
+    let tokens = seen.lock().unwrap().clone();
+    assert_eq!(
+        tokens.len(),
+        1,
+        "one logout token, for the laptop's provider session"
+    );
+
+    // The laptop's session is over, its bound access token refused at once; the phone's lives.
+    let url = format!("{}/api/me", app.state.settings.public_origin);
+    let res = app
+        .client
+        .get(&url)
+        .header("authorization", format!("DPoP {laptop_access}"))
+        .header(
+            "dpop",
+            key.proof("GET", &url, app.state.clock.now(), Some(&laptop_access)),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let res = refresh_with(&app, laptop.refresh_cookie().unwrap(), Some(&key)).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    me(&app, &phone_access, &key).await;
+
+    // The same token again, or bent: refused.
+    let post = |body: String| {
+        app.client
+            .post(app.url("/api/auth/oidc/backchannel-logout"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let res = post(tokens[0].clone()).await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST, "a replay");
+    let token = tokens[0].trim_start_matches("logout_token=").to_owned();
+    let mut bent = token.clone().into_bytes();
+    let at = token.rfind('.').unwrap() + 5;
+    bent[at] = if bent[at] == b'A' { b'B' } else { b'A' };
+    let res = post(format!("logout_token={}", String::from_utf8(bent).unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST, "a bent signature");
+    for body in ["", "logout_token=", "logout_token=a.b.c"] {
+        let res = post(body.into()).await.unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{body:?}");
+    }
+    me(&app, &phone_access, &key).await;
+}
+
+/// Logout tokens the provider would never send, minted with its own signing key (the test holds
+/// it): each is refused and ends nothing; the same token made right ends the session, once.
+#[tokio::test]
+async fn a_logout_token_bent_in_any_part_is_refused() {
+    use hmac::Mac;
+    let signer = crate::dpop::Key::ed();
+    let args = [
+        "--alg".to_string(),
+        "EdDSA".into(),
+        "--key-jwk".into(),
+        signer.private_jwk().to_string(),
+    ];
+    let (app, idp, _) = sso_app_with(&[], None, &args).await;
+    let key = crate::dpop::Key::ed();
+    let mut browser = Browser::new(&app);
+    browser.sign_in("grace", "/notes").await;
+    let res = refresh_with(&app, browser.refresh_cookie().unwrap(), Some(&key)).await;
+    let access = res.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let now = app.state.clock.now();
+    let header = serde_json::json!({"alg": "EdDSA", "typ": "logout+jwt", "kid": "test-key-1"});
+    let claims = serde_json::json!({
+        "iss": idp.issuer, "aud": CLIENT_ID, "iat": now, "exp": now + 120,
+        "jti": "jti-1", "sub": "grace",
+        "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+    });
+    let post = |token: String| {
+        app.client
+            .post(app.url("/api/auth/oidc/backchannel-logout"))
+            .form(&[("logout_token", token)])
+            .send()
+    };
+    let with = |path: &str, value: Option<Value>| {
+        let mut c = claims.clone();
+        match value {
+            Some(v) => c[path] = v,
+            None => {
+                c.as_object_mut().unwrap().remove(path);
+            }
+        }
+        c
+    };
+    let hs256 = {
+        let input = format!(
+            "{}.{}",
+            B64.encode(r#"{"alg":"HS256","typ":"logout+jwt"}"#),
+            B64.encode(claims.to_string())
+        );
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(CLIENT_SECRET.as_bytes()).unwrap();
+        mac.update(input.as_bytes());
+        format!("{input}.{}", B64.encode(mac.finalize().into_bytes()))
+    };
+    let bent: Vec<(&str, String)> = vec![
+        (
+            "a nonce (an ID token)",
+            signer.raw(&header, &with("nonce", Some("n".into()))),
+        ),
+        (
+            "no logout event",
+            signer.raw(&header, &with("events", None)),
+        ),
+        (
+            "another event",
+            signer.raw(
+                &header,
+                &with(
+                    "events",
+                    Some(serde_json::json!({"http://schemas.openid.net/event/other": {}})),
+                ),
+            ),
+        ),
+        (
+            "another audience",
+            signer.raw(&header, &with("aud", Some("someone-else".into()))),
+        ),
+        (
+            "another issuer",
+            signer.raw(&header, &with("iss", Some("http://127.0.0.1:1".into()))),
+        ),
+        (
+            "issued an hour ago",
+            signer.raw(&header, &with("iat", Some((now - 3600).into()))),
+        ),
+        (
+            "issued in the future",
+            signer.raw(&header, &with("iat", Some((now + 3600).into()))),
+        ),
+        (
+            "expired",
+            signer.raw(&header, &with("exp", Some((now - 120).into()))),
+        ),
+        ("no jti", signer.raw(&header, &with("jti", None))),
+        (
+            "neither sub nor sid",
+            signer.raw(&header, &with("sub", None)),
+        ),
+        (
+            "another type",
+            signer.raw(
+                &serde_json::json!({"alg": "EdDSA", "typ": "dpop+jwt", "kid": "test-key-1"}),
+                &claims,
+            ),
+        ),
+        (
+            "an unknown key",
+            signer.raw(
+                &serde_json::json!({"alg": "EdDSA", "typ": "logout+jwt", "kid": "nope"}),
+                &claims,
+            ),
+        ),
+        ("another key", crate::dpop::Key::ed().raw(&header, &claims)),
+        ("HS256 with the client secret", hs256),
+    ];
+    for (why, token) in bent {
+        let res = post(token).await.unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{why}");
+        assert_eq!(
+            me_res(&app, &access, &key).await.status(),
+            StatusCode::OK,
+            "{why}"
+        );
+    }
+    // A subject with no account here: accepted, nothing to end.
+    let res = post(signer.raw(&header, &with("sub", Some("nobody-here".into()))))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(me_res(&app, &access, &key).await.status(), StatusCode::OK);
+    // Made right: the session ends; the same token again is a replay.
+    let token = signer.raw(&header, &with("jti", Some("jti-2".into())));
+    assert_eq!(post(token.clone()).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        me_res(&app, &access, &key).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(post(token).await.unwrap().status(), StatusCode::BAD_REQUEST);
 }
