@@ -116,11 +116,11 @@ pub async fn authenticate_request(
     let Some((scheme, token)) = credentials(headers)? else {
         return Ok(None);
     };
-    let user = sessions::authenticate(state, token).map_err(|e| match (scheme, e) {
-        (Scheme::Dpop, e) if e.kind() == Some(ProblemType::InvalidToken) => {
-            ApiError::DpopTokenRefused(e.to_string())
-        }
-        (_, e) => e,
+    // Every refusal of the token itself is `invalid_token` (`sessions::authenticate` has no
+    // other answer); under the DPoP scheme it is said as RFC 9449 §7.1 says it.
+    let user = sessions::authenticate(state, token).map_err(|e| match scheme {
+        Scheme::Dpop => ApiError::DpopTokenRefused(e.to_string()),
+        Scheme::Bearer => e,
     })?;
     match (scheme, user.jkt.as_deref()) {
         (Scheme::Bearer, None) => Ok(Some(user)),

@@ -77,6 +77,36 @@ async fn login_success_sets_exact_cookie_and_token_works() {
     assert!(me.roles.is_empty());
 }
 
+/// The device cookie (`auth::device`) is built like the refresh cookie and lives 180 days, with
+/// or without "remember me": it outlives sessions on purpose (a known device keeps its own
+/// guess budget when the account is under attack).
+#[tokio::test]
+async fn the_device_cookie_lives_180_days_with_the_refresh_cookies_attributes() {
+    let app = spawn_app().await;
+    let name = unique_name();
+    app.signup(&name, PASSWORD).await;
+    for remember in [true, false] {
+        let res = app.login_raw(&name, PASSWORD, remember).await;
+        let device = res
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .find(|c| c.starts_with("__Host-cloakroom_device="))
+            .expect("a device cookie");
+        let attrs: Vec<&str> = device.split(';').skip(1).map(str::trim).collect();
+        for want in [
+            "HttpOnly",
+            "Secure",
+            "SameSite=Strict",
+            "Path=/",
+            "Max-Age=15552000",
+        ] {
+            assert!(attrs.contains(&want), "{device} lacks {want}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn remember_false_gives_a_browser_session_cookie() {
     let app = spawn_app().await;
