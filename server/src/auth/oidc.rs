@@ -590,7 +590,7 @@ pub async fn backchannel_logout(state: &AppState, token: &str) -> Result<usize, 
             | jsonwebtoken::Algorithm::HS384
             | jsonwebtoken::Algorithm::HS512
     );
-    if !asymmetric || !advertised.iter().any(|a| *a == alg) {
+    if !asymmetric || !advertised.contains(&alg) {
         return Err(format!("alg {alg} is not one the provider signs with"));
     }
     let mut key = find_key(&d, header.kid.as_deref());
