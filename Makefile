@@ -57,16 +57,17 @@ check: setup-rust
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy -p app --target wasm32-unknown-unknown -- -D warnings
 
-unit: setup-rust
+# The API tests of the OpenID sign-in start a real provider (interop/oidc-provider.mjs).
+unit: setup-rust setup-interop
 	cargo test --workspace
 
 # The HTTP integration suite again, every test on PostgreSQL (a throwaway cluster started and
 # removed by .ci/with-postgres), including the two-instance tests of tests/api/scale_out.rs:
 # ignored on SQLite runs (shown as such), run here.
-pg: setup-rust setup-postgres
+pg: setup-rust setup-postgres setup-interop
 	.ci/with-postgres cargo test -p cloakroom-server --test api -- --include-ignored
 
-e2e: client setup-e2e
+e2e: client setup-e2e setup-interop
 	cargo build --release -p cloakroom-server --bin cloakroom
 	cd end2end && npx playwright test
 

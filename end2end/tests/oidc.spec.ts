@@ -1,0 +1,135 @@
+// Sign-in through the organisation's OpenID provider, in a real browser against a real provider
+// nobody here wrote: panva's oidc-provider (interop/oidc-provider.mjs, its development login and
+// consent pages). The provider lives at 127.0.0.1 and this file's own Cloakroom at localhost, so
+// the way back from the provider is a cross-site navigation, as it is in production: what the
+// browser sends on it (the Lax sign-in cookie, none of the Strict ones) is checked, not assumed.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { expect, test, type Page } from '@playwright/test';
+
+const root = resolve(__dirname, '../..');
+let idp: ChildProcess;
+let server: ChildProcess;
+let base: string;
+let issuer: string;
+let data: string;
+
+function freePort(): Promise<number> {
+  return new Promise((ok) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => ok(p));
+    });
+  });
+}
+
+test.beforeAll(async () => {
+  const port = await freePort();
+  base = `http://localhost:${port}`;
+  idp = spawn(
+    process.execPath,
+    [
+      `${root}/interop/oidc-provider.mjs`,
+      '--port', '0',
+      '--client-id', 'cloakroom-e2e',
+      '--client-secret', 'e2e-only-secret',
+      '--redirect-uri', `${base}/api/auth/oidc/callback`,
+    ],
+    { stdio: ['ignore', 'pipe', 'ignore'] },
+  );
+  issuer = await new Promise<string>((ok, fail) => {
+    idp.stdout!.once('data', (line: Buffer) => ok(JSON.parse(line.toString()).issuer));
+    idp.once('exit', () => fail(new Error('the provider did not start (make setup-interop?)')));
+  });
+  idp.stdout!.resume();
+  data = mkdtempSync(join(tmpdir(), 'cloakroom-oidc-'));
+  server = spawn(`${root}/target/release/cloakroom`, [], {
+    stdio: 'ignore',
+    env: {
+      ...process.env,
+      CLOAKROOM_PORT: String(port),
+      CLOAKROOM_DATA_DIR: data,
+      CLOAKROOM_DIST_DIR: `${root}/dist`,
+      CLOAKROOM_PUBLIC_ORIGIN: base,
+      CLOAKROOM_LOG: 'warn',
+      CLOAKROOM_OIDC_ISSUER: issuer,
+      CLOAKROOM_OIDC_CLIENT_ID: 'cloakroom-e2e',
+      CLOAKROOM_OIDC_CLIENT_SECRET: 'e2e-only-secret',
+      CLOAKROOM_OIDC_NAME: 'Test SSO',
+    },
+  });
+  // Ready when /healthz answers (a bounded wait for a process to start, not for time to pass).
+  await expect
+    .poll(async () => (await fetch(`${base}/healthz`).catch(() => null))?.status, { timeout: 20_000 })
+    .toBe(200);
+});
+
+test.afterAll(() => {
+  server?.kill('SIGTERM');
+  idp?.kill('SIGTERM');
+  rmSync(data, { recursive: true, force: true });
+});
+
+/** From the login page's button through the provider's login and consent pages. */
+async function signInAtProvider(page: Page, name: string) {
+  await page.getByRole('button', { name: 'Sign in with Test SSO' }).click();
+  await expect(page).toHaveURL(new RegExp(`^${issuer}/interaction/`));
+  await page.locator('input[name=login]').fill(name);
+  await page.locator('input[name=password]').fill('anything');
+  await page.getByRole('button', { name: 'Sign-in' }).click();
+  await page.getByRole('button', { name: 'Continue' }).click();
+}
+
+test('signing in with the organisation’s provider lands signed in where the person was going', async ({ page, context }) => {
+  await page.goto(`${base}/login?next=/sessions`);
+  await page.getByLabel('Remember me on this device').check();
+  await signInAtProvider(page, 'ada');
+  await expect(page).toHaveURL(`${base}/sessions`);
+  await expect(page.getByTestId('current-user')).toHaveText('Signed in as ada');
+  const cookies = await context.cookies(base);
+  const refresh = cookies.find((c) => c.name === '__Host-cloakroom_refresh');
+  expect(refresh?.sameSite).toBe('Strict');
+  expect(refresh?.httpOnly).toBe(true);
+  // "Remember me" went along: a cookie that outlives the browser.
+  expect(refresh!.expires).toBeGreaterThan(Date.now() / 1000);
+  expect(cookies.find((c) => c.name === '__Host-cloakroom_oidc')).toBeUndefined();
+  // The access token lives in the tab: a reload keeps the person signed in (silent refresh).
+  await page.reload();
+  await expect(page.getByTestId('current-user')).toHaveText('Signed in as ada');
+});
+
+test('the way back from the provider carries the Lax sign-in cookie and none of the Strict ones', async ({ page, context }) => {
+  await page.goto(`${base}/login`);
+  await signInAtProvider(page, 'grace');
+  await expect(page.getByTestId('current-user')).toHaveText('Signed in as grace');
+  // Signed in, with Strict refresh and device cookies; signing in again, the provider (which
+  // remembers grace) sends the browser straight back, cross-site.
+  const sent: string[] = [];
+  page.on('request', async (r) => {
+    if (r.url().startsWith(`${base}/api/auth/oidc/callback`)) sent.push((await r.allHeaders()).cookie ?? '');
+  });
+  await page.goto(`${base}/api/auth/oidc/start?next=/notes`);
+  await expect(page).toHaveURL(`${base}/notes`);
+  await expect.poll(() => sent.length).toBe(1);
+  expect(sent[0]).toContain('__Host-cloakroom_oidc=');
+  expect(sent[0]).not.toContain('__Host-cloakroom_refresh=');
+  expect(sent[0]).not.toContain('__Host-cloakroom_device=');
+  const names = (await context.cookies(base)).map((c) => c.name);
+  expect(names).toContain('__Host-cloakroom_refresh');
+  expect(names).not.toContain('__Host-cloakroom_oidc');
+  await expect(page.getByTestId('current-user')).toHaveText('Signed in as grace');
+});
+
+test('cancelling at the provider comes back to the login page saying so', async ({ page, context }) => {
+  await page.goto(`${base}/login?next=/sessions`);
+  await page.getByRole('button', { name: 'Sign in with Test SSO' }).click();
+  await page.getByRole('link', { name: '[ Cancel ]' }).click();
+  await expect(page).toHaveURL(`${base}/login?sso=denied&next=%2Fsessions`);
+  await expect(page.getByTestId('form-error')).toHaveText("Sign-in was cancelled at your organisation's sign-in page.");
+  const names = (await context.cookies(base)).map((c) => c.name);
+  expect(names).not.toContain('__Host-cloakroom_refresh');
+  expect(names).not.toContain('__Host-cloakroom_oidc');
+});
