@@ -351,6 +351,21 @@ async fn a_replayed_answer_and_a_spent_or_expired_challenge_are_refused() {
         sign_in(&app, &mut key, &passkey).await.status(),
         StatusCode::OK
     );
+
+    // A registration answered after its ceremony expired (signed in again meanwhile, so only
+    // the ceremony's age stands in the way).
+    let (name, login) = app.new_user().await;
+    let res = register_start(&app, &login.access, json!({})).await;
+    let ceremony = ceremony_of(&res);
+    let options: Value = res.json().await.unwrap();
+    let credential = answer_registration(&mut authenticator(), origin(&app), options);
+    app.state
+        .clock
+        .advance(cloakroom::auth::passkeys::CEREMONY_SECS + 1);
+    let fresh = app.login(&name).await;
+    let res = register_finish(&app, &fresh.access, &ceremony, credential).await;
+    let p = assert_problem(res, StatusCode::FORBIDDEN).await;
+    assert!(p["detail"].as_str().unwrap().contains("expired"), "{p}");
 }
 
 #[tokio::test]
