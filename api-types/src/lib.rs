@@ -445,6 +445,7 @@ impl Problem {
 /// to the login page, dot segments included (`/./login` and `/%2e/login` are `/login` to the
 /// browser), where a logged-in user would be left looking at the form. Anything else goes to
 /// the notes page.
+#[inline]
 pub fn safe_next(next: Option<String>) -> String {
     match next {
         Some(n)
@@ -463,6 +464,7 @@ pub fn safe_next(next: Option<String>) -> String {
 
 /// Whether the browser would read `path` as the login page: its path part, with `.` segments
 /// (also percent-encoded) dropped and `..` going up, starts with `/login`.
+#[inline]
 fn leads_to_login(path: &str) -> bool {
     let path = path.split(['?', '#']).next().unwrap_or_default();
     let mut segments: Vec<String> = Vec::new();

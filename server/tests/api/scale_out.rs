@@ -562,6 +562,39 @@ async fn moving_from_sqlite_to_postgres_logs_nobody_out() {
     let res = old.refresh_raw(&login.refresh).await;
     let (cookie, _) = refresh_cookie(res.headers()).unwrap();
     let access: api_types::TokenResponse = res.json().await.unwrap();
+    // A provider user's account, and a session begun through the provider (its issuer and sid).
+    let now = old.state.clock.now();
+    let cloakroom::store::oidc::Created::User(sso) =
+        cloakroom::store::oidc::create_user(&old.state.db, "sso_user", "https://idp", "sub-1", now)
+            .await
+            .unwrap()
+    else {
+        panic!("made")
+    };
+    let new_session = cloakroom::store::sessions::NewSession {
+        user_id: &sso.id,
+        password_hash: "",
+        persistent: false,
+        dpop_bound: true,
+        user_agent: None,
+        ip: None,
+        oidc: Some(cloakroom::store::sessions::OidcOrigin {
+            issuer: "https://idp",
+            sid: Some("provider-session"),
+        }),
+    };
+    cloakroom::store::sessions::create(
+        &old.state.db,
+        &new_session,
+        "sso_user",
+        "",
+        &[7u8; 32],
+        now,
+        old.state.lifetimes(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     old.stop().await;
 
     // The move.
@@ -570,7 +603,9 @@ async fn moving_from_sqlite_to_postgres_logs_nobody_out() {
     let (ok, out) = db_copy(&sqlite, &pg);
     assert!(ok, "{out}");
     assert!(
-        out.contains("users: 1") && out.contains("refresh_tokens: 2"),
+        out.contains("users: 2")
+            && out.contains("refresh_tokens: 3")
+            && out.contains("oidc_identities: 1"),
         "{out}"
     );
     // A second copy into the now-used target is refused, and changes nothing.
@@ -594,6 +629,25 @@ async fn moving_from_sqlite_to_postgres_logs_nobody_out() {
         .unwrap();
     assert_eq!(notes.len(), 1);
     assert_eq!(notes[0].title, "moving day");
+    // The provider's user is the same account, and its session still names the provider
+    // session a back-channel logout would end.
+    let found = cloakroom::store::oidc::find_user(&new.state.db, "https://idp", "sub-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id, sso.id);
+    let now = new.state.clock.now();
+    let ended = cloakroom::store::oidc::revoke_sessions(
+        &new.state.db,
+        "https://idp",
+        Some("provider-session"),
+        None,
+        now,
+        "test",
+    )
+    .await
+    .unwrap();
+    assert_eq!(ended.len(), 1);
     // New writes continue the copied numbering (revocation log, events, key order).
     assert_eq!(
         new.logout_raw(&cookie).await.status(),
@@ -604,7 +658,7 @@ async fn moving_from_sqlite_to_postgres_logs_nobody_out() {
     let back = format!("sqlite://{}", target_dir.path().join("back.db").display());
     let (ok, out) = db_copy(&pg, &back);
     assert!(
-        ok && out.contains("users: 1") && out.contains("revocations: 1"),
+        ok && out.contains("users: 2") && out.contains("revocations: 2"),
         "{out}"
     );
 }
