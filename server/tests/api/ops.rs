@@ -266,6 +266,38 @@ async fn the_cli_binary_creates_users_and_rotates_keys() {
 /// The admin's view of an account under attack: a spent guess budget shows as locked (until
 /// when), an admin's unlock lets the owner in at once and is recorded, a non-admin cannot
 /// unlock, last login times are shown, and the event log filters by user and kind.
+/// The admins' list of locked accounts says when each lock ends, and at that second the account
+/// is off the list: the oldest failure has left the window (the login budget's own rule).
+#[tokio::test]
+async fn a_locked_account_leaves_the_admins_list_when_its_oldest_failure_leaves_the_window() {
+    let app = spawn_app().await;
+    let (victim, _) = app.new_user().await;
+    for _ in 0..5 {
+        app.login_raw(&victim, "wrong password, wrong", false).await;
+    }
+    let throttle = &app.state.login_throttle;
+    let now = app.state.clock.now();
+    let locked = throttle.locked_accounts(now).await.unwrap();
+    let folded = victim.to_ascii_lowercase();
+    let until = locked
+        .iter()
+        .find(|(name, _)| *name == folded)
+        .expect("locked")
+        .1;
+    let window = app.state.settings.login_failure_window.as_secs() as i64;
+    assert!(until > now && until <= now + window, "{until} vs {now}");
+    for (at, listed) in [(until - 1, true), (until, false)] {
+        let names: Vec<String> = throttle
+            .locked_accounts(at)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(names.contains(&folded), listed, "at {at} (until {until})");
+    }
+}
+
 #[tokio::test]
 async fn admins_see_locked_accounts_unlock_them_and_filter_the_event_log() {
     let app = spawn_app().await;
