@@ -144,6 +144,15 @@ async fn register_start(
     ApiJson(body): ApiJson<RegisterStart>,
 ) -> ApiResult<Response> {
     let now = state.clock.now();
+    // An account of the organisation's OpenID provider signs in there: the provider enforces its
+    // factors, and turning the person off there must turn them off here. A passkey would be a
+    // way in the provider knows nothing of (and a fresh session, which the provider hands out
+    // without asking while its own session lives, would be enough to plant one).
+    if store::oidc::has_identity(&state.db, &user.user_id).await? {
+        return Err(ApiError::Forbidden(
+            "this account signs in through your organisation's provider; passkeys are managed there".into(),
+        ));
+    }
     let account = match body.current_password.as_deref() {
         Some(password) => {
             let _permit = flows::credential_permit(&state)?;

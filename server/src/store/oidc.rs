@@ -71,6 +71,17 @@ pub async fn find_user(db: &Db, issuer: &str, subject: &str) -> sqlx::Result<Opt
     .await)
 }
 
+/// Whether the account signs in through an OpenID provider.
+pub async fn has_identity(db: &Db, user_id: &str) -> sqlx::Result<bool> {
+    with_pool!(db, read, p => sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM oidc_identities WHERE user_id = $1",
+    )
+    .bind(user_id)
+    .fetch_one(p)
+    .await
+    .map(|n| n > 0))
+}
+
 /// What [`create_user`] did.
 pub enum Created {
     User(UserRow),
@@ -154,8 +165,9 @@ pub async fn spend_logout_token(
     }
 }
 
-/// Revokes the live sessions begun through `issuer` that a back-channel logout names: those with
-/// the provider session `sid`, else (no `sid`) every one of `user_id`'s; with both, only those
+/// Revokes the live sessions a back-channel logout of `issuer` names: those begun in its
+/// provider session `sid`; else (no `sid`) every session of `user_id`, however it began (the
+/// provider logs its user out of this site, passkey sessions included); with both, only those
 /// that match both. Returns their ids. Names neither: nothing (never "every session").
 pub async fn revoke_sessions(
     db: &Db,
@@ -170,8 +182,8 @@ pub async fn revoke_sessions(
     }
     with_pool!(db, write, p => sqlx::query_scalar(
         "UPDATE sessions SET revoked_at = $1, revoked_reason = $2
-         WHERE oidc_issuer = $3 AND revoked_at IS NULL
-           AND ($4 IS NULL OR oidc_sid = $4) AND ($5 IS NULL OR user_id = $5)
+         WHERE revoked_at IS NULL
+           AND ($4 IS NULL OR (oidc_issuer = $3 AND oidc_sid = $4)) AND ($5 IS NULL OR user_id = $5)
          RETURNING id",
     )
     .bind(now)

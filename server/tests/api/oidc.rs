@@ -966,3 +966,37 @@ async fn a_logout_token_bent_in_any_part_is_refused() {
     );
     assert_eq!(post(token).await.unwrap().status(), StatusCode::BAD_REQUEST);
 }
+
+/// An account of the provider gets no passkey: the provider is its way in, and a fresh session
+/// (which the provider hands out without asking while its own session lives) must not be enough
+/// to plant a way in the provider knows nothing of.
+#[tokio::test]
+async fn a_provider_account_cannot_add_a_passkey() {
+    let (app, _idp, _) = sso_app(&[("CLOAKROOM_PUBLIC_ORIGIN", "http://localhost:0")]).await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in("grace", "/notes").await;
+    let key = crate::dpop::Key::ed();
+    let res = refresh_with(&app, browser.refresh_cookie().unwrap(), Some(&key)).await;
+    let access = res.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let url = format!(
+        "{}/api/passkeys/register/start",
+        app.state.settings.public_origin
+    );
+    let res = app
+        .client
+        .post(&url)
+        .header("authorization", format!("DPoP {access}"))
+        .header(
+            "dpop",
+            key.proof("POST", &url, app.state.clock.now(), Some(&access)),
+        )
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    let p = assert_problem(res, StatusCode::FORBIDDEN).await;
+    assert!(p["detail"].as_str().unwrap().contains("provider"), "{p}");
+}
