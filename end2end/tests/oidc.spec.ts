@@ -138,3 +138,26 @@ test('cancelling at the provider comes back to the login page, still going where
   expect(names).not.toContain('__Host-cloakroom_refresh');
   expect(names).not.toContain('__Host-cloakroom_oidc');
 });
+
+test('a link from another site (a portal) asks for one click here, then signs in', async ({ page }) => {
+  // A page of another site (the provider's origin serves as one) links to the sign-in.
+  await page.goto(`${issuer}/.well-known/openid-configuration`);
+  await page.evaluate((href) => {
+    const a = document.createElement('a');
+    a.href = href;
+    a.textContent = 'Cloakroom';
+    document.body.prepend(a);
+  }, `${base}/api/auth/oidc/start?next=%2Fsessions`);
+  await page.getByRole('link', { name: 'Cloakroom' }).click();
+  // Nothing began: this site's page, with its button.
+  await expect(page).toHaveURL(`${base}/api/auth/oidc/start?next=%2Fsessions`);
+  await expect(page.getByRole('heading', { name: 'Sign in with Test SSO' })).toBeVisible();
+  await page.getByRole('button', { name: 'Sign in with Test SSO' }).click();
+  await expect(page).toHaveURL(new RegExp(`^${issuer}/interaction/`));
+  await page.locator('input[name=login]').fill('linus');
+  await page.locator('input[name=password]').fill('anything');
+  await page.getByRole('button', { name: 'Sign-in' }).click();
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await expect(page).toHaveURL(`${base}/sessions`);
+  await expect(page.getByTestId('current-user')).toHaveText('Signed in as linus');
+});

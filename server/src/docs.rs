@@ -136,7 +136,7 @@ pub fn render(markdown: &str) -> String {
 
 /// The stylesheet Trunk linked into dist/index.html (its name carries a content hash), so the
 /// pages look like the app; none if the client is not built.
-fn stylesheet(dist: &Path) -> Option<String> {
+pub fn stylesheet(dist: &Path) -> Option<String> {
     let html = std::fs::read_to_string(dist.join("index.html")).ok()?;
     html.split("<link").find_map(|tag| {
         let tag = &tag[..tag.find('>')?];

@@ -43,8 +43,6 @@ use crate::{
 
 /// How long a sign-in may take at the provider (typing a password, a second factor).
 pub const LOGIN_SECS: i64 = 600;
-/// Sign-ins open at once, across all browsers: each is a row, and anyone may begin one.
-const LOGINS_MAX: i64 = 20_000;
 /// An ID token or logout token names a key the cached JWKS lacks: the JWKS is fetched again,
 /// but not more often than this (a stream of made-up `kid`s must not become a stream of
 /// requests to the provider).
@@ -246,15 +244,19 @@ impl Provider {
                 return Ok(d.clone())
             }
             Some(d) if now - d.read_at < DISCOVERY_TTL_SECS => {
-                let jwks = JsonWebKeySet::fetch_async(d.metadata.jwks_uri(), &self.http)
-                    .await
-                    .map_err(|e| unavailable("fetching the provider's keys", &e))?;
+                let fetched = JsonWebKeySet::fetch_async(d.metadata.jwks_uri(), &self.http).await;
+                // The attempt counts against the minute whether or not it worked: a failing
+                // key endpoint is not asked again for every token that names an unknown key.
                 let fresh = Arc::new(Discovered {
-                    metadata: d.metadata.clone().set_jwks(jwks),
+                    metadata: match fetched {
+                        Ok(ref jwks) => d.metadata.clone().set_jwks(jwks.clone()),
+                        Err(_) => d.metadata.clone(),
+                    },
                     read_at: d.read_at,
                     jwks_at: now,
                 });
                 *cached = Some(fresh.clone());
+                fetched.map_err(|e| unavailable("fetching the provider's keys", &e))?;
                 return Ok(fresh);
             }
             _ => {}
@@ -323,14 +325,6 @@ pub async fn begin(
 ) -> Result<(String, String), Refusal> {
     let provider = state.oidc.as_ref().ok_or(Refusal::Unavailable)?;
     let now = state.clock.now();
-    match store::oidc::live_logins(&state.db, now).await {
-        Ok(n) if n < LOGINS_MAX => {}
-        Ok(_) => return Err(Refusal::Busy),
-        Err(e) => {
-            tracing::error!(error = %e, "counting sign-ins under way failed");
-            return Err(Refusal::Unavailable);
-        }
-    }
     let d = provider.discovered(false).await?;
     let client = provider.client(&d);
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -385,11 +379,26 @@ pub async fn finish(
         return Err(Refusal::Expired.into());
     };
     let next = pending.next.clone();
+    // The state first, before anything the answer says is believed (the error included): an
+    // answer that is not for this browser's sign-in is refused as such.
+    let state_ok = answer
+        .state
+        .as_ref()
+        .is_some_and(|s| CsrfToken::new(s.clone()) == CsrfToken::new(pending.state.clone()));
+    if !state_ok {
+        tracing::warn!("OpenID callback with a state that is not this browser's sign-in's");
+        return Err(Refused {
+            why: Refusal::Refused,
+            next: Some(next),
+            checked: false,
+        });
+    }
     check(state, provider, pending, answer)
         .await
         .map_err(|why| Refused {
             why,
             next: Some(next),
+            checked: true,
         })
 }
 
@@ -399,31 +408,29 @@ pub async fn finish(
 pub struct Refused {
     pub why: Refusal,
     pub next: Option<String>,
+    /// The answer carried this browser's state: it failed a later check (an event worth an
+    /// operator's look), not the first one (which anyone can fail at will).
+    pub checked: bool,
 }
 
 impl From<Refusal> for Refused {
     fn from(why: Refusal) -> Self {
-        Refused { why, next: None }
+        Refused {
+            why,
+            next: None,
+            checked: false,
+        }
     }
 }
 
-/// The provider's answer to this browser's sign-in `pending`, checked.
+/// The provider's answer to this browser's sign-in `pending` (its state already matched),
+/// checked.
 async fn check(
     state: &AppState,
     provider: &Provider,
     pending: Pending,
     answer: &Callback,
 ) -> Result<Identity, Refusal> {
-    // The state first, before anything the answer says is believed (the error included): an
-    // answer that is not for this browser's sign-in is refused as such.
-    let state_ok = answer
-        .state
-        .as_ref()
-        .is_some_and(|s| CsrfToken::new(s.clone()) == CsrfToken::new(pending.state.clone()));
-    if !state_ok {
-        tracing::warn!("OpenID callback with a state that is not this browser's sign-in's");
-        return Err(Refusal::Refused);
-    }
     let d = provider.discovered(false).await?;
     // RFC 9207: where the provider says it sends `iss`, it must be there and be this provider
     // (a mix-up attack hands us another provider's code); where it is sent anyway, it must
@@ -552,6 +559,8 @@ struct LogoutClaims {
     exp: Option<i64>,
     sub: Option<String>,
     sid: Option<String>,
+    aud: Option<Value>,
+    azp: Option<String>,
     events: Option<serde_json::Map<String, Value>>,
     nonce: Option<Value>,
 }
@@ -593,19 +602,20 @@ pub async fn backchannel_logout(state: &AppState, token: &str) -> Result<usize, 
     if !asymmetric || !advertised.contains(&alg) {
         return Err(format!("alg {alg} is not one the provider signs with"));
     }
-    let mut key = find_key(&d, header.kid.as_deref());
+    let mut key = find_key(&d, header.kid.as_deref(), header.alg);
     if key.is_none() {
         d = provider
             .discovered(true)
             .await
             .map_err(|_| "provider unreachable")?;
-        key = find_key(&d, header.kid.as_deref());
+        key = find_key(&d, header.kid.as_deref(), header.alg);
     }
     let key = key.ok_or("no key of the provider's signs it")?;
     let mut v = jsonwebtoken::Validation::new(header.alg);
     v.set_issuer(&[provider.issuer()]);
     v.set_audience(&[provider.settings.client_id.as_str()]);
-    v.set_required_spec_claims(&["iss", "aud", "iat"]);
+    // `exp` is REQUIRED (Back-Channel Logout 1.0 §2.4), checked below on the injected clock.
+    v.set_required_spec_claims(&["iss", "aud", "iat", "exp"]);
     // Times are checked below against the injected clock, not the library's own.
     v.validate_exp = false;
     v.validate_nbf = false;
@@ -617,8 +627,21 @@ pub async fn backchannel_logout(state: &AppState, token: &str) -> Result<usize, 
     if iat > now + IAT_SKEW_SECS || iat < now - LOGOUT_TOKEN_MAX_AGE_SECS {
         return Err(format!("issued at {iat}, too far from now ({now})"));
     }
-    if claims.exp.is_some_and(|exp| exp < now - IAT_SKEW_SECS) {
+    let exp = claims.exp.ok_or("no exp")?;
+    if exp < now - IAT_SKEW_SECS {
         return Err("expired".into());
+    }
+    // Audiences as for an ID token (§2.6): ours alone, or ours among others only with `azp`
+    // naming us.
+    let ours = provider.settings.client_id.as_str();
+    let aud_ok = match &claims.aud {
+        Some(Value::String(a)) => a == ours,
+        Some(Value::Array(all)) if all.len() == 1 => all[0].as_str() == Some(ours),
+        Some(Value::Array(_)) => claims.azp.as_deref() == Some(ours),
+        _ => false,
+    };
+    if !aud_ok {
+        return Err("another audience besides this client, with no azp naming it".into());
     }
     if !claims
         .events
@@ -635,11 +658,7 @@ pub async fn backchannel_logout(state: &AppState, token: &str) -> Result<usize, 
         return Err("names neither sub nor sid".into());
     }
     let jti = claims.jti.ok_or("no jti")?;
-    let keep_until = claims
-        .exp
-        .unwrap_or(iat + LOGOUT_TOKEN_MAX_AGE_SECS)
-        .max(now)
-        + IAT_SKEW_SECS;
+    let keep_until = exp.max(iat + LOGOUT_TOKEN_MAX_AGE_SECS).max(now) + IAT_SKEW_SECS;
     let fresh = store::oidc::spend_logout_token(&state.db, provider.issuer(), &jti, keep_until)
         .await
         .map_err(|e| format!("recording its jti failed: {e}"))?;
@@ -651,7 +670,10 @@ pub async fn backchannel_logout(state: &AppState, token: &str) -> Result<usize, 
             Ok(Some(u)) => Some(u.id),
             // A subject with no account here has no sessions here.
             Ok(None) => return Ok(0),
-            Err(e) => return Err(format!("looking the subject up failed: {e}")),
+            Err(e) => {
+                let _ = store::oidc::forget_logout_token(&state.db, provider.issuer(), &jti).await;
+                return Err(format!("looking the subject up failed: {e}"));
+            }
         },
         None => None,
     };
@@ -663,8 +685,16 @@ pub async fn backchannel_logout(state: &AppState, token: &str) -> Result<usize, 
         now,
         "oidc_backchannel_logout: the provider ended the session",
     )
-    .await
-    .map_err(|e| format!("revoking failed: {e}"))?;
+    .await;
+    let ended = match ended {
+        Ok(ended) => ended,
+        Err(e) => {
+            // Nothing ended: the jti is forgotten again, so the provider's retry is not taken
+            // for a replay.
+            let _ = store::oidc::forget_logout_token(&state.db, provider.issuer(), &jti).await;
+            return Err(format!("revoking failed: {e}"));
+        }
+    };
     for id in &ended {
         crate::auth::sessions::revoked_by_store(state, id);
     }
@@ -673,13 +703,31 @@ pub async fn backchannel_logout(state: &AppState, token: &str) -> Result<usize, 
 
 /// The provider's key named `kid` (or its only key, when the token names none), as a
 /// jsonwebtoken key.
-fn find_key(d: &Discovered, kid: Option<&str>) -> Option<jsonwebtoken::DecodingKey> {
+fn find_key(
+    d: &Discovered,
+    kid: Option<&str>,
+    alg: jsonwebtoken::Algorithm,
+) -> Option<jsonwebtoken::DecodingKey> {
     let keys: Vec<jsonwebtoken::jwk::Jwk> = d
         .metadata
         .jwks()
         .keys()
         .iter()
         .filter_map(|k| serde_json::from_value(serde_json::to_value(k).ok()?).ok())
+        .collect();
+    // A key for signatures (RFC 8725 §3.1: not one published for encryption), and for this
+    // algorithm when the key says which.
+    let keys: Vec<&jsonwebtoken::jwk::Jwk> = keys
+        .iter()
+        .filter(|k| {
+            !matches!(
+                k.common.public_key_use,
+                Some(jsonwebtoken::jwk::PublicKeyUse::Encryption)
+            ) && k
+                .common
+                .key_algorithm
+                .is_none_or(|a| format!("{a:?}") == format!("{alg:?}"))
+        })
         .collect();
     let key = match kid {
         Some(kid) => keys
@@ -697,8 +745,8 @@ fn to_datetime(secs: i64) -> chrono::DateTime<chrono::Utc> {
 
 /// The account of the provider's user: found by (issuer, subject), else created with a
 /// username made from `preferred_username` (made unique by a number). Never found by email or
-/// username: a provider's user is only ever the account that its own first sign-in made (or
-/// that a signed-in user linked). No role is taken from the provider's claims.
+/// username: a provider's user is only ever the account that its own first sign-in made. No
+/// role is taken from the provider's claims.
 pub async fn account_for(state: &AppState, who: &Identity) -> ApiResult<(UserRow, bool)> {
     let provider = state
         .oidc

@@ -70,18 +70,20 @@ async fn start(
     let q = Query::<Start>::try_from_uri(&uri)
         .map(|q| q.0)
         .unwrap_or_default();
-    let next = safe_next(q.next);
+    let next = as_location(&safe_next(q.next));
     let remember = q.remember.as_deref() == Some("1");
     // A sign-in begins only from a navigation this site started (the login page's button) or
     // the person's own (a bookmark, the address bar): another site cannot make this browser
     // sign in, which would silently swap its session for one of the person's provider account.
     let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
     if !matches!(site, None | Some("same-origin") | Some("none")) {
+        // A link from another site (the organisation's portal, or an attacker's page): the
+        // person confirms with a click on this site's own page, which begins it as this site.
         tracing::info!(
             site,
-            "OpenID sign-in begun by another site: sent to the login page"
+            "OpenID sign-in asked for by another site: confirm page"
         );
-        return to_login(None, &next);
+        return continue_page(&state, &next);
     }
     // One unit of the per-address budget of sign-ups and logins: each begun sign-in is a row.
     if state.auth_ip_limiter.check(meta.ip).is_err() {
@@ -121,10 +123,11 @@ async fn callback(
     let login = state.cookies.read_oidc(&headers);
     let mut res = match signed_in(&state, &meta, login.as_deref(), &answer).await {
         Ok(res) => res,
-        Err(oidc::Refused { why, next }) => {
-            if why == Refusal::Refused {
-                // A sign-in under way ended refused: an attack or a misconfiguration, worth an
-                // operator's look (bounded: each needs a sign-in begun within the budget).
+        Err(oidc::Refused { why, next, checked }) => {
+            if why == Refusal::Refused && checked {
+                // A sign-in under way, with this browser's state, ended refused: an attack or a
+                // misconfiguration, worth an operator's look. (A wrong state is only logged:
+                // anyone can send one, and each would be a row.)
                 let ip = meta.ip.to_string();
                 if let Err(e) = store::events::record(
                     &state.db,
@@ -196,6 +199,7 @@ async fn signed_in(
         oidc::Refused {
             why: Refusal::Unavailable,
             next: Some(who.next.clone()),
+            checked: true,
         }
     };
     let (user, created) = oidc::account_for(state, &who).await.map_err(failed)?;
@@ -243,12 +247,72 @@ async fn signed_in(
     Ok(res)
 }
 
+/// A same-origin path as a `Location` can carry it: what is not ASCII percent-encoded (the url
+/// crate's path, query and fragment rules), so a `next` such as `/notes/é` survives the trip.
+fn as_location(path: &str) -> String {
+    match openidconnect::url::Url::parse("http://x").and_then(|base| base.join(path)) {
+        Ok(u) => u[openidconnect::url::Position::BeforePath..].to_owned(),
+        Err(_) => "/notes".into(),
+    }
+}
+
 /// 303 to `to`, never cached (it carries cookies of one browser's sign-in).
 fn redirect(to: &str) -> Response {
     let mut res = StatusCode::SEE_OTHER.into_response();
     if let Ok(v) = HeaderValue::from_str(to) {
         res.headers_mut().insert(header::LOCATION, v);
     }
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// The page a link from another site lands on: one button, which begins the sign-in from this
+/// site (a form of this origin, so its request says `Sec-Fetch-Site: same-origin`). Rendered
+/// here, with the app's stylesheet and no script, under the site's CSP.
+fn continue_page(state: &AppState, next: &str) -> Response {
+    let name = state
+        .oidc
+        .as_ref()
+        .map(|p| p.settings.name.clone())
+        .unwrap_or_default();
+    let css = crate::docs::stylesheet(&state.settings.dist_dir)
+        .map(|href| format!(r#"<link rel="stylesheet" href="{href}">"#))
+        .unwrap_or_default();
+    let (mut name_html, mut next_html) = (String::new(), String::new());
+    let _ = pulldown_cmark_escape::escape_html(&mut name_html, &name);
+    let _ = pulldown_cmark_escape::escape_html(&mut next_html, next);
+    let html = format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sign in with {name_html} · Cloakroom</title>
+{css}
+</head>
+<body>
+<main id="main" class="card narrow">
+<h1>Sign in with {name_html}</h1>
+<p>Another site sent you here to sign in to Cloakroom through {name_html}.</p>
+<form method="get" action="/api/auth/oidc/start">
+<input type="hidden" name="next" value="{next_html}">
+<button type="submit">Sign in with {name_html}</button>
+</form>
+<p><a href="/login">Log in another way</a></p>
+</main>
+</body>
+</html>
+"#
+    );
+    let mut res = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        )],
+        html,
+    )
+        .into_response();
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
@@ -272,6 +336,15 @@ fn to_login(refusal: Option<Refusal>, next: &str) -> Response {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_next_that_is_not_ascii_is_encoded_for_the_location() {
+        assert_eq!(
+            super::as_location("/notes/é?q=ü#x"),
+            "/notes/%C3%A9?q=%C3%BC#x"
+        );
+        assert_eq!(super::as_location("/sessions"), "/sessions");
+    }
+
     #[test]
     fn next_survives_the_round_trip_through_the_login_page() {
         let res = super::to_login(Some(super::Refusal::Denied), "/notes?q=a b&x=1#top");

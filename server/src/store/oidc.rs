@@ -3,16 +3,6 @@
 
 use super::{is_unique_violation, users::UserRow, with_pool, Db};
 
-/// Sign-ins under way, for the cap on how many may be open at once.
-pub async fn live_logins(db: &Db, now: i64) -> sqlx::Result<i64> {
-    with_pool!(db, read, p => sqlx::query_scalar(
-        "SELECT COUNT(*) FROM oidc_logins WHERE expires_at >= $1",
-    )
-    .bind(now)
-    .fetch_one(p)
-    .await)
-}
-
 /// Records a sign-in under way; the id returned goes into this browser's cookie.
 pub async fn begin_login(db: &Db, state: &str, expires_at: i64) -> sqlx::Result<String> {
     let id = uuid::Uuid::new_v4().to_string();
@@ -163,6 +153,18 @@ pub async fn spend_logout_token(
         Err(e) if is_unique_violation(&e) => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+/// Forgets a logout token's `jti` (its logout failed half-way, so the provider's retry must pass).
+pub async fn forget_logout_token(db: &Db, issuer: &str, jti: &str) -> sqlx::Result<()> {
+    with_pool!(db, write, p => sqlx::query(
+        "DELETE FROM oidc_logout_tokens WHERE issuer = $1 AND jti = $2",
+    )
+    .bind(issuer)
+    .bind(jti)
+    .execute(p)
+    .await
+    .map(|_| ()))
 }
 
 /// Revokes the live sessions a back-channel logout of `issuer` names: those begun in its

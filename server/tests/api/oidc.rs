@@ -479,11 +479,9 @@ async fn a_bent_or_replayed_answer_is_refused() {
     )
     .await
     .unwrap();
-    assert_eq!(
-        refused.len(),
-        7,
-        "one event per refused answer of a real sign-in"
-    );
+    // One event per answer that carried its sign-in's state and failed a later check (iss
+    // three times, the code, the nonce); a wrong state, which anyone can send, only logs.
+    assert_eq!(refused.len(), 5);
 }
 
 /// The person says no at the provider: the login page says so.
@@ -546,22 +544,40 @@ async fn a_sign_in_older_than_ten_minutes_is_refused() {
 }
 
 /// Another site cannot begin a sign-in in this browser (which would swap its session for the
-/// person's provider account); `next` is only ever a path on this site.
+/// person's provider account): its link gets a page with a button to click here. `next` is only
+/// ever a path on this site, and nothing of it reaches that page unescaped.
 #[tokio::test]
 async fn only_this_site_begins_a_sign_in_and_next_stays_on_it() {
     let (app, _idp, _) = sso_app(&[]).await;
     let origin = app.state.settings.public_origin.clone();
+    // A link from another site (a portal; or an attacker's page) begins nothing: it gets this
+    // site's page with one button, which the person must click here.
     for site in ["cross-site", "same-site"] {
         let res = app
             .client
-            .get(app.url("/api/auth/oidc/start?next=/sessions"))
+            .get(app.url(
+                "/api/auth/oidc/start?next=/sessions%3Fa%3D%22%3E%3Cscript%3Ealert(1)%3C/script%3E",
+            ))
             .header("sec-fetch-site", site)
             .send()
             .await
             .unwrap();
-        assert_eq!(res.status(), StatusCode::SEE_OTHER);
-        assert_eq!(res.headers()["location"], "/login?next=%2Fsessions");
+        assert_eq!(res.status(), StatusCode::OK);
         assert!(res.headers().get("set-cookie").is_none());
+        assert!(res.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("form-action 'self'"));
+        let html = res.text().await.unwrap();
+        assert!(html.contains(r#"<form method="get" action="/api/auth/oidc/start">"#));
+        assert!(html.contains("<button type=\"submit\">Sign in with Test SSO</button>"));
+        assert!(!html.contains("<script"), "{html}");
+        assert!(
+            html.contains(
+                r#"name="next" value="/sessions?a=%22%3E%3Cscript%3Ealert(1)%3C/script%3E""#
+            ),
+            "{html}"
+        );
     }
     for site in ["same-origin", "none"] {
         let res = app
@@ -921,6 +937,14 @@ async fn a_logout_token_bent_in_any_part_is_refused() {
             signer.raw(&header, &with("exp", Some((now - 120).into()))),
         ),
         ("no jti", signer.raw(&header, &with("jti", None))),
+        ("no exp", signer.raw(&header, &with("exp", None))),
+        (
+            "another audience too, no azp",
+            signer.raw(
+                &header,
+                &with("aud", Some(serde_json::json!([CLIENT_ID, "other"]))),
+            ),
+        ),
         (
             "neither sub nor sid",
             signer.raw(&header, &with("sub", None)),
