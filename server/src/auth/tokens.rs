@@ -91,6 +91,8 @@ pub struct Keys {
     /// lookup well under one. Entries carry the token's own `exp` and are never trusted past
     /// it; revocation is still checked on every request by the caller.
     cache: Mutex<HashMap<String, (u64, AccessClaims)>>,
+    /// How many verified tokens the cache holds at most ([`CACHE_MAX`]; tests use fewer).
+    cache_max: usize,
 }
 
 const CACHE_MAX: usize = 10_000;
@@ -121,6 +123,7 @@ impl Keys {
             issuer: issuer.to_owned(),
             access_ttl,
             cache: Mutex::new(HashMap::new()),
+            cache_max: CACHE_MAX,
         })
     }
 
@@ -226,9 +229,9 @@ impl Keys {
         // the insert below leaves an entry no lookup will accept.
         let (generation, claims) = self.verify_uncached(token, now)?;
         if let Ok(mut cache) = self.cache.lock() {
-            if cache.len() >= CACHE_MAX {
+            if cache.len() >= self.cache_max {
                 cache.retain(|_, (g, c)| *g == generation && c.exp > now);
-                if cache.len() >= CACHE_MAX {
+                if cache.len() >= self.cache_max {
                     cache.clear();
                 }
             }
@@ -380,6 +383,7 @@ mod tests {
             issuer: "http://test".into(),
             access_ttl: 300,
             cache: Mutex::new(HashMap::new()),
+            cache_max: CACHE_MAX,
         }
     }
 
@@ -398,6 +402,41 @@ mod tests {
         assert_eq!(c.roles, vec!["admin".to_string()]);
         let header = jsonwebtoken::decode_header(&t).unwrap();
         assert_eq!(header.kid.as_deref(), Some(k.signing_kid().as_str()));
+    }
+
+    /// A token verified once (and so cached) is still refused once it expires: the cache
+    /// answers only for tokens that are still within their lifetime.
+    #[test]
+    fn a_cached_token_is_refused_once_it_expires() {
+        let k = keys(&[generate_key(0)]);
+        let now = crate::now();
+        let t = k.issue("u1", "alice", "s1", &[], now, 300).unwrap();
+        assert!(k.verify(&t, now).is_ok());
+        assert!(k.verify(&t, now + 299).is_ok());
+        for later in [300, 301, 3600] {
+            assert_eq!(k.verify(&t, now + later), Err("token expired"), "{later}");
+        }
+    }
+
+    /// At its cap the cache drops what has expired and keeps what has not (and never grows past
+    /// the cap): half the entries expire, the other half and the new one stay.
+    #[test]
+    fn the_verified_token_cache_is_bounded_and_keeps_the_live_half() {
+        let mut k = keys(&[generate_key(0)]);
+        k.cache_max = 10;
+        let now = crate::now();
+        for i in 0..k.cache_max {
+            // Half live 100 s, half 300 s.
+            let ttl = if i % 2 == 0 { 100 } else { 300 };
+            let t = k
+                .issue(&format!("u{i}"), "alice", "s1", &[], now, ttl)
+                .unwrap();
+            k.verify(&t, now).unwrap();
+        }
+        assert_eq!(k.cache.lock().unwrap().len(), k.cache_max);
+        let t = k.issue("new", "alice", "s1", &[], now + 150, 300).unwrap();
+        k.verify(&t, now + 150).unwrap();
+        assert_eq!(k.cache.lock().unwrap().len(), k.cache_max / 2 + 1);
     }
 
     #[test]
