@@ -204,6 +204,11 @@ fn human_secs(s: i64) -> String {
     }
 }
 
+/// `d` in whole seconds, rounded up: a `Retry-After` that is never early.
+fn whole_secs_up(d: std::time::Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
 /// Per-IP token bucket for the credential-taking routes.
 pub struct IpLimiter {
     limiter: DefaultKeyedRateLimiter<IpAddr>,
@@ -220,7 +225,7 @@ impl IpLimiter {
     pub fn check(&self, ip: IpAddr) -> Result<(), ApiError> {
         self.limiter.check_key(&bucket_of(ip)).map_err(|not_until| {
             let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
-            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            let secs = whole_secs_up(wait);
             ApiError::TooManyRequests {
                 detail: format!(
                     "too many attempts from your network; try again in {} seconds",
@@ -275,6 +280,15 @@ pub fn client_ip(peer: SocketAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> I
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn waits_round_up_to_whole_seconds() {
+        use std::time::Duration;
+        assert_eq!(super::whole_secs_up(Duration::from_secs(2)), 2);
+        assert_eq!(super::whole_secs_up(Duration::from_millis(2001)), 3);
+        assert_eq!(super::whole_secs_up(Duration::from_nanos(1)), 1);
+        assert_eq!(super::whole_secs_up(Duration::ZERO), 0);
+    }
+
     use super::*;
     use axum::http::HeaderValue;
 
