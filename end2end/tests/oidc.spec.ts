@@ -140,19 +140,19 @@ test('cancelling at the provider comes back to the login page, still going where
 });
 
 test('a link from another site (a portal) asks for one click here, then signs in', async ({ page }) => {
-  // A page of another site (the provider's origin serves as one) links to the sign-in.
-  await page.goto(`${issuer}/.well-known/openid-configuration`);
-  await page.evaluate((href) => {
-    const a = document.createElement('a');
-    a.href = href;
-    a.textContent = 'Cloakroom';
-    document.body.prepend(a);
-  }, `${base}/api/auth/oidc/start?next=%2Fsessions`);
+  // A page of another site (a portal, at the provider's origin) links to the sign-in.
+  await page.route(`${issuer}/portal`, (r) =>
+    r.fulfill({
+      contentType: 'text/html',
+      body: `<a href="${base}/api/auth/oidc/start?next=%2Fsessions">Cloakroom</a>`,
+    }),
+  );
+  await page.goto(`${issuer}/portal`);
   await page.getByRole('link', { name: 'Cloakroom' }).click();
   // Nothing began: this site's page, with its button.
   await expect(page).toHaveURL(`${base}/api/auth/oidc/start?next=%2Fsessions`);
   await expect(page.getByRole('heading', { name: 'Sign in with Test SSO' })).toBeVisible();
-  await page.getByRole('button', { name: 'Sign in with Test SSO' }).click();
+  await page.getByRole('link', { name: 'Sign in with Test SSO' }).click();
   await expect(page).toHaveURL(new RegExp(`^${issuer}/interaction/`));
   await page.locator('input[name=login]').fill('linus');
   await page.locator('input[name=password]').fill('anything');

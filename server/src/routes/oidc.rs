@@ -268,7 +268,7 @@ fn redirect(to: &str) -> Response {
 }
 
 /// The page a link from another site lands on: one button, which begins the sign-in from this
-/// site (a form of this origin, so its request says `Sec-Fetch-Site: same-origin`). Rendered
+/// site (a link of this origin, so its request says `Sec-Fetch-Site: same-origin`). Rendered
 /// here, with the app's stylesheet and no script, under the site's CSP.
 fn continue_page(state: &AppState, next: &str) -> Response {
     let name = state
@@ -279,9 +279,15 @@ fn continue_page(state: &AppState, next: &str) -> Response {
     let css = crate::docs::stylesheet(&state.settings.dist_dir)
         .map(|href| format!(r#"<link rel="stylesheet" href="{href}">"#))
         .unwrap_or_default();
-    let (mut name_html, mut next_html) = (String::new(), String::new());
+    // A link, not a form: the site's CSP (`form-action 'self'`) would stop a form whose answer
+    // redirects to the provider.
+    let href = format!(
+        "/api/auth/oidc/start?next={}",
+        openidconnect::url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+    );
+    let (mut name_html, mut href_html) = (String::new(), String::new());
     let _ = pulldown_cmark_escape::escape_html(&mut name_html, &name);
-    let _ = pulldown_cmark_escape::escape_html(&mut next_html, next);
+    let _ = pulldown_cmark_escape::escape_html(&mut href_html, &href);
     let html = format!(
         r#"<!doctype html>
 <html lang="en">
@@ -295,10 +301,7 @@ fn continue_page(state: &AppState, next: &str) -> Response {
 <main id="main" class="card narrow">
 <h1>Sign in with {name_html}</h1>
 <p>Another site sent you here to sign in to Cloakroom through {name_html}.</p>
-<form method="get" action="/api/auth/oidc/start">
-<input type="hidden" name="next" value="{next_html}">
-<button type="submit">Sign in with {name_html}</button>
-</form>
+<p><a class="button" href="{href_html}">Sign in with {name_html}</a></p>
 <p><a href="/login">Log in another way</a></p>
 </main>
 </body>
