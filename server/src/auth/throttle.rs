@@ -281,6 +281,14 @@ pub fn client_ip(peer: SocketAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> I
 #[cfg(test)]
 mod tests {
     #[test]
+    fn lock_times_read_as_people_say_them() {
+        assert_eq!(super::human_secs(1), "1 seconds");
+        assert_eq!(super::human_secs(119), "119 seconds");
+        assert_eq!(super::human_secs(120), "2 minutes");
+        assert_eq!(super::human_secs(121), "3 minutes");
+    }
+
+    #[test]
     fn waits_round_up_to_whole_seconds() {
         use std::time::Duration;
         assert_eq!(super::whole_secs_up(Duration::from_secs(2)), 2);

@@ -425,18 +425,27 @@ mod tests {
         let mut k = keys(&[generate_key(0)]);
         k.cache_max = 10;
         let now = crate::now();
+        let mut live = Vec::new();
         for i in 0..k.cache_max {
-            // Half live 100 s, half 300 s.
-            let ttl = if i % 2 == 0 { 100 } else { 300 };
+            // Half expire at the second the cache fills up again (150 s on), half live 300 s.
+            let ttl = if i % 2 == 0 { 150 } else { 300 };
             let t = k
                 .issue(&format!("u{i}"), "alice", "s1", &[], now, ttl)
                 .unwrap();
             k.verify(&t, now).unwrap();
+            if ttl == 300 {
+                live.push(t);
+            }
         }
         assert_eq!(k.cache.lock().unwrap().len(), k.cache_max);
         let t = k.issue("new", "alice", "s1", &[], now + 150, 300).unwrap();
         k.verify(&t, now + 150).unwrap();
-        assert_eq!(k.cache.lock().unwrap().len(), k.cache_max / 2 + 1);
+        live.push(t);
+        let cache = k.cache.lock().unwrap();
+        let mut kept: Vec<&String> = cache.keys().collect();
+        kept.sort();
+        live.sort();
+        assert_eq!(kept, live.iter().collect::<Vec<_>>());
     }
 
     #[test]
