@@ -448,6 +448,39 @@ mod tests {
         assert_eq!(kept, live.iter().collect::<Vec<_>>());
     }
 
+    /// Each refusal says what it is (the log and the 401's detail carry it): a token past its
+    /// `exp` by the library's own check, and a token of another issuer.
+    #[test]
+    fn refusals_say_why() {
+        let row = generate_key(0);
+        let k = keys(std::slice::from_ref(&row));
+        let now = crate::now();
+        let old = k.issue("u1", "alice", "s1", &[], now - 1000, 300).unwrap();
+        assert_eq!(k.verify(&old, now), Err("token expired"));
+        let mut other = keys(std::slice::from_ref(&row));
+        other.issuer = "http://elsewhere".into();
+        let t = other.issue("u1", "alice", "s1", &[], now, 300).unwrap();
+        assert_eq!(k.verify(&t, now), Err("token is from another issuer"));
+    }
+
+    /// A retired key verifies for one access lifetime after its retirement, not a second more.
+    #[test]
+    fn a_retired_key_verifies_for_one_access_lifetime() {
+        let mut old = generate_key(0);
+        old.retired_at = Some(1_000);
+        let rows = [generate_key(1), old.clone()];
+        let kids = |at: i64| -> Vec<String> {
+            key_set(&rows, at, 300)
+                .unwrap()
+                .verifying
+                .into_iter()
+                .map(|v| v.kid)
+                .collect()
+        };
+        assert!(kids(1_299).contains(&old.kid));
+        assert!(!kids(1_300).contains(&old.kid));
+    }
+
     #[test]
     fn another_keys_signature_is_refused() {
         let now = crate::now();
