@@ -515,6 +515,40 @@ mod tests {
         assert_eq!(k.verify(&t, now), Err("unknown signing key"));
     }
 
+    /// Entries cached under earlier key sets are not trusted once the set changed, however many
+    /// reloads ago (generations 0 and 1, then 2 current).
+    #[test]
+    fn entries_of_earlier_key_sets_are_never_trusted() {
+        let row = generate_key(0);
+        let k = keys(std::slice::from_ref(&row));
+        let now = crate::now();
+        let t = k.issue("u1", "alice", "s1", &[], now, 300).unwrap();
+        let mut stale = vec![k.verify_uncached(&t, now).unwrap()];
+        let mut revoked = row.clone();
+        revoked.retired_at = Some(now);
+        revoked.revoked_at = Some(now);
+        assert!(k
+            .install(key_set(&[generate_key(1), revoked.clone()], now, 300).unwrap())
+            .unwrap());
+        // (generation 1: the set had changed; a verification made under it, for the record)
+        let (g1, c1) = stale[0].clone();
+        stale.push((g1 + 1, c1));
+        assert!(k
+            .install(key_set(&[generate_key(2), revoked], now, 300).unwrap())
+            .unwrap());
+        for (generation, claims) in stale {
+            k.cache
+                .lock()
+                .unwrap()
+                .insert(t.clone(), (generation, claims));
+            assert_eq!(
+                k.verify(&t, now),
+                Err("unknown signing key"),
+                "{generation}"
+            );
+        }
+    }
+
     #[test]
     fn a_token_living_longer_than_we_issue_is_refused() {
         // Only someone holding the key (a leaked one) can make such a token.
