@@ -574,3 +574,45 @@ async fn logout_by_bearer_alone_accepts_any_scheme_case() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// A token rotated just before its session was ended (logout) is no way back in, even within
+/// the grace window in which it would otherwise get its successor again.
+#[tokio::test]
+async fn a_rotated_token_of_an_ended_session_gets_nothing() {
+    let app = spawn_app().await;
+    app.state.clock.freeze();
+    let (_, login) = app.new_user().await;
+    let res = app.refresh_raw(&login.refresh).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let (successor, _) = refresh_cookie(res.headers()).unwrap();
+    assert_eq!(
+        app.logout_raw(&successor).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.refresh_raw(&login.refresh).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+/// A successor nobody presented dies with its idle lifetime: the token it replaced, presented
+/// at that second or later, is refused (the session went idle; nobody stole anything), and one
+/// second earlier it still gets the same successor.
+#[tokio::test]
+async fn a_successor_never_presented_dies_at_its_idle_limit() {
+    let app = spawn_app().await;
+    app.state.clock.freeze();
+    let (_, login) = app.new_user().await;
+    let res = app.refresh_raw(&login.refresh).await;
+    let (successor, _) = refresh_cookie(res.headers()).unwrap();
+    let idle = app.state.settings.refresh_idle_ttl.as_secs() as i64;
+    app.state.clock.advance(idle - 1);
+    let res = app.refresh_raw(&login.refresh).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(refresh_cookie(res.headers()).unwrap().0, successor);
+    app.state.clock.advance(1);
+    assert_eq!(
+        app.refresh_raw(&login.refresh).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
