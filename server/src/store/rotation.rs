@@ -34,9 +34,14 @@ pub struct Rotator {
 impl Rotator {
     /// Starts the writer task on the current runtime; it ends when every `Rotator` is dropped.
     pub fn spawn(write: SqlitePool) -> Self {
+        Self::spawn_with_handle(write).0
+    }
+
+    /// As [`Rotator::spawn`], with the writer task's handle (a test waits for it to end).
+    fn spawn_with_handle(write: SqlitePool) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(write, rx));
-        Self { tx }
+        let task = tokio::spawn(run(write, rx));
+        (Self { tx }, task)
     }
 
     pub async fn rotate(
@@ -91,4 +96,23 @@ async fn apply(write: &SqlitePool, batch: &[Job]) -> sqlx::Result<Vec<RefreshOut
     }
     tx.commit().await?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The writer task ends once the last `Rotator` is gone (it does not spin on a closed
+    /// channel).
+    #[tokio::test]
+    async fn the_writer_ends_with_the_last_rotator() {
+        let pool = sqlx::SqlitePool::connect("sqlite::memory:").await.unwrap();
+        let (rotator, task) = super::Rotator::spawn_with_handle(pool);
+        let copy = rotator.clone();
+        drop(rotator);
+        drop(copy);
+        // A bound on how long ending may take, not a timing: a spinning task never ends.
+        tokio::time::timeout(std::time::Duration::from_secs(30), task)
+            .await
+            .expect("the writer task ended")
+            .unwrap();
+    }
 }
