@@ -337,17 +337,16 @@ async fn revoke_in(
     session_id: &str,
     now: i64,
     reason: &str,
-) -> sqlx::Result<bool> {
-    let n = with_conn!(conn, c => sqlx::query(
+) -> sqlx::Result<()> {
+    with_conn!(conn, c => sqlx::query(
         "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 WHERE id = $3 AND revoked_at IS NULL",
     )
     .bind(now)
     .bind(reason)
     .bind(session_id)
     .execute(c)
-    .await?
-    .rows_affected());
-    Ok(n == 1)
+    .await
+    .map(|_| ()))
 }
 
 /// The live session a refresh token (current or recently rotated) belongs to, with its user.

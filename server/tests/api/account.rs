@@ -400,3 +400,22 @@ async fn a_login_that_checked_the_old_password_gets_no_session_after_the_change(
     .unwrap();
     assert!(made.is_none(), "a session was made on the old password");
 }
+
+/// The browser that changed the password continues as "remembered" as it was: a persistent
+/// refresh cookie stays persistent, a browser-session one stays a browser-session one.
+#[tokio::test]
+async fn the_browser_that_changed_the_password_keeps_its_remember_me() {
+    let app = spawn_app().await;
+    for remember in [true, false] {
+        let name = unique_name();
+        app.signup(&name, PASSWORD).await;
+        let res = app.login_raw(&name, PASSWORD, remember).await;
+        let tokens: TokenResponse = res.json().await.unwrap();
+        let res = app
+            .change_password(&tokens.access_token, PASSWORD, NEW_PASSWORD)
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let (_, raw) = refresh_cookie(res.headers()).expect("a new refresh cookie");
+        assert_eq!(raw.contains("Max-Age="), remember, "{raw}");
+    }
+}
