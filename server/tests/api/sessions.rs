@@ -115,3 +115,41 @@ async fn another_users_session_is_404() {
     assert_problem(res, StatusCode::NOT_FOUND).await;
     assert_eq!(app.me_status(&b.access).await, StatusCode::OK);
 }
+
+/// The revocation log (how other instances learn of revocations) is purged of entries older
+/// than the cut-off and keeps newer ones. (The database stamps entries with its own clock, so the
+/// cut-offs here are the wall clock's.)
+#[tokio::test]
+async fn the_revocation_log_is_purged_of_old_entries_only() {
+    use cloakroom::store::sessions::{purge_revocation_log, revocations_after};
+    let app = spawn_app().await;
+    for _ in 0..2 {
+        let (_, login) = app.new_user().await;
+        assert_eq!(
+            app.logout_raw(&login.refresh).await.status(),
+            StatusCode::NO_CONTENT
+        );
+    }
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert_eq!(revocations_after(&app.state.db, 0).await.unwrap().len(), 2);
+    assert_eq!(
+        purge_revocation_log(&app.state.db, wall - 3600)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(revocations_after(&app.state.db, 0).await.unwrap().len(), 2);
+    assert_eq!(
+        purge_revocation_log(&app.state.db, wall + 3600)
+            .await
+            .unwrap(),
+        2
+    );
+    assert!(revocations_after(&app.state.db, 0)
+        .await
+        .unwrap()
+        .is_empty());
+}
