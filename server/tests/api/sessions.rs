@@ -153,3 +153,27 @@ async fn the_revocation_log_is_purged_of_old_entries_only() {
         .unwrap()
         .is_empty());
 }
+
+/// Ended sessions are purged once they ended before the cut-off; live ones stay.
+#[tokio::test]
+async fn ended_sessions_are_purged_and_live_ones_stay() {
+    use cloakroom::store::sessions::purge_ended;
+    let app = spawn_app().await;
+    app.state.clock.freeze();
+    let (_, ended) = app.new_user().await;
+    let (_, live) = app.new_user().await;
+    assert_eq!(
+        app.logout_raw(&ended.refresh).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let now = app.state.clock.now();
+    // Cut-off before the logout: nothing ended before it.
+    assert_eq!(purge_ended(&app.state.db, now).await.unwrap(), 0);
+    // After it: the ended session goes, the live one stays and still refreshes.
+    assert_eq!(purge_ended(&app.state.db, now + 1).await.unwrap(), 1);
+    assert_eq!(purge_ended(&app.state.db, now + 1).await.unwrap(), 0);
+    assert_eq!(
+        app.refresh_raw(&live.refresh).await.status(),
+        StatusCode::OK
+    );
+}
