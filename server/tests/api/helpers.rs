@@ -109,6 +109,15 @@ pub async fn postgres_for(dir: &TempDir) -> Option<String> {
     Some(url)
 }
 
+/// A loopback port free at this moment (for a process that must be told its port up front).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 pub fn unique_name() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);

@@ -71,14 +71,6 @@ impl Idp {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A Cloakroom configured for a provider on a port chosen first, then that provider.
 pub async fn sso_app(extra: &[(&str, &str)]) -> (TestApp, Idp, u16) {
     sso_app_with(extra, None, &[]).await

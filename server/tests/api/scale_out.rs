@@ -322,14 +322,6 @@ struct Process {
     addr: String,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn start_process(db_url: &str, dir: &TempDir) -> Process {
     let port = free_port();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_cloakroom"))
