@@ -2,9 +2,12 @@
 // token values captured from the network (so storage can be searched for the values
 // themselves, not just for suspicious key names).
 import { expect, type APIRequestContext, type BrowserContext, type Page } from '@playwright/test';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { createHash, generateKeyPairSync, randomUUID, sign } from 'node:crypto';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 
 export const PASSWORD = 'correct horse battery staple';
 export const REFRESH_COOKIE = '__Host-cloakroom_refresh';
@@ -129,4 +132,48 @@ export function dpopProof(key: ReturnType<typeof attackerKey>, htm: string, htu:
 export async function serverNow(request: APIRequestContext): Promise<number> {
   const res = await request.post('/api/test/clock', { data: { advance_secs: 0 } });
   return (await res.json()).now;
+}
+
+/** A loopback port free at this moment (for a process that must be told its port up front). */
+export function freePort(): Promise<number> {
+  return new Promise((ok) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => ok(p));
+    });
+  });
+}
+
+/**
+ * A server of a test file's own: the release binary at http://localhost:`port` (browsers allow
+ * passkeys there, and count it as another site than 127.0.0.1), a throwaway database, `env`
+ * added. Resolves once /healthz answers; `stop` ends it and removes its data.
+ */
+export async function ownServer(port: number, env: Record<string, string> = {}) {
+  const root = resolve(__dirname, '../..');
+  const base = `http://localhost:${port}`;
+  const data = mkdtempSync(join(tmpdir(), 'cloakroom-own-'));
+  const server = spawn(`${root}/target/release/cloakroom`, [], {
+    stdio: 'ignore',
+    env: {
+      ...process.env,
+      CLOAKROOM_PORT: String(port),
+      CLOAKROOM_DATA_DIR: data,
+      CLOAKROOM_DIST_DIR: `${root}/dist`,
+      CLOAKROOM_PUBLIC_ORIGIN: base,
+      CLOAKROOM_LOG: 'warn',
+      ...env,
+    },
+  });
+  // Ready when /healthz answers (a bounded wait for a process to start, not for time to pass).
+  await expect
+    .poll(async () => (await fetch(`${base}/healthz`).catch(() => null))?.status, { timeout: 20_000 })
+    .toBe(200);
+  return {
+    base,
+    stop: () => {
+      server.kill('SIGTERM');
+      rmSync(data, { recursive: true, force: true });
+    },
+  };
 }

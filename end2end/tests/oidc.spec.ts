@@ -4,29 +4,18 @@
 // the way back from the provider is a cross-site navigation, as it is in production: what the
 // browser sends on it (the Lax sign-in cookie, none of the Strict ones) is checked, not assumed.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
+import { freePort, ownServer } from './helpers';
 
 const root = resolve(__dirname, '../..');
 let idp: ChildProcess;
-let server: ChildProcess;
+let stop: () => void;
 let base: string;
 let issuer: string;
-let data: string;
-
-function freePort(): Promise<number> {
-  return new Promise((ok) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => ok(p));
-    });
-  });
-}
 
 test.beforeAll(async () => {
+  // The provider must know the redirect URI, so Cloakroom's port is chosen first.
   const port = await freePort();
   base = `http://localhost:${port}`;
   idp = spawn(
@@ -45,32 +34,17 @@ test.beforeAll(async () => {
     idp.once('exit', () => fail(new Error('the provider did not start (make setup-interop?)')));
   });
   idp.stdout!.resume();
-  data = mkdtempSync(join(tmpdir(), 'cloakroom-oidc-'));
-  server = spawn(`${root}/target/release/cloakroom`, [], {
-    stdio: 'ignore',
-    env: {
-      ...process.env,
-      CLOAKROOM_PORT: String(port),
-      CLOAKROOM_DATA_DIR: data,
-      CLOAKROOM_DIST_DIR: `${root}/dist`,
-      CLOAKROOM_PUBLIC_ORIGIN: base,
-      CLOAKROOM_LOG: 'warn',
-      CLOAKROOM_OIDC_ISSUER: issuer,
-      CLOAKROOM_OIDC_CLIENT_ID: 'cloakroom-e2e',
-      CLOAKROOM_OIDC_CLIENT_SECRET: 'e2e-only-secret',
-      CLOAKROOM_OIDC_NAME: 'Test SSO',
-    },
-  });
-  // Ready when /healthz answers (a bounded wait for a process to start, not for time to pass).
-  await expect
-    .poll(async () => (await fetch(`${base}/healthz`).catch(() => null))?.status, { timeout: 20_000 })
-    .toBe(200);
+  ({ stop } = await ownServer(port, {
+    CLOAKROOM_OIDC_ISSUER: issuer,
+    CLOAKROOM_OIDC_CLIENT_ID: 'cloakroom-e2e',
+    CLOAKROOM_OIDC_CLIENT_SECRET: 'e2e-only-secret',
+    CLOAKROOM_OIDC_NAME: 'Test SSO',
+  }));
 });
 
 test.afterAll(() => {
-  server?.kill('SIGTERM');
+  stop?.();
   idp?.kill('SIGTERM');
-  rmSync(data, { recursive: true, force: true });
 });
 
 /** From the sign-in's start (the login page's button is not built yet: the start is a plain

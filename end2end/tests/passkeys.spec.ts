@@ -6,49 +6,17 @@
 //
 // Browsers allow no passkeys on an IP address, and the suite's server lives at 127.0.0.1, so
 // this file starts a server of its own at http://localhost:<port>.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
-import { PASSWORD } from './helpers';
+import { PASSWORD, freePort, ownServer } from './helpers';
 
-const root = resolve(__dirname, '../..');
-let server: ChildProcess;
+let stop: () => void;
 let base: string;
-let data: string;
 
 test.beforeAll(async () => {
-  const port = await new Promise<number>((ok) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => ok(p));
-    });
-  });
-  base = `http://localhost:${port}`;
-  data = mkdtempSync(join(tmpdir(), 'cloakroom-passkeys-'));
-  server = spawn(`${root}/target/release/cloakroom`, [], {
-    stdio: 'ignore',
-    env: {
-      ...process.env,
-      CLOAKROOM_PORT: String(port),
-      CLOAKROOM_DATA_DIR: data,
-      CLOAKROOM_DIST_DIR: `${root}/dist`,
-      CLOAKROOM_PUBLIC_ORIGIN: base,
-      CLOAKROOM_LOG: 'warn',
-    },
-  });
-  // Ready when /healthz answers (a bounded wait for a process to start, not for time to pass).
-  await expect
-    .poll(async () => (await fetch(`${base}/healthz`).catch(() => null))?.status, { timeout: 20_000 })
-    .toBe(200);
+  ({ base, stop } = await ownServer(await freePort()));
 });
 
-test.afterAll(() => {
-  server?.kill('SIGTERM');
-  rmSync(data, { recursive: true, force: true });
-});
+test.afterAll(() => stop?.());
 
 async function withAuthenticator(page: Page) {
   const cdp = await page.context().newCDPSession(page);
