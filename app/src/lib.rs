@@ -40,10 +40,10 @@ pub fn App() -> impl IntoView {
         <Nav/>
         <main id="main" tabindex="-1">
             {move || match page.get() {
-                Page::Notes => view! { <Protected><NotesPage/></Protected> }.into_any(),
-                Page::Sessions => view! { <Protected><SessionsPage/></Protected> }.into_any(),
-                Page::Account => view! { <Protected><AccountPage/></Protected> }.into_any(),
-                Page::Admin => view! { <Protected><AdminPage/></Protected> }.into_any(),
+                Page::Notes => view! { <Protected page=|| NotesPage().into_any()/> }.into_any(),
+                Page::Sessions => view! { <Protected page=|| SessionsPage().into_any()/> }.into_any(),
+                Page::Account => view! { <Protected page=|| AccountPage().into_any()/> }.into_any(),
+                Page::Admin => view! { <Protected page=|| AdminPage().into_any()/> }.into_any(),
                 Page::Inspector => view! { <InspectorPage/> }.into_any(),
                 Page::Login => view! { <LoginPage/> }.into_any(),
                 Page::Signup => view! { <SignupPage/> }.into_any(),

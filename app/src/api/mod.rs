@@ -45,6 +45,15 @@ impl ApiError {
 
     /// The server could not be reached (or the request could not even be built).
     pub fn network(e: impl std::fmt::Display) -> Self {
+        Self::network_why(e.to_string())
+    }
+
+    /// [`ApiError::network`] for fetch's own error.
+    pub fn fetch(e: gloo_net::Error) -> Self {
+        Self::network_why(fetch_error(e))
+    }
+
+    fn network_why(e: String) -> Self {
         Self::local(
             0,
             format!("Could not reach the server ({e}). Nothing was lost: try again."),
@@ -192,9 +201,25 @@ async fn body_text(res: Response) -> Result<String, ApiError> {
     if res.status() == 204 {
         return Ok("null".into());
     }
-    res.text()
-        .await
-        .map_err(|e| ApiError::local(res.status(), format!("Unreadable answer: {e}")))
+    res.text().await.map_err(|e| {
+        ApiError::local(
+            res.status(),
+            format!("Unreadable answer: {}", fetch_error(e)),
+        )
+    })
+}
+
+/// What went wrong in a fetch, in the browser's words (a `TypeError: Failed to fetch`, say).
+/// Not `gloo_net::Error`'s `Display`: that would bring serde_json's parse-error and `std::io`'s
+/// error texts into the download (about 700 bytes brotli with the serializer's) for a JSON
+/// variant the client never meets (it reads bodies as text).
+pub fn fetch_error(e: gloo_net::Error) -> String {
+    match e {
+        gloo_net::Error::JsError(j) => j.to_string(),
+        gloo_net::Error::GlooError(s) => s,
+        #[allow(unreachable_patterns)]
+        _ => "unreadable".into(),
+    }
 }
 
 /// The typed value of a successful answer's body.
@@ -243,8 +268,8 @@ async fn send_once(
                 .body(json.to_owned()),
             None => b.build(),
         }
-        .map_err(ApiError::network)?;
-        let res = req.send().await.map_err(ApiError::network)?;
+        .map_err(ApiError::fetch)?;
+        let res = req.send().await.map_err(ApiError::fetch)?;
         let client = dpop::client();
         let clock_moved = res.headers().get("date").is_some_and(|d| {
             client.observe_server_time(js_sys::Date::parse(&d), js_sys::Date::now())

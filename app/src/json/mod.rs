@@ -150,8 +150,13 @@ impl FromJson for Problem {
 }
 
 /// Serializes `value` as compact JSON text.
+///
+/// The failure is a fixed sentence, not serde_json's message: its `Display` would bring every
+/// parse-error message and `std::io`'s error texts into the download (about 200 bytes brotli),
+/// and the client only serializes plain structs, for which serde_json does not fail.
 pub fn to_string<T: Serialize>(value: &T) -> Result<String, String> {
-    serde_json::to_string(value).map_err(|e| e.to_string())
+    serde_json::to_string(value)
+        .map_err(|_| "This request could not be written as JSON.".to_owned())
 }
 
 /// `text` re-printed with two-space indentation, or `None` if it is not JSON.

@@ -214,7 +214,7 @@ async fn own_token_step() -> Outcome {
         for (k, v) in api::CSRF {
             req = req.header(k, v);
         }
-        let res = req.send().await.map_err(|e| e.to_string())?;
+        let res = req.send().await.map_err(api::fetch_error)?;
         let status = res.status();
         let text = res.text().await.unwrap_or_default();
         Ok::<_, String>((status, text))
