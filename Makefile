@@ -37,6 +37,14 @@ setup-postgres:
 # every crate, for the wasm32 target too, is fetched first: on a machine with an empty cargo
 # cache the build would otherwise fail. `make size` prints the transfer size; `make budget`
 # holds it to the ratchet in .ci/size.sh.
+# wasm-opt's passes (index.html, `data-wasm-opt-params`): -Oz to convergence, then
+# `--low-memory-unused` (the wasm's stack sits first, from 1 MiB down, so the low 1 KiB is
+# touched only by a stack about to overflow, which traps either way) and a second -Oz after
+# `--flatten --rereloop` (binaryen re-builds each function's control flow). Measured 2026-12-05
+# on the same code: 150,885 -> 149,162 bytes brotli (-765 and -958), reload-to-rendered 1.01x
+# the old passes' median (end2end/perf/reload.mjs A/B, 30 reloads), all 69 Playwright tests
+# green. `--traps-never-happen` (-118) is not used: it may delete what runs before a trap, such
+# as the panic hook's report.
 # The cargo home is remapped so the shipped wasm names no directory of the machine that built it
 # (panic locations of dependencies would embed it; the workspace's own paths are relative
 # already). Only that one path, not the checkout's: the flag's text feeds into hashes inside the

@@ -134,6 +134,9 @@ pub struct Me {
 pub struct OidcProvider {
     /// The button's label: "Sign in with {name}".
     pub name: String,
+    /// Why the last sign-in through it did not happen, in words for people, when asked with
+    /// `?sso=` and a code the server sent the browser to `/login` with.
+    pub refusal: Option<String>,
 }
 
 /// One of the user's passkeys (`GET /api/passkeys`). Times are RFC 3339 in UTC.

@@ -127,3 +127,14 @@ test('opened at localhost, the app moves to its public address, where signing up
   await expect(page).toHaveURL(`http://127.0.0.1:${port}/notes`);
   await expect(page.getByTestId('current-user')).toContainText(username);
 });
+
+test('without an OpenID provider configured, the login page offers no provider button and says nothing of ?sso=', async ({ page }) => {
+  // The page asks the server which provider it has; this server has none (404). Waiting for that
+  // answer makes the missing button a fact, not a race.
+  const asked = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/auth/oidc');
+  await page.goto('/login?sso=denied');
+  expect((await asked).status()).toBe(404);
+  await expect(page.getByRole('button', { name: 'Log in' })).toBeVisible();
+  await expect(page.getByRole('link', { name: /Sign in with/ })).toHaveCount(0);
+  await expect(page.getByTestId('login-notice')).toHaveCount(0);
+});

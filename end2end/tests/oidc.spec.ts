@@ -47,11 +47,22 @@ test.afterAll(() => {
   idp?.kill('SIGTERM');
 });
 
-/** From the sign-in's start (the login page's button is not built yet: the start is a plain
- * navigation, as from a bookmark or the organisation's portal) through the provider's login and
- * consent pages. */
-async function signInAtProvider(page: Page, name: string, next = '/notes') {
-  await page.goto(`${base}/api/auth/oidc/start?next=${encodeURIComponent(next)}`);
+/** From the login page's button (or, for a browser already signed in here, whose login page
+ * moves on, from a bookmark of the sign-in's start) through the provider's login and consent
+ * pages. */
+async function signInAtProvider(
+  page: Page,
+  name: string,
+  next = '/notes',
+  how: 'button' | 'button, remember me' | 'bookmark' = 'button',
+) {
+  if (how === 'bookmark') {
+    await page.goto(`${base}/api/auth/oidc/start?next=${encodeURIComponent(next)}`);
+  } else {
+    await page.goto(`${base}/login?next=${encodeURIComponent(next)}`);
+    if (how === 'button, remember me') await page.getByLabel('Remember me on this device').check();
+    await page.getByRole('link', { name: 'Sign in with Test SSO' }).click();
+  }
   await expect(page).toHaveURL(new RegExp(`^${issuer}/interaction/`));
   await page.locator('input[name=login]').fill(name);
   await page.locator('input[name=password]').fill('anything');
@@ -91,7 +102,7 @@ test('the way back from the provider carries the Lax sign-in cookie and none of 
   page.on('request', async (r) => {
     if (r.url().startsWith(`${base}/api/auth/oidc/callback`)) sent.push((await r.allHeaders()).cookie ?? '');
   });
-  await signInAtProvider(page, 'grace');
+  await signInAtProvider(page, 'grace', '/notes', 'bookmark');
   await expect(page).toHaveURL(`${base}/notes`);
   await expect.poll(() => sent.length).toBe(1);
   expect(sent[0]).toContain('__Host-cloakroom_oidc=');
@@ -103,11 +114,27 @@ test('the way back from the provider carries the Lax sign-in cookie and none of 
   await expect(page.getByTestId('current-user')).toHaveText('Signed in as grace');
 });
 
-test('cancelling at the provider comes back to the login page, still going where it was', async ({ page, context }) => {
-  await page.goto(`${base}/api/auth/oidc/start?next=%2Fsessions`);
+test('“Remember me” ticked on the login page goes with the provider button', async ({ page, context }) => {
+  await signInAtProvider(page, 'hopper', '/notes', 'button, remember me');
+  await expect(page.getByTestId('current-user')).toHaveText('Signed in as hopper');
+  const refresh = (await context.cookies(base)).find((c) => c.name === '__Host-cloakroom_refresh');
+  // A persistent cookie (the idle limit ahead), not a browser-session one (-1).
+  expect(refresh!.expires).toBeGreaterThan(Date.now() / 1000 + 3600);
+});
+
+test('cancelling at the provider comes back to the login page, saying so, still going where it was', async ({ page, context }) => {
+  await page.goto(`${base}/login?next=%2Fsessions`);
+  await page.getByRole('link', { name: 'Sign in with Test SSO' }).click();
   await page.getByRole('link', { name: '[ Cancel ]' }).click();
   await expect(page).toHaveURL(`${base}/login?sso=denied&next=%2Fsessions`);
-  await expect(page.getByLabel('Username')).toBeVisible();
+  await expect(page.getByTestId('login-notice')).toHaveText(
+    'The sign-in was cancelled at Test SSO, so you are not signed in.',
+  );
+  // The button is there to try again, still going to /sessions.
+  await expect(page.getByRole('link', { name: 'Sign in with Test SSO' })).toHaveAttribute(
+    'href',
+    '/api/auth/oidc/start?next=%2Fsessions',
+  );
   const names = (await context.cookies(base)).map((c) => c.name);
   expect(names).not.toContain('__Host-cloakroom_refresh');
   expect(names).not.toContain('__Host-cloakroom_oidc');

@@ -394,6 +394,11 @@ pub async fn get_text(creds: &impl Credentials, path: &str) -> Result<String, Ap
     call_inner(creds, Method::Get, path, None, &[]).await
 }
 
+/// An unauthenticated GET whose body is left as text (see [`get_text`]).
+pub async fn get_public(path: &str) -> Result<String, ApiError> {
+    body_text(send_once(Method::Get, path, None, None, &[]).await?).await
+}
+
 /// An unauthenticated JSON POST (signup, login).
 pub async fn post_public<B: Serialize, T: FromJson>(path: &str, body: &B) -> Result<T, ApiError> {
     let json = to_json(body)?;

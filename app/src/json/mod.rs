@@ -18,7 +18,8 @@
 pub mod parse;
 
 use api_types::{
-    AdminUserInfo, Note, Problem, SecurityEvent, SessionInfo, TokenResponse, UserCreated,
+    AdminUserInfo, Note, OidcProvider, Problem, SecurityEvent, SessionInfo, TokenResponse,
+    UserCreated,
 };
 use parse::Value;
 use serde::Serialize;
@@ -131,6 +132,7 @@ from_members! {
     SecurityEvent { at, kind, reason, detail, user_id, session_id, ip }
     TokenResponse { access_token, token_type, expires_in, rotation }
     UserCreated { id, username }
+    OidcProvider { name, refusal }
 }
 
 /// A problem's `type` is `about:blank` when absent (RFC 9457 §4.2.1), and its member is named

@@ -1,7 +1,7 @@
 //! Log in, with "remember me". Shows why the user landed here (revoked, expired, logged out in
 //! another tab) and returns them where they were going.
 
-use api_types::{LoginRequest, TokenResponse};
+use api_types::{LoginRequest, OidcProvider, TokenResponse};
 use leptos::prelude::*;
 
 use api_types::safe_next;
@@ -60,6 +60,29 @@ pub fn LoginPage() -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
     let notice = move || a.logged_out_message();
+    // The team's OpenID provider, if the server has one: its name for the button, and the
+    // server's words for why the last sign-in through it did not happen (`?sso=`).
+    // (Two signals of a type the app has already: a signal of a new type costs kilobytes.)
+    let (sso, sso_refusal) = (RwSignal::new(None::<String>), RwSignal::new(None::<String>));
+    // This page's query as it is (`?sso=denied&next=…`): the server reads `sso` and no more.
+    let here = router.address_untracked();
+    leptos::task::spawn_local(async move {
+        let path = format!(
+            "/api/auth/oidc{}",
+            here.find('?').map_or("", |i| &here[i..])
+        );
+        if let Ok(p) = api::get_public(&path)
+            .await
+            .and_then(|t| api::parse::<OidcProvider>(&t))
+        {
+            sso.set(Some(p.name));
+            sso_refusal.set(p.refusal);
+        }
+    });
+    // A top-level navigation to the server, which sends the browser on to the provider; built
+    // anew when "remember me" changes (a plain attribute: cheaper to download than a reactive
+    // one).
+    let sso_next = js_sys::encode_uri_component(&next);
     // Already logged in (e.g. silent refresh succeeded): go on.
     Effect::new(move |_| {
         if matches!(a.status.get(), Status::LoggedIn(_)) {
@@ -80,7 +103,7 @@ pub fn LoginPage() -> impl IntoView {
     view! {
         <section class="card narrow">
             <h1>"Log in"</h1>
-            {move || notice().map(|n| view! { <p class="notice" role="status" data-testid="login-notice">{n}</p> })}
+            {move || notice().or_else(|| sso_refusal.get()).map(|n| view! { <p class="notice" role="status" data-testid="login-notice">{n}</p> })}
             <form on:submit=submit novalidate>
                 <label for="login-username">"Username"</label>
                 <input id="login-username" name="username" autocomplete="username" required bind:value=username/>
@@ -94,6 +117,11 @@ pub fn LoginPage() -> impl IntoView {
                 <div class="error" role="alert" aria-live="assertive" data-testid="form-error">{move || error.get()}</div>
                 <button type="submit" disabled=move || busy.get()>{move || if busy.get() { "Logging in…" } else { "Log in" }}</button>
             </form>
+            {move || sso.get().map(|name| {
+                let keep = if remember.get() { "&remember=1" } else { "" };
+                let href = format!("/api/auth/oidc/start?next={sso_next}{keep}");
+                view! { <p><a class="button" rel="external" href=href>"Sign in with " {name}</a></p> }
+            })}
             <p>"New here? " <a href="/signup">"Create an account"</a></p>
         </section>
     }

@@ -164,6 +164,35 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    pub const ALL: [Refusal; 6] = [
+        Refusal::Expired,
+        Refusal::Denied,
+        Refusal::Provider,
+        Refusal::Refused,
+        Refusal::Unavailable,
+        Refusal::Busy,
+    ];
+
+    /// The refusal a `/login?sso=` code names; `None` for any other text.
+    pub fn from_code(code: &str) -> Option<Refusal> {
+        Self::ALL.into_iter().find(|r| r.code() == code)
+    }
+
+    /// What the login page says for it, in words for people. The server words it (through
+    /// `GET /api/auth/oidc?sso=`), not the app, so the sentences cost the download nothing.
+    /// Each says what to do next; none says which check failed (`Refused` names no detail an
+    /// attacker could tune a forged answer against).
+    pub fn sentence(self, provider: &str) -> String {
+        match self {
+            Refusal::Expired => "That sign-in had expired or was already used. Start again: it takes one click.".into(),
+            Refusal::Denied => format!("The sign-in was cancelled at {provider}, so you are not signed in."),
+            Refusal::Provider => format!("{provider} could not sign you in. Try again, or ask whoever runs {provider}."),
+            Refusal::Refused => format!("That answer from {provider} did not check out, so it signed nobody in. Start again from this page."),
+            Refusal::Unavailable => format!("{provider} could not be reached. Nothing changed: try again in a moment."),
+            Refusal::Busy => "Too many sign-ins are under way. Try again in a minute.".into(),
+        }
+    }
+
     /// The code in `/login?sso=`, which the login page turns into a sentence.
     pub fn code(self) -> &'static str {
         match self {
@@ -829,16 +858,14 @@ mod tests {
     }
 
     #[test]
-    fn refusal_codes_are_distinct() {
-        let all = [
-            Refusal::Expired,
-            Refusal::Denied,
-            Refusal::Provider,
-            Refusal::Refused,
-            Refusal::Unavailable,
-            Refusal::Busy,
-        ];
+    fn refusal_codes_are_distinct_and_read_back() {
+        let all = Refusal::ALL;
         let codes: std::collections::HashSet<_> = all.iter().map(|r| r.code()).collect();
         assert_eq!(codes.len(), all.len());
+        for r in all {
+            assert_eq!(Refusal::from_code(r.code()), Some(r));
+        }
+        assert_eq!(Refusal::from_code("Denied"), None);
+        assert_eq!(Refusal::from_code(""), None);
     }
 }

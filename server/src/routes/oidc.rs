@@ -33,12 +33,30 @@ pub fn router() -> OpenApiRouter<AppState> {
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
 }
 
-#[utoipa::path(get, path = "/api/auth/oidc", tag = "auth",
+/// `GET /api/auth/oidc`
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Provider {
+    /// The code of `/login?sso=`, to be worded in the answer's `refusal`.
+    pub sso: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/auth/oidc", tag = "auth", params(Provider),
     responses((status = 200, description = "The OpenID provider the login page offers (this route exists only when one is configured)", body = OidcProvider)))]
-async fn provider(State(state): State<AppState>) -> ApiResult<Json<OidcProvider>> {
+async fn provider(
+    State(state): State<AppState>,
+    Query(q): Query<Provider>,
+) -> ApiResult<Json<OidcProvider>> {
     let p = state.oidc.as_ref().ok_or_else(not_configured)?;
+    let name = &p.settings.name;
     Ok(Json(OidcProvider {
-        name: p.settings.name.clone(),
+        name: name.clone(),
+        // An unknown code is no sentence: the page says nothing rather than something untrue.
+        refusal: q
+            .sso
+            .as_deref()
+            .and_then(Refusal::from_code)
+            .map(|r| r.sentence(name)),
     }))
 }
 

@@ -289,7 +289,12 @@ async fn me(app: &TestApp, access: &str, key: &crate::dpop::Key) -> Value {
 async fn signing_in_through_the_provider_gives_a_bound_session_of_its_own_account() {
     let (app, _idp, _) = sso_app(&[]).await;
     let res = app.get("/api/auth/oidc").await;
-    assert_eq!(res.json::<Value>().await.unwrap()["name"], "Test SSO");
+    let offered: Value = res.json().await.unwrap();
+    assert_eq!(offered["name"], "Test SSO");
+    assert_eq!(offered["refusal"], Value::Null);
+    // A code the server never sends is no sentence (and no reflected text).
+    let res = app.get("/api/auth/oidc?sso=%3Cb%3Ehi").await;
+    assert_eq!(res.json::<Value>().await.unwrap()["refusal"], Value::Null);
 
     let mut browser = Browser::new(&app);
     let landed = browser.sign_in("grace", "/sessions").await;
@@ -517,6 +522,13 @@ async fn a_sign_in_the_person_cancels_lands_on_the_login_page_saying_so() {
         Walk::Callback(_) => unreachable!(),
     }
     assert_refused(walk, &app, "denied", &browser);
+    // The login page's words for it come from the server.
+    let res = app.get("/api/auth/oidc?sso=denied").await;
+    let said = res.json::<Value>().await.unwrap()["refusal"].clone();
+    assert_eq!(
+        said,
+        "The sign-in was cancelled at Test SSO, so you are not signed in."
+    );
 }
 
 /// A sign-in left at the provider longer than ten minutes is spent.
