@@ -12,7 +12,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 TRUNK := trunk --skip-version-check
 
-.PHONY: setup setup-rust setup-client setup-e2e setup-nginx setup-contract setup-interop setup-postgres pg run client test check unit e2e nginx contract interop budget bench size mutants clean
+.PHONY: setup setup-rust setup-client setup-e2e setup-nginx setup-contract setup-interop setup-postgres pg run client test check unit e2e nginx contract interop budget bench profile size mutants clean
 
 # Each target installs only what it needs (.ci/setup is idempotent: seconds when all is there).
 setup:
@@ -121,6 +121,15 @@ bench: client
 	PGBENCH_DURABLE=1 .ci/with-postgres python3 .ci/bench.py
 	@bash .ci/size.sh
 	cd end2end && node perf/reload.mjs
+
+# A flame graph of the server under wrk on one endpoint (ENDPOINT=healthz|me|me-dpop|refresh|
+# login, PROFILE_SECS=5): target/profile/$(ENDPOINT).svg. The `profiling` build is the release
+# build with line tables (Cargo.toml), so perf names inlined frames.
+ENDPOINT ?= refresh
+profile:
+	@.ci/setup profile
+	cargo build --profile profiling -p cloakroom-server --bins
+	ENDPOINT=$(ENDPOINT) python3 .ci/profile.py
 
 size: client
 	@bash .ci/size.sh

@@ -7,6 +7,7 @@ pub mod csrf;
 pub mod device;
 pub mod dpop;
 pub mod flows;
+pub mod jwt_crypto;
 pub mod oidc;
 pub mod passkeys;
 pub mod password;

@@ -105,6 +105,10 @@ impl Keys {
         access_ttl: i64,
         now: i64,
     ) -> anyhow::Result<Self> {
+        // Before the first token is signed: jsonwebtoken with Ed25519 keys parsed once.
+        if !super::jwt_crypto::install() {
+            tracing::warn!("another jsonwebtoken crypto provider was installed first: tokens are signed and checked alike, only slower");
+        }
         let mut rows = crate::store::keys::all(db).await?;
         if !rows.iter().any(|r| r.retired_at.is_none()) {
             let row = generate_key(now);

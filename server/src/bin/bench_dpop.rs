@@ -70,6 +70,8 @@ fn per_call(n: usize, mut f: impl FnMut(usize)) -> f64 {
 
 fn cost(n: usize) {
     use cloakroom::auth::dpop;
+    // As the server does before its first token (`auth::jwt_crypto`).
+    assert!(cloakroom::auth::jwt_crypto::install());
     let url = "https://bench.test/api/me";
     let token = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJiZW5jaCJ9.c2lnbmF0dXJl";
     let nonces = dpop::Nonces::new([7; 32], std::time::Duration::from_secs(30));
@@ -135,6 +137,27 @@ fn cost(n: usize) {
         check / verify_strict
     );
     println!("replay cache record                    {replay:.1} µs");
+    // Signing one access token's input: jsonwebtoken's RustCrypto provider (which parses the
+    // PKCS#8 key, deriving its public key, on every call) against the provider the server
+    // installs (`auth::jwt_crypto`: the same ed25519-dalek signature, the key parsed once).
+    let enc =
+        jsonwebtoken::EncodingKey::from_ed_der(&cloakroom::auth::tokens::pkcs8_from_seed(&[3; 32]));
+    let msg = parts[0].0.as_bytes();
+    let sign_library = per_call(n, |_| {
+        let s = (jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.signer_factory)(
+            &jsonwebtoken::Algorithm::EdDSA,
+            &enc,
+        )
+        .unwrap();
+        jsonwebtoken::signature::Signer::try_sign(&*s, msg).unwrap();
+    });
+    let sign_ours = per_call(n, |_| {
+        jsonwebtoken::crypto::sign(msg, &enc, jsonwebtoken::Algorithm::EdDSA).unwrap();
+    });
+    println!(
+        "sign an access token: library {sign_library:.1} µs, key parsed once {sign_ours:.1} µs ({:.2}x)",
+        sign_ours / sign_library
+    );
     println!("nonce check                            {nonce_check:.1} µs");
     println!(
         "in-process DPoP total                  {:.1} µs  ({:.2}x verify_strict)",
