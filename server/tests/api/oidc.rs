@@ -107,6 +107,9 @@ pub struct Browser {
     http: reqwest::Client,
     origin: String,
     pub ours: HashMap<String, String>,
+    /// Where requests to the public origin go, if not to it: one instance of several behind
+    /// one origin (a proxy's choice, made here by the test).
+    pub via: Option<String>,
 }
 
 /// Where a walk through the sign-in ended.
@@ -131,6 +134,7 @@ impl Browser {
                 .unwrap(),
             origin: app.state.settings.public_origin.clone(),
             ours: HashMap::new(),
+            via: None,
         }
     }
 
@@ -140,7 +144,11 @@ impl Browser {
 
     /// A GET as a navigation: Cloakroom's cookies sent and kept.
     pub async fn get(&mut self, url: &str) -> reqwest::Response {
-        let mut req = self.http.get(url);
+        let to = match &self.via {
+            Some(via) if self.is_ours(url) => url.replacen(&self.origin, via, 1),
+            _ => url.to_owned(),
+        };
+        let mut req = self.http.get(to);
         if self.is_ours(url) {
             let cookie: Vec<String> = self.ours.iter().map(|(k, v)| format!("{k}={v}")).collect();
             if !cookie.is_empty() {
@@ -251,7 +259,7 @@ pub async fn refresh_with(
     let url = format!("{}/api/auth/refresh", app.state.settings.public_origin);
     let mut req = app
         .client
-        .post(&url)
+        .post(app.url("/api/auth/refresh"))
         .header("cookie", format!("__Host-cloakroom_refresh={refresh}"))
         .header("x-requested-with", "cloakroom");
     if let Some(k) = key {
@@ -262,10 +270,12 @@ pub async fn refresh_with(
     res
 }
 
+/// `/api/me` sent to `app` itself (one instance of two may share a public origin), with a proof
+/// for the public origin's URL, as a browser signs it.
 async fn me_res(app: &TestApp, access: &str, key: &crate::dpop::Key) -> reqwest::Response {
     let url = format!("{}/api/me", app.state.settings.public_origin);
     app.client
-        .get(&url)
+        .get(app.url("/api/me"))
         .header("authorization", format!("DPoP {access}"))
         .header(
             "dpop",
@@ -1023,4 +1033,109 @@ async fn a_provider_account_cannot_add_a_passkey() {
         .unwrap();
     let p = assert_problem(res, StatusCode::FORBIDDEN).await;
     assert!(p["detail"].as_str().unwrap().contains("provider"), "{p}");
+}
+
+/// Two instances behind one public origin, on one PostgreSQL database: a sign-in begun on one
+/// finishes on the other (the sign-in under way is a database row, not an instance's memory),
+/// and the provider's back-channel logout, which reaches one instance, ends the session on
+/// both at once (the other learns of it by notification; its periodic re-sync is an hour away).
+#[tokio::test]
+#[ignore = "needs PostgreSQL: `make pg` runs it"]
+async fn a_sign_in_crosses_instances_and_the_providers_logout_reaches_both() {
+    crate::scale_out::require_postgres();
+    let dir = std::sync::Arc::new(tempfile::TempDir::new().unwrap());
+    let (port_a, port_b, port_idp) = (free_port(), free_port(), free_port());
+    let origin = format!("http://127.0.0.1:{port_a}");
+    let issuer = format!("http://127.0.0.1:{port_idp}");
+    let (port_a, port_b) = (port_a.to_string(), port_b.to_string());
+    let common = [
+        ("CLOAKROOM_PUBLIC_ORIGIN", origin.as_str()),
+        ("CLOAKROOM_RESYNC_SECS", "3600"),
+        ("CLOAKROOM_OIDC_ISSUER", issuer.as_str()),
+        ("CLOAKROOM_OIDC_CLIENT_ID", CLIENT_ID),
+        ("CLOAKROOM_OIDC_CLIENT_SECRET", CLIENT_SECRET),
+        ("CLOAKROOM_OIDC_NAME", "Test SSO"),
+    ];
+    let env = |port: &str| {
+        let mut env = vec![("CLOAKROOM_PORT", port.to_owned())];
+        env.extend(common.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        env
+    };
+    let (env_a, env_b) = (env(&port_a), env(&port_b));
+    let a = spawn_in(dir.clone(), &refs(&env_a)).await;
+    let b = spawn_in(dir, &refs(&env_b)).await;
+    assert_eq!(a.addr, origin);
+    // The provider's back-channel logouts go to the public origin: instance A.
+    let idp = Idp::start(port_idp, &a, 1).await;
+
+    // Begun on A (the public origin), answered on B: the proxy chose B for the callback.
+    let mut browser = Browser::new(&a);
+    let start = format!("{origin}/api/auth/oidc/start?next=/sessions");
+    let Walk::Callback(answer) = browser.walk(&start, "ada", true).await else {
+        unreachable!()
+    };
+    browser.via = Some(b.addr.clone());
+    match browser.walk(&answer, "-", false).await {
+        Walk::Landed { status, location } => {
+            assert_eq!(status, StatusCode::SEE_OTHER);
+            assert_eq!(location.unwrap(), format!("{origin}/sessions"));
+        }
+        Walk::Callback(_) => unreachable!(),
+    }
+    let refresh = browser
+        .refresh_cookie()
+        .expect("B signed the browser in")
+        .clone();
+
+    // The session works on both.
+    let key = crate::dpop::Key::ed();
+    let res = refresh_with(&a, &refresh, Some(&key)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let access = res.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(me(&a, &access, &key).await["username"], "ada");
+    assert_eq!(me(&b, &access, &key).await["username"], "ada");
+
+    // Signing out at the provider: its logout page, then "yes"; its logout token reaches A.
+    let res = browser
+        .get(&format!("{}/session/end?client_id={CLIENT_ID}", idp.issuer))
+        .await;
+    let html = res.text().await.unwrap();
+    let field = |re: &str| regex::Regex::new(re).unwrap().captures(&html).unwrap()[1].to_owned();
+    let action = Url::parse(&idp.issuer)
+        .unwrap()
+        .join(&field(r#"action="([^"]+)""#))
+        .unwrap();
+    let xsrf = field(r#"name="xsrf" value="([^"]+)""#);
+    let res = browser
+        .http
+        .post(action)
+        .form(&[("xsrf", xsrf.as_str()), ("logout", "yes")])
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_redirection() || res.status().is_success());
+    // A ended it as the logout token arrived; B refuses it as soon as it is told, with no
+    // request of this browser in between (bounded poll; how long is printed, not asserted).
+    assert_eq!(
+        me_res(&a, &access, &key).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let started = std::time::Instant::now();
+    while me_res(&b, &access, &key).await.status() != StatusCode::UNAUTHORIZED {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "B never learned of the provider's logout"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    eprintln!("provider logout seen by B after {:?}", started.elapsed());
+    let res = refresh_with(&b, &refresh, Some(&key)).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}
+
+fn refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
