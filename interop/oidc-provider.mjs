@@ -11,6 +11,8 @@
 // (a key rotation at the provider) on the same port. `--key-jwk` (a private JWK, with
 // `--alg EdDSA`) makes it sign with a key the test also holds, so the test can mint tokens the
 // provider never would (a logout token with a nonce, say) that are signed exactly as its own.
+// `--shared-email ADDR` gives every account that verified email address (released with the
+// `profile` scope the relying party asks for): two people whom only an email would confuse.
 import { generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
@@ -27,6 +29,7 @@ const { values: args } = parseArgs({
     'key-seed': { type: 'string', default: '1' },
     'key-jwk': { type: 'string' },
     alg: { type: 'string', default: 'RS256' },
+    'shared-email': { type: 'string' },
   },
 });
 for (const required of ['client-id', 'client-secret', 'redirect-uri']) {
@@ -80,12 +83,16 @@ const provider = new Provider(issuer, {
     const { dispatcher, ...rest } = options;
     return globalThis.fetch(url, rest);
   },
-  claims: { openid: ['sub'], profile: ['preferred_username'] },
+  claims: {
+    openid: ['sub'],
+    profile: args['shared-email'] ? ['preferred_username', 'email', 'email_verified'] : ['preferred_username'],
+  },
   async findAccount(ctx, id) {
     return {
       accountId: id,
       async claims() {
-        return { sub: id, preferred_username: id };
+        const email = args['shared-email'];
+        return { sub: id, preferred_username: id, ...(email && { email, email_verified: true }) };
       },
     };
   },

@@ -1139,3 +1139,35 @@ async fn a_sign_in_crosses_instances_and_the_providers_logout_reaches_both() {
 fn refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     env.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
+
+/// Accounts are keyed on (issuer, subject), never on an email: two provider users who share a
+/// verified email address (a shared mailbox, a reassigned address, a provider that lets anyone
+/// claim one) are two accounts here, each signing in to its own.
+#[tokio::test]
+async fn two_provider_users_with_one_email_are_two_accounts() {
+    let args = ["--shared-email".to_owned(), "team@example.test".to_owned()];
+    let (app, _idp, _) = sso_app_with(&[], None, &args).await;
+    let key = crate::dpop::Key::ed();
+    let mut who = Vec::new();
+    for name in ["ada", "grace", "ada"] {
+        let mut browser = Browser::new(&app);
+        browser.sign_in(name, "/notes").await;
+        let res = refresh_with(&app, browser.refresh_cookie().unwrap(), Some(&key)).await;
+        let access = res.json::<Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let me = me(&app, &access, &key).await;
+        who.push((
+            me["id"].as_str().unwrap().to_owned(),
+            me["username"].clone(),
+        ));
+    }
+    assert_eq!(who[0].1, "ada");
+    assert_eq!(who[1].1, "grace");
+    assert_ne!(who[0].0, who[1].0, "one email, two people, two accounts");
+    assert_eq!(
+        who[0], who[2],
+        "the same person comes back to the same account"
+    );
+}
