@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
-import { freePort, ownServer } from './helpers';
+import { freePort, ownServer, scriptReadableStorage } from './helpers';
 
 const root = resolve(__dirname, '../..');
 let idp: ChildProcess;
@@ -26,6 +26,7 @@ test.beforeAll(async () => {
       '--client-id', 'cloakroom-e2e',
       '--client-secret', 'e2e-only-secret',
       '--redirect-uri', `${base}/api/auth/oidc/callback`,
+      '--backchannel-logout-uri', `${base}/api/auth/oidc/backchannel-logout`,
     ],
     { stdio: ['ignore', 'pipe', 'ignore'] },
   );
@@ -161,4 +162,40 @@ test('a link from another site (a portal) asks for one click here, then signs in
   await page.getByRole('button', { name: 'Continue' }).click();
   await expect(page).toHaveURL(`${base}/sessions`);
   await expect(page.getByTestId('current-user')).toHaveText('Signed in as linus');
+});
+
+test('the provider’s tokens never reach the page, and signing out at the provider ends the open tab’s session at its next request', async ({ page, context }) => {
+  // Every answer script on the page could read (fetches), kept to look through afterwards.
+  const readable: string[] = [];
+  page.on('response', async (r) => {
+    if (['fetch', 'xhr'].includes(r.request().resourceType())) readable.push(await r.text().catch(() => ''));
+  });
+  await signInAtProvider(page, 'turing');
+  await expect(page.getByTestId('current-user')).toHaveText('Signed in as turing');
+  await expect.poll(() => readable.some((b) => b.includes('access_token'))).toBe(true);
+  // The page's access token is Cloakroom's (its issuer, bound to the tab's key); no JWT the
+  // provider issued (an ID, access or refresh token of its own) is in anything it was sent.
+  const jwts = readable.flatMap((b) => b.match(/eyJ[\w-]+\.eyJ[\w-]+\.[\w-]+/g) ?? []);
+  expect(jwts.length).toBeGreaterThan(0);
+  for (const jwt of jwts) {
+    const claims = JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString());
+    expect(claims.iss).toBe(base);
+    expect(claims.cnf?.jkt).toBeTruthy();
+  }
+  expect(readable.join('\n')).not.toContain(issuer);
+  // Nothing of either kind is kept where script can read it.
+  const stored = await scriptReadableStorage(page);
+  expect(stored).not.toMatch(/eyJ[\w-]+\.eyJ/);
+
+  // Signing out at the provider, in another tab: its logout page, then "yes". The provider
+  // tells Cloakroom by a back-channel logout token, server to server.
+  const other = await context.newPage();
+  await other.goto(`${issuer}/session/end?client_id=cloakroom-e2e`);
+  await other.getByRole('button', { name: /Yes, sign me out/ }).click();
+  await expect(other).not.toHaveURL(/\/session\/end$/);
+  await other.close();
+  // The open tab's next request finds its session over.
+  await page.getByRole('link', { name: 'Sessions' }).click();
+  const relogin = page.getByRole('dialog', { name: 'Log in again to carry on' });
+  await expect(relogin.getByTestId('login-notice')).toContainText('Your session has ended');
 });
