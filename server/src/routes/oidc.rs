@@ -169,8 +169,16 @@ async fn callback(
     res
 }
 
+/// The form the provider posts (OpenID Connect Back-Channel Logout 1.0 §2.5).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // the schema only: the handler reads the form itself, to answer 400 its way
+struct LogoutTokenForm {
+    /// The provider's logout token, a JWT.
+    logout_token: String,
+}
+
 #[utoipa::path(post, path = "/api/auth/oidc/backchannel-logout", tag = "auth",
-    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "`logout_token=<JWT>`: the provider's logout token (OpenID Connect Back-Channel Logout 1.0)"),
+    request_body(content = LogoutTokenForm, content_type = "application/x-www-form-urlencoded", description = "The provider's logout token (OpenID Connect Back-Channel Logout 1.0)"),
     responses((status = 200, description = "The sessions it names are ended, on every instance (none may have been live)"),
         (status = 400, description = "No logout token, or one that was refused (signature, issuer, audience, age, event, nonce, a replayed jti)", body = api_types::Problem)))]
 #[tracing::instrument(skip_all)]
