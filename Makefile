@@ -40,7 +40,8 @@ setup-postgres:
 # wasm-opt's passes (index.html, `data-wasm-opt-params`): -Oz to convergence, then
 # `--low-memory-unused` (the wasm's stack sits first, from 1 MiB down, so the low 1 KiB is
 # touched only by a stack about to overflow, which traps either way) and a second -Oz after
-# `--flatten --rereloop` (binaryen re-builds each function's control flow). Measured 2026-12-05
+# `--flatten --rereloop` (binaryen re-builds each function's control flow), and a third after
+# `--ssa-nomerge` (-196 more, measured with the provider sign-out link). Measured 2026-12-05
 # on the same code: 150,885 -> 149,162 bytes brotli (-765 and -958), reload-to-rendered 1.01x
 # the old passes' median (end2end/perf/reload.mjs A/B, 30 reloads), all 69 Playwright tests
 # green. `--traps-never-happen` (-118) is not used: it may delete what runs before a trap, such

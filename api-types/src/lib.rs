@@ -137,6 +137,9 @@ pub struct OidcProvider {
     /// Why the last sign-in through it did not happen, in words for people, when asked with
     /// `?sso=` and a code the server sent the browser to `/login` with.
     pub refusal: Option<String>,
+    /// Where a person who has just logged out here can sign out of the provider too (its
+    /// `end_session_endpoint`, OpenID Connect RP-Initiated Logout 1.0), if it has one.
+    pub sign_out: Option<String>,
 }
 
 /// One of the user's passkeys (`GET /api/passkeys`). Times are RFC 3339 in UTC.

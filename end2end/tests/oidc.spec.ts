@@ -182,7 +182,8 @@ test('the provider’s tokens never reach the page, and signing out at the provi
     expect(claims.iss).toBe(base);
     expect(claims.cnf?.jkt).toBeTruthy();
   }
-  expect(readable.join('\n')).not.toContain(issuer);
+  // Nor any member named for one of them.
+  expect(readable.join('\n')).not.toMatch(/"(id_token|refresh_token)"/);
   // Nothing of either kind is kept where script can read it.
   const stored = await scriptReadableStorage(page);
   expect(stored).not.toMatch(/eyJ[\w-]+\.eyJ/);
@@ -198,4 +199,29 @@ test('the provider’s tokens never reach the page, and signing out at the provi
   await page.getByRole('link', { name: 'Sessions' }).click();
   const relogin = page.getByRole('dialog', { name: 'Log in again to carry on' });
   await expect(relogin.getByTestId('login-notice')).toContainText('Your session has ended');
+});
+
+test('after logging out here, “Also sign out of” the provider ends the provider’s session too', async ({ page }) => {
+  await signInAtProvider(page, 'hamming');
+  await expect(page.getByTestId('current-user')).toHaveText('Signed in as hamming');
+  await page.getByTestId('logout').click();
+  await expect(page).toHaveURL(/\/login/);
+  await expect(page.getByTestId('login-notice')).toBeVisible();
+  // The provider asks the person to confirm (no ID token is kept here to hint with).
+  await page.getByRole('link', { name: 'Also sign out of Test SSO' }).click();
+  await expect(page).toHaveURL(new RegExp(`^${issuer}/session/end`));
+  await page.getByRole('button', { name: /Yes, sign me out/ }).click();
+  await expect(page).not.toHaveURL(/\/session\/end$/);
+  // Signed out there too: the next sign-in asks for the provider's login again.
+  await page.goto(`${base}/login`);
+  await page.getByRole('link', { name: 'Sign in with Test SSO' }).click();
+  await expect(page.locator('input[name=login]')).toBeVisible();
+});
+
+test('the login page offers no provider sign-out to someone who has not just logged out', async ({ page }) => {
+  const asked = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/auth/oidc');
+  await page.goto(`${base}/login`);
+  await asked;
+  await expect(page.getByRole('link', { name: 'Sign in with Test SSO' })).toBeVisible();
+  await expect(page.getByRole('link', { name: /Also sign out/ })).toHaveCount(0);
 });

@@ -132,7 +132,7 @@ from_members! {
     SecurityEvent { at, kind, reason, detail, user_id, session_id, ip }
     TokenResponse { access_token, token_type, expires_in, rotation }
     UserCreated { id, username }
-    OidcProvider { name, refusal }
+    OidcProvider { name, refusal, sign_out }
 }
 
 /// A problem's `type` is `about:blank` when absent (RFC 9457 §4.2.1), and its member is named

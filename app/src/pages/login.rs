@@ -64,6 +64,7 @@ pub fn LoginPage() -> impl IntoView {
     // server's words for why the last sign-in through it did not happen (`?sso=`).
     // (Two signals of a type the app has already: a signal of a new type costs kilobytes.)
     let (sso, sso_refusal) = (RwSignal::new(None::<String>), RwSignal::new(None::<String>));
+    let sso_sign_out = RwSignal::new(None::<String>);
     // This page's query as it is (`?sso=denied&next=…`): the server reads `sso` and no more.
     let here = router.address_untracked();
     leptos::task::spawn_local(async move {
@@ -77,6 +78,7 @@ pub fn LoginPage() -> impl IntoView {
         {
             sso.set(Some(p.name));
             sso_refusal.set(p.refusal);
+            sso_sign_out.set(p.sign_out);
         }
     });
     // A top-level navigation to the server, which sends the browser on to the provider; built
@@ -120,7 +122,12 @@ pub fn LoginPage() -> impl IntoView {
             {move || sso.get().map(|name| {
                 let keep = if remember.get() { "&remember=1" } else { "" };
                 let href = format!("/api/auth/oidc/start?next={sso_next}{keep}");
-                view! { <p><a class="button" rel="external" href=href>"Sign in with " {name}</a></p> }
+                // Just logged out (or ended): the provider's own session may still be open.
+                let out = notice().and(sso_sign_out.get());
+                view! {
+                    <p><a class="button" rel="external" href=href>"Sign in with " {name.clone()}</a></p>
+                    {out.map(|href| view! { <p><a rel="external" href=href>"Also sign out of " {name}</a></p> })}
+                }
             })}
             <p>"New here? " <a href="/signup">"Create an account"</a></p>
         </section>

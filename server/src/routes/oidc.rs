@@ -49,8 +49,17 @@ async fn provider(
 ) -> ApiResult<Json<OidcProvider>> {
     let p = state.oidc.as_ref().ok_or_else(not_configured)?;
     let name = &p.settings.name;
+    // RP-Initiated Logout with our client_id only: the provider asks the person to confirm (no
+    // ID token is kept here to hint with, so no site can sign them out unasked through it).
+    let sign_out = p.end_session_endpoint().await.and_then(|e| {
+        let mut url = openidconnect::url::Url::parse(&e).ok()?;
+        url.query_pairs_mut()
+            .append_pair("client_id", p.settings.client_id.as_str());
+        Some(url.to_string())
+    });
     Ok(Json(OidcProvider {
         name: name.clone(),
+        sign_out,
         // An unknown code is no sentence: the page says nothing rather than something untrue.
         refusal: q
             .sso

@@ -297,11 +297,16 @@ async fn me(app: &TestApp, access: &str, key: &crate::dpop::Key) -> Value {
 /// to; the sign-in cookie is gone. Their next sign-in is the same account.
 #[tokio::test]
 async fn signing_in_through_the_provider_gives_a_bound_session_of_its_own_account() {
-    let (app, _idp, _) = sso_app(&[]).await;
+    let (app, idp, _) = sso_app(&[]).await;
     let res = app.get("/api/auth/oidc").await;
     let offered: Value = res.json().await.unwrap();
     assert_eq!(offered["name"], "Test SSO");
     assert_eq!(offered["refusal"], Value::Null);
+    // Where to sign out of the provider too: its end_session_endpoint, with our client id.
+    assert_eq!(
+        offered["sign_out"],
+        format!("{}/session/end?client_id={CLIENT_ID}", idp.issuer)
+    );
     // A code the server never sends is no sentence (and no reflected text).
     let res = app.get("/api/auth/oidc?sso=%3Cb%3Ehi").await;
     assert_eq!(res.json::<Value>().await.unwrap()["refusal"], Value::Null);
