@@ -453,7 +453,7 @@ mod tests {
     }
 
     /// Each refusal says what it is (the log and the 401's detail carry it): a token past its
-    /// `exp` by the library's own check, and a token of another issuer.
+    /// `exp` by the library's own check, a token of another issuer, one for another audience.
     #[test]
     fn refusals_say_why() {
         let row = generate_key(0);
@@ -465,6 +465,18 @@ mod tests {
         other.issuer = "http://elsewhere".into();
         let t = other.issue("u1", "alice", "s1", &[], now, 300).unwrap();
         assert_eq!(k.verify(&t, now), Err("token is from another issuer"));
+        // Signed by this very key, for another audience (a token minted for another API with
+        // a shared key): refused, and said so.
+        let t = k.issue("u1", "alice", "s1", &[], now, 300).unwrap();
+        let mut claims = k.verify(&t, now).unwrap();
+        claims.aud = "another-api".into();
+        let set = k.set.read().unwrap();
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(set.signing_kid.clone());
+        header.typ = Some(ACCESS_TYP.to_owned());
+        let t = jsonwebtoken::encode(&header, &claims, &set.signing).unwrap();
+        drop(set);
+        assert_eq!(k.verify(&t, now), Err("token is for another audience"));
     }
 
     /// A retired key verifies for one access lifetime after its retirement, not a second more.
