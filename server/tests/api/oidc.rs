@@ -244,6 +244,30 @@ impl Browser {
         }
     }
 
+    /// Signs out at the provider as its logout page asks: the page, then "yes" (the provider
+    /// then sends its back-channel logout tokens).
+    pub async fn sign_out_at_provider(&mut self, idp: &Idp) {
+        let res = self
+            .get(&format!("{}/session/end?client_id={CLIENT_ID}", idp.issuer))
+            .await;
+        let html = res.text().await.unwrap();
+        let field =
+            |re: &str| regex::Regex::new(re).unwrap().captures(&html).unwrap()[1].to_owned();
+        let action = Url::parse(&idp.issuer)
+            .unwrap()
+            .join(&field(r#"action="([^"]+)""#))
+            .unwrap();
+        let xsrf = field(r#"name="xsrf" value="([^"]+)""#);
+        let res = self
+            .http
+            .post(action)
+            .form(&[("xsrf", xsrf.as_str()), ("logout", "yes")])
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_redirection() || res.status().is_success());
+    }
+
     pub fn refresh_cookie(&self) -> Option<&String> {
         self.ours.get("__Host-cloakroom_refresh")
     }
@@ -785,29 +809,7 @@ async fn the_providers_logout_ends_its_session_here_and_cannot_be_replayed() {
     me(&app, &laptop_access, &key).await;
 
     // Signing out at the provider, on the laptop: its logout page, then "yes".
-    let res = laptop
-        .get(&format!("{}/session/end?client_id={CLIENT_ID}", idp.issuer))
-        .await;
-    let html = res.text().await.unwrap();
-    let action = regex::Regex::new(r#"action="([^"]+)""#)
-        .unwrap()
-        .captures(&html)
-        .unwrap()[1]
-        .to_owned();
-    let xsrf = regex::Regex::new(r#"name="xsrf" value="([^"]+)""#)
-        .unwrap()
-        .captures(&html)
-        .unwrap()[1]
-        .to_owned();
-    let action = Url::parse(&idp.issuer).unwrap().join(&action).unwrap();
-    let res = laptop
-        .http
-        .post(action)
-        .form(&[("xsrf", xsrf.as_str()), ("logout", "yes")])
-        .send()
-        .await
-        .unwrap();
-    assert!(res.status().is_redirection() || res.status().is_success());
+    laptop.sign_out_at_provider(&idp).await;
     let tokens = seen.lock().unwrap().clone();
     assert_eq!(
         tokens.len(),
@@ -1104,24 +1106,7 @@ async fn a_sign_in_crosses_instances_and_the_providers_logout_reaches_both() {
     assert_eq!(me(&b, &access, &key).await["username"], "ada");
 
     // Signing out at the provider: its logout page, then "yes"; its logout token reaches A.
-    let res = browser
-        .get(&format!("{}/session/end?client_id={CLIENT_ID}", idp.issuer))
-        .await;
-    let html = res.text().await.unwrap();
-    let field = |re: &str| regex::Regex::new(re).unwrap().captures(&html).unwrap()[1].to_owned();
-    let action = Url::parse(&idp.issuer)
-        .unwrap()
-        .join(&field(r#"action="([^"]+)""#))
-        .unwrap();
-    let xsrf = field(r#"name="xsrf" value="([^"]+)""#);
-    let res = browser
-        .http
-        .post(action)
-        .form(&[("xsrf", xsrf.as_str()), ("logout", "yes")])
-        .send()
-        .await
-        .unwrap();
-    assert!(res.status().is_redirection() || res.status().is_success());
+    browser.sign_out_at_provider(&idp).await;
     // A ended it as the logout token arrived; B refuses it as soon as it is told, with no
     // request of this browser in between (bounded poll; how long is printed, not asserted).
     assert_eq!(
