@@ -366,16 +366,10 @@ fn oidc<F: Fn(&str) -> Option<String>>(r: &Reader<F>) -> anyhow::Result<Option<O
     };
     let url = openidconnect::url::Url::parse(issuer)
         .with_context(|| format!("{}={issuer:?} is not a URL", OIDC_ISSUER.name))?;
-    let loopback = match url.host() {
-        Some(openidconnect::url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(openidconnect::url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(openidconnect::url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
     // The issuer's discovery document names the keys every ID token is checked against: over
     // plain http anyone on the path could swap them. Loopback is the one exception (a test
     // provider on this machine), as for the public origin's `Secure` cookies.
-    if !(url.scheme() == "https" || (url.scheme() == "http" && loopback)) {
+    if !https_or_loopback(&url) {
         bail!(
             "{}={issuer:?} must be https (http only on loopback, for tests)",
             OIDC_ISSUER.name
@@ -399,8 +393,34 @@ fn oidc<F: Fn(&str) -> Option<String>>(r: &Reader<F>) -> anyhow::Result<Option<O
     }))
 }
 
+/// An https URL, or an http one on loopback (a test server on this machine): what an OpenID
+/// provider's URLs must be (its issuer here; its sign-out endpoint, `routes::oidc`).
+pub fn https_or_loopback(url: &openidconnect::url::Url) -> bool {
+    let loopback = match url.host() {
+        Some(openidconnect::url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(openidconnect::url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(openidconnect::url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    url.scheme() == "https" || (url.scheme() == "http" && loopback)
+}
+
 #[cfg(test)]
 mod tests {
+    /// What a provider URL may be: https, or http on loopback; nothing else (a
+    /// `javascript:` or plain-http sign-out endpoint from a discovery document is not offered).
+    #[test]
+    fn provider_urls_are_https_or_loopback() {
+        let ok = |u: &str| super::https_or_loopback(&openidconnect::url::Url::parse(u).unwrap());
+        assert!(ok("https://idp.example/logout"));
+        assert!(ok("http://127.0.0.1:9/end"));
+        assert!(ok("http://localhost/end"));
+        assert!(ok("http://[::1]/end"));
+        assert!(!ok("http://idp.example/logout"));
+        assert!(!ok("javascript:alert(1)//"));
+        assert!(!ok("data:text/html,hi"));
+    }
+
     use super::*;
     use std::collections::HashMap;
 

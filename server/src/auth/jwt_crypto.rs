@@ -17,9 +17,14 @@
 //! cached once verified, `tokens::Keys`, and DPoP proofs keep their decompressed keys,
 //! `dpop::ed_key`.)
 //!
-//! The cache is bounded: signing keys are the server's own, a handful across rotations.
+//! One key is kept, the last one used: the server signs with one key at a time, and a key
+//! rotated away (or revoked) leaves memory at the next signature, zeroed on drop like any
+//! `SigningKey`. It is found by the SHA-256 of its PKCS#8 bytes, so no copy of the secret is
+//! kept beside it.
 
 use std::sync::{Mutex, Once};
+
+use sha2::Digest;
 
 use ed25519_dalek::{pkcs8::DecodePrivateKey, SigningKey};
 use jsonwebtoken::signature::{self, Signer};
@@ -29,9 +34,6 @@ use jsonwebtoken::{
     jwk::{EllipticCurve, ThumbprintHash},
     Algorithm, DecodingKey, EncodingKey,
 };
-
-/// Signing keys kept parsed (the server's active key and recently rotated ones).
-const MAX_SIGNING_KEYS: usize = 16;
 
 static PROVIDER: CryptoProvider = CryptoProvider {
     signer_factory: signer,
@@ -43,7 +45,24 @@ static PROVIDER: CryptoProvider = CryptoProvider {
     },
 };
 
-static SIGNING: Mutex<Vec<(Vec<u8>, SigningKey)>> = Mutex::new(Vec::new());
+/// The last signing key used, by the SHA-256 of its PKCS#8 bytes.
+struct LastKey(Option<([u8; 32], SigningKey)>);
+
+impl LastKey {
+    /// The key these PKCS#8 bytes hold: the kept one if it is theirs, else parsed and kept in
+    /// its place (the previous one dropped, and zeroed, here).
+    fn get(&mut self, der: &[u8]) -> Result<SigningKey> {
+        let id: [u8; 32] = sha2::Sha256::digest(der).into();
+        if let Some((_, k)) = self.0.as_ref().filter(|(d, _)| *d == id) {
+            return Ok(k.clone());
+        }
+        let k = SigningKey::from_pkcs8_der(der).map_err(|_| ErrorKind::InvalidEddsaKey)?;
+        self.0 = Some((id, k.clone()));
+        Ok(k)
+    }
+}
+
+static SIGNING: Mutex<LastKey> = Mutex::new(LastKey(None));
 
 /// Makes this provider jsonwebtoken's, for the whole process. Call before the first token is
 /// signed or checked (`Keys` does, when it is built); later calls do nothing. Returns whether it
@@ -61,20 +80,15 @@ fn signer(alg: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>> {
     if *alg != Algorithm::EdDSA {
         return (rust_crypto::DEFAULT_PROVIDER.signer_factory)(alg, key);
     }
-    let der = key.inner();
-    let mut cache = SIGNING.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some((_, k)) = cache.iter().find(|(d, _)| d == der) {
-        return Ok(Box::new(EdSigner(k.clone())));
-    }
-    // The family check jsonwebtoken's own signer makes: an Ed25519 key for EdDSA, nothing else.
+    // The family check jsonwebtoken's own signer makes, first: an Ed25519 key for EdDSA, never
+    // an HMAC secret whose bytes happen to be a key's.
     if key.family() != jsonwebtoken::AlgorithmFamily::Ed {
         return Err(ErrorKind::InvalidKeyFormat.into());
     }
-    let k = SigningKey::from_pkcs8_der(der).map_err(|_| ErrorKind::InvalidEddsaKey)?;
-    if cache.len() == MAX_SIGNING_KEYS {
-        cache.remove(0);
-    }
-    cache.push((der.to_vec(), k.clone()));
+    let k = SIGNING
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(key.inner())?;
     Ok(Box::new(EdSigner(k)))
 }
 
@@ -188,14 +202,35 @@ mod tests {
         assert!(verifier(&Algorithm::EdDSA, &DecodingKey::from_secret(b"secret")).is_err());
     }
 
-    /// The cache stays bounded whatever keys sign.
+    /// One key is kept, the last one used: a key rotated away leaves at the next signature,
+    /// and a key asked for again is its own, parsed anew.
     #[test]
-    fn the_cache_stays_bounded() {
-        for i in 0..(MAX_SIGNING_KEYS + 5) {
-            let mut seed = [9u8; 32];
-            seed[0] = i as u8;
-            ours(&key(seed).0, b"x");
-        }
-        assert!(SIGNING.lock().unwrap().len() <= MAX_SIGNING_KEYS);
+    fn only_the_last_key_is_kept() {
+        let id = |seed: [u8; 32]| -> [u8; 32] { sha2::Sha256::digest(key(seed).0.inner()).into() };
+        let mut last = LastKey(None);
+        let nine = last.get(key([9; 32]).0.inner()).unwrap();
+        assert_eq!(last.0.as_ref().unwrap().0, id([9; 32]));
+        let ten = last.get(key([10; 32]).0.inner()).unwrap();
+        assert_eq!(last.0.as_ref().unwrap().0, id([10; 32]));
+        assert_ne!(nine.to_bytes(), ten.to_bytes());
+        assert_eq!(
+            last.get(key([10; 32]).0.inner()).unwrap().to_bytes(),
+            ten.to_bytes()
+        );
+        assert_eq!(
+            last.get(key([9; 32]).0.inner()).unwrap().to_bytes(),
+            nine.to_bytes()
+        );
+        assert_eq!(last.0.as_ref().unwrap().0, id([9; 32]));
+    }
+
+    /// An HMAC secret whose bytes are an Ed25519 key's PKCS#8 does not sign EdDSA, cached key
+    /// or not, as the library refuses it.
+    #[test]
+    fn an_hmac_secret_with_a_keys_bytes_does_not_sign_eddsa() {
+        let (enc, _) = key([11; 32]);
+        ours(&enc, b"x");
+        let hmac = EncodingKey::from_secret(enc.inner());
+        assert!(signer(&Algorithm::EdDSA, &hmac).is_err());
     }
 }

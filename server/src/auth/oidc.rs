@@ -134,6 +134,8 @@ pub struct Provider {
     http: reqwest::Client,
     clock: Clock,
     discovered: Mutex<Option<Arc<Discovered>>>,
+    /// A background discovery is under way (`end_session_endpoint`).
+    warming: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Provider {
@@ -250,6 +252,7 @@ impl Provider {
             http,
             clock,
             discovered: Mutex::new(None),
+            warming: Default::default(),
         })
     }
 
@@ -322,13 +325,29 @@ impl Provider {
         }
     }
 
-    /// The provider's `end_session_endpoint`, if it has one (RP-initiated logout).
-    pub async fn end_session_endpoint(&self) -> Option<String> {
-        let d = self.discovered(false).await.ok()?;
-        d.metadata
-            .additional_metadata()
-            .end_session_endpoint
-            .clone()
+    /// The provider's `end_session_endpoint` (RP-initiated logout), from the discovery already
+    /// read, never waiting for one: the login page asks on every load, unauthenticated, and
+    /// must neither queue behind a slow provider nor make an outbound request per page. With
+    /// none read yet, one discovery begins in the background (one at a time), for later pages.
+    pub fn end_session_endpoint(self: &Arc<Self>) -> Option<String> {
+        if let Ok(cached) = self.discovered.try_lock() {
+            if let Some(d) = cached.as_ref() {
+                return d
+                    .metadata
+                    .additional_metadata()
+                    .end_session_endpoint
+                    .clone();
+            }
+            if !self.warming.swap(true, std::sync::atomic::Ordering::AcqRel) {
+                let me = self.clone();
+                tokio::spawn(async move {
+                    let _ = me.discovered(false).await;
+                    me.warming
+                        .store(false, std::sync::atomic::Ordering::Release);
+                });
+            }
+        }
+        None
     }
 }
 

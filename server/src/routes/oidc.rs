@@ -43,16 +43,27 @@ pub struct Provider {
 
 #[utoipa::path(get, path = "/api/auth/oidc", tag = "auth", params(Provider),
     responses((status = 200, description = "The OpenID provider the login page offers (this route exists only when one is configured)", body = OidcProvider)))]
-async fn provider(
-    State(state): State<AppState>,
-    Query(q): Query<Provider>,
-) -> ApiResult<Json<OidcProvider>> {
+async fn provider(State(state): State<AppState>, uri: Uri) -> ApiResult<Json<OidcProvider>> {
     let p = state.oidc.as_ref().ok_or_else(not_configured)?;
     let name = &p.settings.name;
+    // Read leniently (the first `sso`, anything else ignored): the login page passes its own
+    // query on, and a crafted one (`sso` twice) must not cost the page its button.
+    let q = Provider {
+        sso: openidconnect::url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+            .find(|(k, _)| k == "sso")
+            .map(|(_, v)| v.into_owned()),
+    };
     // RP-Initiated Logout with our client_id only: the provider asks the person to confirm (no
     // ID token is kept here to hint with, so no site can sign them out unasked through it).
-    let sign_out = p.end_session_endpoint().await.and_then(|e| {
+    // The endpoint comes from the provider's discovery document and becomes a link on our
+    // page: https only (http on loopback, as for the issuer), never `javascript:` or a
+    // plain-http page anyone on the path could swap.
+    let sign_out = p.end_session_endpoint().and_then(|e| {
         let mut url = openidconnect::url::Url::parse(&e).ok()?;
+        if !crate::config::https_or_loopback(&url) {
+            tracing::warn!(endpoint = %e, "the provider's end_session_endpoint is not https: not offered");
+            return None;
+        }
         url.query_pairs_mut()
             .append_pair("client_id", p.settings.client_id.as_str());
         Some(url.to_string())

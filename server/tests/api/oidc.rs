@@ -326,20 +326,32 @@ async fn signing_in_through_the_provider_gives_a_bound_session_of_its_own_accoun
     let offered: Value = res.json().await.unwrap();
     assert_eq!(offered["name"], "Test SSO");
     assert_eq!(offered["refusal"], Value::Null);
-    // Where to sign out of the provider too: its end_session_endpoint, with our client id.
-    assert_eq!(
-        offered["sign_out"],
-        format!("{}/session/end?client_id={CLIENT_ID}", idp.issuer)
-    );
-    // A code the server never sends is no sentence (and no reflected text).
+    // A code the server never sends is no sentence (and no reflected text); a query bent
+    // otherwise (a code twice, other members) still gets the provider, and the first code.
     let res = app.get("/api/auth/oidc?sso=%3Cb%3Ehi").await;
     assert_eq!(res.json::<Value>().await.unwrap()["refusal"], Value::Null);
+    let res = app.get("/api/auth/oidc?next=%2F&sso=busy&sso=denied").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let offered: Value = res.json().await.unwrap();
+    assert_eq!(offered["name"], "Test SSO");
+    assert_eq!(
+        offered["refusal"],
+        "Too many sign-ins are under way. Try again in a minute."
+    );
 
     let mut browser = Browser::new(&app);
     let landed = browser.sign_in("grace", "/sessions").await;
     assert_eq!(
         landed,
         format!("{}/sessions", app.state.settings.public_origin)
+    );
+    // Now that the provider's discovery has been read: where to sign out of it too, its
+    // end_session_endpoint with our client id (the login page's ask never waits for a
+    // discovery of its own).
+    let res = app.get("/api/auth/oidc").await;
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["sign_out"],
+        format!("{}/session/end?client_id={CLIENT_ID}", idp.issuer)
     );
     assert!(browser.ours.contains_key("__Host-cloakroom_device"));
     assert!(!browser.ours.contains_key("__Host-cloakroom_oidc"));
