@@ -11,6 +11,8 @@
 // (a key rotation at the provider) on the same port. `--key-jwk` (a private JWK, with
 // `--alg EdDSA`) makes it sign with a key the test also holds, so the test can mint tokens the
 // provider never would (a logout token with a nonce, say) that are signed exactly as its own.
+// `--clock-offset-secs N` runs the provider's clock N seconds ahead (or behind) of this machine's,
+// as a provider whose clock drifts: its tokens' `iat` and `exp` move with it.
 // `--shared-email ADDR` gives every account that verified email address (released with the
 // `profile` scope the relying party asks for): two people whom only an email would confuse.
 import { generateKeyPairSync } from 'node:crypto';
@@ -30,8 +32,14 @@ const { values: args } = parseArgs({
     'key-jwk': { type: 'string' },
     alg: { type: 'string', default: 'RS256' },
     'shared-email': { type: 'string' },
+    'clock-offset-secs': { type: 'string', default: '0' },
   },
 });
+{
+  const offset = Number(args['clock-offset-secs']) * 1000;
+  const now = Date.now.bind(Date);
+  if (offset) Date.now = () => now() + offset;
+}
 for (const required of ['client-id', 'client-secret', 'redirect-uri']) {
   if (!args[required]) {
     console.error(`--${required} is required`);

@@ -1173,3 +1173,22 @@ async fn two_provider_users_with_one_email_are_two_accounts() {
         "the same person comes back to the same account"
     );
 }
+
+/// An ID token dated in the future by more than a minute (a provider whose clock runs ahead, or
+/// a token minted to outlive its sign-in) is refused; within the minute's skew it is taken.
+#[tokio::test]
+async fn an_id_token_from_the_future_is_refused() {
+    for (offset, signs_in) in [("150", false), ("-20", true), ("20", true)] {
+        // One argument (`=`): a separate "-20" would read as an option.
+        let args = [format!("--clock-offset-secs={offset}")];
+        let (app, _idp, _) = sso_app_with(&[], None, &args).await;
+        let mut browser = Browser::new(&app);
+        let start = format!("{}/api/auth/oidc/start", app.state.settings.public_origin);
+        let walk = browser.walk(&start, "ada", false).await;
+        if signs_in {
+            assert!(browser.refresh_cookie().is_some(), "offset {offset}");
+        } else {
+            assert_refused(walk, &app, "refused", &browser);
+        }
+    }
+}
