@@ -1010,6 +1010,27 @@ async fn a_logout_token_bent_in_any_part_is_refused() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(me_res(&app, &access, &key).await.status(), StatusCode::OK);
+    // Exactly at each bound is still inside it (the clock stands still, so "now" is exact):
+    // issued a minute ahead, or ten minutes ago, expired a minute ago (the skew), and an
+    // audience that is a list of us alone, with no azp. Each for a subject with no account.
+    app.state.clock.freeze();
+    let now = app.state.clock.now();
+    let at_bounds = [
+        ("iat", serde_json::json!(now + 60)),
+        ("iat", serde_json::json!(now - 600)),
+        ("exp", serde_json::json!(now - 60)),
+        ("aud", serde_json::json!([CLIENT_ID])),
+    ];
+    for (i, (path, value)) in at_bounds.into_iter().enumerate() {
+        let mut c = with(path, Some(value.clone()));
+        c["sub"] = "nobody-here".into();
+        c["jti"] = format!("bound-{i}").into();
+        if path != "iat" {
+            c["iat"] = now.into();
+        }
+        let res = post(signer.raw(&header, &c)).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path} = {value}");
+    }
     // Made right: the session ends; the same token again is a replay.
     let token = signer.raw(&header, &with("jti", Some("jti-2".into())));
     assert_eq!(post(token.clone()).await.unwrap().status(), StatusCode::OK);
