@@ -1039,6 +1039,16 @@ async fn a_logout_token_bent_in_any_part_is_refused() {
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(post(token).await.unwrap().status(), StatusCode::BAD_REQUEST);
+    // No kid, and the provider has one key: that key.
+    let mut c = with("sub", Some("nobody-here".into()));
+    c["jti"] = "no-kid".into();
+    c["iat"] = app.state.clock.now().into();
+    c["exp"] = (app.state.clock.now() + 120).into();
+    let no_kid = signer.raw(
+        &serde_json::json!({"alg": "EdDSA", "typ": "logout+jwt"}),
+        &c,
+    );
+    assert_eq!(post(no_kid).await.unwrap().status(), StatusCode::OK);
 }
 
 /// An account of the provider gets no passkey: the provider is its way in, and a fresh session
@@ -1212,4 +1222,24 @@ async fn an_id_token_from_the_future_is_refused() {
             assert_refused(walk, &app, "refused", &browser);
         }
     }
+}
+
+/// A provider user whose name is already 32 characters (the longest a username may be) and
+/// taken here gets the name cut to make room for its number: still 32 characters, still a
+/// username.
+#[tokio::test]
+async fn a_taken_name_of_the_longest_length_is_cut_for_its_number() {
+    let (app, _idp, _) = sso_app(&[]).await;
+    let long = "a".repeat(32);
+    assert!(app.signup(&long, PASSWORD).await.status().is_success());
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&long, "/notes").await;
+    let key = crate::dpop::Key::ed();
+    let res = refresh_with(&app, browser.refresh_cookie().unwrap(), Some(&key)).await;
+    let access = res.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let who = me(&app, &access, &key).await;
+    assert_eq!(who["username"], format!("{}-2", "a".repeat(30)));
 }
