@@ -29,19 +29,17 @@ use sha2::Digest;
 use ed25519_dalek::{pkcs8::DecodePrivateKey, SigningKey};
 use jsonwebtoken::signature::{self, Signer};
 use jsonwebtoken::{
-    crypto::{rust_crypto, CryptoProvider, JwkUtils, JwtSigner, JwtVerifier},
+    crypto::{rust_crypto, CryptoProvider, JwkUtils, JwtSigner},
     errors::{ErrorKind, Result},
-    jwk::{EllipticCurve, ThumbprintHash},
-    Algorithm, DecodingKey, EncodingKey,
+    Algorithm, EncodingKey,
 };
 
 static PROVIDER: CryptoProvider = CryptoProvider {
     signer_factory: signer,
-    verifier_factory: verifier,
+    verifier_factory: rust_crypto::DEFAULT_PROVIDER.verifier_factory,
+    // (Every field copied: `JwkUtils` is not `Copy`, its fields are.)
     jwk_utils: JwkUtils {
-        extract_rsa_public_key_components: rsa_components,
-        extract_ec_public_key_coordinates: ec_coordinates,
-        compute_digest: digest,
+        ..rust_crypto::DEFAULT_PROVIDER.jwk_utils
     },
 };
 
@@ -92,10 +90,6 @@ fn signer(alg: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>> {
     Ok(Box::new(EdSigner(k)))
 }
 
-fn verifier(alg: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifier>> {
-    (rust_crypto::DEFAULT_PROVIDER.verifier_factory)(alg, key)
-}
-
 struct EdSigner(SigningKey);
 
 impl Signer<Vec<u8>> for EdSigner {
@@ -112,28 +106,13 @@ impl JwtSigner for EdSigner {
     }
 }
 
-fn rsa_components(der: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
-    (rust_crypto::DEFAULT_PROVIDER
-        .jwk_utils
-        .extract_rsa_public_key_components)(der)
-}
-
-fn ec_coordinates(der: &[u8], alg: Algorithm) -> Result<(EllipticCurve, Vec<u8>, Vec<u8>)> {
-    (rust_crypto::DEFAULT_PROVIDER
-        .jwk_utils
-        .extract_ec_public_key_coordinates)(der, alg)
-}
-
-fn digest(data: &[u8], hash: ThumbprintHash) -> Vec<u8> {
-    (rust_crypto::DEFAULT_PROVIDER.jwk_utils.compute_digest)(data, hash)
-}
-
 #[cfg(test)]
 mod tests {
     //! The factories are called directly: which provider a test process installed first
     //! depends on test order, and these tests hold this one to the library's answers.
     use super::*;
     use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+    use jsonwebtoken::DecodingKey;
 
     fn key(seed: [u8; 32]) -> (EncodingKey, DecodingKey) {
         let sk = SigningKey::from_bytes(&seed);
@@ -160,7 +139,7 @@ mod tests {
     }
 
     fn verifies(dec: &DecodingKey, msg: &[u8], sig: &[u8]) -> bool {
-        verifier(&Algorithm::EdDSA, dec)
+        (PROVIDER.verifier_factory)(&Algorithm::EdDSA, dec)
             .unwrap()
             .verify(msg, &sig.to_vec())
             .is_ok()
@@ -199,7 +178,11 @@ mod tests {
         assert!(signer(&Algorithm::EdDSA, &hmac).is_err());
         let s = signer(&Algorithm::HS256, &hmac).unwrap();
         assert_eq!(s.algorithm(), Algorithm::HS256);
-        assert!(verifier(&Algorithm::EdDSA, &DecodingKey::from_secret(b"secret")).is_err());
+        assert!((PROVIDER.verifier_factory)(
+            &Algorithm::EdDSA,
+            &DecodingKey::from_secret(b"secret")
+        )
+        .is_err());
     }
 
     /// One key is kept, the last one used: a key rotated away leaves at the next signature,
