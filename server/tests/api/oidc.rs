@@ -294,6 +294,16 @@ pub async fn refresh_with(
     res
 }
 
+/// The access token the app's first refresh gets with `key`'s proof (the refresh must succeed).
+pub async fn access_with(app: &TestApp, refresh: &str, key: &crate::dpop::Key) -> String {
+    let res = refresh_with(app, refresh, Some(key)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    res.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// `/api/me` sent to `app` itself (one instance of two may share a public origin), with a proof
 /// for the public origin's URL, as a browser signs it.
 async fn me_res(app: &TestApp, access: &str, key: &crate::dpop::Key) -> reqwest::Response {
@@ -373,9 +383,8 @@ async fn signing_in_through_the_provider_gives_a_bound_session_of_its_own_accoun
     // Again, from another browser: the same account, no second one.
     let mut other = Browser::new(&app);
     other.sign_in("grace", "/notes").await;
-    let res = refresh_with(&app, other.refresh_cookie().unwrap(), Some(&key)).await;
-    let tokens: Value = res.json().await.unwrap();
-    let who = me(&app, tokens["access_token"].as_str().unwrap(), &key).await;
+    let access = access_with(&app, other.refresh_cookie().unwrap(), &key).await;
+    let who = me(&app, &access, &key).await;
     assert_eq!(who["id"], id.as_str());
     let created = cloakroom::store::events::recent(
         &app.state.db,
@@ -400,9 +409,8 @@ async fn a_provider_user_named_like_a_local_account_does_not_become_it() {
     let mut browser = Browser::new(&app);
     browser.sign_in(&local, "/notes").await;
     let key = crate::dpop::Key::ed();
-    let res = refresh_with(&app, browser.refresh_cookie().unwrap(), Some(&key)).await;
-    let tokens: Value = res.json().await.unwrap();
-    let who = me(&app, tokens["access_token"].as_str().unwrap(), &key).await;
+    let access = access_with(&app, browser.refresh_cookie().unwrap(), &key).await;
+    let who = me(&app, &access, &key).await;
     assert_eq!(who["username"], format!("{local}-2"));
     for password in ["", "any"] {
         let res = app.login_raw(&format!("{local}-2"), password, false).await;
@@ -801,23 +809,12 @@ async fn the_providers_logout_ends_its_session_here_and_cannot_be_replayed() {
         app.state.settings.public_origin
     );
     let key = crate::dpop::Key::ed();
-    let signed_in = |browser: &Browser| {
-        let refresh = browser.refresh_cookie().unwrap().clone();
-        let app = &app;
-        let key = &key;
-        async move {
-            let res = refresh_with(app, &refresh, Some(key)).await;
-            assert_eq!(res.status(), StatusCode::OK);
-            let body: Value = res.json().await.unwrap();
-            body["access_token"].as_str().unwrap().to_owned()
-        }
-    };
     let mut laptop = Browser::new(&app);
     laptop.sign_in("grace", "/notes").await;
     let mut phone = Browser::new(&app);
     phone.sign_in("grace", "/notes").await;
-    let laptop_access = signed_in(&laptop).await;
-    let phone_access = signed_in(&phone).await;
+    let laptop_access = access_with(&app, laptop.refresh_cookie().unwrap(), &key).await;
+    let phone_access = access_with(&app, phone.refresh_cookie().unwrap(), &key).await;
     me(&app, &laptop_access, &key).await;
 
     // Signing out at the provider, on the laptop: its logout page, then "yes".
@@ -888,11 +885,7 @@ async fn a_logout_token_bent_in_any_part_is_refused() {
     let key = crate::dpop::Key::ed();
     let mut browser = Browser::new(&app);
     browser.sign_in("grace", "/notes").await;
-    let res = refresh_with(&app, browser.refresh_cookie().unwrap(), Some(&key)).await;
-    let access = res.json::<Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let access = access_with(&app, browser.refresh_cookie().unwrap(), &key).await;
     let now = app.state.clock.now();
     let header = serde_json::json!({"alg": "EdDSA", "typ": "logout+jwt", "kid": "test-key-1"});
     let claims = serde_json::json!({
@@ -1060,11 +1053,7 @@ async fn a_provider_account_cannot_add_a_passkey() {
     let mut browser = Browser::new(&app);
     browser.sign_in("grace", "/notes").await;
     let key = crate::dpop::Key::ed();
-    let res = refresh_with(&app, browser.refresh_cookie().unwrap(), Some(&key)).await;
-    let access = res.json::<Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let access = access_with(&app, browser.refresh_cookie().unwrap(), &key).await;
     let url = format!(
         "{}/api/passkeys/register/start",
         app.state.settings.public_origin
@@ -1139,12 +1128,7 @@ async fn a_sign_in_crosses_instances_and_the_providers_logout_reaches_both() {
 
     // The session works on both.
     let key = crate::dpop::Key::ed();
-    let res = refresh_with(&a, &refresh, Some(&key)).await;
-    assert_eq!(res.status(), StatusCode::OK);
-    let access = res.json::<Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let access = access_with(&a, &refresh, &key).await;
     assert_eq!(me(&a, &access, &key).await["username"], "ada");
     assert_eq!(me(&b, &access, &key).await["username"], "ada");
 
@@ -1185,11 +1169,7 @@ async fn two_provider_users_with_one_email_are_two_accounts() {
     for name in ["ada", "grace", "ada"] {
         let mut browser = Browser::new(&app);
         browser.sign_in(name, "/notes").await;
-        let res = refresh_with(&app, browser.refresh_cookie().unwrap(), Some(&key)).await;
-        let access = res.json::<Value>().await.unwrap()["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let access = access_with(&app, browser.refresh_cookie().unwrap(), &key).await;
         let me = me(&app, &access, &key).await;
         who.push((
             me["id"].as_str().unwrap().to_owned(),
@@ -1235,11 +1215,7 @@ async fn a_taken_name_of_the_longest_length_is_cut_for_its_number() {
     let mut browser = Browser::new(&app);
     browser.sign_in(&long, "/notes").await;
     let key = crate::dpop::Key::ed();
-    let res = refresh_with(&app, browser.refresh_cookie().unwrap(), Some(&key)).await;
-    let access = res.json::<Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let access = access_with(&app, browser.refresh_cookie().unwrap(), &key).await;
     let who = me(&app, &access, &key).await;
     assert_eq!(who["username"], format!("{}-2", "a".repeat(30)));
 }
