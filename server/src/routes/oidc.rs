@@ -33,9 +33,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
 }
 
-/// `GET /api/auth/oidc`
-#[derive(Debug, Default, Deserialize, IntoParams)]
+/// `GET /api/auth/oidc`'s query, as documented (the handler reads it itself, leniently).
+#[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
+#[allow(dead_code)]
 pub struct Provider {
     /// The code of `/login?sso=`, to be worded in the answer's `refusal`.
     pub sso: Option<String>,
@@ -48,11 +49,9 @@ async fn provider(State(state): State<AppState>, uri: Uri) -> ApiResult<Json<Oid
     let name = &p.settings.name;
     // Read leniently (the first `sso`, anything else ignored): the login page passes its own
     // query on, and a crafted one (`sso` twice) must not cost the page its button.
-    let q = Provider {
-        sso: openidconnect::url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
-            .find(|(k, _)| k == "sso")
-            .map(|(_, v)| v.into_owned()),
-    };
+    let sso = openidconnect::url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "sso")
+        .and_then(|(_, code)| Refusal::from_code(&code));
     // RP-Initiated Logout with our client_id only: the provider asks the person to confirm (no
     // ID token is kept here to hint with, so no site can sign them out unasked through it).
     // The endpoint comes from the provider's discovery document and becomes a link on our
@@ -72,11 +71,7 @@ async fn provider(State(state): State<AppState>, uri: Uri) -> ApiResult<Json<Oid
         name: name.clone(),
         sign_out,
         // An unknown code is no sentence: the page says nothing rather than something untrue.
-        refusal: q
-            .sso
-            .as_deref()
-            .and_then(Refusal::from_code)
-            .map(|r| r.sentence(name)),
+        refusal: sso.map(|r| r.sentence(name)),
     }))
 }
 
