@@ -43,21 +43,18 @@ impl ApiError {
         }
     }
 
-    /// The server could not be reached (or the request could not even be built).
-    pub fn network(e: impl std::fmt::Display) -> Self {
-        Self::network_why(e.to_string())
+    /// The server could not be reached (or the request could not even be built), `why` in
+    /// the browser's words (or ours).
+    pub fn network(why: String) -> Self {
+        Self::local(
+            0,
+            format!("Could not reach the server ({why}). Nothing was lost: try again."),
+        )
     }
 
     /// [`ApiError::network`] for fetch's own error.
     pub fn fetch(e: gloo_net::Error) -> Self {
-        Self::network_why(fetch_error(e))
-    }
-
-    fn network_why(e: String) -> Self {
-        Self::local(
-            0,
-            format!("Could not reach the server ({e}). Nothing was lost: try again."),
-        )
+        Self::network(fetch_error(e))
     }
 }
 
