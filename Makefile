@@ -56,6 +56,7 @@ client: setup-client
 	cargo fetch --locked
 	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="--remap-path-prefix=$(CARGO_HOME_DIR)=/cargo" \
 	  $(TRUNK) build --release
+	node .ci/minify-js.mjs dist
 	@.ci/compress-dist dist
 
 run: client

@@ -2,6 +2,7 @@
 // a cross-site request, an injected script.
 import { REUSE_GRACE_SECS } from '../playwright.config';
 import { expect, test } from './fixtures';
+import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PASSWORD, attackerKey, captureAccessTokens, createUser, dpopProof, loginUI, refreshCookie, replayRefresh, serverNow, sessionId } from './helpers';
@@ -251,4 +252,26 @@ test('an injected inline script does not run, the CSP violation is reported, not
   expect(await page.evaluate(() => (window as any).__pwned)).toBeUndefined();
   const sent = await report;
   expect(sent.postData()).toContain('script-src');
+});
+
+// Subresource Integrity: a glue script, wasm or stylesheet changed between the build and the
+// browser (a proxy, a tampered cache) is refused by the browser only if every hash in the page is
+// the hash of what the server really sends. The build rewrites the glue after Trunk hashed it
+// (.ci/minify-js.mjs), so this is where a stale hash would show: the page would still start (an
+// import does not re-check a failed preload's integrity) but unprotected.
+test('every integrity hash in the page is the hash of the file the server sends', async ({ request }) => {
+  const html = await (await request.get('/')).text();
+  const linked = [...html.matchAll(/<link\b[^>]*>/g)]
+    .map((m) => m[0])
+    .filter((tag) => tag.includes('integrity='))
+    .map((tag) => ({
+      href: /href="?([^" >]+)/.exec(tag)![1],
+      integrity: /integrity="?([^" >]+)/.exec(tag)![1],
+    }));
+  // Not vacuous: the glue, the wasm and the stylesheet each carry one.
+  expect(linked.map((l) => l.href.replace(/-[0-9a-f]+(_bg)?\./, '$1.')).sort()).toEqual(['/app.js', '/app_bg.wasm', '/main.css']);
+  for (const { href, integrity } of linked) {
+    const body = await (await request.get(href)).body();
+    expect(integrity, href).toBe('sha384-' + createHash('sha384').update(body).digest('base64'));
+  }
 });
