@@ -49,6 +49,11 @@ pub const LOGIN_SECS: i64 = 600;
 const JWKS_REFETCH_SECS: i64 = 60;
 /// The discovery document is read again after this long (endpoints and algorithms can change).
 const DISCOVERY_TTL_SECS: i64 = 3600;
+/// After a discovery fails, sign-ins through the provider are refused at once for this long
+/// (`Refusal::Unavailable`) instead of each trying again: while the provider is down, every
+/// attempt would otherwise wait its turn behind the one lock for up to the 10 s timeout, a
+/// queue of people looking at a spinner, and the provider would get a request per click.
+pub const DISCOVERY_RETRY_SECS: i64 = 15;
 /// An ID token issued longer ago than a sign-in can take, or later than a clock skew allows, is
 /// not this sign-in's.
 const IAT_SKEW_SECS: i64 = 60;
@@ -136,6 +141,8 @@ pub struct Provider {
     discovered: Mutex<Option<Arc<Discovered>>>,
     /// A background discovery is under way (`end_session_endpoint`).
     warming: std::sync::atomic::AtomicBool,
+    /// When the last discovery failed (`i64::MIN`: never). Written under `discovered`'s lock.
+    failed_at: std::sync::atomic::AtomicI64,
 }
 
 impl std::fmt::Debug for Provider {
@@ -253,6 +260,7 @@ impl Provider {
             clock,
             discovered: Mutex::new(None),
             warming: Default::default(),
+            failed_at: i64::MIN.into(),
         })
     }
 
@@ -293,9 +301,16 @@ impl Provider {
             }
             _ => {}
         }
+        use std::sync::atomic::Ordering::Relaxed;
+        if now.saturating_sub(self.failed_at.load(Relaxed)) < DISCOVERY_RETRY_SECS {
+            return Err(Refusal::Unavailable);
+        }
         let metadata = Metadata::discover_async(self.settings.issuer.clone(), &self.http)
             .await
-            .map_err(|e| unavailable("reading the provider's discovery document", &e))?;
+            .map_err(|e| {
+                self.failed_at.store(now, Relaxed);
+                unavailable("reading the provider's discovery document", &e)
+            })?;
         let fresh = Arc::new(Discovered {
             metadata,
             read_at: now,

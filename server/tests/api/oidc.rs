@@ -703,6 +703,64 @@ async fn a_key_rotated_at_the_provider_is_fetched_once_a_minute_at_most() {
     );
 }
 
+/// A provider that is down is asked once, not once per click: after a failed discovery, sign-ins
+/// are refused at once (`?sso=unavailable`) for `DISCOVERY_RETRY_SECS`, then tried again. Here
+/// the "provider" is a socket that hangs up on every connection, and counts them.
+#[tokio::test]
+async fn a_provider_that_is_down_is_asked_again_only_after_a_pause() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = asked.clone();
+    tokio::spawn(async move {
+        while let Ok((conn, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(conn);
+        }
+    });
+    let issuer = format!("http://127.0.0.1:{port}");
+    let app = spawn_with(&[
+        ("CLOAKROOM_OIDC_ISSUER", issuer.as_str()),
+        ("CLOAKROOM_OIDC_CLIENT_ID", CLIENT_ID),
+        ("CLOAKROOM_OIDC_CLIENT_SECRET", CLIENT_SECRET),
+        ("CLOAKROOM_OIDC_NAME", "Test SSO"),
+    ])
+    .await;
+    let start = || async {
+        let res = app
+            .client
+            .get(app.url("/api/auth/oidc/start"))
+            .header("sec-fetch-site", "same-origin")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        let to = res.headers()["location"].to_str().unwrap().to_owned();
+        assert!(to.starts_with("/login?sso=unavailable"), "{to}");
+    };
+    let asked_now = || asked.load(std::sync::atomic::Ordering::SeqCst);
+
+    start().await;
+    let first = asked_now();
+    assert!(first >= 1, "the discovery was tried");
+    for _ in 0..3 {
+        start().await;
+    }
+    assert_eq!(
+        asked_now(),
+        first,
+        "no new request while the failure is fresh"
+    );
+    app.state
+        .clock
+        .advance(cloakroom::auth::oidc::DISCOVERY_RETRY_SECS - 1);
+    start().await;
+    assert_eq!(asked_now(), first, "nor a second before the pause ends");
+    app.state.clock.advance(1);
+    start().await;
+    assert!(asked_now() > first, "asked again once the pause is over");
+}
+
 /// Without a provider configured, no OpenID route exists.
 #[tokio::test]
 async fn without_a_provider_there_is_no_route() {
