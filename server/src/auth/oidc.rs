@@ -721,7 +721,11 @@ pub async fn backchannel_logout(state: &AppState, token: &str) -> Result<usize, 
         return Err("names neither sub nor sid".into());
     }
     let jti = claims.jti.ok_or("no jti")?;
-    let keep_until = exp.max(iat + LOGOUT_TOKEN_MAX_AGE_SECS).max(now) + IAT_SKEW_SECS;
+    // Kept while the checks above could still pass: at a time `t` they need
+    // `iat >= t - LOGOUT_TOKEN_MAX_AGE_SECS` and `exp >= t - IAT_SKEW_SECS`, so from the first
+    // second past the earlier of those two bounds the token is refused as too old or expired,
+    // and its `jti` may go (`store::oidc::purge` deletes rows whose time is past).
+    let keep_until = (iat + LOGOUT_TOKEN_MAX_AGE_SECS).min(exp + IAT_SKEW_SECS);
     let fresh = store::oidc::spend_logout_token(&state.db, provider.issuer(), &jti, keep_until)
         .await
         .map_err(|e| format!("recording its jti failed: {e}"))?;

@@ -703,6 +703,67 @@ async fn a_key_rotated_at_the_provider_is_fetched_once_a_minute_at_most() {
     );
 }
 
+/// A spent logout token's `jti` is remembered exactly as long as the token could still be
+/// accepted (until its `exp` plus the skew, or ten minutes after its `iat`, whichever comes
+/// first): a replay in its last acceptable second is refused even after the purge has run, and
+/// the purge one second later forgets it, so the table does not grow with every logout.
+#[tokio::test]
+async fn a_spent_logout_token_is_remembered_while_it_could_be_accepted_and_no_longer() {
+    let signer = crate::dpop::Key::ed();
+    let args = [
+        "--alg".to_string(),
+        "EdDSA".into(),
+        "--key-jwk".into(),
+        signer.private_jwk().to_string(),
+    ];
+    let (app, idp, _) = sso_app_with(&[], None, &args).await;
+    let header = serde_json::json!({"alg": "EdDSA", "typ": "logout+jwt", "kid": "test-key-1"});
+    let post = |token: String| {
+        app.client
+            .post(app.url("/api/auth/oidc/backchannel-logout"))
+            .form(&[("logout_token", token)])
+            .send()
+    };
+    let purge = || async {
+        cloakroom::store::oidc::purge(&app.state.db, app.state.clock.now())
+            .await
+            .unwrap()
+    };
+    // Its `exp` ends it first (exp + 60 < iat + 600), then its `iat` does (iat + 600 first).
+    for (jti, life, last_second) in [("soon", 120, 180), ("late", 3600, 600)] {
+        let mut browser = Browser::new(&app);
+        browser.sign_in("grace", "/notes").await;
+        let now = app.state.clock.now();
+        let token = signer.raw(
+            &header,
+            &serde_json::json!({
+                "iss": idp.issuer, "aud": CLIENT_ID, "iat": now, "exp": now + life,
+                "jti": jti, "sub": "grace",
+                "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+            }),
+        );
+        assert_eq!(
+            post(token.clone()).await.unwrap().status(),
+            StatusCode::OK,
+            "{jti}"
+        );
+        app.state.clock.advance(last_second);
+        purge().await;
+        assert_eq!(
+            post(token.clone()).await.unwrap().status(),
+            StatusCode::BAD_REQUEST,
+            "{jti}: replayed in its last acceptable second, after a purge"
+        );
+        app.state.clock.advance(1);
+        assert_eq!(purge().await, 1, "{jti}: forgotten one second later");
+        assert_eq!(
+            post(token).await.unwrap().status(),
+            StatusCode::BAD_REQUEST,
+            "{jti}: and refused then as too old"
+        );
+    }
+}
+
 /// A provider that is down is asked once, not once per click: after a failed discovery, sign-ins
 /// are refused at once (`?sso=unavailable`) for `DISCOVERY_RETRY_SECS`, then tried again. Here
 /// the "provider" is a socket that hangs up on every connection, and counts them.
