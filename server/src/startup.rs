@@ -140,6 +140,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
             &settings.dist_dir,
             settings.public_origin.starts_with("https://"),
         ),
+        stylesheet: crate::docs::stylesheet(&settings.dist_dir),
         report_limiter: Arc::new(IpLimiter::per_minute(60)),
         in_flight: Arc::new(tokio::sync::Semaphore::new(settings.max_in_flight)),
         keys: Arc::new(keys),

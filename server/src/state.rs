@@ -68,6 +68,9 @@ pub struct AppStateInner {
     /// HMAC key of device cookies (`auth::device`); in the database like `successor_key`.
     pub device_key: [u8; 32],
     pub security: crate::security::SecurityHeaders,
+    /// The app's stylesheet as Trunk linked it in dist/index.html (`docs::stylesheet`), read
+    /// once at start like the CSP's script hashes: for the pages the server renders itself.
+    pub stylesheet: Option<String>,
     /// Per-IP budget for CSP violation reports (anyone can post them).
     pub report_limiter: Arc<IpLimiter>,
     /// Permits for requests in flight (`CLOAKROOM_MAX_IN_FLIGHT`), except on the credential

@@ -317,7 +317,9 @@ fn continue_page(state: &AppState, next: &str) -> Response {
         .as_ref()
         .map(|p| p.settings.name.clone())
         .unwrap_or_default();
-    let css = crate::docs::stylesheet(&state.settings.dist_dir)
+    let css = state
+        .stylesheet
+        .as_deref()
         .map(|href| format!(r#"<link rel="stylesheet" href="{href}">"#))
         .unwrap_or_default();
     // A link, not a form: the site's CSP (`form-action 'self'`) would stop a form whose answer
