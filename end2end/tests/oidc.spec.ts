@@ -64,11 +64,16 @@ async function signInAtProvider(
     if (how === 'button, remember me') await page.getByLabel('Remember me on this device').check();
     await page.getByRole('link', { name: 'Sign in with Test SSO' }).click();
   }
+  await atProvider(page, name);
+}
+
+/** The provider's login page, then its consent page unless this account consented already,
+ * and back here. */
+async function atProvider(page: Page, name: string) {
   await expect(page).toHaveURL(new RegExp(`^${issuer}/interaction/`));
   await page.locator('input[name=login]').fill(name);
   await page.locator('input[name=password]').fill('anything');
   await page.getByRole('button', { name: 'Sign-in' }).click();
-  // The consent page, unless this account consented already.
   const back = new RegExp(`^${base}/`);
   const consent = page.getByRole('button', { name: 'Continue' });
   await expect(consent.or(page.getByTestId('current-user'))).toBeVisible();
@@ -199,6 +204,35 @@ test('the provider’s tokens never reach the page, and signing out at the provi
   await page.getByRole('link', { name: 'Sessions' }).click();
   const relogin = page.getByRole('dialog', { name: 'Log in again to carry on' });
   await expect(relogin.getByTestId('login-notice')).toContainText('Your session has ended');
+});
+
+test('a provider account whose session ends mid-edit signs in again in a new tab, and its draft is saved', async ({ page, context }) => {
+  await signInAtProvider(page, 'hopper');
+  await expect(page.getByTestId('current-user')).toHaveText('Signed in as hopper');
+  // The session ends under the page: the person signs out at the provider, in another tab.
+  const other = await context.newPage();
+  await other.goto(`${issuer}/session/end?client_id=cloakroom-e2e`);
+  await other.getByRole('button', { name: /Yes, sign me out/ }).click();
+  await expect(other).not.toHaveURL(/\/session\/end$/);
+  await other.close();
+  await page.getByLabel('Title').fill('typed before the session ended');
+  await page.getByRole('button', { name: 'Add note' }).click();
+  const relogin = page.getByRole('dialog', { name: 'Log in again to carry on' });
+  await expect(relogin).toContainText('hopper');
+
+  // No password to type here: the provider, in a new tab, and this tab carries on.
+  const [tab] = await Promise.all([
+    context.waitForEvent('page'),
+    relogin.getByRole('link', { name: 'Sign in with Test SSO' }).click(),
+  ]);
+  await atProvider(tab, 'hopper');
+  await expect(tab.getByTestId('current-user')).toHaveText('Signed in as hopper');
+  await tab.close();
+
+  await expect(relogin).toHaveCount(0);
+  await expect(page.getByLabel('Title')).toHaveValue('typed before the session ended');
+  await page.getByRole('button', { name: 'Add note' }).click();
+  await expect(page.locator('.note-title', { hasText: 'typed before the session ended' })).toBeVisible();
 });
 
 test('after logging out here, “Also sign out of” the provider ends the provider’s session too', async ({ page }) => {

@@ -69,7 +69,11 @@ pub fn listen(a: Auth) {
                         "Your session has ended (noticed in another tab). Log in again.".into(),
                     ));
                 }
-                Some("login") if a.token().is_none() => {
+                // A login in another tab, or a session that appeared there some other way (a
+                // sign-in through the OpenID provider lands as that tab's on-load refresh):
+                // this tab, holding none, takes the cookie's session too. A page kept for
+                // re-login carries on if it is the same account (`components::guard`).
+                Some("login" | "refreshed") if a.token().is_none() => {
                     leptos::task::spawn_local(async move {
                         let _ = a.refresh(RefreshReason::OtherTabLogin).await;
                     });

@@ -4,8 +4,9 @@
 //!
 //! A session that ends while the page is open (expired, revoked, logged out in another tab)
 //! does not take the page with it: the page stays, inert behind a dialog that asks for the same
-//! account's password again, so a note being typed is still there, in memory only, to be saved
-//! after the login. Nothing of it is written to storage.
+//! account's password again (or offers the team's OpenID provider in a new tab), so a note being
+//! typed is still there, in memory only, to be saved after the login. Nothing of it is written
+//! to storage.
 
 use api_types::LoginRequest;
 use leptos::prelude::*;
@@ -96,6 +97,13 @@ fn Relogin(username: String) -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
     let why = move || a.logged_out_message();
+    // An account of the team's OpenID provider has no password here: it signs in there, in a
+    // new tab, and this one carries on (a login in one tab logs the others in, `auth::tabs`;
+    // the same account keeps this page, another gets it rebuilt). The page is never left.
+    let sso = RwSignal::new(None::<String>);
+    leptos::task::spawn_local(async move {
+        sso.set(crate::pages::login::provider("").await.map(|p| p.name));
+    });
     let name = username.clone();
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -118,6 +126,9 @@ fn Relogin(username: String) -> impl IntoView {
                     <div class="error" role="alert" aria-live="assertive">{move || error.get()}</div>
                     <button type="submit" disabled=move || busy.get()>"Log in"</button>
                 </form>
+                {move || sso.get().map(|name| view! {
+                    <p><a href="/api/auth/oidc/start?next=%2Fnotes" target="_blank">"Sign in with " {name}</a> " in a new tab, then come back: this page carries on."</p>
+                })}
                 <p><a href="/login">"Log in as someone else"</a> " (this page is left behind)"</p>
             </section>
         </div>

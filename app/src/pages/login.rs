@@ -47,6 +47,15 @@ pub fn submit_login(
     });
 }
 
+/// The team's OpenID provider, if the server has one (`GET /api/auth/oidc`, with `query`: the
+/// login page passes its own on, so the server can word a `?sso=` refusal).
+pub async fn provider(query: &str) -> Option<OidcProvider> {
+    api::get_public(&format!("/api/auth/oidc{query}"))
+        .await
+        .and_then(|t| api::parse::<OidcProvider>(&t))
+        .ok()
+}
+
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let a = use_auth();
@@ -68,14 +77,7 @@ pub fn LoginPage() -> impl IntoView {
     // This page's query as it is (`?sso=denied&next=…`): the server reads `sso` and no more.
     let here = router.address_untracked();
     leptos::task::spawn_local(async move {
-        let path = format!(
-            "/api/auth/oidc{}",
-            here.find('?').map_or("", |i| &here[i..])
-        );
-        if let Ok(p) = api::get_public(&path)
-            .await
-            .and_then(|t| api::parse::<OidcProvider>(&t))
-        {
+        if let Some(p) = provider(here.find('?').map_or("", |i| &here[i..])).await {
             sso.set(Some(p.name));
             sso_refusal.set(p.refusal);
             sso_sign_out.set(p.sign_out);
