@@ -15,6 +15,8 @@
 // as a provider whose clock drifts: its tokens' `iat` and `exp` move with it.
 // `--shared-email ADDR` gives every account that verified email address (released with the
 // `profile` scope the relying party asks for): two people whom only an email would confuse.
+// `--log-requests` prints one JSON line per request it receives after the first line,
+// {"request": "/jwks"}, so a test can count what the relying party asks of it.
 import { generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
@@ -33,6 +35,7 @@ const { values: args } = parseArgs({
     alg: { type: 'string', default: 'RS256' },
     'shared-email': { type: 'string' },
     'clock-offset-secs': { type: 'string', default: '0' },
+    'log-requests': { type: 'boolean', default: false },
   },
 });
 {
@@ -108,5 +111,8 @@ const provider = new Provider(issuer, {
 provider.on('server_error', (ctx, err) => console.error('server_error', err));
 provider.on('backchannel.error', (ctx, err) => console.error('backchannel.error', err.message, err.cause));
 provider.on('end_session.error', (ctx, err) => console.error('end_session.error', err.message));
+if (args['log-requests']) {
+  server.on('request', (req) => console.log(JSON.stringify({ request: req.url.split('?')[0] })));
+}
 server.on('request', provider.callback());
 console.log(JSON.stringify({ issuer }));

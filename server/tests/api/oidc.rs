@@ -20,6 +20,8 @@ const CLIENT_SECRET: &str = "a-client-secret-for-tests-only";
 pub struct Idp {
     child: tokio::process::Child,
     pub issuer: String,
+    /// The path of each request it received, when started with `--log-requests`.
+    requests: tokio::sync::mpsc::UnboundedReceiver<String>,
 }
 
 impl Idp {
@@ -61,13 +63,48 @@ impl Idp {
             .expect("the OpenID provider starts within 30 s")
             .unwrap()
             .expect("the OpenID provider prints its issuer (is interop/node_modules installed? `make setup-interop`)");
-        // The rest of its output is read and dropped: a closed pipe would kill it (EPIPE).
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        // The rest of its output is read (a closed pipe would kill it: EPIPE): request lines
+        // are passed on, anything else dropped.
+        let (tx, requests) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(path) = serde_json::from_str::<Value>(&line)
+                    .ok()
+                    .and_then(|v| v["request"].as_str().map(str::to_owned))
+                {
+                    let _ = tx.send(path);
+                }
+            }
+        });
         let issuer = serde_json::from_str::<Value>(&line).unwrap()["issuer"]
             .as_str()
             .unwrap()
             .to_owned();
-        Idp { child, issuer }
+        Idp {
+            child,
+            issuer,
+            requests,
+        }
+    }
+
+    /// The paths of the requests it received since the last call (started with
+    /// `--log-requests`). Complete, not a guess at when the log has caught up: a request of the
+    /// test's own goes last, and the log is read up to it (requests are logged in order).
+    pub async fn requests(&mut self) -> Vec<String> {
+        let mark = format!("/mark-{}", rand::random::<u64>());
+        let _ = reqwest::get(format!("{}{mark}", self.issuer)).await;
+        let mut seen = Vec::new();
+        loop {
+            let path =
+                tokio::time::timeout(std::time::Duration::from_secs(30), self.requests.recv())
+                    .await
+                    .expect("the provider logs each request (--log-requests)")
+                    .expect("the provider is running");
+            if path == mark {
+                return seen;
+            }
+            seen.push(path);
+        }
     }
 }
 
@@ -762,6 +799,99 @@ async fn a_spent_logout_token_is_remembered_while_it_could_be_accepted_and_no_lo
             "{jti}: and refused then as too old"
         );
     }
+}
+
+/// The provider is asked no more than the caches need: discovery once an hour, and its keys
+/// again only for a token naming a key they lack (then the keys alone, not a whole discovery).
+/// Counted at the provider itself (`--log-requests`).
+#[tokio::test]
+async fn the_provider_is_asked_for_discovery_hourly_and_for_keys_only_when_one_is_missing() {
+    let signer = crate::dpop::Key::ed();
+    let args = [
+        "--alg".to_string(),
+        "EdDSA".into(),
+        "--key-jwk".into(),
+        signer.private_jwk().to_string(),
+        "--log-requests".into(),
+    ];
+    let (app, mut idp, _) = sso_app_with(&[], None, &args).await;
+    let start = || async {
+        let res = app
+            .client
+            .get(app.url("/api/auth/oidc/start"))
+            .header("sec-fetch-site", "same-origin")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    };
+    const DISCOVERY: &str = "/.well-known/openid-configuration";
+    let count = |seen: &[String], path: &str| seen.iter().filter(|p| *p == path).count();
+    // A logout token naming a key the cache lacks (then refused: the provider has no such key
+    // either), sent as of now.
+    let issuer = idp.issuer.clone();
+    let unknown_kid = |jti: &str| {
+        let now = app.state.clock.now();
+        let token = signer.raw(
+            &serde_json::json!({"alg": "EdDSA", "typ": "logout+jwt", "kid": "not-a-key-of-it"}),
+            &serde_json::json!({
+                "iss": issuer, "aud": CLIENT_ID, "iat": now, "exp": now + 120,
+                "jti": jti, "sub": "grace",
+                "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+            }),
+        );
+        let res = app
+            .client
+            .post(app.url("/api/auth/oidc/backchannel-logout"))
+            .form(&[("logout_token", token)])
+            .send();
+        async move { assert_eq!(res.await.unwrap().status(), StatusCode::BAD_REQUEST) }
+    };
+    let none = Vec::<String>::new();
+    let jwks = vec!["/jwks".to_string()];
+
+    start().await;
+    let seen = idp.requests().await;
+    assert_eq!(
+        (count(&seen, DISCOVERY), count(&seen, "/jwks")),
+        (1, 1),
+        "{seen:?}"
+    );
+    start().await;
+    assert_eq!(idp.requests().await, none, "discovery from the cache");
+
+    // Unknown key ids: the keys alone are fetched again, at most once a minute.
+    app.state.clock.advance(59);
+    unknown_kid("a").await;
+    assert_eq!(
+        idp.requests().await,
+        none,
+        "59 s after they were read: not yet"
+    );
+    app.state.clock.advance(1);
+    unknown_kid("b").await;
+    assert_eq!(idp.requests().await, jwks, "a minute after: the keys alone");
+    unknown_kid("c").await;
+    assert_eq!(idp.requests().await, none, "and not again at once");
+
+    // Discovery is read again once an hour has passed, not before.
+    app.state.clock.advance(3599 - 60);
+    start().await;
+    assert_eq!(idp.requests().await, none, "within the hour");
+    unknown_kid("d").await;
+    assert_eq!(
+        idp.requests().await,
+        jwks,
+        "the keys alone, late in the hour"
+    );
+    app.state.clock.advance(1);
+    start().await;
+    let seen = idp.requests().await;
+    assert_eq!(
+        count(&seen, DISCOVERY),
+        1,
+        "an hour on, discovery again: {seen:?}"
+    );
 }
 
 /// A provider that is down is asked once, not once per click: after a failed discovery, sign-ins
