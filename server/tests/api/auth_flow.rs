@@ -496,6 +496,46 @@ async fn logout_all_ends_every_session() {
     assert_eq!(app.me_status(&c.access).await, StatusCode::OK);
 }
 
+/// A server started after the revocation log's day has been purged still refuses the access
+/// tokens of sessions revoked before, while those tokens live (an operator's access-token
+/// lifetime longer than the log's day): it reads the revoked sessions themselves at start-up.
+#[tokio::test]
+async fn a_revocation_outlives_its_purged_log_across_a_restart_while_its_tokens_live() {
+    let env = [
+        ("CLOAKROOM_PUBLIC_ORIGIN", "http://cloakroom.test"),
+        ("CLOAKROOM_ACCESS_TTL_SECS", "172800"),
+    ];
+    let app = spawn_with(&env).await;
+    let (name, login) = app.new_user().await;
+    let revoked = app.login(&name).await;
+    let res = app
+        .client
+        .delete(app.url(&format!(
+            "/api/auth/sessions/{}",
+            decode_claims(&revoked.access)["sid"].as_str().unwrap()
+        )))
+        .bearer_auth(&login.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    // The log's day is over (the sync task's purge, run as if a day later); the tokens' two
+    // days are not.
+    let purged = cloakroom::store::sessions::purge_revocation_log(&app.state.db, i64::MAX)
+        .await
+        .unwrap();
+    assert!(purged >= 1, "the revocation was in the log");
+    let dir = app.stop().await;
+
+    let app = spawn_in(dir, &env).await;
+    assert_eq!(
+        app.me_status(&revoked.access).await,
+        StatusCode::UNAUTHORIZED,
+        "the revoked session's token, with no log entry left"
+    );
+    assert_eq!(app.me_status(&login.access).await, StatusCode::OK);
+}
+
 #[tokio::test]
 async fn restart_keeps_users_sessions_and_signing_key() {
     // The issuer is the public origin, fixed in any real deployment (port 0 would change it).
