@@ -496,6 +496,19 @@ async fn logout_all_ends_every_session() {
     assert_eq!(app.me_status(&c.access).await, StatusCode::OK);
 }
 
+/// Ends the session `access` belongs to, as its owner does from another session (`by`).
+async fn end_session_of(app: &TestApp, access: &str, by: &str) {
+    let sid = decode_claims(access)["sid"].as_str().unwrap().to_owned();
+    let res = app
+        .client
+        .delete(app.url(&format!("/api/auth/sessions/{sid}")))
+        .bearer_auth(by)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+}
+
 /// A server started after the revocation log's day has been purged still refuses the access
 /// tokens of sessions revoked before, while those tokens live (an operator's access-token
 /// lifetime longer than the log's day): it reads the revoked sessions themselves at start-up.
@@ -508,17 +521,7 @@ async fn a_revocation_outlives_its_purged_log_across_a_restart_while_its_tokens_
     let app = spawn_with(&env).await;
     let (name, login) = app.new_user().await;
     let revoked = app.login(&name).await;
-    let res = app
-        .client
-        .delete(app.url(&format!(
-            "/api/auth/sessions/{}",
-            decode_claims(&revoked.access)["sid"].as_str().unwrap()
-        )))
-        .bearer_auth(&login.access)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    end_session_of(&app, &revoked.access, &login.access).await;
     // The log's day is over (the sync task's purge, run as if a day later); the tokens' two
     // days are not.
     let purged = cloakroom::store::sessions::purge_revocation_log(&app.state.db, i64::MAX)
@@ -543,17 +546,7 @@ async fn restart_keeps_users_sessions_and_signing_key() {
     let app = spawn_with(&origin).await;
     let (name, login) = app.new_user().await;
     let revoked = app.login(&name).await;
-    let res = app
-        .client
-        .delete(app.url(&format!(
-            "/api/auth/sessions/{}",
-            decode_claims(&revoked.access)["sid"].as_str().unwrap()
-        )))
-        .bearer_auth(&login.access)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    end_session_of(&app, &revoked.access, &login.access).await;
     let dir = app.stop().await;
 
     let app = spawn_in(dir, &origin).await;

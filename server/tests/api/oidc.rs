@@ -740,6 +740,54 @@ async fn a_key_rotated_at_the_provider_is_fetched_once_a_minute_at_most() {
     );
 }
 
+/// The provider's arguments to sign with `signer`, a key the test holds too (so it can mint
+/// tokens the provider never would, signed exactly as its own), plus `more`.
+fn signing_with(signer: &crate::dpop::Key, more: &[&str]) -> Vec<String> {
+    let mut args = vec![
+        "--alg".to_string(),
+        "EdDSA".into(),
+        "--key-jwk".into(),
+        signer.private_jwk().to_string(),
+    ];
+    args.extend(more.iter().map(|a| a.to_string()));
+    args
+}
+
+/// A logout token's claims as the provider would send them: for `grace`, issued at `iat`, good
+/// for `life` seconds.
+fn logout_claims(issuer: &str, iat: i64, life: i64, jti: &str) -> Value {
+    serde_json::json!({
+        "iss": issuer, "aud": CLIENT_ID, "iat": iat, "exp": iat + life,
+        "jti": jti, "sub": "grace",
+        "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+    })
+}
+
+/// `token` posted to the back-channel logout route; its answer's status.
+async fn post_logout(app: &TestApp, token: String) -> StatusCode {
+    app.client
+        .post(app.url("/api/auth/oidc/backchannel-logout"))
+        .form(&[("logout_token", token)])
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// A sign-in begun from this site's login page: where its redirect goes (the provider, or the
+/// login page with the refusal).
+async fn begin_sign_in(app: &TestApp) -> String {
+    let res = app
+        .client
+        .get(app.url("/api/auth/oidc/start"))
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    res.headers()["location"].to_str().unwrap().to_owned()
+}
+
 /// A spent logout token's `jti` is remembered exactly as long as the token could still be
 /// accepted (until its `exp` plus the skew, or ten minutes after its `iat`, whichever comes
 /// first): a replay in its last acceptable second is refused even after the purge has run, and
@@ -747,20 +795,8 @@ async fn a_key_rotated_at_the_provider_is_fetched_once_a_minute_at_most() {
 #[tokio::test]
 async fn a_spent_logout_token_is_remembered_while_it_could_be_accepted_and_no_longer() {
     let signer = crate::dpop::Key::ed();
-    let args = [
-        "--alg".to_string(),
-        "EdDSA".into(),
-        "--key-jwk".into(),
-        signer.private_jwk().to_string(),
-    ];
-    let (app, idp, _) = sso_app_with(&[], None, &args).await;
+    let (app, idp, _) = sso_app_with(&[], None, &signing_with(&signer, &[])).await;
     let header = serde_json::json!({"alg": "EdDSA", "typ": "logout+jwt", "kid": "test-key-1"});
-    let post = |token: String| {
-        app.client
-            .post(app.url("/api/auth/oidc/backchannel-logout"))
-            .form(&[("logout_token", token)])
-            .send()
-    };
     let purge = || async {
         cloakroom::store::oidc::purge(&app.state.db, app.state.clock.now())
             .await
@@ -771,30 +807,23 @@ async fn a_spent_logout_token_is_remembered_while_it_could_be_accepted_and_no_lo
         let mut browser = Browser::new(&app);
         browser.sign_in("grace", "/notes").await;
         let now = app.state.clock.now();
-        let token = signer.raw(
-            &header,
-            &serde_json::json!({
-                "iss": idp.issuer, "aud": CLIENT_ID, "iat": now, "exp": now + life,
-                "jti": jti, "sub": "grace",
-                "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
-            }),
-        );
+        let token = signer.raw(&header, &logout_claims(&idp.issuer, now, life, jti));
         assert_eq!(
-            post(token.clone()).await.unwrap().status(),
+            post_logout(&app, token.clone()).await,
             StatusCode::OK,
             "{jti}"
         );
         app.state.clock.advance(last_second);
         purge().await;
         assert_eq!(
-            post(token.clone()).await.unwrap().status(),
+            post_logout(&app, token.clone()).await,
             StatusCode::BAD_REQUEST,
             "{jti}: replayed in its last acceptable second, after a purge"
         );
         app.state.clock.advance(1);
         assert_eq!(purge().await, 1, "{jti}: forgotten one second later");
         assert_eq!(
-            post(token).await.unwrap().status(),
+            post_logout(&app, token).await,
             StatusCode::BAD_REQUEST,
             "{jti}: and refused then as too old"
         );
@@ -807,45 +836,21 @@ async fn a_spent_logout_token_is_remembered_while_it_could_be_accepted_and_no_lo
 #[tokio::test]
 async fn the_provider_is_asked_for_discovery_hourly_and_for_keys_only_when_one_is_missing() {
     let signer = crate::dpop::Key::ed();
-    let args = [
-        "--alg".to_string(),
-        "EdDSA".into(),
-        "--key-jwk".into(),
-        signer.private_jwk().to_string(),
-        "--log-requests".into(),
-    ];
+    let args = signing_with(&signer, &["--log-requests"]);
     let (app, mut idp, _) = sso_app_with(&[], None, &args).await;
-    let start = || async {
-        let res = app
-            .client
-            .get(app.url("/api/auth/oidc/start"))
-            .header("sec-fetch-site", "same-origin")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    };
+    let start = || async { begin_sign_in(&app).await };
     const DISCOVERY: &str = "/.well-known/openid-configuration";
     let count = |seen: &[String], path: &str| seen.iter().filter(|p| *p == path).count();
     // A logout token naming a key the cache lacks (then refused: the provider has no such key
     // either), sent as of now.
     let issuer = idp.issuer.clone();
     let unknown_kid = |jti: &str| {
-        let now = app.state.clock.now();
         let token = signer.raw(
             &serde_json::json!({"alg": "EdDSA", "typ": "logout+jwt", "kid": "not-a-key-of-it"}),
-            &serde_json::json!({
-                "iss": issuer, "aud": CLIENT_ID, "iat": now, "exp": now + 120,
-                "jti": jti, "sub": "grace",
-                "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
-            }),
+            &logout_claims(&issuer, app.state.clock.now(), 120, jti),
         );
-        let res = app
-            .client
-            .post(app.url("/api/auth/oidc/backchannel-logout"))
-            .form(&[("logout_token", token)])
-            .send();
-        async move { assert_eq!(res.await.unwrap().status(), StatusCode::BAD_REQUEST) }
+        let app = &app;
+        async move { assert_eq!(post_logout(app, token).await, StatusCode::BAD_REQUEST) }
     };
     let none = Vec::<String>::new();
     let jwks = vec!["/jwks".to_string()];
@@ -918,15 +923,7 @@ async fn a_provider_that_is_down_is_asked_again_only_after_a_pause() {
     ])
     .await;
     let start = || async {
-        let res = app
-            .client
-            .get(app.url("/api/auth/oidc/start"))
-            .header("sec-fetch-site", "same-origin")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::SEE_OTHER);
-        let to = res.headers()["location"].to_str().unwrap().to_owned();
+        let to = begin_sign_in(&app).await;
         assert!(to.starts_with("/login?sso=unavailable"), "{to}");
     };
     let asked_now = || asked.load(std::sync::atomic::Ordering::SeqCst);
@@ -1124,24 +1121,14 @@ async fn the_providers_logout_ends_its_session_here_and_cannot_be_replayed() {
 async fn a_logout_token_bent_in_any_part_is_refused() {
     use hmac::Mac;
     let signer = crate::dpop::Key::ed();
-    let args = [
-        "--alg".to_string(),
-        "EdDSA".into(),
-        "--key-jwk".into(),
-        signer.private_jwk().to_string(),
-    ];
-    let (app, idp, _) = sso_app_with(&[], None, &args).await;
+    let (app, idp, _) = sso_app_with(&[], None, &signing_with(&signer, &[])).await;
     let key = crate::dpop::Key::ed();
     let mut browser = Browser::new(&app);
     browser.sign_in("grace", "/notes").await;
     let access = access_with(&app, browser.refresh_cookie().unwrap(), &key).await;
     let now = app.state.clock.now();
     let header = serde_json::json!({"alg": "EdDSA", "typ": "logout+jwt", "kid": "test-key-1"});
-    let claims = serde_json::json!({
-        "iss": idp.issuer, "aud": CLIENT_ID, "iat": now, "exp": now + 120,
-        "jti": "jti-1", "sub": "grace",
-        "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
-    });
+    let claims = logout_claims(&idp.issuer, now, 120, "jti-1");
     let post = |token: String| {
         app.client
             .post(app.url("/api/auth/oidc/backchannel-logout"))
