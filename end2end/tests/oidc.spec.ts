@@ -76,7 +76,8 @@ async function atProvider(page: Page, name: string) {
   await page.getByRole('button', { name: 'Sign-in' }).click();
   const back = new RegExp(`^${base}/`);
   const consent = page.getByRole('button', { name: 'Continue' });
-  await expect(consent.or(page.getByTestId('current-user'))).toBeVisible();
+  // (`#main`: any page of the app's, signed in or not.)
+  await expect(consent.or(page.locator('#main'))).toBeVisible();
   if (await consent.isVisible()) await consent.click();
   await expect(page).toHaveURL(back);
 }
@@ -233,6 +234,22 @@ test('a provider account whose session ends mid-edit signs in again in a new tab
   await expect(page.getByLabel('Title')).toHaveValue('typed before the session ended');
   await page.getByRole('button', { name: 'Add note' }).click();
   await expect(page.locator('.note-title', { hasText: 'typed before the session ended' })).toBeVisible();
+});
+
+test('a provider account deletes itself by signing in at the provider again', async ({ page }) => {
+  await signInAtProvider(page, 'knuth');
+  await expect(page.getByTestId('current-user')).toHaveText('Signed in as knuth');
+  await page.getByRole('link', { name: 'Account' }).click();
+  const form = page.getByTestId('delete-account');
+  // Offered once the person has ticked that they understand.
+  await expect(form.getByRole('link', { name: 'Delete my account with Test SSO' })).toHaveCount(0);
+  await form.getByLabel('I understand that my notes will be deleted for good').check();
+  await form.getByRole('link', { name: 'Delete my account with Test SSO' }).click();
+  // The provider asks again, though its own session lives.
+  await atProvider(page, 'knuth');
+  await expect(page).toHaveURL(/\/login\?sso=deleted/);
+  await expect(page.getByTestId('login-notice')).toHaveText('Your account and its notes have been deleted.');
+  expect(await page.context().cookies(base)).toEqual([]);
 });
 
 test('after logging out here, “Also sign out of” the provider ends the provider’s session too', async ({ page }) => {

@@ -63,6 +63,23 @@ pub fn AccountPage() -> impl IntoView {
 
     let password = RwSignal::new(String::new());
     let confirm = RwSignal::new(false);
+    // An account of the team's OpenID provider has no password here: it confirms by signing in
+    // there again (the server asks the provider to make sure it does), and the server deletes
+    // the account on the way back, if it is this one.
+    let sso = RwSignal::new(None::<String>);
+    leptos::task::spawn_local(async move {
+        sso.set(crate::pages::login::provider("").await.map(|p| p.name));
+    });
+    let me = auth.status.with_untracked(|s| match s {
+        crate::auth::Status::LoggedIn(sess) => {
+            sess.decoded.as_ref().and_then(|d| d.claims.sub.clone())
+        }
+        _ => None,
+    });
+    let with_provider = format!(
+        "/api/auth/oidc/start?next=%2Fnotes&delete={}",
+        js_sys::encode_uri_component(&me.unwrap_or_default())
+    );
     let delete_error = RwSignal::new(None::<String>);
     let delete = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -112,6 +129,9 @@ pub fn AccountPage() -> impl IntoView {
                 <label for="account-delete-password">"Password"</label>
                 <input id="account-delete-password" type="password" autocomplete="current-password" bind:value=password/>
                 <label class="check"><input type="checkbox" bind:checked=confirm/>" I understand that my notes will be deleted for good"</label>
+                {move || confirm.get().then(|| sso.get()).flatten().map(|name| view! {
+                    <p>"Signed in through " {name.clone()} "? " <a rel="external" href=with_provider.clone()>"Delete my account with " {name}</a></p>
+                })}
                 <div class="error" role="alert" aria-live="assertive" data-testid="delete-error">{move || delete_error.get()}</div>
                 <button type="submit" class="danger" disabled=move || busy.get()>"Delete my account"</button>
             </form>

@@ -170,16 +170,23 @@ pub enum Refusal {
     Unavailable,
     /// Too many sign-ins are under way, or this address began too many.
     Busy,
+    /// A sign-in to confirm deleting the account came back without a fresh authentication at
+    /// the provider (no `auth_time`, or one from before it began): nothing was deleted.
+    NotFresh,
+    /// Not a refusal: the sign-in confirmed deleting the account, and it is deleted.
+    Deleted,
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 6] = [
+    pub const ALL: [Refusal; 8] = [
         Refusal::Expired,
         Refusal::Denied,
         Refusal::Provider,
         Refusal::Refused,
         Refusal::Unavailable,
         Refusal::Busy,
+        Refusal::NotFresh,
+        Refusal::Deleted,
     ];
 
     /// The refusal a `/login?sso=` code names; `None` for any other text.
@@ -199,6 +206,8 @@ impl Refusal {
             Refusal::Refused => format!("That answer from {provider} did not check out, so it signed nobody in. Start again from this page."),
             Refusal::Unavailable => format!("{provider} could not be reached. Nothing changed: try again in a moment."),
             Refusal::Busy => "Too many sign-ins are under way. Try again in a minute.".into(),
+            Refusal::NotFresh => format!("{provider} did not ask you to sign in again, so your account was not deleted. Nothing changed: try again."),
+            Refusal::Deleted => "Your account and its notes have been deleted.".into(),
         }
     }
 
@@ -211,6 +220,8 @@ impl Refusal {
             Refusal::Refused => "refused",
             Refusal::Unavailable => "unavailable",
             Refusal::Busy => "busy",
+            Refusal::NotFresh => "not-fresh",
+            Refusal::Deleted => "deleted",
         }
     }
 }
@@ -223,6 +234,12 @@ struct Pending {
     nonce: String,
     next: String,
     remember: bool,
+    /// The account this sign-in is to delete, not sign in to (`begin`'s `delete`).
+    #[serde(default)]
+    delete: Option<String>,
+    /// When it began (for `auth_time`, with `delete`).
+    #[serde(default)]
+    began_at: i64,
 }
 
 /// Who signed in: the provider's user, and its session there.
@@ -234,6 +251,9 @@ pub struct Identity {
     /// Where the sign-in was going, and whether to keep the session when the browser closes.
     pub next: String,
     pub remember: bool,
+    /// The account to delete instead of signing in, the person having just signed in again at
+    /// the provider (checked: `auth_time` after the sign-in began).
+    pub delete: Option<String>,
 }
 
 /// The callback's query, as the provider sends it.
@@ -381,17 +401,25 @@ fn unavailable(what: &str, e: &dyn std::error::Error) -> Refusal {
 /// Begins a sign-in for this browser: the provider's authorization URL to send it to, and the
 /// id of the sign-in under way for its cookie. `next` is where to go afterwards (already a
 /// same-origin path); `remember`, whether the session outlives the browser.
+///
+/// With `delete` (an account id), the sign-in confirms deleting that account instead: the
+/// provider is asked to authenticate the person again, whatever session it has
+/// (`max_age=0`, `prompt=login`: OpenID Connect Core §3.1.2.1), and the answer must show it
+/// did (`auth_time` after now). A provider account has no password here to confirm with, and a
+/// session of ours, or a silent sign-in at a provider whose own session lives, proves only that
+/// someone has the unlocked browser.
 pub async fn begin(
     state: &AppState,
     next: &str,
     remember: bool,
+    delete: Option<&str>,
 ) -> Result<(String, String), Refusal> {
     let provider = state.oidc.as_ref().ok_or(Refusal::Unavailable)?;
     let now = state.clock.now();
     let d = provider.discovered(false).await?;
     let client = provider.client(&d);
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (url, csrf, nonce) = client
+    let request = client
         .authorize_url(
             AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
             CsrfToken::new_random,
@@ -399,14 +427,22 @@ pub async fn begin(
         )
         // `openid` is added by the library; `profile` brings `preferred_username`.
         .add_scope(Scope::new("profile".into()))
-        .set_pkce_challenge(challenge)
-        .url();
+        .set_pkce_challenge(challenge);
+    let request = match delete {
+        Some(_) => request
+            .set_max_age(std::time::Duration::ZERO)
+            .add_prompt(CoreAuthPrompt::Login),
+        None => request,
+    };
+    let (url, csrf, nonce) = request.url();
     let pending = Pending {
         state: csrf.secret().clone(),
         verifier: verifier.secret().clone(),
         nonce: nonce.secret().clone(),
         next: next.to_owned(),
         remember,
+        delete: delete.map(str::to_owned),
+        began_at: now,
     };
     let json = serde_json::to_string(&pending).map_err(|_| Refusal::Unavailable)?;
     let id = store::oidc::begin_login(&state.db, &json, now + LOGIN_SECS)
@@ -580,6 +616,19 @@ async fn check(
         tracing::warn!(error = %e, "the provider's ID token was refused");
         Refusal::Refused
     })?;
+    // Deleting the account needs the person to have signed in at the provider just now: its
+    // `auth_time` (which `max_age` makes it send) after this sign-in began, give or take the
+    // clocks' skew. A provider that ignored `max_age`, or answered from an older session,
+    // deletes nothing.
+    if pending.delete.is_some() {
+        let auth_time = claims.auth_time().map(|t| t.timestamp());
+        if !authenticated_since(auth_time, pending.began_at) {
+            tracing::warn!(
+                "a sign-in to delete an account came back without a fresh authentication"
+            );
+            return Err(Refusal::NotFresh);
+        }
+    }
     // A provider that conforms strictly puts profile claims in its UserInfo answer, not in the
     // ID token: asked there (for the subject the ID token vouched for) when the token lacks one.
     // Only a name suggestion rides on it, so a failure here costs nothing but the name.
@@ -606,7 +655,14 @@ async fn check(
         sid: claims.additional_claims().sid.clone(),
         next: pending.next,
         remember: pending.remember,
+        delete: pending.delete,
     })
+}
+
+/// Whether an ID token's `auth_time` says the person authenticated at the provider after
+/// `began_at` (give or take the clocks' skew); a token without one says nothing of the kind.
+fn authenticated_since(auth_time: Option<i64>, began_at: i64) -> bool {
+    auth_time.is_some_and(|t| t >= began_at - IAT_SKEW_SECS)
 }
 
 /// The `events` member a logout token carries (Back-Channel Logout 1.0 §2.4).
@@ -904,6 +960,15 @@ mod tests {
             assert_eq!(Refusal::from_code(r.code()), Some(r));
         }
         assert_eq!(Refusal::from_code("Denied"), None);
+    }
+
+    #[test]
+    fn only_an_authentication_after_the_sign_in_began_confirms_a_deletion() {
+        let began = 1_000_000;
+        assert!(!authenticated_since(None, began), "no auth_time");
+        assert!(!authenticated_since(Some(began - IAT_SKEW_SECS - 1), began));
+        assert!(authenticated_since(Some(began - IAT_SKEW_SECS), began));
+        assert!(authenticated_since(Some(began + 5), began));
         assert_eq!(Refusal::from_code(""), None);
     }
 }

@@ -203,6 +203,38 @@ async fn delete_account(
     }
     let _permit = flows::credential_permit(&state)?;
     let account = confirm_password(&state, &meta, &headers, &user, &body.password).await?;
+    delete_now(
+        &state,
+        &account,
+        Some(&user.session_id),
+        &meta.ip.to_string(),
+    )
+    .await?;
+    tracing::info!("account deleted");
+    Ok(account_gone(&state, StatusCode::NO_CONTENT.into_response()))
+}
+
+/// `res` with this browser's cookies of the account cleared (refresh and device) and its
+/// storage too (`Clear-Site-Data`).
+pub(crate) fn account_gone(state: &AppState, mut res: Response) -> Response {
+    let h = res.headers_mut();
+    h.append(header::SET_COOKIE, state.cookies.clear());
+    h.append(header::SET_COOKIE, state.cookies.set_device("", 0));
+    h.insert(
+        header::HeaderName::from_static("clear-site-data"),
+        HeaderValue::from_static("\"storage\""),
+    );
+    res
+}
+
+/// Deletes `account` (its owner confirmed it), `session_id` being the session that asked if
+/// any: every session ends on every instance, then the account goes with everything it holds.
+pub(crate) async fn delete_now(
+    state: &AppState,
+    account: &UserRow,
+    session_id: Option<&str>,
+    ip: &str,
+) -> ApiResult<()> {
     // Sessions end first, through the revocation log, so every instance refuses their access
     // tokens at once; then the account goes, with its notes, sessions and refresh-token hashes
     // (cascades). If the delete is refused (last admin), the sessions are not ended.
@@ -233,19 +265,10 @@ async fn delete_account(
         now,
         EVENT_ACCOUNT_DELETED,
         Some(&account.id),
-        Some(&user.session_id),
-        Some(&meta.ip.to_string()),
+        session_id,
+        Some(ip),
         "account_deleted: the account, its notes and its sessions were deleted by its owner",
     )
     .await?;
-    tracing::info!("account deleted");
-    let mut res = StatusCode::NO_CONTENT.into_response();
-    let h = res.headers_mut();
-    h.append(header::SET_COOKIE, state.cookies.clear());
-    h.append(header::SET_COOKIE, state.cookies.set_device("", 0));
-    h.insert(
-        header::HeaderName::from_static("clear-site-data"),
-        HeaderValue::from_static("\"storage\""),
-    );
-    Ok(res)
+    Ok(())
 }

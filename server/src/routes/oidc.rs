@@ -87,6 +87,12 @@ pub struct Start {
     pub next: Option<String>,
     /// `1`: keep the session when the browser closes ("remember me").
     pub remember: Option<String>,
+    /// The id of the signed-in account to delete (the account page's "Delete my account with
+    /// {name}"): the provider is asked to authenticate the person again, and its answer deletes
+    /// that account, if it is the provider user's, instead of starting a session. Only this
+    /// site's own pages can begin it (a link from elsewhere gets the confirm page, which drops
+    /// it).
+    pub delete: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/auth/oidc/start", tag = "auth", params(Start),
@@ -122,7 +128,7 @@ async fn start(
     if state.auth_ip_limiter.check(meta.ip).is_err() {
         return to_login(Some(Refusal::Busy), &next);
     }
-    match oidc::begin(&state, &next, remember).await {
+    match oidc::begin(&state, &next, remember, q.delete.as_deref()).await {
         Ok((url, id)) => {
             let mut res = redirect(&url);
             res.headers_mut().append(
@@ -184,6 +190,46 @@ async fn callback(
     res
 }
 
+/// The provider confirmed deleting account `id` (the person signed in there again just now):
+/// deleted if it is the account of the provider's user who did, never created; then the login
+/// page says so, and this browser's cookies of it are gone.
+async fn delete_confirmed(
+    state: &AppState,
+    meta: &ClientMeta,
+    who: &oidc::Identity,
+    id: &str,
+) -> Result<Response, oidc::Refused> {
+    let refused = |why| oidc::Refused {
+        why,
+        next: Some(who.next.clone()),
+        checked: true,
+    };
+    let issuer = state.oidc.as_ref().map(|p| p.issuer()).unwrap_or_default();
+    let account = match store::oidc::find_user(&state.db, issuer, &who.subject).await {
+        Ok(Some(account)) if account.id == id => account,
+        Ok(_) => {
+            // Another account than the one signed in on the page (or none): the person at the
+            // provider is not the account's owner, or signed in there as someone else.
+            tracing::warn!("a deletion confirmed by the provider's user of another account");
+            return Err(refused(Refusal::Refused));
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "looking the provider's user up failed");
+            return Err(refused(Refusal::Unavailable));
+        }
+    };
+    if let Err(e) = super::account::delete_now(state, &account, None, &meta.ip.to_string()).await {
+        // The last admin, or the database failing: nothing was deleted.
+        tracing::warn!(error = ?e, "deleting an account the provider confirmed failed");
+        return Err(refused(Refusal::Refused));
+    }
+    tracing::info!("account deleted (confirmed at the OpenID provider)");
+    Ok(super::account::account_gone(
+        state,
+        to_login(Some(Refusal::Deleted), "/notes"),
+    ))
+}
+
 /// The form the provider posts (OpenID Connect Back-Channel Logout 1.0 §2.5).
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)] // the schema only: the handler reads the form itself, to answer 400 its way
@@ -243,6 +289,9 @@ async fn signed_in(
             checked: true,
         }
     };
+    if let Some(id) = &who.delete {
+        return delete_confirmed(state, meta, &who, id).await;
+    }
     let (user, created) = oidc::account_for(state, &who).await.map_err(failed)?;
     let issuer = state.oidc.as_ref().map(|p| p.issuer()).unwrap_or_default();
     let now = state.clock.now();

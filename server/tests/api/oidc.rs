@@ -1310,6 +1310,139 @@ async fn a_provider_account_cannot_add_a_passkey() {
     assert!(p["detail"].as_str().unwrap().contains("provider"), "{p}");
 }
 
+/// The account id in an access token (`sub`).
+fn account_of(access: &str) -> String {
+    crate::auth_flow::decode_claims(access)["sub"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Where a walk through the provider ended: the redirect's target.
+fn landed(walk: Walk) -> String {
+    match walk {
+        Walk::Landed { status, location } => {
+            assert_eq!(status, StatusCode::SEE_OTHER);
+            location.unwrap()
+        }
+        Walk::Callback(_) => unreachable!(),
+    }
+}
+
+/// A provider account has no password here. Deleting it is confirmed at the provider: the
+/// person signs in there again (asked with `max_age=0` and `prompt=login`, whatever session
+/// the provider has), and the answer deletes the account only if it is that person's own. A
+/// link from another site cannot start it, and another provider user cannot confirm it.
+#[tokio::test]
+async fn a_provider_account_is_deleted_only_by_signing_in_again_at_the_provider_as_itself() {
+    let (app, mut idp, _) = sso_app_with(&[], None, &["--log-requests".to_string()]).await;
+    let origin = app.state.settings.public_origin.clone();
+    let key = crate::dpop::Key::ed();
+    let mut grace = Browser::new(&app);
+    grace.sign_in("grace", "/notes").await;
+    let access = access_with(&app, grace.refresh_cookie().unwrap(), &key).await;
+    let id = account_of(&access);
+    let delete = format!("{origin}/api/auth/oidc/start?next=%2Fnotes&delete={id}");
+
+    // A link from another site gets the confirm page, whose button does not carry it on.
+    let res = app
+        .client
+        .get(app.url(&format!("/api/auth/oidc/start?delete={id}")))
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains("/api/auth/oidc/start?next=") && !html.contains("delete"),
+        "{html}"
+    );
+
+    // Another provider user, signing in at the provider, cannot confirm it.
+    let mut hopper = Browser::new(&app);
+    let to = landed(hopper.walk(&delete, "hopper", false).await);
+    assert!(
+        to.starts_with(&format!("{origin}/login?sso=refused&")),
+        "{to}"
+    );
+    me(&app, &access, &key).await;
+
+    // Grace herself, though her provider session lives, is asked to sign in there again.
+    idp.requests().await;
+    let to = landed(grace.walk(&delete, "grace", false).await);
+    assert!(
+        to.starts_with(&format!("{origin}/login?sso=deleted&")),
+        "{to}"
+    );
+    let seen = idp.requests().await;
+    // Its login page, shown and then posted (a sign-in its live session answered silently
+    // would show none).
+    assert!(
+        seen.iter()
+            .filter(|p| p.starts_with("/interaction/"))
+            .count()
+            >= 2,
+        "she signed in at the provider again: {seen:?}"
+    );
+    assert!(
+        grace.refresh_cookie().is_none(),
+        "the refresh cookie is cleared"
+    );
+    assert_eq!(
+        me_res(&app, &access, &key).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let issuer = app.state.oidc.as_ref().unwrap().issuer().to_owned();
+    assert!(cloakroom::store::users::find_by_id(&app.state.db, &id)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(
+        cloakroom::store::oidc::find_user(&app.state.db, &issuer, "grace")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // The login page says so, in the server's words.
+    let p: Value = app
+        .get("/api/auth/oidc?sso=deleted")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        p["refusal"],
+        "Your account and its notes have been deleted."
+    );
+}
+
+/// A provider that answers a deletion's sign-in without authenticating the person again (it
+/// ignored `max_age`, or its `auth_time` is from before the sign-in began; here its clock is
+/// two minutes behind, so every `auth_time` is) deletes nothing.
+#[tokio::test]
+async fn a_deletion_the_provider_did_not_authenticate_again_deletes_nothing() {
+    let args = ["--clock-offset-secs=-120".to_string()];
+    let (app, _idp, _) = sso_app_with(&[], None, &args).await;
+    let origin = app.state.settings.public_origin.clone();
+    let key = crate::dpop::Key::ed();
+    let mut grace = Browser::new(&app);
+    grace.sign_in("grace", "/notes").await;
+    let access = access_with(&app, grace.refresh_cookie().unwrap(), &key).await;
+    let id = account_of(&access);
+    let delete = format!("{origin}/api/auth/oidc/start?next=%2Fnotes&delete={id}");
+    let to = landed(grace.walk(&delete, "grace", false).await);
+    assert!(
+        to.starts_with(&format!("{origin}/login?sso=not-fresh&")),
+        "{to}"
+    );
+    me(&app, &access, &key).await;
+    assert!(cloakroom::store::users::find_by_id(&app.state.db, &id)
+        .await
+        .unwrap()
+        .is_some());
+}
+
 /// Two instances behind one public origin, on one PostgreSQL database: a sign-in begun on one
 /// finishes on the other (the sign-in under way is a database row, not an instance's memory),
 /// and the provider's back-channel logout, which reaches one instance, ends the session on
