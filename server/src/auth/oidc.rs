@@ -292,8 +292,10 @@ impl Provider {
     /// Discovery, cached. `refetch_jwks`: the caller met a key id the cached JWKS lacks; the
     /// JWKS is fetched again unless that was done less than a minute ago.
     async fn discovered(&self, refetch_jwks: bool) -> Result<Arc<Discovered>, Refusal> {
-        let now = self.clock.now();
         let mut cached = self.discovered.lock().await;
+        // Read once the lock is held: a caller that waited behind a failed attempt sees that
+        // failure as fresh.
+        let now = self.clock.now();
         match cached.as_ref() {
             Some(d) if now - d.read_at < DISCOVERY_TTL_SECS && !refetch_jwks => {
                 return Ok(d.clone())
@@ -322,15 +324,32 @@ impl Provider {
             _ => {}
         }
         use std::sync::atomic::Ordering::Relaxed;
-        if now.saturating_sub(self.failed_at.load(Relaxed)) < DISCOVERY_RETRY_SECS {
-            return Err(Refusal::Unavailable);
-        }
-        let metadata = Metadata::discover_async(self.settings.issuer.clone(), &self.http)
-            .await
-            .map_err(|e| {
-                self.failed_at.store(now, Relaxed);
-                unavailable("reading the provider's discovery document", &e)
-            })?;
+        // (A clock that stepped back since the failure ends the pause.)
+        let paused =
+            (0..DISCOVERY_RETRY_SECS).contains(&now.saturating_sub(self.failed_at.load(Relaxed)));
+        let fetched = if paused {
+            None
+        } else {
+            Some(Metadata::discover_async(self.settings.issuer.clone(), &self.http).await)
+        };
+        let metadata = match fetched {
+            Some(Ok(metadata)) => metadata,
+            failed => {
+                if let Some(Err(e)) = failed {
+                    // Counted from when the attempt gave up (a provider that hangs takes the
+                    // whole timeout), not from when it began.
+                    self.failed_at.store(self.clock.now(), Relaxed);
+                    let _ = unavailable("reading the provider's discovery document", &e);
+                }
+                // What discovery said last, past its hour, rather than nothing: the provider's
+                // back-channel logouts, which it does not send twice, are still verified with
+                // the keys it had, and sign-ins go on against the endpoints it had.
+                return match cached.as_ref() {
+                    Some(d) => Ok(d.clone()),
+                    None => Err(Refusal::Unavailable),
+                };
+            }
+        };
         let fresh = Arc::new(Discovered {
             metadata,
             read_at: now,
@@ -777,11 +796,16 @@ pub async fn backchannel_logout(state: &AppState, token: &str) -> Result<usize, 
         return Err("names neither sub nor sid".into());
     }
     let jti = claims.jti.ok_or("no jti")?;
-    // Kept while the checks above could still pass: at a time `t` they need
-    // `iat >= t - LOGOUT_TOKEN_MAX_AGE_SECS` and `exp >= t - IAT_SKEW_SECS`, so from the first
-    // second past the earlier of those two bounds the token is refused as too old or expired,
-    // and its `jti` may go (`store::oidc::purge` deletes rows whose time is past).
-    let keep_until = (iat + LOGOUT_TOKEN_MAX_AGE_SECS).min(exp + IAT_SKEW_SECS);
+    // Kept while the checks above could still pass, and a minute more: at a time `t` they need
+    // `iat >= t - LOGOUT_TOKEN_MAX_AGE_SECS` and `exp >= t - IAT_SKEW_SECS`, so past the earlier
+    // of those two bounds the token is refused as too old or expired. The minute covers an
+    // instance whose clock runs ahead (each purges with its own, `store::oidc::purge`) and a
+    // purge that lands between a replay's checks and its insert below. Saturating: a token's
+    // `exp` may be anything up to `i64::MAX`.
+    let last_accepted = iat
+        .saturating_add(LOGOUT_TOKEN_MAX_AGE_SECS)
+        .min(exp.saturating_add(IAT_SKEW_SECS));
+    let keep_until = last_accepted.saturating_add(IAT_SKEW_SECS);
     let fresh = store::oidc::spend_logout_token(&state.db, provider.issuer(), &jti, keep_until)
         .await
         .map_err(|e| format!("recording its jti failed: {e}"))?;

@@ -2,6 +2,7 @@
 
 use crate::helpers::*;
 use reqwest::StatusCode;
+use sqlx::Connection;
 
 #[tokio::test]
 async fn signup_rules() {
@@ -522,13 +523,28 @@ async fn a_revocation_outlives_its_purged_log_across_a_restart_while_its_tokens_
     let (name, login) = app.new_user().await;
     let revoked = app.login(&name).await;
     end_session_of(&app, &revoked.access, &login.access).await;
-    // The log's day is over (the sync task's purge, run as if a day later); the tokens' two
-    // days are not.
+    // A day and a half on: the log's day is over (the sync task's purge, run then), the
+    // tokens' two days are not. The revocation is dated back by hand, the server being stopped.
     let purged = cloakroom::store::sessions::purge_revocation_log(&app.state.db, i64::MAX)
         .await
         .unwrap();
     assert!(purged >= 1, "the revocation was in the log");
     let dir = app.stop().await;
+    let backdate =
+        "UPDATE sessions SET revoked_at = revoked_at - 129600 WHERE revoked_at IS NOT NULL";
+    match postgres_for(&dir).await {
+        None => {
+            let path = dir.path().join("cloakroom.db");
+            let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+                .await
+                .unwrap();
+            sqlx::query(backdate).execute(&mut c).await.unwrap();
+        }
+        Some(url) => {
+            let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+            sqlx::query(backdate).execute(&mut c).await.unwrap();
+        }
+    }
 
     let app = spawn_in(dir, &env).await;
     assert_eq!(

@@ -788,14 +788,17 @@ async fn begin_sign_in(app: &TestApp) -> String {
     res.headers()["location"].to_str().unwrap().to_owned()
 }
 
-/// A spent logout token's `jti` is remembered exactly as long as the token could still be
-/// accepted (until its `exp` plus the skew, or ten minutes after its `iat`, whichever comes
-/// first): a replay in its last acceptable second is refused even after the purge has run, and
-/// the purge one second later forgets it, so the table does not grow with every logout.
+/// A spent logout token's `jti` is remembered as long as the token could still be accepted
+/// (until its `exp` plus the skew, or ten minutes after its `iat`, whichever comes first), and a
+/// minute more: a replay in its last acceptable second is refused even after the purge has run,
+/// and the purge a minute and a second later forgets it, so the table does not grow with every
+/// logout.
 #[tokio::test]
-async fn a_spent_logout_token_is_remembered_while_it_could_be_accepted_and_no_longer() {
+async fn a_spent_logout_token_is_remembered_while_it_could_be_accepted_then_forgotten() {
     let signer = crate::dpop::Key::ed();
     let (app, idp, _) = sso_app_with(&[], None, &signing_with(&signer, &[])).await;
+    // Exact seconds matter here: the clock moves only when the test moves it.
+    app.state.clock.freeze();
     let header = serde_json::json!({"alg": "EdDSA", "typ": "logout+jwt", "kid": "test-key-1"});
     let purge = || async {
         cloakroom::store::oidc::purge(&app.state.db, app.state.clock.now())
@@ -820,8 +823,14 @@ async fn a_spent_logout_token_is_remembered_while_it_could_be_accepted_and_no_lo
             StatusCode::BAD_REQUEST,
             "{jti}: replayed in its last acceptable second, after a purge"
         );
+        app.state.clock.advance(60);
+        assert_eq!(
+            purge().await,
+            0,
+            "{jti}: kept a minute more (clocks of other instances)"
+        );
         app.state.clock.advance(1);
-        assert_eq!(purge().await, 1, "{jti}: forgotten one second later");
+        assert_eq!(purge().await, 1, "{jti}: forgotten then");
         assert_eq!(
             post_logout(&app, token).await,
             StatusCode::BAD_REQUEST,
@@ -838,7 +847,14 @@ async fn the_provider_is_asked_for_discovery_hourly_and_for_keys_only_when_one_i
     let signer = crate::dpop::Key::ed();
     let args = signing_with(&signer, &["--log-requests"]);
     let (app, mut idp, _) = sso_app_with(&[], None, &args).await;
-    let start = || async { begin_sign_in(&app).await };
+    // Exact seconds matter here: the clock moves only when the test moves it.
+    app.state.clock.freeze();
+    // Each begun sign-in goes on to the provider (a refusal would also be a redirect).
+    let authorize = format!("{}/auth?", idp.issuer);
+    let start = || async {
+        let to = begin_sign_in(&app).await;
+        assert!(to.starts_with(&authorize), "{to}");
+    };
     const DISCOVERY: &str = "/.well-known/openid-configuration";
     let count = |seen: &[String], path: &str| seen.iter().filter(|p| *p == path).count();
     // A logout token naming a key the cache lacks (then refused: the provider has no such key
@@ -899,6 +915,33 @@ async fn the_provider_is_asked_for_discovery_hourly_and_for_keys_only_when_one_i
     );
 }
 
+/// Past the hour, a discovery that cannot be read again leaves the last one in use: the
+/// provider's back-channel logout (which it does not send twice) is still verified with the keys
+/// it had, and still ends the session. Here the provider is gone when the hour has passed.
+#[tokio::test]
+async fn a_logout_still_counts_when_discovery_cannot_be_read_again() {
+    let signer = crate::dpop::Key::ed();
+    let (app, idp, _) = sso_app_with(&[], None, &signing_with(&signer, &[])).await;
+    app.state.clock.freeze();
+    let mut browser = Browser::new(&app);
+    browser.sign_in("grace", "/notes").await;
+    let refresh = browser.refresh_cookie().unwrap().clone();
+    let issuer = idp.issuer.clone();
+    idp.stop().await;
+    app.state.clock.advance(3600);
+    let header = serde_json::json!({"alg": "EdDSA", "typ": "logout+jwt", "kid": "test-key-1"});
+    let token = signer.raw(
+        &header,
+        &logout_claims(&issuer, app.state.clock.now(), 120, "late"),
+    );
+    assert_eq!(post_logout(&app, token).await, StatusCode::OK);
+    assert_eq!(
+        refresh_with(&app, &refresh, None).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "the session is over"
+    );
+}
+
 /// A provider that is down is asked once, not once per click: after a failed discovery, sign-ins
 /// are refused at once (`?sso=unavailable`) for `DISCOVERY_RETRY_SECS`, then tried again. Here
 /// the "provider" is a socket that hangs up on every connection, and counts them.
@@ -922,6 +965,8 @@ async fn a_provider_that_is_down_is_asked_again_only_after_a_pause() {
         ("CLOAKROOM_OIDC_NAME", "Test SSO"),
     ])
     .await;
+    // Exact seconds matter here: the clock moves only when the test moves it.
+    app.state.clock.freeze();
     let start = || async {
         let to = begin_sign_in(&app).await;
         assert!(to.starts_with("/login?sso=unavailable"), "{to}");
