@@ -8,12 +8,13 @@
 // Measured 2026-12-05 on the same build: the glue 7,904 -> 6,121 bytes brotli; the wasm is
 // wasm-opt's already.
 //
-// The file keeps its name: Trunk's content hash names the unminified glue, which is as unique.
+// The file is renamed for its new bytes (`app-<16 hex of their SHA-256>.js`): it is served as
+// immutable for a year, so a new terser (same glue, other bytes) must not reuse a cached name.
 // Export names are not mangled (`module: true` mangles top-level locals only), so the loader's
 // `import init, * as bindings` and the wasm's imports are unchanged.
 //   node .ci/minify-js.mjs [dist]
 import { createHash } from 'node:crypto';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
@@ -39,9 +40,14 @@ const after = Buffer.from(out.code, 'utf8');
 const html = join(dist, 'index.html');
 const page = readFileSync(html, 'utf8');
 const [from, to] = [sri(before), sri(after)];
-// Exactly one integrity attribute names the glue; anything else means Trunk's output changed
-// shape, and a page whose integrity does not match would not start: stop the build instead.
-if (page.split(from).length !== 2) throw new Error(`index.html names ${from} ${page.split(from).length - 1} times, not once`);
-writeFileSync(file, after);
-writeFileSync(html, page.replace(from, to));
-console.log(`minify-js: ${glue[0]} ${before.length} -> ${after.length} bytes`);
+const name = `app-${createHash('sha256').update(after).digest('hex').slice(0, 16)}.js`;
+// Exactly one integrity attribute names the glue, and the page names the file twice (the
+// loader's import and the preload); anything else means Trunk's output changed shape: stop the
+// build rather than ship a page that names what is not there.
+const count = (text, what) => text.split(what).length - 1;
+if (count(page, from) !== 1) throw new Error(`index.html names ${from} ${count(page, from)} times, not once`);
+if (count(page, `/${glue[0]}`) !== 2) throw new Error(`index.html names /${glue[0]} ${count(page, `/${glue[0]}`)} times, not twice`);
+writeFileSync(join(dist, name), after);
+if (name !== glue[0]) rmSync(file);
+writeFileSync(html, page.replace(from, to).replaceAll(`/${glue[0]}`, `/${name}`));
+console.log(`minify-js: ${glue[0]} ${before.length} -> ${name} ${after.length} bytes`);

@@ -254,11 +254,10 @@ test('an injected inline script does not run, the CSP violation is reported, not
   expect(sent.postData()).toContain('script-src');
 });
 
-// Subresource Integrity: a glue script, wasm or stylesheet changed between the build and the
-// browser (a proxy, a tampered cache) is refused by the browser only if every hash in the page is
-// the hash of what the server really sends. The build rewrites the glue after Trunk hashed it
-// (.ci/minify-js.mjs), so this is where a stale hash would show: the page would still start (an
-// import does not re-check a failed preload's integrity) but unprotected.
+// Subresource Integrity: no hash in the page may be stale. The build rewrites the glue after
+// Trunk hashed it (.ci/minify-js.mjs), so this is where a stale one would show; the page would
+// still start (the loader's import and fetch do not check the preloads' hashes: security.md,
+// "Other headers"), so nothing else would notice.
 test('every integrity hash in the page is the hash of the file the server sends', async ({ request }) => {
   const html = await (await request.get('/')).text();
   const linked = [...html.matchAll(/<link\b[^>]*>/g)]
