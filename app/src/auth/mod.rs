@@ -388,4 +388,61 @@ mod tests {
         };
         assert!(!undecodable.is_admin(), "an unreadable token shows nothing");
     }
+
+    /// What the pages read from the session (the token to send, the name and role to show, the
+    /// reason a logout gives) follows the status and nothing else. Signals run on the host;
+    /// the rest of `Auth` is the browser's (fetch, timers, BroadcastChannel): Playwright's.
+    #[test]
+    fn the_session_read_back_follows_the_status() {
+        let a = Auth {
+            status: RwSignal::new(Status::Checking),
+            events: RwSignal::new(Vec::new()),
+        };
+        assert_eq!(
+            (a.token(), a.logged_out_message(), a.is_admin()),
+            (None, None, false)
+        );
+        a.status.set(Status::LoggedIn(session(&[ADMIN_ROLE])));
+        assert_eq!(a.token().as_deref(), Some("t"));
+        assert_eq!((a.logged_out_message(), a.is_admin()), (None, true));
+        a.status.set(Status::LoggedIn(session(&["user"])));
+        assert!(!a.is_admin());
+        assert_eq!(session(&[]).username(), "alice");
+        let nameless = Session {
+            decoded: None,
+            ..session(&[])
+        };
+        assert_eq!(nameless.username(), "");
+        a.status.set(Status::LoggedOut {
+            message: Some("Your session has ended.".into()),
+            relogin: true,
+        });
+        assert_eq!(a.token(), None);
+        assert_eq!(
+            a.logged_out_message().as_deref(),
+            Some("Your session has ended.")
+        );
+        assert!(!a.is_admin());
+    }
+
+    /// The timeline's words for each reason: distinct, and each says why in words.
+    #[test]
+    fn each_refresh_reason_has_its_own_words() {
+        use RefreshReason as R;
+        let all = [
+            R::OnLoad,
+            R::Proactive,
+            R::After401,
+            R::NoToken,
+            R::TabVisible,
+            R::OtherTabLogin,
+        ];
+        let labels: std::collections::HashSet<_> = all.iter().map(|r| r.label()).collect();
+        assert_eq!(labels.len(), all.len());
+        assert_eq!(R::After401.label(), "after a 401");
+        assert!(
+            labels.iter().all(|l| l.len() > 8 && l.contains(' ')),
+            "{labels:?}"
+        );
+    }
 }
