@@ -15,7 +15,10 @@
 # (.ci/minify-js.mjs; Trunk's own minifier fails on it), 7,904 -> 6,119 bytes brotli: 149,263 ->
 # 147,478; then the registry's sources remapped to `/c` (Makefile `client`): 147,374. Then +899
 # for the re-login dialog's "Sign in with {name}" in a new tab (a provider account has no
-# password to type; its page carries on): 148,273. Ratchet 148,673. The cut before (2026-12-05, with #23's provider button, +1.5 KB, in
+# password to type; its page carries on): 148,273. Ratchet 148,673. Then the account page's
+# "Delete my account with {name}" (+348) and "Link this account to {name}" (+1.1 KB) for
+# provider accounts (#23): 149,644. Ratchet 150,000, the product target itself (a 356-byte
+# margin): nothing more fits without a cut. The cut before (2026-12-05, with #23's provider button, +1.5 KB, in
 # the same change): wasm-opt `--low-memory-unused` and `--flatten --rereloop -Oz` (the Makefile's
 # `client` says why they are safe; -765 and -958 bytes), fetch and serializer errors no longer
 # formatted through gloo_net's and serde_json's `Display` (-400), `Protected` taking a fn
@@ -41,7 +44,7 @@
 # GET through the non-generic get_text). The product target is 150 KB brotli (150,000 bytes):
 # 213 bytes of room are left under it.
 set -euo pipefail
-budget=148673
+budget=150000
 cd "$(dirname "$0")/.."
 printf '%-40s %10s %10s %10s\n' file raw gzip brotli
 total_raw=0; total_gz=0; total_br=0

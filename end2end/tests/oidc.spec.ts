@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
-import { freePort, ownServer, scriptReadableStorage } from './helpers';
+import { PASSWORD, freePort, ownServer, scriptReadableStorage, uniqueName } from './helpers';
 
 const root = resolve(__dirname, '../..');
 let idp: ChildProcess;
@@ -250,6 +250,26 @@ test('a provider account deletes itself by signing in at the provider again', as
   await expect(page).toHaveURL(/\/login\?sso=deleted/);
   await expect(page.getByTestId('login-notice')).toHaveText('Your account and its notes have been deleted.');
   expect(await page.context().cookies(base)).toEqual([]);
+});
+
+test('a local account links itself to the provider from the account page, then signs in through it', async ({ page }) => {
+  const username = uniqueName('linked');
+  expect((await page.request.post(`${base}/api/auth/signup`, { data: { username, password: PASSWORD } })).status()).toBe(201);
+  await page.goto(`${base}/login`);
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await expect(page.getByTestId('current-user')).toContainText(username);
+  await page.getByRole('link', { name: 'Account' }).click();
+  await page.getByRole('button', { name: 'Link this account to Test SSO' }).click();
+  await atProvider(page, 'lovelace');
+  await expect(page).toHaveURL(/\/account\?sso=linked$/);
+  await expect(page.getByTestId('account-notice')).toHaveText('Your account is linked to Test SSO: you can sign in with it too.');
+
+  // Logged out here, signed in there still: the provider's button signs in to this account.
+  await page.getByTestId('logout').click();
+  await page.getByRole('link', { name: 'Sign in with Test SSO' }).click();
+  await expect(page.getByTestId('current-user')).toHaveText(`Signed in as ${username}`);
 });
 
 test('after logging out here, “Also sign out of” the provider ends the provider’s session too', async ({ page }) => {

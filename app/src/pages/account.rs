@@ -66,10 +66,39 @@ pub fn AccountPage() -> impl IntoView {
     // An account of the team's OpenID provider has no password here: it confirms by signing in
     // there again (the server asks the provider to make sure it does), and the server deletes
     // the account on the way back, if it is this one.
-    let sso = RwSignal::new(None::<String>);
+    // The same ask tells the page what the provider said when it sent the browser back here
+    // (`?sso=linked`, or why not): the server words it.
+    let (sso, said) = (RwSignal::new(None::<String>), RwSignal::new(None::<String>));
+    let here = router.address_untracked();
     leptos::task::spawn_local(async move {
-        sso.set(crate::pages::login::provider("").await.map(|p| p.name));
+        if let Some(p) =
+            crate::pages::login::provider(here.find('?').map_or("", |i| &here[i..])).await
+        {
+            sso.set(Some(p.name));
+            said.set(p.refusal);
+        }
     });
+    // Linking this account to the provider's user: the server begins a sign-in there (which
+    // asks the person to sign in again) and the browser goes to it; the provider sends it back
+    // here.
+    let link = move |_| {
+        leptos::task::spawn_local(async move {
+            match api::call_with::<String>(
+                &auth,
+                Method::Post,
+                "/api/auth/oidc/link",
+                &(),
+                api::CSRF,
+            )
+            .await
+            {
+                Ok(url) => {
+                    let _ = window().location().assign(&url);
+                }
+                Err(e) => said.set(Some(e.message)),
+            }
+        });
+    };
     let me = auth.status.with_untracked(|s| match s {
         crate::auth::Status::LoggedIn(sess) => {
             sess.decoded.as_ref().and_then(|d| d.claims.sub.clone())
@@ -110,6 +139,10 @@ pub fn AccountPage() -> impl IntoView {
     view! {
         <section class="card narrow">
             <h1>"Account"</h1>
+            {move || said.get().map(|m| view! { <p class="notice" role="status" data-testid="account-notice">{m}</p> })}
+            {move || sso.get().map(|name| view! {
+                <p><button class="ghost" on:click=link>"Link this account to " {name}</button></p>
+            })}
             <h2>"Change password"</h2>
             <p>"Every other session of your account ends."</p>
             <form on:submit=change novalidate data-testid="change-password">

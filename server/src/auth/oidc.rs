@@ -170,15 +170,21 @@ pub enum Refusal {
     Unavailable,
     /// Too many sign-ins are under way, or this address began too many.
     Busy,
-    /// A sign-in to confirm deleting the account came back without a fresh authentication at
-    /// the provider (no `auth_time`, or one from before it began): nothing was deleted.
+    /// A sign-in to confirm deleting or linking the account came back without a fresh
+    /// authentication at the provider (no `auth_time`, or one from before it began): nothing
+    /// was changed.
     NotFresh,
     /// Not a refusal: the sign-in confirmed deleting the account, and it is deleted.
     Deleted,
+    /// The provider's user is linked to an account here already (this one or another):
+    /// nothing was linked.
+    Taken,
+    /// Not a refusal: the account is linked to the provider's user, who can sign in with it.
+    Linked,
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 8] = [
+    pub const ALL: [Refusal; 10] = [
         Refusal::Expired,
         Refusal::Denied,
         Refusal::Provider,
@@ -187,6 +193,8 @@ impl Refusal {
         Refusal::Busy,
         Refusal::NotFresh,
         Refusal::Deleted,
+        Refusal::Taken,
+        Refusal::Linked,
     ];
 
     /// The refusal a `/login?sso=` code names; `None` for any other text.
@@ -206,8 +214,10 @@ impl Refusal {
             Refusal::Refused => format!("That answer from {provider} did not check out, so it signed nobody in. Start again from this page."),
             Refusal::Unavailable => format!("{provider} could not be reached. Nothing changed: try again in a moment."),
             Refusal::Busy => "Too many sign-ins are under way. Try again in a minute.".into(),
-            Refusal::NotFresh => format!("{provider} did not ask you to sign in again, so your account was not deleted. Nothing changed: try again."),
+            Refusal::NotFresh => format!("{provider} did not ask you to sign in again, so nothing was changed. Try again."),
             Refusal::Deleted => "Your account and its notes have been deleted.".into(),
+            Refusal::Taken => format!("That {provider} account is linked to an account here already, so nothing was linked. Sign in at {provider} as yourself and try again."),
+            Refusal::Linked => format!("Your account is linked to {provider}: you can sign in with it too."),
         }
     }
 
@@ -222,6 +232,8 @@ impl Refusal {
             Refusal::Busy => "busy",
             Refusal::NotFresh => "not-fresh",
             Refusal::Deleted => "deleted",
+            Refusal::Taken => "taken",
+            Refusal::Linked => "linked",
         }
     }
 }
@@ -234,10 +246,10 @@ struct Pending {
     nonce: String,
     next: String,
     remember: bool,
-    /// The account this sign-in is to delete, not sign in to (`begin`'s `delete`).
+    /// What the sign-in is for (`begin`'s `purpose`).
     #[serde(default)]
-    delete: Option<String>,
-    /// When it began (for `auth_time`, with `delete`).
+    purpose: Purpose,
+    /// When it began (for `auth_time`, with a purpose other than signing in).
     #[serde(default)]
     began_at: i64,
 }
@@ -251,9 +263,22 @@ pub struct Identity {
     /// Where the sign-in was going, and whether to keep the session when the browser closes.
     pub next: String,
     pub remember: bool,
-    /// The account to delete instead of signing in, the person having just signed in again at
-    /// the provider (checked: `auth_time` after the sign-in began).
-    pub delete: Option<String>,
+    /// What the sign-in was for; for anything but signing in, the person has just signed in
+    /// again at the provider (checked: `auth_time` after the sign-in began).
+    pub purpose: Purpose,
+}
+
+/// What a sign-in through the provider is for.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    /// A session here for the provider's user (its account, made on the first sign-in).
+    #[default]
+    SignIn,
+    /// Deleting this account (an id), which must be the provider's user's.
+    Delete(String),
+    /// Linking this account (an id) to the provider's user, who has none here yet.
+    Link(String),
 }
 
 /// The callback's query, as the provider sends it.
@@ -421,8 +446,8 @@ fn unavailable(what: &str, e: &dyn std::error::Error) -> Refusal {
 /// id of the sign-in under way for its cookie. `next` is where to go afterwards (already a
 /// same-origin path); `remember`, whether the session outlives the browser.
 ///
-/// With `delete` (an account id), the sign-in confirms deleting that account instead: the
-/// provider is asked to authenticate the person again, whatever session it has
+/// For another `purpose` than signing in (deleting an account, linking one), the provider is
+/// asked to authenticate the person again, whatever session it has
 /// (`max_age=0`, `prompt=login`: OpenID Connect Core §3.1.2.1), and the answer must show it
 /// did (`auth_time` after now). A provider account has no password here to confirm with, and a
 /// session of ours, or a silent sign-in at a provider whose own session lives, proves only that
@@ -431,7 +456,7 @@ pub async fn begin(
     state: &AppState,
     next: &str,
     remember: bool,
-    delete: Option<&str>,
+    purpose: Purpose,
 ) -> Result<(String, String), Refusal> {
     let provider = state.oidc.as_ref().ok_or(Refusal::Unavailable)?;
     let now = state.clock.now();
@@ -447,11 +472,11 @@ pub async fn begin(
         // `openid` is added by the library; `profile` brings `preferred_username`.
         .add_scope(Scope::new("profile".into()))
         .set_pkce_challenge(challenge);
-    let request = match delete {
-        Some(_) => request
+    let request = match purpose {
+        Purpose::SignIn => request,
+        _ => request
             .set_max_age(std::time::Duration::ZERO)
             .add_prompt(CoreAuthPrompt::Login),
-        None => request,
     };
     let (url, csrf, nonce) = request.url();
     let pending = Pending {
@@ -460,7 +485,7 @@ pub async fn begin(
         nonce: nonce.secret().clone(),
         next: next.to_owned(),
         remember,
-        delete: delete.map(str::to_owned),
+        purpose,
         began_at: now,
     };
     let json = serde_json::to_string(&pending).map_err(|_| Refusal::Unavailable)?;
@@ -503,12 +528,14 @@ pub async fn finish(
         .state
         .as_ref()
         .is_some_and(|s| CsrfToken::new(s.clone()) == CsrfToken::new(pending.state.clone()));
+    let linking = matches!(pending.purpose, Purpose::Link(_));
     if !state_ok {
         tracing::warn!("OpenID callback with a state that is not this browser's sign-in's");
         return Err(Refused {
             why: Refusal::Refused,
             next: Some(next),
             checked: false,
+            linking,
         });
     }
     check(state, provider, pending, answer)
@@ -517,6 +544,7 @@ pub async fn finish(
             why,
             next: Some(next),
             checked: true,
+            linking,
         })
 }
 
@@ -529,6 +557,9 @@ pub struct Refused {
     /// The answer carried this browser's state: it failed a later check (an event worth an
     /// operator's look), not the first one (which anyone can fail at will).
     pub checked: bool,
+    /// It was to link a signed-in account: the account page says why, not the login page
+    /// (which a signed-in browser leaves at once).
+    pub linking: bool,
 }
 
 impl From<Refusal> for Refused {
@@ -537,6 +568,7 @@ impl From<Refusal> for Refused {
             why,
             next: None,
             checked: false,
+            linking: false,
         }
     }
 }
@@ -635,15 +667,17 @@ async fn check(
         tracing::warn!(error = %e, "the provider's ID token was refused");
         Refusal::Refused
     })?;
-    // Deleting the account needs the person to have signed in at the provider just now: its
-    // `auth_time` (which `max_age` makes it send) after this sign-in began, give or take the
-    // clocks' skew. A provider that ignored `max_age`, or answered from an older session,
-    // deletes nothing.
-    if pending.delete.is_some() {
+    // Deleting or linking the account needs the person to have signed in at the provider just
+    // now: its `auth_time` (which `max_age` makes it send) after this sign-in began, give or
+    // take the clocks' skew. A provider that ignored `max_age`, or answered from an older
+    // session, changes nothing. (For a link, it is also what stops an account here from being
+    // linked to whoever the browser was signed in as at the provider, unseen: a provider
+    // session planted by someone else's login-CSRF.)
+    if pending.purpose != Purpose::SignIn {
         let auth_time = claims.auth_time().map(|t| t.timestamp());
         if !authenticated_since(auth_time, pending.began_at) {
             tracing::warn!(
-                "a sign-in to delete an account came back without a fresh authentication"
+                "a sign-in to delete or link an account came back without a fresh authentication"
             );
             return Err(Refusal::NotFresh);
         }
@@ -674,7 +708,7 @@ async fn check(
         sid: claims.additional_claims().sid.clone(),
         next: pending.next,
         remember: pending.remember,
-        delete: pending.delete,
+        purpose: pending.purpose,
     })
 }
 

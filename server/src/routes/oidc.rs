@@ -17,8 +17,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     auth::oidc::{self, Refusal},
+    auth::AuthUser,
     error::ApiResult,
-    extract::ClientMeta,
+    extract::{ClientMeta, CsrfChecked},
     state::AppState,
     store::{self, sessions::OidcOrigin},
 };
@@ -27,6 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(provider))
         .routes(routes!(start))
+        .routes(routes!(link))
         .routes(routes!(callback))
         .routes(routes!(backchannel_logout))
         // A logout token is a few KB at most.
@@ -128,7 +130,10 @@ async fn start(
     if state.auth_ip_limiter.check(meta.ip).is_err() {
         return to_login(Some(Refusal::Busy), &next);
     }
-    match oidc::begin(&state, &next, remember, q.delete.as_deref()).await {
+    let purpose = q
+        .delete
+        .map_or(oidc::Purpose::SignIn, oidc::Purpose::Delete);
+    match oidc::begin(&state, &next, remember, purpose).await {
         Ok((url, id)) => {
             let mut res = redirect(&url);
             res.headers_mut().append(
@@ -162,7 +167,12 @@ async fn callback(
     let login = state.cookies.read_oidc(&headers);
     let mut res = match signed_in(&state, &meta, login.as_deref(), &answer).await {
         Ok(res) => res,
-        Err(oidc::Refused { why, next, checked }) => {
+        Err(oidc::Refused {
+            why,
+            next,
+            checked,
+            linking,
+        }) => {
             if why == Refusal::Refused && checked {
                 // A sign-in under way, with this browser's state, ended refused: an attack or a
                 // misconfiguration, worth an operator's look. (A wrong state is only logged:
@@ -182,12 +192,99 @@ async fn callback(
                     tracing::error!(error = %e, "recording an event failed");
                 }
             }
-            to_login(Some(why), next.as_deref().unwrap_or("/notes"))
+            if linking {
+                redirect(&format!("/account?sso={}", why.code()))
+            } else {
+                to_login(Some(why), next.as_deref().unwrap_or("/notes"))
+            }
         }
     };
     res.headers_mut()
         .append(header::SET_COOKIE, state.cookies.clear_oidc());
     res
+}
+
+#[utoipa::path(post, path = "/api/auth/oidc/link", tag = "auth", security(("bearer" = [])),
+    params(("X-Requested-With" = String, Header, description = "Must be `cloakroom` (CSRF defence)")),
+    responses((status = 200, description = "A sign-in to link this account to the provider's user is under way: the body is the provider's URL (a JSON string), to go to. The provider is asked to authenticate the person again (`max_age=0`, `prompt=login`); the way back links the account if the provider's user has none here yet, and lands on `/account?sso=linked` (or `taken`, `not-fresh`, …)", body = String,
+            headers(("set-cookie" = String, description = "The sign-in cookie"))),
+        (status = 409, description = "This account is linked to the provider already", body = api_types::Problem),
+        (status = 429, description = "This address began too many sign-ins", body = api_types::Problem),
+        (status = 503, description = "The provider cannot be reached", body = api_types::Problem)))]
+#[tracing::instrument(skip_all, fields(user = %user.user_id))]
+async fn link(
+    // Set from a page of this site only: an authenticated request (the access token lives in
+    // the app's memory) with the CSRF header of cookie routes, since it sets a cookie.
+    _: CsrfChecked,
+    State(state): State<AppState>,
+    meta: ClientMeta,
+    user: AuthUser,
+) -> ApiResult<Response> {
+    use crate::error::ApiError;
+    if store::oidc::has_identity(&state.db, &user.user_id).await? {
+        return Err(ApiError::Conflict(
+            "this account is linked to the provider already".into(),
+        ));
+    }
+    if state.auth_ip_limiter.check(meta.ip).is_err() {
+        return Err(ApiError::TooManyRequests {
+            detail: "too many sign-ins began from this address: try again in a minute".into(),
+            retry_after_secs: 60,
+        });
+    }
+    let purpose = oidc::Purpose::Link(user.user_id.clone());
+    let (url, id) = oidc::begin(&state, "/account", false, purpose)
+        .await
+        .map_err(|_| {
+            ApiError::Overloaded("the provider cannot be reached: try again in a moment".into())
+        })?;
+    // A JSON string: the provider's authorization URL.
+    let mut res = Json(url).into_response();
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        state.cookies.set_oidc(&id, oidc::LOGIN_SECS),
+    );
+    Ok(res)
+}
+
+/// The provider confirmed linking account `id` to its user (the person signed in there again
+/// just now): linked if that user has no account here yet; then back to the account page,
+/// which says so (`?sso=linked`, or why not). The session this browser has goes on.
+async fn link_confirmed(
+    state: &AppState,
+    meta: &ClientMeta,
+    who: &oidc::Identity,
+    id: &str,
+) -> Result<Response, oidc::Refused> {
+    let issuer = state.oidc.as_ref().map(|p| p.issuer()).unwrap_or_default();
+    let now = state.clock.now();
+    let said = match store::oidc::link(&state.db, issuer, &who.subject, id, now).await {
+        Ok(true) => {
+            let ip = meta.ip.to_string();
+            if let Err(e) = store::events::record(
+                &state.db,
+                now,
+                "oidc_linked",
+                Some(id),
+                None,
+                Some(&ip),
+                &format!("oidc_linked: {issuer}"),
+            )
+            .await
+            {
+                tracing::error!(error = %e, "recording an event failed");
+            }
+            tracing::info!("account linked to the OpenID provider");
+            Refusal::Linked
+        }
+        Ok(false) => Refusal::Taken,
+        Err(e) => {
+            // (An account deleted meanwhile fails the foreign key: nothing to link.)
+            tracing::warn!(error = %e, "linking an account to the provider failed");
+            Refusal::Unavailable
+        }
+    };
+    Ok(redirect(&format!("/account?sso={}", said.code())))
 }
 
 /// The provider confirmed deleting account `id` (the person signed in there again just now):
@@ -203,6 +300,7 @@ async fn delete_confirmed(
         why,
         next: Some(who.next.clone()),
         checked: true,
+        linking: false,
     };
     let issuer = state.oidc.as_ref().map(|p| p.issuer()).unwrap_or_default();
     let account = match store::oidc::find_user(&state.db, issuer, &who.subject).await {
@@ -287,10 +385,13 @@ async fn signed_in(
             why: Refusal::Unavailable,
             next: Some(who.next.clone()),
             checked: true,
+            linking: matches!(who.purpose, oidc::Purpose::Link(_)),
         }
     };
-    if let Some(id) = &who.delete {
-        return delete_confirmed(state, meta, &who, id).await;
+    match &who.purpose {
+        oidc::Purpose::SignIn => {}
+        oidc::Purpose::Delete(id) => return delete_confirmed(state, meta, &who, id).await,
+        oidc::Purpose::Link(id) => return link_confirmed(state, meta, &who, id).await,
     }
     let (user, created) = oidc::account_for(state, &who).await.map_err(failed)?;
     let issuer = state.oidc.as_ref().map(|p| p.issuer()).unwrap_or_default();

@@ -131,6 +131,32 @@ pub async fn create_user(
     res
 }
 
+/// Links the account `user_id` to the provider's user `(issuer, subject)`; `false` if that
+/// user is linked to an account already (this one or another: one account per provider user).
+pub async fn link(
+    db: &Db,
+    issuer: &str,
+    subject: &str,
+    user_id: &str,
+    now: i64,
+) -> sqlx::Result<bool> {
+    let res = with_pool!(db, write, p => sqlx::query(
+        "INSERT INTO oidc_identities (issuer, subject, user_id, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(issuer)
+    .bind(subject)
+    .bind(user_id)
+    .bind(now)
+    .execute(p)
+    .await
+    .map(drop));
+    match res {
+        Ok(()) => Ok(true),
+        Err(e) if is_unique_violation(&e) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Records a logout token's `jti` until `expires_at`; `false` if it was recorded already
 /// (a replay).
 pub async fn spend_logout_token(

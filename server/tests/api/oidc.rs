@@ -1488,6 +1488,111 @@ async fn a_deletion_the_provider_did_not_authenticate_again_deletes_nothing() {
         .is_some());
 }
 
+/// Begins linking the account of `access` to the provider, as the account page does: the
+/// answer, and on a 200 the provider's URL with the sign-in cookie put into `browser`.
+async fn begin_link(app: &TestApp, access: &str, browser: &mut Browser) -> (StatusCode, String) {
+    let res = app
+        .client
+        .post(app.url("/api/auth/oidc/link"))
+        .bearer_auth(access)
+        .header("x-requested-with", "cloakroom")
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    if status != StatusCode::OK {
+        return (status, String::new());
+    }
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let (name, value) = cookie.split(';').next().unwrap().split_once('=').unwrap();
+    assert_eq!(name, "__Host-cloakroom_oidc");
+    browser.ours.insert(name.to_owned(), value.to_owned());
+    (status, res.json::<String>().await.unwrap())
+}
+
+/// A local account links itself to the provider's user (signing in there again, asked with
+/// `max_age=0`), who then signs in here into that account; a provider user linked to one
+/// account cannot be linked to another; the route needs the app's request (CSRF header).
+#[tokio::test]
+async fn a_local_account_links_to_the_provider_and_then_signs_in_with_it() {
+    let (app, _idp, _) = sso_app(&[]).await;
+    let origin = app.state.settings.public_origin.clone();
+    let (name, login) = app.new_user().await;
+    let res = app
+        .client
+        .post(app.url("/api/auth/oidc/link"))
+        .bearer_auth(&login.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "no CSRF header");
+
+    let mut browser = Browser::new(&app);
+    let (status, url) = begin_link(&app, &login.access, &mut browser).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        url.contains("max_age=0") && url.contains("prompt=login"),
+        "{url}"
+    );
+    let to = landed(browser.walk(&url, "ada", false).await);
+    assert_eq!(to, format!("{origin}/account?sso=linked"));
+    let p: Value = app
+        .get("/api/auth/oidc?sso=linked")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        p["refusal"],
+        "Your account is linked to Test SSO: you can sign in with it too."
+    );
+
+    // The provider's user now signs in to that account, not a new one.
+    let key = crate::dpop::Key::ed();
+    let mut other = Browser::new(&app);
+    other.sign_in("ada", "/notes").await;
+    let access = access_with(&app, other.refresh_cookie().unwrap(), &key).await;
+    assert_eq!(account_of(&access), account_of(&login.access));
+    assert_eq!(me(&app, &access, &key).await["username"], name.as_str());
+    // Linked already: no second link.
+    let (status, _) = begin_link(&app, &login.access, &mut Browser::new(&app)).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    // Another account cannot take the same provider user.
+    let (_, second) = app.new_user().await;
+    let mut browser = Browser::new(&app);
+    let (_, url) = begin_link(&app, &second.access, &mut browser).await;
+    let to = landed(browser.walk(&url, "ada", false).await);
+    assert_eq!(to, format!("{origin}/account?sso=taken"));
+    let issuer = app.state.oidc.as_ref().unwrap().issuer().to_owned();
+    let owner = cloakroom::store::oidc::find_user(&app.state.db, &issuer, "ada")
+        .await
+        .unwrap();
+    assert_eq!(owner.unwrap().id, account_of(&login.access));
+}
+
+/// A link answered by a provider that did not authenticate the person again (its `auth_time`
+/// is from before the link began; here its clock is two minutes behind) links nothing: else a
+/// provider session planted in the browser by someone else would link this account to them.
+#[tokio::test]
+async fn a_link_the_provider_did_not_authenticate_again_links_nothing() {
+    let args = ["--clock-offset-secs=-120".to_string()];
+    let (app, _idp, _) = sso_app_with(&[], None, &args).await;
+    let origin = app.state.settings.public_origin.clone();
+    let (_, login) = app.new_user().await;
+    let mut browser = Browser::new(&app);
+    let (_, url) = begin_link(&app, &login.access, &mut browser).await;
+    let to = landed(browser.walk(&url, "ada", false).await);
+    assert_eq!(to, format!("{origin}/account?sso=not-fresh"));
+    let issuer = app.state.oidc.as_ref().unwrap().issuer().to_owned();
+    assert!(
+        cloakroom::store::oidc::find_user(&app.state.db, &issuer, "ada")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
 /// Two instances behind one public origin, on one PostgreSQL database: a sign-in begun on one
 /// finishes on the other (the sign-in under way is a database row, not an instance's memory),
 /// and the provider's back-channel logout, which reaches one instance, ends the session on
