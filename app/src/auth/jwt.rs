@@ -123,6 +123,11 @@ mod tests {
         assert_eq!(base64url_decode("Zg").unwrap(), b"f");
         assert_eq!(base64url_decode("Zm9vYmFy").unwrap(), b"foobar");
         assert_eq!(base64url_decode("-_8").unwrap(), vec![0xfb, 0xff]);
+        assert_eq!(
+            base64url_decode("Zg==").unwrap(),
+            b"f",
+            "padding, if any, ends it"
+        );
         assert!(
             base64url_decode("a+b/").is_none(),
             "standard alphabet is not base64url"

@@ -80,7 +80,8 @@ mod tests {
         };
         let a = sf.run(start(runs.clone(), rx.clone()));
         assert!(sf.in_flight());
-        let b = sf.run(start(runs.clone(), rx.clone()));
+        // A clone (what each refresh takes from the tab's one `FLIGHT`) is the same flight.
+        let b = sf.clone().run(start(runs.clone(), rx.clone()));
         tx.send(7).unwrap();
         let (x, y) = block_on(join(a, b));
         assert_eq!((x, y), (7, 7));
