@@ -17,7 +17,8 @@
 # for the re-login dialog's "Sign in with {name}" in a new tab (a provider account has no
 # password to type; its page carries on): 148,273. Ratchet 148,673. Then the account page's
 # "Delete my account with {name}" (+348) and "Link this account to {name}" (+1.1 KB) for
-# provider accounts (#23): 149,644. Ratchet 150,000, the product target itself (a 356-byte
+# provider accounts (#23): 149,644; 149,697 after `Session::account_id` replaced three copies
+# (raw +8 bytes, brotli's noise). Ratchet 150,000, the product target itself (a 303-byte
 # margin): nothing more fits without a cut. The cut before (2026-12-05, with #23's provider button, +1.5 KB, in
 # the same change): wasm-opt `--low-memory-unused` and `--flatten --rereloop -Oz` (the Makefile's
 # `client` says why they are safe; -765 and -958 bytes), fetch and serializer errors no longer

@@ -38,6 +38,10 @@ impl Session {
     }
     /// Whether the token grants the admin role. For what to show only: the server checks the
     /// role on every admin call.
+    /// The account the token speaks for (its `sub`), if it could be read.
+    pub fn account_id(&self) -> Option<String> {
+        self.decoded.as_ref().and_then(|d| d.claims.sub.clone())
+    }
     pub fn is_admin(&self) -> bool {
         self.decoded
             .as_ref()
@@ -408,11 +412,15 @@ mod tests {
         a.status.set(Status::LoggedIn(session(&["user"])));
         assert!(!a.is_admin());
         assert_eq!(session(&[]).username(), "alice");
+        assert_eq!(session(&[]).account_id().as_deref(), Some("u1"));
         let nameless = Session {
             decoded: None,
             ..session(&[])
         };
-        assert_eq!(nameless.username(), "");
+        assert_eq!(
+            (nameless.username(), nameless.account_id()),
+            (String::new(), None)
+        );
         a.status.set(Status::LoggedOut {
             message: Some("Your session has ended.".into()),
             relogin: true,

@@ -48,13 +48,9 @@ pub fn Protected(
     // or in another tab) lets the page go.
     let owner = Memo::new(move |prev: Option<&Option<(String, String)>>| {
         a.status.with(|s| match s {
-            Status::LoggedIn(sess) => Some((
-                sess.decoded
-                    .as_ref()
-                    .and_then(|d| d.claims.sub.clone())
-                    .unwrap_or_default(),
-                sess.username(),
-            )),
+            Status::LoggedIn(sess) => {
+                Some((sess.account_id().unwrap_or_default(), sess.username()))
+            }
             Status::LoggedOut { relogin: false, .. } => None,
             _ => prev.cloned().flatten(),
         })

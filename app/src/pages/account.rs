@@ -100,9 +100,7 @@ pub fn AccountPage() -> impl IntoView {
         });
     };
     let me = auth.status.with_untracked(|s| match s {
-        crate::auth::Status::LoggedIn(sess) => {
-            sess.decoded.as_ref().and_then(|d| d.claims.sub.clone())
-        }
+        crate::auth::Status::LoggedIn(sess) => sess.account_id(),
         _ => None,
     });
     let with_provider = format!(

@@ -150,6 +150,11 @@ pub async fn link(
     .execute(p)
     .await
     .map(drop));
+    first_insert(res)
+}
+
+/// `true` for a row inserted, `false` for one its unique key already had.
+fn first_insert(res: sqlx::Result<()>) -> sqlx::Result<bool> {
     match res {
         Ok(()) => Ok(true),
         Err(e) if is_unique_violation(&e) => Ok(false),
@@ -173,12 +178,8 @@ pub async fn spend_logout_token(
     .bind(expires_at)
     .execute(p)
     .await
-    .map(|_| ()));
-    match res {
-        Ok(()) => Ok(true),
-        Err(e) if is_unique_violation(&e) => Ok(false),
-        Err(e) => Err(e),
-    }
+    .map(drop));
+    first_insert(res)
 }
 
 /// Forgets a logout token's `jti` (its logout failed half-way, so the provider's retry must pass).

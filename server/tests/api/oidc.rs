@@ -619,10 +619,8 @@ async fn a_sign_in_the_person_cancels_lands_on_the_login_page_saying_so() {
     }
     assert_refused(walk, &app, "denied", &browser);
     // The login page's words for it come from the server.
-    let res = app.get("/api/auth/oidc?sso=denied").await;
-    let said = res.json::<Value>().await.unwrap()["refusal"].clone();
     assert_eq!(
-        said,
+        sso_sentence(&app, "denied").await,
         "The sign-in was cancelled at Test SSO, so you are not signed in."
     );
 }
@@ -1363,6 +1361,21 @@ fn account_of(access: &str) -> String {
         .to_owned()
 }
 
+/// The account of the provider's user `subject` here, if it has one.
+async fn provider_account(app: &TestApp, subject: &str) -> Option<String> {
+    let issuer = app.state.oidc.as_ref().unwrap().issuer();
+    cloakroom::store::oidc::find_user(&app.state.db, issuer, subject)
+        .await
+        .unwrap()
+        .map(|u| u.id)
+}
+
+/// What the login or account page says for `?sso={code}`, in the server's words.
+async fn sso_sentence(app: &TestApp, code: &str) -> Value {
+    let res = app.get(&format!("/api/auth/oidc?sso={code}")).await;
+    res.json::<Value>().await.unwrap()["refusal"].clone()
+}
+
 /// Where a walk through the provider ended: the redirect's target.
 fn landed(walk: Walk) -> String {
     match walk {
@@ -1438,26 +1451,14 @@ async fn a_provider_account_is_deleted_only_by_signing_in_again_at_the_provider_
         me_res(&app, &access, &key).await.status(),
         StatusCode::UNAUTHORIZED
     );
-    let issuer = app.state.oidc.as_ref().unwrap().issuer().to_owned();
     assert!(cloakroom::store::users::find_by_id(&app.state.db, &id)
         .await
         .unwrap()
         .is_none());
-    assert!(
-        cloakroom::store::oidc::find_user(&app.state.db, &issuer, "grace")
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert_eq!(provider_account(&app, "grace").await, None);
     // The login page says so, in the server's words.
-    let p: Value = app
-        .get("/api/auth/oidc?sso=deleted")
-        .await
-        .json()
-        .await
-        .unwrap();
     assert_eq!(
-        p["refusal"],
+        sso_sentence(&app, "deleted").await,
         "Your account and its notes have been deleted."
     );
 }
@@ -1536,14 +1537,8 @@ async fn a_local_account_links_to_the_provider_and_then_signs_in_with_it() {
     );
     let to = landed(browser.walk(&url, "ada", false).await);
     assert_eq!(to, format!("{origin}/account?sso=linked"));
-    let p: Value = app
-        .get("/api/auth/oidc?sso=linked")
-        .await
-        .json()
-        .await
-        .unwrap();
     assert_eq!(
-        p["refusal"],
+        sso_sentence(&app, "linked").await,
         "Your account is linked to Test SSO: you can sign in with it too."
     );
 
@@ -1564,11 +1559,10 @@ async fn a_local_account_links_to_the_provider_and_then_signs_in_with_it() {
     let (_, url) = begin_link(&app, &second.access, &mut browser).await;
     let to = landed(browser.walk(&url, "ada", false).await);
     assert_eq!(to, format!("{origin}/account?sso=taken"));
-    let issuer = app.state.oidc.as_ref().unwrap().issuer().to_owned();
-    let owner = cloakroom::store::oidc::find_user(&app.state.db, &issuer, "ada")
-        .await
-        .unwrap();
-    assert_eq!(owner.unwrap().id, account_of(&login.access));
+    assert_eq!(
+        provider_account(&app, "ada").await,
+        Some(account_of(&login.access))
+    );
 }
 
 /// A link answered by a provider that did not authenticate the person again (its `auth_time`
@@ -1584,13 +1578,7 @@ async fn a_link_the_provider_did_not_authenticate_again_links_nothing() {
     let (_, url) = begin_link(&app, &login.access, &mut browser).await;
     let to = landed(browser.walk(&url, "ada", false).await);
     assert_eq!(to, format!("{origin}/account?sso=not-fresh"));
-    let issuer = app.state.oidc.as_ref().unwrap().issuer().to_owned();
-    assert!(
-        cloakroom::store::oidc::find_user(&app.state.db, &issuer, "ada")
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert_eq!(provider_account(&app, "ada").await, None);
 }
 
 /// Two instances behind one public origin, on one PostgreSQL database: a sign-in begun on one
