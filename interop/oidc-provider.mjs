@@ -17,6 +17,8 @@
 // `profile` scope the relying party asks for): two people whom only an email would confuse.
 // `--log-requests` prints one JSON line per request it receives after the first line,
 // {"request": "/jwks"}, so a test can count what the relying party asks of it.
+// `--name-only` releases no `preferred_username`, only a `name` (the login name with its dots as
+// spaces), as Google does.
 import { generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
@@ -36,6 +38,7 @@ const { values: args } = parseArgs({
     'shared-email': { type: 'string' },
     'clock-offset-secs': { type: 'string', default: '0' },
     'log-requests': { type: 'boolean', default: false },
+    'name-only': { type: 'boolean', default: false },
   },
 });
 {
@@ -96,14 +99,18 @@ const provider = new Provider(issuer, {
   },
   claims: {
     openid: ['sub'],
-    profile: args['shared-email'] ? ['preferred_username', 'email', 'email_verified'] : ['preferred_username'],
+    profile: [
+      args['name-only'] ? 'name' : 'preferred_username',
+      ...(args['shared-email'] ? ['email', 'email_verified'] : []),
+    ],
   },
   async findAccount(ctx, id) {
     return {
       accountId: id,
       async claims() {
         const email = args['shared-email'];
-        return { sub: id, preferred_username: id, ...(email && { email, email_verified: true }) };
+        const named = args['name-only'] ? { name: id.replaceAll('.', ' ') } : { preferred_username: id };
+        return { sub: id, ...named, ...(email && { email, email_verified: true }) };
       },
     };
   },

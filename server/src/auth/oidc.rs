@@ -23,10 +23,11 @@ use openidconnect::{
         CoreSubjectIdentifierType, CoreTokenIntrospectionResponse, CoreTokenType,
     },
     AdditionalClaims, AdditionalProviderMetadata, AuthType, AuthenticationFlow, AuthorizationCode,
-    ClaimsVerificationError, Client, CsrfToken, EmptyExtraTokenFields, EndpointMaybeSet,
-    EndpointNotSet, EndpointSet, IdTokenFields, JsonWebKeySet, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl, RequestTokenError, Scope,
-    SignatureVerificationError, StandardErrorResponse, StandardTokenResponse,
+    ClaimsVerificationError, Client, CsrfToken, EmptyExtraTokenFields, EndUserName,
+    EndUserUsername, EndpointMaybeSet, EndpointNotSet, EndpointSet, IdTokenFields, JsonWebKeySet,
+    LocalizedClaim, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
+    ProviderMetadata, RedirectUrl, RequestTokenError, Scope, SignatureVerificationError,
+    StandardErrorResponse, StandardTokenResponse,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -682,10 +683,20 @@ async fn check(
             return Err(Refusal::NotFresh);
         }
     }
+    // Google releases no `preferred_username`, only `name`: the name then suggests the username
+    // (its allowed characters), so its users are not all "user", "user-2", … Either is a
+    // suggestion only; the account is the provider user's by (issuer, subject).
+    let suggested = |preferred: Option<&EndUserUsername>,
+                     name: Option<&LocalizedClaim<EndUserName>>| {
+        preferred.map(|u| u.as_str().to_owned()).or_else(|| {
+            name.and_then(|n| n.get(None))
+                .map(|n| n.as_str().to_owned())
+        })
+    };
+    let mut preferred_username = suggested(claims.preferred_username(), claims.name());
     // A provider that conforms strictly puts profile claims in its UserInfo answer, not in the
     // ID token: asked there (for the subject the ID token vouched for) when the token lacks one.
     // Only a name suggestion rides on it, so a failure here costs nothing but the name.
-    let mut preferred_username = claims.preferred_username().map(|u| u.as_str().to_owned());
     if preferred_username.is_none() {
         if let Ok(request) = client.user_info(
             tokens.access_token().clone(),
@@ -695,9 +706,7 @@ async fn check(
                 .request_async::<SessionClaim, _, CoreGenderClaim>(&provider.http)
                 .await
             {
-                Ok(info) => {
-                    preferred_username = info.preferred_username().map(|u| u.as_str().to_owned())
-                }
+                Ok(info) => preferred_username = suggested(info.preferred_username(), info.name()),
                 Err(e) => tracing::info!(error = %e, "the provider's UserInfo answer was refused"),
             }
         }

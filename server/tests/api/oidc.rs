@@ -1692,6 +1692,22 @@ async fn two_provider_users_with_one_email_are_two_accounts() {
     );
 }
 
+/// A provider that releases no `preferred_username`, only a `name` (Google), still gives its
+/// users their own usernames, made from the name; two with one name are two accounts.
+#[tokio::test]
+async fn a_provider_without_preferred_username_names_accounts_after_the_name() {
+    let (app, _idp, _) = sso_app_with(&[], None, &["--name-only".to_owned()]).await;
+    let key = crate::dpop::Key::ed();
+    let mut names = Vec::new();
+    for login in ["Grace.Hopper", "Grace Hopper"] {
+        let mut browser = Browser::new(&app);
+        browser.sign_in(login, "/notes").await;
+        let access = access_with(&app, browser.refresh_cookie().unwrap(), &key).await;
+        names.push(me(&app, &access, &key).await["username"].clone());
+    }
+    assert_eq!(names, ["GraceHopper", "GraceHopper-2"]);
+}
+
 /// An ID token dated in the future by more than a minute (a provider whose clock runs ahead, or
 /// a token minted to outlive its sign-in) is refused; within the minute's skew it is taken.
 #[tokio::test]
