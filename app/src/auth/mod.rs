@@ -111,6 +111,16 @@ thread_local! {
     static FLIGHT: SingleFlight<Result<String, ApiError>> = SingleFlight::default();
 }
 
+/// How many refresh events the inspector's timeline keeps; the oldest go first.
+const EVENTS_KEPT: usize = 50;
+
+fn keep_last<T>(v: &mut Vec<T>, item: T) {
+    v.push(item);
+    if v.len() > EVENTS_KEPT {
+        v.remove(0);
+    }
+}
+
 pub fn now_ms() -> f64 {
     js_sys::Date::now()
 }
@@ -166,12 +176,7 @@ impl Auth {
             what: what.into(),
             ok,
         };
-        self.events.update(|v| {
-            v.push(ev);
-            if v.len() > 50 {
-                v.remove(0);
-            }
-        });
+        self.events.update(|v| keep_last(v, ev));
     }
 
     /// Takes a token answer from login or refresh into memory and schedules its refresh.
@@ -431,6 +436,21 @@ mod tests {
             Some("Your session has ended.")
         );
         assert!(!a.is_admin());
+    }
+
+    /// The timeline keeps exactly its last fifty events, dropping the oldest first.
+    #[test]
+    fn the_timeline_keeps_the_last_fifty_events() {
+        let mut v = Vec::new();
+        for i in 0..EVENTS_KEPT {
+            keep_last(&mut v, i);
+        }
+        assert_eq!(v.len(), EVENTS_KEPT, "a full timeline has dropped nothing");
+        keep_last(&mut v, EVENTS_KEPT);
+        assert_eq!(
+            (v.len(), v[0], v[EVENTS_KEPT - 1]),
+            (EVENTS_KEPT, 1, EVENTS_KEPT)
+        );
     }
 
     /// The timeline's words for each reason: distinct, and each says why in words.
