@@ -12,7 +12,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 TRUNK := trunk --skip-version-check
 
-.PHONY: setup setup-rust setup-client setup-e2e setup-nginx setup-contract setup-interop setup-postgres pg run client test check unit e2e nginx contract interop budget bench profile size mutants clean
+.PHONY: setup setup-rust setup-client setup-e2e setup-nginx setup-contract setup-interop setup-postgres pg run client test check unit e2e nginx contract interop budget bench profile size mutants mutants-browser clean
 
 # Each target installs only what it needs (.ci/setup is idempotent: seconds when all is there).
 setup:
@@ -113,6 +113,13 @@ mutants:
 	@.ci/setup mutants
 	cargo mutants $(MUTANTS_ARGS)
 	cargo mutants --package app $(MUTANTS_ARGS)
+
+# The client's session glue (app/src/auth/mod.rs, tabs.rs) runs only in a browser: its mutants
+# that survive the host tests are run against the Playwright suite (.ci/mutants-browser says
+# how). About a minute per mutant on 2 cores; not part of `make test`.
+mutants-browser: setup-client setup-e2e setup-interop
+	@.ci/setup mutants
+	.ci/mutants-browser
 
 # `setup` first: the whole one-time install happens up front, before any build.
 test: setup check unit pg e2e nginx contract interop budget
