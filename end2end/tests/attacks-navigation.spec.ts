@@ -33,6 +33,10 @@ test('a failed logout says so, keeps the session, and can be retried', async ({ 
     await logout.click();
     await expect(page.getByTestId('logout-error')).toContainText('Logging out failed');
     await expect(page.getByTestId('logout-error')).toContainText('still logged in');
+    // And which failure it was: nothing reached the server, or it answered and refused.
+    await expect(page.getByTestId('logout-error')).toContainText(
+      failure === 'network' ? 'the server could not be reached' : `the server answered ${failure}`,
+    );
     await expect(page).toHaveURL(/\/notes$/);
     await expect(page.getByTestId('current-user')).toContainText(username);
     await page.unroute('**/api/auth/logout');

@@ -63,6 +63,28 @@ test('a session unused for the idle lifetime ends; a second less and it lives on
   await advanceTimeQuietly(REFRESH_IDLE_TTL_SECS);
   await page.reload();
   await expect(page).toHaveURL(/\/login/);
+  // A cookie the server refused at load is news, unlike a first visit with no cookie at all.
+  await expect(page.getByTestId('login-notice')).toContainText('Your session has ended');
+});
+
+test('a server error on a refresh keeps the tab logged in; on the refresh at load it says the server is unavailable', async ({ loggedIn: page, advanceTime }) => {
+  await page.route('**/api/auth/refresh', (route) =>
+    route.fulfill({ status: 503, contentType: 'application/problem+json', body: '{"title":"Service Unavailable","status":503}' }),
+  );
+  // The proactive refresh fails with the server's 503: the token in memory still has a fifth
+  // of its life, so the tab carries on and says why in its timeline.
+  await page.getByRole('link', { name: 'Token inspector' }).click();
+  await advanceTime(ACCESS_TTL_SECS * 0.8);
+  await expect(page.getByTestId('timeline')).toContainText('proactive, before expiry: server error 503');
+  await expect(page.getByTestId('current-user')).toBeVisible();
+  await expect(page).toHaveURL(/\/inspector$/);
+  // A reload of a page that needs the session has nothing in memory: the login page says the
+  // server is unavailable (and nothing about the session ending: it has not).
+  await page.getByRole('link', { name: 'Notes' }).click();
+  await expect(page.getByTestId('notes-empty')).toBeVisible();
+  await page.reload();
+  await expect(page.getByTestId('login-notice')).toHaveText('The server is unavailable (503). Try again shortly.');
+  await expect(page.getByTestId('current-user')).toHaveCount(0);
 });
 
 test('rotation never extends a session past its absolute lifetime', async ({ loggedIn: page, advanceTimeQuietly }) => {
