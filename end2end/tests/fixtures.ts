@@ -31,6 +31,36 @@ type Fixtures = {
 export const test = base.extend<Fixtures>({
   context: async ({ context }, use) => {
     await context.clock.install();
+    // Playwright's clock numbers its timers from 1e12, but HTML's setTimeout returns a `long`
+    // (32 bits) and wasm-bindgen reads it as an i32: the app got every id truncated, so each of
+    // its clearTimeout calls missed and a cancelled timer fired anyway (the refresh timer of a
+    // logged-out tab among them; found 2026-12-06 by `make mutants-browser`: cancelling it or
+    // not made no difference to any test). Ids as a browser gives them: small, counted from 1.
+    await context.addInitScript(() => {
+      const w = window as unknown as Record<string, (...args: unknown[]) => unknown>;
+      const real = new Map<number, unknown>();
+      let next = 1;
+      for (const [set, clear, once] of [['setTimeout', 'clearTimeout', true], ['setInterval', 'clearInterval', false]] as const) {
+        const [fakeSet, fakeClear] = [w[set], w[clear]];
+        w[set] = (handler: unknown, ...rest: unknown[]) => {
+          const id = next++;
+          const run =
+            once && typeof handler === 'function'
+              ? (...args: unknown[]) => {
+                  real.delete(id);
+                  return (handler as (...a: unknown[]) => unknown)(...args);
+                }
+              : handler;
+          real.set(id, fakeSet(run, ...rest));
+          return id;
+        };
+        w[clear] = (id: unknown) => {
+          const inner = real.get(id as number);
+          real.delete(id as number);
+          return fakeClear(inner);
+        };
+      }
+    });
     await use(context);
   },
   username: async ({ request }, use) => {

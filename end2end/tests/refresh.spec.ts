@@ -169,3 +169,94 @@ test('logging in in one tab logs the other tab in too, without a reload', async 
   await expect(b.getByTestId('session-row')).toHaveCount(1);
   expect(bReloaded).toBe(false);
 });
+
+// The cross-tab glue of `app/src/auth/tabs.rs`: each test below is what `make mutants-browser`
+// found no test for (the lock, the visibility handler, the timer's cancel, two listener arms).
+
+test('two tabs whose tokens fall due together refresh one at a time, under the Web Lock', async ({ loggedIn: a, secondTab: b, context, advanceTime }) => {
+  await b.goto('/notes');
+  await expect(b.getByTestId('current-user')).toBeVisible();
+  // Every refresh answer is held until the test lets it go; counted while in flight.
+  let inFlight = 0;
+  let most = 0;
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  await context.route('**/api/auth/refresh', async (route) => {
+    inFlight += 1;
+    most = Math.max(most, inFlight);
+    await held;
+    inFlight -= 1;
+    await route.fulfill({ response: await route.fetch() });
+  });
+  const waiting = () =>
+    a.evaluate(async () => (await navigator.locks.query()).pending?.filter((l) => l.name === 'cloakroom-refresh').length ?? 0);
+  // Both proactive timers fire in one jump. One tab's refresh goes out and is held; the other's
+  // must wait for the lock rather than go out beside it (unserialized, the server's duplicate
+  // handling would hide the overlap from every other test).
+  await advanceTime(0.9 * ACCESS_TTL_SECS);
+  await expect.poll(async () => inFlight >= 2 || (inFlight === 1 && (await waiting()) === 1)).toBe(true);
+  expect(inFlight).toBe(1);
+  release();
+  for (const tab of [a, b]) {
+    await tab.getByRole('link', { name: 'Token inspector' }).click();
+    await expect(tab.getByTestId('timeline')).toContainText('proactive, before expiry');
+    await expect(tab.getByTestId('current-user')).toBeVisible();
+  }
+  expect(most).toBe(1);
+});
+
+test('a tab coming back into view refreshes a token that fell due while it was hidden, and only then', async ({ loggedIn: page, advanceTimeQuietly }) => {
+  await page.getByRole('link', { name: 'Token inspector' }).click();
+  const timeline = page.getByTestId('timeline');
+  await expect(timeline).toContainText('login');
+  // Past the refresh point with no timer fired: a background tab's throttled timer.
+  await advanceTimeQuietly(0.9 * ACCESS_TTL_SECS);
+  const show = (state: 'hidden' | 'visible') =>
+    page.evaluate((state) => {
+      Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => state });
+      document.dispatchEvent(new Event('visibilitychange'));
+    }, state);
+  await show('hidden');
+  // A refresh set off would hold the lock until its answer is recorded: this waits for it.
+  await page.evaluate(() => navigator.locks.request('cloakroom-refresh', () => {}));
+  await expect(timeline).not.toContainText('tab became visible');
+  await show('visible');
+  await expect(timeline).toContainText('tab became visible');
+  await expect(page.getByTestId('countdown')).toContainText(`Expires in ${ACCESS_TTL_SECS} s`);
+});
+
+test('a logout leaves no refresh timer behind: time passing after it sends no refresh', async ({ loggedIn: page, advanceTime }) => {
+  // Counted where each request must pass before it can go out (the page's own resource
+  // timings are the clock's fakes, always empty).
+  let refreshes = 0;
+  await page.route('**/api/auth/refresh', (route) => {
+    refreshes += 1;
+    return route.continue();
+  });
+  await page.getByTestId('logout').click();
+  await expect(page).toHaveURL(/\/login/);
+  const notice = await page.getByTestId('login-notice').textContent();
+  // The logged-in token's timer would have fired in this jump; a refresh it set off would hold
+  // the lock until its answer is recorded: taking the lock waits for that.
+  await advanceTime(ACCESS_TTL_SECS);
+  await page.evaluate(() => navigator.locks.request('cloakroom-refresh', () => {}));
+  expect(refreshes).toBe(0);
+  await expect(page.getByTestId('login-notice')).toHaveText(notice!);
+});
+
+test("another tab's refresh is noted here, and its refusal ends the session here at once", async ({ loggedIn: a, secondTab: b, advanceTime }) => {
+  await b.goto('/inspector');
+  await expect(b.getByTestId('timeline')).toContainText('silent, on page load');
+  await a.reload();
+  await expect(a.getByTestId('current-user')).toBeVisible();
+  await expect(b.getByTestId('timeline')).toContainText('another tab refreshed its token');
+  // Tab b's own refreshes never reach the server: it learns of the end only from tab a.
+  await b.route('**/api/auth/refresh', (route) => route.abort('failed'));
+  await b.getByRole('link', { name: 'Notes' }).click();
+  await b.getByLabel('Title').fill('typed in tab b');
+  await advanceTime(REFRESH_IDLE_TTL_SECS);
+  await expect(a).toHaveURL(/\/notes$/);
+  await expect(a.getByTestId('relogin')).toBeVisible();
+  await expect(b.getByTestId('relogin')).toContainText('noticed in another tab');
+  await expect(b.getByLabel('Title')).toHaveValue('typed in tab b');
+});
