@@ -5,15 +5,18 @@
 //! produce exactly one rotation), and SQLite has one writer anyway. Rather than one
 //! transaction per refresh (BEGIN, lookup, swap, COMMIT, each a round trip to SQLite's thread
 //! plus a WAL append), one writer task takes every rotation queued at that moment and applies
-//! them one after another inside a single transaction. Each rotation still sees the effects of
-//! the ones before it (two requests with the same token in one batch: the second finds it
-//! rotated a moment ago, i.e. the grace case). A failing batch fails every request in it; no
-//! request is answered before its batch has committed.
+//! them inside a single transaction: the current tokens all at once (one `UPDATE`, one
+//! `INSERT`), then the rest one by one, each seeing the effects of everything before it (a
+//! duplicate of a token rotated a moment ago is the repeat case and gets the same successor).
+//! A failing batch fails every request in it; no request is answered before its batch has
+//! committed. The design note, with what a crash at each step leaves and why the order inside a
+//! batch is safe: docs/security.md, "How rotations are written".
 
 use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
-use super::sessions::{rotate_in, Lifetimes, RefreshOutcome};
+use super::sessions::{insert_tokens_in, rotate_current_in, rotate_in, Lifetimes, RefreshOutcome};
+use super::Conn;
 
 /// Most rotations applied in one transaction; bounds the latency a batch adds.
 const MAX_BATCH: usize = 256;
@@ -89,17 +92,186 @@ async fn run(write: SqlitePool, mut rx: mpsc::Receiver<Job>) {
 
 async fn apply(write: &SqlitePool, batch: &[Job]) -> sqlx::Result<Vec<RefreshOutcome>> {
     let mut tx = write.begin().await?;
-    let mut out = Vec::with_capacity(batch.len());
-    for job in batch {
-        let mut conn = (&mut *tx).into();
-        out.push(rotate_in(&mut conn, &job.old_hash, &job.new_hash, job.now, job.life).await?);
+    let mut out: Vec<Option<RefreshOutcome>> = batch.iter().map(|_| None).collect();
+    // Step 2: every current token of the batch marked rotated in one statement per `now` (the
+    // requests' clock readings; a batch nearly always shares one). A token queued twice comes
+    // back once: the first request that presented it gets the rotation, the other is left for
+    // step 4, where it finds the token rotated a moment ago.
+    let mut nows: Vec<i64> = batch.iter().map(|j| j.now).collect();
+    nows.sort_unstable();
+    nows.dedup();
+    let mut successors = Vec::new();
+    for now in nows {
+        let at: Vec<usize> = (0..batch.len()).filter(|&i| batch[i].now == now).collect();
+        let hashes: Vec<&[u8]> = at.iter().map(|&i| &batch[i].old_hash[..]).collect();
+        for f in rotate_current_in(&mut tx, &hashes, now).await? {
+            let Some(&i) = at
+                .iter()
+                .find(|&&i| out[i].is_none() && batch[i].old_hash[..] == f.token_hash[..])
+            else {
+                continue;
+            };
+            let job = &batch[i];
+            let expires = (now + job.life.refresh_idle).min(f.session_expires_at);
+            successors.push((job.new_hash, f.session_id.clone(), now, expires));
+            out[i] = Some(RefreshOutcome::Rotated(f.grant(expires)));
+        }
+    }
+    // Step 3: their successors, one statement.
+    insert_tokens_in(&mut tx, &successors).await?;
+    // Step 4: the rest in queue order, each as a rotation of its own would be (duplicates,
+    // replays, unknown or expired tokens). A replay that revokes a session rotated in step 2
+    // ends that rotation's successor with it.
+    for (i, job) in batch.iter().enumerate() {
+        if out[i].is_none() {
+            let mut conn = Conn::of(&mut tx);
+            out[i] =
+                Some(rotate_in(&mut conn, &job.old_hash, &job.new_hash, job.now, job.life).await?);
+        }
     }
     tx.commit().await?;
-    Ok(out)
+    Ok(out
+        .into_iter()
+        .map(|o| o.expect("step 4 answers every job steps 2 and 3 did not"))
+        .collect())
 }
 
 #[cfg(test)]
 mod tests {
+    use crate::store::sessions::{self, Lifetimes, NewSession, RefreshOutcome};
+    use crate::store::{users, Db, Engine};
+
+    const LIFE: Lifetimes = Lifetimes {
+        refresh_idle: 86_400,
+        session_max: 7 * 86_400,
+        reuse_grace: 10,
+    };
+
+    /// Token number `n`'s hash (the tests choose the chain: `h(n + 1)` is `h(n)`'s successor).
+    fn h(n: u8) -> [u8; 32] {
+        [n; 32]
+    }
+
+    /// A database in `dir` with one session whose first token is `h(0)`, and its writer pool.
+    async fn one_session(dir: &tempfile::TempDir) -> (Db, sqlx::SqlitePool) {
+        let db = Db::open(dir.path()).await.unwrap();
+        let users::CreateUser::Created(user) =
+            users::create(&db, "ada", "a-hash", 0).await.unwrap()
+        else {
+            unreachable!("a fresh database has no ada")
+        };
+        let new = NewSession {
+            user_id: &user.id,
+            password_hash: "a-hash",
+            persistent: false,
+            dpop_bound: false,
+            user_agent: None,
+            ip: None,
+            oidc: None,
+        };
+        sessions::create(&db, &new, "ada", "", &h(0), 0, LIFE)
+            .await
+            .unwrap()
+            .unwrap();
+        let Engine::Sqlite(e) = &db.engine else {
+            unreachable!("Db::open is SQLite")
+        };
+        let write = e.write.clone();
+        (db, write)
+    }
+
+    /// The batch `jobs` (old token, successor, now) applied as the writer applies one.
+    async fn batch(write: &sqlx::SqlitePool, jobs: &[(u8, u8, i64)]) -> Vec<RefreshOutcome> {
+        let jobs: Vec<super::Job> = jobs
+            .iter()
+            .map(|&(old, new, now)| super::Job {
+                old_hash: h(old),
+                new_hash: h(new),
+                now,
+                life: LIFE,
+                reply: tokio::sync::oneshot::channel().0,
+            })
+            .collect();
+        super::apply(write, &jobs).await.unwrap()
+    }
+
+    /// docs/security.md, "How rotations are written": a replay that revokes a session, queued in
+    /// the same batch as a rotation of that session's current token, in either order. The
+    /// replay is theft, and nothing of the session is left alive: not the rotation's successor,
+    /// not the session.
+    #[tokio::test]
+    async fn a_replay_revoking_a_session_in_the_batch_that_rotates_it_leaves_nothing_alive() {
+        for replay_first in [false, true] {
+            let dir = tempfile::TempDir::new().unwrap();
+            let (db, write) = one_session(&dir).await;
+            // h(0) -> h(1) -> h(2) at 0: h(1) is used, so h(0) again is a replay after use.
+            assert!(matches!(
+                batch(&write, &[(0, 1, 0)]).await[..],
+                [RefreshOutcome::Rotated(_)]
+            ));
+            assert!(matches!(
+                batch(&write, &[(1, 2, 0)]).await[..],
+                [RefreshOutcome::Rotated(_)]
+            ));
+            // Past the grace window: h(2)'s rotation and h(0)'s replay in one batch.
+            let t = LIFE.reuse_grace + 1;
+            let jobs = if replay_first {
+                [(0, 1, t), (2, 3, t)]
+            } else {
+                [(2, 3, t), (0, 1, t)]
+            };
+            let out = batch(&write, &jobs).await;
+            let (replay, rotation) = if replay_first {
+                (&out[0], &out[1])
+            } else {
+                (&out[1], &out[0])
+            };
+            assert!(
+                matches!(replay, RefreshOutcome::Reused { .. }),
+                "{replay:?}"
+            );
+            // The current token's rotation goes first in a batch (the note says why that is
+            // an order the clients could have produced), then the revocation ends it.
+            assert!(
+                matches!(rotation, RefreshOutcome::Rotated(_)),
+                "{rotation:?}"
+            );
+            for (old, new) in [(3, 4), (2, 3), (0, 1)] {
+                let later = sessions::rotate(&db, &h(old), &h(new), t + 1, LIFE)
+                    .await
+                    .unwrap();
+                assert!(
+                    matches!(later, RefreshOutcome::Invalid),
+                    "token {old} after the batch (replay first: {replay_first}): {later:?}"
+                );
+            }
+        }
+    }
+
+    /// A token queued twice in one batch rotates once, and both requests get its one successor
+    /// (the burst case, decided inside a batch).
+    #[tokio::test]
+    async fn a_token_queued_twice_in_one_batch_rotates_once_and_both_get_its_successor() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let (db, write) = one_session(&dir).await;
+        let out = batch(&write, &[(0, 1, 5), (0, 1, 5)]).await;
+        assert!(matches!(out[0], RefreshOutcome::Rotated(_)), "{:?}", out[0]);
+        assert!(
+            matches!(
+                out[1],
+                RefreshOutcome::Repeated {
+                    since_rotation: 0,
+                    ..
+                }
+            ),
+            "{:?}",
+            out[1]
+        );
+        // The successor is the session's current token, and rotates on.
+        let next = sessions::rotate(&db, &h(1), &h(2), 6, LIFE).await.unwrap();
+        assert!(matches!(next, RefreshOutcome::Rotated(_)), "{next:?}");
+    }
+
     /// The writer task ends once the last `Rotator` is gone (it does not spin on a closed
     /// channel).
     #[tokio::test]

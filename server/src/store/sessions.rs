@@ -142,6 +142,76 @@ pub async fn create(
 const INSERT_TOKEN: &str =
     "INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)";
 
+/// The fast path's statement up to the token it is for (`$1` is now): a current, unexpired
+/// token of a live session is marked rotated...
+const FAST_ROTATION: &str = "UPDATE refresh_tokens SET rotated_at = $1
+         WHERE rotated_at IS NULL AND expires_at > $1
+           AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = refresh_tokens.session_id
+                       AND s.revoked_at IS NULL AND s.expires_at > $1)
+           AND";
+/// ...and what its access token needs is read back in the same statement.
+const FAST_ROTATION_RETURNING: &str = "RETURNING token_hash, session_id,
+           (SELECT s.user_id FROM sessions s WHERE s.id = refresh_tokens.session_id) AS user_id,
+           (SELECT s.expires_at FROM sessions s WHERE s.id = refresh_tokens.session_id) AS session_expires_at,
+           (SELECT s.persistent FROM sessions s WHERE s.id = refresh_tokens.session_id) AS persistent,
+           (SELECT s.dpop_bound FROM sessions s WHERE s.id = refresh_tokens.session_id) AS dpop_bound,
+           (SELECT u.username FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.id = refresh_tokens.session_id) AS username,
+           (SELECT u.roles FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.id = refresh_tokens.session_id) AS roles";
+
+/// The fast path of [`rotate_in`] for many tokens presented at `now`, in one statement (the
+/// SQLite group commit's step 2, `store::rotation`): each that is current, unexpired and of a
+/// live session is marked rotated and comes back once, however often it is in `hashes`. The
+/// others are left as they are, for [`rotate_in`] to tell why.
+pub(super) async fn rotate_current_in(
+    conn: &mut sqlx::SqliteConnection,
+    hashes: &[&[u8]],
+    now: i64,
+) -> sqlx::Result<Vec<FastRotation>> {
+    let list = (0..hashes.len())
+        .map(|i| format!("${}", i + 2))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!("{FAST_ROTATION} token_hash IN ({list}) {FAST_ROTATION_RETURNING}");
+    let mut q = sqlx::query_as(&sql).bind(now);
+    for h in hashes {
+        q = q.bind(*h);
+    }
+    q.fetch_all(conn).await
+}
+
+/// Inserts the current tokens `rows` (hash, session, issued at, expires at) in one statement
+/// (the group commit's step 3).
+pub(super) async fn insert_tokens_in(
+    conn: &mut sqlx::SqliteConnection,
+    rows: &[([u8; 32], String, i64, i64)],
+) -> sqlx::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let values = (0..rows.len())
+        .map(|i| {
+            format!(
+                "(${}, ${}, ${}, ${})",
+                4 * i + 1,
+                4 * i + 2,
+                4 * i + 3,
+                4 * i + 4
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at) VALUES {values}"
+    );
+    let mut q = sqlx::query(&sql);
+    for (hash, session, issued, expires) in rows {
+        q = q.bind(&hash[..]).bind(session).bind(*issued).bind(*expires);
+    }
+    q.execute(conn).await.map(|_| ())
+}
+
 #[derive(Debug, FromRow)]
 struct TokenLookup {
     session_id: String,
@@ -157,14 +227,30 @@ struct TokenLookup {
 }
 
 #[derive(Debug, FromRow)]
-struct FastRotation {
-    session_id: String,
+pub(super) struct FastRotation {
+    pub(super) token_hash: Vec<u8>,
+    pub(super) session_id: String,
     user_id: String,
-    session_expires_at: i64,
+    pub(super) session_expires_at: i64,
     persistent: bool,
     dpop_bound: bool,
     username: String,
     roles: String,
+}
+
+impl FastRotation {
+    /// The session facts of the rotated token, its successor living until `refresh_expires_at`.
+    pub(super) fn grant(self, refresh_expires_at: i64) -> SessionGrant {
+        SessionGrant {
+            roles: split_roles(&self.roles),
+            session_id: self.session_id,
+            user_id: self.user_id,
+            username: self.username,
+            persistent: self.persistent,
+            dpop_bound: self.dpop_bound,
+            refresh_expires_at,
+        }
+    }
 }
 
 /// What presenting a refresh token led to.
@@ -231,19 +317,7 @@ pub(super) async fn rotate_in(
     // Fast path, nearly every refresh: the token is current and its session live. Mark it
     // rotated and read what the access token needs in one statement.
     let fast: Option<FastRotation> = with_conn!(conn, c => sqlx::query_as(
-        "UPDATE refresh_tokens SET rotated_at = $1
-         WHERE token_hash = $2 AND rotated_at IS NULL AND expires_at > $1
-           AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = refresh_tokens.session_id
-                       AND s.revoked_at IS NULL AND s.expires_at > $1)
-         RETURNING session_id,
-           (SELECT s.user_id FROM sessions s WHERE s.id = refresh_tokens.session_id) AS user_id,
-           (SELECT s.expires_at FROM sessions s WHERE s.id = refresh_tokens.session_id) AS session_expires_at,
-           (SELECT s.persistent FROM sessions s WHERE s.id = refresh_tokens.session_id) AS persistent,
-           (SELECT s.dpop_bound FROM sessions s WHERE s.id = refresh_tokens.session_id) AS dpop_bound,
-           (SELECT u.username FROM sessions s JOIN users u ON u.id = s.user_id
-             WHERE s.id = refresh_tokens.session_id) AS username,
-           (SELECT u.roles FROM sessions s JOIN users u ON u.id = s.user_id
-             WHERE s.id = refresh_tokens.session_id) AS roles",
+        &format!("{FAST_ROTATION} token_hash = $2 {FAST_ROTATION_RETURNING}"),
     )
     .bind(now)
     .bind(old_hash)
@@ -259,15 +333,7 @@ pub(super) async fn rotate_in(
             .execute(c)
             .await
             .map(|_| ()))?;
-        return Ok(RefreshOutcome::Rotated(SessionGrant {
-            roles: split_roles(&f.roles),
-            session_id: f.session_id,
-            user_id: f.user_id,
-            username: f.username,
-            persistent: f.persistent,
-            dpop_bound: f.dpop_bound,
-            refresh_expires_at: token_expires,
-        }));
+        return Ok(RefreshOutcome::Rotated(f.grant(token_expires)));
     }
     // Slow path: find out why the token is not current (grace, reuse, or simply invalid).
     let row: Option<TokenLookup> = with_conn!(conn, c => sqlx::query_as(

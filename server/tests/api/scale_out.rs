@@ -2,7 +2,8 @@
 //! out"). Each test starts two servers on the same database: two in-process instances (each its
 //! own state: revoked set, caches, LISTEN connection), or two processes of the real binary when
 //! one has to die by `kill -9`. Runs in `make pg` (`.ci/with-postgres`, `--include-ignored`); on a
-//! SQLite run there is no shared database to test, and these show as ignored, never as passed.
+//! SQLite run there is no shared database to test, and these show as ignored, never as passed
+//! (all but the one-instance SQLite `kill -9` test, which runs on every run).
 
 use std::{
     collections::BTreeSet,
@@ -323,10 +324,18 @@ struct Process {
 }
 
 async fn start_process(db_url: &str, dir: &TempDir) -> Process {
+    start_process_on(Some(db_url), dir).await
+}
+
+/// As [`start_process`], on `db_url`, or without one on the SQLite database in `dir`.
+async fn start_process_on(db_url: Option<&str>, dir: &TempDir) -> Process {
     let port = free_port();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_cloakroom"))
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_cloakroom"));
+    if let Some(url) = db_url {
+        command.env("CLOAKROOM_DATABASE_URL", url);
+    }
+    let child = command
         .envs(TEST_SETTINGS)
-        .env("CLOAKROOM_DATABASE_URL", db_url)
         .env("CLOAKROOM_DATA_DIR", dir.path())
         .env("CLOAKROOM_PORT", port.to_string())
         .env(ORIGIN.0, ORIGIN.1)
@@ -477,6 +486,72 @@ async fn kill_nine_of_one_instance_under_refresh_load_logs_nobody_out() {
     }
     // Nothing was taken for theft.
     assert_no_session_revoked(&url).await;
+}
+
+/// SQLite's group commit (`store::rotation`; docs/security.md, "How rotations are written")
+/// answers a rotation only after its batch has committed, so every answered rotation survives
+/// a `kill -9`: 16 tabs refresh a single SQLite instance until it is killed under them, and
+/// after a restart on the same file each tab's last answered cookie still refreshes (a tab
+/// whose answer was lost gets the same successor again), and the one after it too. (One
+/// instance, no PostgreSQL: this one runs on every run.)
+#[tokio::test]
+async fn kill_nine_on_sqlite_loses_no_answered_rotation() {
+    let dir = TempDir::new().unwrap();
+    let server = start_process_on(None, &dir).await;
+    let client = reqwest::Client::new();
+    let tabs = log_in_tabs(&client, &server.addr, &server.addr, 16).await;
+    let addr = server.addr.clone();
+    let server = Arc::new(std::sync::Mutex::new(Some(server)));
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let killer = {
+        let (server, done) = (server.clone(), done.clone());
+        tokio::spawn(async move {
+            until("refresh load under way", || {
+                done.load(std::sync::atomic::Ordering::Relaxed) >= 200
+            })
+            .await;
+            let mut p = server.lock().unwrap().take().unwrap();
+            p.child.kill().unwrap();
+            p.child.wait().unwrap();
+        })
+    };
+    // Each tab refreshes until the server is gone, keeping the last cookie it was answered.
+    let runs: Vec<_> = tabs
+        .into_iter()
+        .map(|mut rt| {
+            let (client, addr, done) = (client.clone(), addr.clone(), done.clone());
+            tokio::spawn(async move {
+                while let Ok((status, cookie)) = refresh_at(&client, &addr, &rt).await {
+                    assert_eq!(
+                        status,
+                        StatusCode::OK,
+                        "a tab was logged out before the kill"
+                    );
+                    rt = cookie.expect("a rotation carries the cookie");
+                    done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                rt
+            })
+        })
+        .collect();
+    let mut answered = Vec::new();
+    for r in runs {
+        answered.push(r.await.unwrap());
+    }
+    killer.await.unwrap();
+    let server = start_process_on(None, &dir).await;
+    for rt in answered {
+        let (status, next) = refresh_at(&client, &server.addr, &rt).await.unwrap();
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "an answered rotation was lost in the kill"
+        );
+        let (status, _) = refresh_at(&client, &server.addr, &next.unwrap())
+            .await
+            .unwrap();
+        assert_eq!(status, StatusCode::OK, "its successor does not rotate on");
+    }
 }
 
 /// `n` users, each signed up through the instance at `signup` and logged in ("remember me")
