@@ -5,8 +5,8 @@
 //! produce exactly one rotation), and SQLite has one writer anyway. Rather than one
 //! transaction per refresh (BEGIN, lookup, swap, COMMIT, each a round trip to SQLite's thread
 //! plus a WAL append), one writer task takes every rotation queued at that moment and applies
-//! them inside a single transaction: the current tokens all at once (one `UPDATE`, one
-//! `INSERT`), then the rest one by one, each seeing the effects of everything before it (a
+//! them inside a single transaction: the current tokens all at once (an `UPDATE` and an
+//! `INSERT` or a few), then the rest one by one, each seeing the effects of everything before it (a
 //! duplicate of a token rotated a moment ago is the repeat case and gets the same successor).
 //! A failing batch fails every request in it; no request is answered before its batch has
 //! committed. The design note, with what a crash at each step leaves and why the order inside a
@@ -94,9 +94,10 @@ async fn apply(write: &SqlitePool, batch: &[Job]) -> sqlx::Result<Vec<RefreshOut
     let mut tx = write.begin().await?;
     let mut out: Vec<Option<RefreshOutcome>> = batch.iter().map(|_| None).collect();
     // Step 2: every current token of the batch marked rotated in one statement per `now` (the
-    // requests' clock readings; a batch nearly always shares one). A token queued twice comes
-    // back once: the first request that presented it gets the rotation, the other is left for
-    // step 4, where it finds the token rotated a moment ago.
+    // requests' clock readings, earliest first; a batch nearly always shares one). A token
+    // queued twice comes back once: the first request of the earliest `now` that presented it
+    // gets the rotation, the other is left for step 4, where it finds the token rotated a
+    // moment ago and gets the same successor.
     let mut nows: Vec<i64> = batch.iter().map(|j| j.now).collect();
     nows.sort_unstable();
     nows.dedup();
@@ -105,11 +106,17 @@ async fn apply(write: &SqlitePool, batch: &[Job]) -> sqlx::Result<Vec<RefreshOut
         let at: Vec<usize> = (0..batch.len()).filter(|&i| batch[i].now == now).collect();
         let hashes: Vec<&[u8]> = at.iter().map(|&i| &batch[i].old_hash[..]).collect();
         for f in rotate_current_in(&mut tx, &hashes, now).await? {
+            // A row the statement rotated belongs to a job of this `now`. Were it ever to match
+            // none, the token would stay rotated with no successor, and its owner's next
+            // refresh would read as theft: the batch fails instead, rolls back, and every
+            // request in it may retry.
             let Some(&i) = at
                 .iter()
                 .find(|&&i| out[i].is_none() && batch[i].old_hash[..] == f.token_hash[..])
             else {
-                continue;
+                return Err(sqlx::Error::Protocol(
+                    "a rotated token matches no request of its batch".into(),
+                ));
             };
             let job = &batch[i];
             let expires = (now + job.life.refresh_idle).min(f.session_expires_at);
@@ -117,7 +124,7 @@ async fn apply(write: &SqlitePool, batch: &[Job]) -> sqlx::Result<Vec<RefreshOut
             out[i] = Some(RefreshOutcome::Rotated(f.grant(expires)));
         }
     }
-    // Step 3: their successors, one statement.
+    // Step 3: their successors (one statement per power of two in their count).
     insert_tokens_in(&mut tx, &successors).await?;
     // Step 4: the rest in queue order, each as a rotation of its own would be (duplicates,
     // replays, unknown or expired tokens). A replay that revokes a session rotated in step 2
@@ -155,10 +162,19 @@ mod tests {
     /// A database in `dir` with one session whose first token is `h(0)`, and its writer pool.
     async fn one_session(dir: &tempfile::TempDir) -> (Db, sqlx::SqlitePool) {
         let db = Db::open(dir.path()).await.unwrap();
-        let users::CreateUser::Created(user) =
-            users::create(&db, "ada", "a-hash", 0).await.unwrap()
+        session_of(&db, "ada", 0).await;
+        let Engine::Sqlite(e) = &db.engine else {
+            unreachable!("Db::open is SQLite")
+        };
+        let write = e.write.clone();
+        (db, write)
+    }
+
+    /// A new account `name` with one session whose first token is `h(first)`: its session id.
+    async fn session_of(db: &Db, name: &str, first: u8) -> String {
+        let users::CreateUser::Created(user) = users::create(db, name, "a-hash", 0).await.unwrap()
         else {
-            unreachable!("a fresh database has no ada")
+            unreachable!("a fresh name")
         };
         let new = NewSession {
             user_id: &user.id,
@@ -169,15 +185,9 @@ mod tests {
             ip: None,
             oidc: None,
         };
-        sessions::create(&db, &new, "ada", "", &h(0), 0, LIFE)
-            .await
-            .unwrap()
-            .unwrap();
-        let Engine::Sqlite(e) = &db.engine else {
-            unreachable!("Db::open is SQLite")
-        };
-        let write = e.write.clone();
-        (db, write)
+        let token = h(first);
+        let grant = sessions::create(db, &new, name, "", &token, 0, LIFE);
+        grant.await.unwrap().unwrap().session_id
     }
 
     /// The batch `jobs` (old token, successor, now) applied as the writer applies one.
@@ -245,6 +255,31 @@ mod tests {
                     "token {old} after the batch (replay first: {replay_first}): {later:?}"
                 );
             }
+        }
+    }
+
+    /// Three sessions' tokens rotated in one batch (the list padded to four, the successors
+    /// written as two rows and one): each answer is its own session's, and each successor
+    /// rotates on as its own session's.
+    #[tokio::test]
+    async fn each_rotation_of_a_batch_is_its_own_sessions() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let (db, write) = one_session(&dir).await;
+        let bea = session_of(&db, "bea", 10).await;
+        let cy = session_of(&db, "cy", 20).await;
+        let who = |o: &RefreshOutcome| match o {
+            RefreshOutcome::Rotated(g) => (g.username.clone(), g.session_id.clone()),
+            other => panic!("not rotated: {other:?}"),
+        };
+        let out = batch(&write, &[(10, 11, 5), (0, 1, 5), (20, 21, 5)]).await;
+        let names: Vec<_> = out.iter().map(|o| who(o).0).collect();
+        assert_eq!(names, ["bea", "ada", "cy"]);
+        assert_eq!((who(&out[0]).1, who(&out[2]).1), (bea, cy));
+        for (old, new, name) in [(11, 12, "bea"), (1, 2, "ada"), (21, 22, "cy")] {
+            let next = sessions::rotate(&db, &h(old), &h(new), 6, LIFE)
+                .await
+                .unwrap();
+            assert_eq!(who(&next).0, name, "the successor of {name}'s token");
         }
     }
 

@@ -164,52 +164,68 @@ const FAST_ROTATION_RETURNING: &str = "RETURNING token_hash, session_id,
 /// SQLite group commit's step 2, `store::rotation`): each that is current, unexpired and of a
 /// live session is marked rotated and comes back once, however often it is in `hashes`. The
 /// others are left as they are, for [`rotate_in`] to tell why.
+///
+/// The list is padded to a power of two by repeating its last hash (a repeat changes nothing),
+/// so at most nine statement texts exist for every batch size up to 256, and the one write
+/// connection's statement cache keeps them beside its other statements instead of being
+/// churned by a text per size.
 pub(super) async fn rotate_current_in(
     conn: &mut sqlx::SqliteConnection,
     hashes: &[&[u8]],
     now: i64,
 ) -> sqlx::Result<Vec<FastRotation>> {
-    let list = (0..hashes.len())
+    let Some(&last) = hashes.last() else {
+        return Ok(Vec::new());
+    };
+    let size = hashes.len().next_power_of_two();
+    let list = (0..size)
         .map(|i| format!("${}", i + 2))
         .collect::<Vec<_>>()
         .join(", ");
     let sql = format!("{FAST_ROTATION} token_hash IN ({list}) {FAST_ROTATION_RETURNING}");
     let mut q = sqlx::query_as(&sql).bind(now);
-    for h in hashes {
+    for h in hashes
+        .iter()
+        .chain(std::iter::repeat_n(&last, size - hashes.len()))
+    {
         q = q.bind(*h);
     }
     q.fetch_all(conn).await
 }
 
-/// Inserts the current tokens `rows` (hash, session, issued at, expires at) in one statement
-/// (the group commit's step 3).
+/// Inserts the current tokens `rows` (hash, session, issued at, expires at): one statement per
+/// power of two in their count, largest first (13 rows: 8, 4 and 1), for the statement cache's
+/// sake as above (the group commit's step 3).
 pub(super) async fn insert_tokens_in(
     conn: &mut sqlx::SqliteConnection,
     rows: &[([u8; 32], String, i64, i64)],
 ) -> sqlx::Result<()> {
-    if rows.is_empty() {
-        return Ok(());
+    let mut rest = rows;
+    while !rest.is_empty() {
+        let (chunk, tail) = rest.split_at(1 << rest.len().ilog2());
+        rest = tail;
+        let values = (0..chunk.len())
+            .map(|i| {
+                format!(
+                    "(${}, ${}, ${}, ${})",
+                    4 * i + 1,
+                    4 * i + 2,
+                    4 * i + 3,
+                    4 * i + 4
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at) VALUES {values}"
+        );
+        let mut q = sqlx::query(&sql);
+        for (hash, session, issued, expires) in chunk {
+            q = q.bind(&hash[..]).bind(session).bind(*issued).bind(*expires);
+        }
+        q.execute(&mut *conn).await?;
     }
-    let values = (0..rows.len())
-        .map(|i| {
-            format!(
-                "(${}, ${}, ${}, ${})",
-                4 * i + 1,
-                4 * i + 2,
-                4 * i + 3,
-                4 * i + 4
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
-    let sql = format!(
-        "INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at) VALUES {values}"
-    );
-    let mut q = sqlx::query(&sql);
-    for (hash, session, issued, expires) in rows {
-        q = q.bind(&hash[..]).bind(session).bind(*issued).bind(*expires);
-    }
-    q.execute(conn).await.map(|_| ())
+    Ok(())
 }
 
 #[derive(Debug, FromRow)]
