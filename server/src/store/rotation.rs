@@ -258,24 +258,41 @@ mod tests {
         }
     }
 
-    /// Three sessions' tokens rotated in one batch (the list padded to four, the successors
-    /// written as two rows and one): each answer is its own session's, and each successor
+    /// Five sessions' tokens rotated in one batch (the list padded to eight, the successors
+    /// written as four rows and one): each answer is its own session's, and each successor
     /// rotates on as its own session's.
     #[tokio::test]
     async fn each_rotation_of_a_batch_is_its_own_sessions() {
         let dir = tempfile::TempDir::new().unwrap();
         let (db, write) = one_session(&dir).await;
-        let bea = session_of(&db, "bea", 10).await;
-        let cy = session_of(&db, "cy", 20).await;
+        let others = [("bea", 10), ("cy", 20), ("dee", 30), ("eve", 40)];
+        let mut sessions = vec![];
+        for (name, first) in others {
+            sessions.push(session_of(&db, name, first).await);
+        }
         let who = |o: &RefreshOutcome| match o {
             RefreshOutcome::Rotated(g) => (g.username.clone(), g.session_id.clone()),
             other => panic!("not rotated: {other:?}"),
         };
-        let out = batch(&write, &[(10, 11, 5), (0, 1, 5), (20, 21, 5)]).await;
+        let jobs = [
+            (10, 11, 5),
+            (0, 1, 5),
+            (20, 21, 5),
+            (30, 31, 5),
+            (40, 41, 5),
+        ];
+        let out = batch(&write, &jobs).await;
         let names: Vec<_> = out.iter().map(|o| who(o).0).collect();
-        assert_eq!(names, ["bea", "ada", "cy"]);
-        assert_eq!((who(&out[0]).1, who(&out[2]).1), (bea, cy));
-        for (old, new, name) in [(11, 12, "bea"), (1, 2, "ada"), (21, 22, "cy")] {
+        assert_eq!(names, ["bea", "ada", "cy", "dee", "eve"]);
+        let ids: Vec<_> = [0, 2, 3, 4].iter().map(|&i| who(&out[i]).1).collect();
+        assert_eq!(ids, sessions);
+        for (old, new, name) in [
+            (11, 12, "bea"),
+            (1, 2, "ada"),
+            (21, 22, "cy"),
+            (31, 32, "dee"),
+            (41, 42, "eve"),
+        ] {
             let next = sessions::rotate(&db, &h(old), &h(new), 6, LIFE)
                 .await
                 .unwrap();
