@@ -139,18 +139,32 @@ pub async fn create(
     }))
 }
 
-const INSERT_TOKEN: &str =
-    "INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)";
+/// The start of an insert of refresh tokens, before its rows: one text for the single-row
+/// insert and the group commit's multi-row ones (a macro, so that `concat!` builds the
+/// single-row text at compile time).
+macro_rules! insert_tokens {
+    () => {
+        "INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at) VALUES "
+    };
+}
+
+const INSERT_TOKEN: &str = concat!(insert_tokens!(), "($1, $2, $3, $4)");
 
 /// The fast path's statement up to the token it is for (`$1` is now): a current, unexpired
 /// token of a live session is marked rotated...
-const FAST_ROTATION: &str = "UPDATE refresh_tokens SET rotated_at = $1
+macro_rules! fast_rotation {
+    () => {
+        "UPDATE refresh_tokens SET rotated_at = $1
          WHERE rotated_at IS NULL AND expires_at > $1
            AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = refresh_tokens.session_id
                        AND s.revoked_at IS NULL AND s.expires_at > $1)
-           AND";
+           AND "
+    };
+}
 /// ...and what its access token needs is read back in the same statement.
-const FAST_ROTATION_RETURNING: &str = "RETURNING token_hash, session_id,
+macro_rules! fast_rotation_returning {
+    () => {
+        " RETURNING token_hash, session_id,
            (SELECT s.user_id FROM sessions s WHERE s.id = refresh_tokens.session_id) AS user_id,
            (SELECT s.expires_at FROM sessions s WHERE s.id = refresh_tokens.session_id) AS session_expires_at,
            (SELECT s.persistent FROM sessions s WHERE s.id = refresh_tokens.session_id) AS persistent,
@@ -158,7 +172,17 @@ const FAST_ROTATION_RETURNING: &str = "RETURNING token_hash, session_id,
            (SELECT u.username FROM sessions s JOIN users u ON u.id = s.user_id
              WHERE s.id = refresh_tokens.session_id) AS username,
            (SELECT u.roles FROM sessions s JOIN users u ON u.id = s.user_id
-             WHERE s.id = refresh_tokens.session_id) AS roles";
+             WHERE s.id = refresh_tokens.session_id) AS roles"
+    };
+}
+
+/// The fast path for one token (`$2`), a text fixed at compile time: nothing is formatted per
+/// rotation.
+const FAST_ROTATION_ONE: &str = concat!(
+    fast_rotation!(),
+    "token_hash = $2",
+    fast_rotation_returning!()
+);
 
 /// The fast path of [`rotate_in`] for many tokens presented at `now`, in one statement (the
 /// SQLite group commit's step 2, `store::rotation`): each that is current, unexpired and of a
@@ -182,7 +206,14 @@ pub(super) async fn rotate_current_in(
         .map(|i| format!("${}", i + 2))
         .collect::<Vec<_>>()
         .join(", ");
-    let sql = format!("{FAST_ROTATION} token_hash IN ({list}) {FAST_ROTATION_RETURNING}");
+    let sql = format!(
+        concat!(
+            fast_rotation!(),
+            "token_hash IN ({list})",
+            fast_rotation_returning!()
+        ),
+        list = list
+    );
     let mut q = sqlx::query_as(&sql).bind(now);
     for h in hashes
         .iter()
@@ -216,9 +247,7 @@ pub(super) async fn insert_tokens_in(
             })
             .collect::<Vec<_>>()
             .join(", ");
-        let sql = format!(
-            "INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at) VALUES {values}"
-        );
+        let sql = format!(concat!(insert_tokens!(), "{values}"), values = values);
         let mut q = sqlx::query(&sql);
         for (hash, session, issued, expires) in chunk {
             q = q.bind(&hash[..]).bind(session).bind(*issued).bind(*expires);
@@ -333,7 +362,7 @@ pub(super) async fn rotate_in(
     // Fast path, nearly every refresh: the token is current and its session live. Mark it
     // rotated and read what the access token needs in one statement.
     let fast: Option<FastRotation> = with_conn!(conn, c => sqlx::query_as(
-        &format!("{FAST_ROTATION} token_hash = $2 {FAST_ROTATION_RETURNING}"),
+        FAST_ROTATION_ONE,
     )
     .bind(now)
     .bind(old_hash)
