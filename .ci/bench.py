@@ -8,10 +8,17 @@ in the same script, for a before/after). /healthz runs in the same process and t
 same minute as the baseline: the machine is noisy, so only ratios within one run mean much.
 Every load goes to 127.0.0.1 only and stops by itself.
 
+Refresh is measured twice: without a proof (one distinct cookie per request), and as the
+browser makes it (the cookie of a DPoP-bound session plus a fresh proof carrying the server's
+nonce). The DPoP scenarios each start on a fresh server process (same database): the server
+remembers at most 100,000 live proof ids.
+
 Then, when CLOAKROOM_TEST_POSTGRES_URL names a PostgreSQL server (`make bench` runs this under
-.ci/with-postgres with durable commits), the engine comparison: the same four scenarios on
+.ci/with-postgres with durable commits), the engine comparison: the same five scenarios on
 SQLite (one instance), PostgreSQL (one instance) and PostgreSQL (two instances behind nginx),
 with req/s, p99 and peak RSS per instance, and each figure as a ratio of the SQLite one.
+
+Last, #21's goals, each figure beside its target, `held` or `MISSED`.
 """
 import json
 import re
@@ -139,8 +146,10 @@ def start_server(binary, tmp, name, port, **extra):
     sys.exit(f"{binary} did not start")
 
 
-def scenario_scripts(tmp, tag, access, tokens):
-    """wrk scripts for /healthz, /api/me (Bearer), refresh (one distinct token per request) and login."""
+def scenario_scripts(tmp, tag, access, tokens, browser):
+    """wrk scripts for /healthz, /api/me (Bearer), refresh (one distinct token per request, no
+    proof), refresh as the browser makes it (`browser`: the path of "cookie proof" lines, see
+    `browser_refresh_lines`) and login."""
     s_plain = write(os.path.join(tmp, f"{tag}-plain.lua"), REPORT_LUA)
     s_me = write(os.path.join(tmp, f"{tag}-me.lua"), f'wrk.headers["Authorization"] = "Bearer {access}"\n' + REPORT_LUA)
     login_body = json.dumps({"username": "bench_user", "password": PASSWORD})
@@ -168,7 +177,44 @@ request = function()
   return wrk.format("POST", nil, {{["Cookie"] = "__Host-cloakroom_refresh=" .. t, ["X-Requested-With"] = "cloakroom"}}, nil)
 end
 """ + REPORT_LUA)
-    return s_plain, s_me, s_refresh, s_login
+    s_browser = write(os.path.join(tmp, f"{tag}-refresh-browser.lua"), f"""
+local counter = 0
+function setup(thread)
+  thread:set("id", counter); counter = counter + 1
+end
+function init(args)
+  reqs = {{}}; local i = 0
+  for line in io.lines("{browser}") do
+    if i % 2 == id then
+      local c, p = line:match("^(%S+) (%S+)$")
+      table.insert(reqs, {{c, p}})
+    end
+    i = i + 1
+  end
+  n = 0
+end
+request = function()
+  n = n + 1
+  local r = reqs[n] or {{"exhausted", "exhausted"}}
+  return wrk.format("POST", nil, {{["Cookie"] = "__Host-cloakroom_refresh=" .. r[1],
+    ["X-Requested-With"] = "cloakroom", ["DPoP"] = r[2]}}, nil)
+end
+""" + REPORT_LUA)
+    return s_plain, s_me, s_refresh, s_browser, s_login
+
+
+def browser_refresh_lines(tmp, tag, base, public, cookies):
+    """A refresh as the browser makes it: the cookie of a DPoP-bound session (`bench-seed …
+    dpop`) plus a fresh proof for POST `public`/api/auth/refresh carrying the server's current
+    nonce, one per request, made before the run (wrk cannot sign) by as many keys as keep each
+    under the server's 1,000 live proofs per key."""
+    with urllib.request.urlopen(base + "/api/problems/invalid-token", timeout=10) as r:
+        nonce = r.headers.get("DPoP-Nonce") or ""
+    keys = len(cookies) // 900 + 1
+    lines = subprocess.run([DPOP, "refresh", os.urandom(16).hex(), public + "/api/auth/refresh", str(keys),
+                            str(int(time.time()))] + ([nonce] if nonce else []),
+                           input="\n".join(cookies) + "\n", capture_output=True, text=True, check=True).stdout
+    return write(os.path.join(tmp, f"{tag}-browser-refresh.txt"), lines)
 
 
 def dpop_script(tmp, base):
@@ -223,22 +269,30 @@ def bench_user(base):
     return json.loads(body)["access_token"]
 
 
-def four(base, scripts):
-    s_plain, s_me, s_refresh, s_login = scripts
+SCENARIOS = ("healthz", "me", "refresh", "browser", "login")
+
+
+def five(base, scripts):
+    s_plain, s_me, s_refresh, s_browser, s_login = scripts
     return {
         "healthz": wrk(base + "/healthz", s_plain),
         "me": wrk(base + "/api/me", s_me),
         "refresh": wrk(base + "/api/auth/refresh", s_refresh),
+        "browser": wrk(base + "/api/auth/refresh", s_browser),
         "login": wrk(base + "/api/auth/login", s_login, conns=4),
     }
 
 
+def seed(target, n_tokens, *extra):
+    return subprocess.run([SEED, target, str(n_tokens), *extra], capture_output=True, text=True, check=True).stdout.split()
+
+
 def pg_setup(tmp, admin, name, n_tokens):
-    """A fresh database `name` on the PostgreSQL of `admin`, seeded with n_tokens sessions."""
+    """A fresh database `name` on the PostgreSQL of `admin`, seeded with n_tokens sessions of
+    each kind (plain, and DPoP-bound for the browser's refresh)."""
     subprocess.run(["psql", "-q", admin, "-c", f"CREATE DATABASE {name}"], check=True)
     url = admin.rsplit("/", 1)[0] + "/" + name
-    tokens = subprocess.run([SEED, url, str(n_tokens)], capture_output=True, text=True, check=True).stdout.split()
-    return url, tokens
+    return url, seed(url, n_tokens), seed(url, n_tokens, "dpop")
 
 
 def start_on(tmp, name, port, url):
@@ -261,23 +315,25 @@ def engine_comparison(sqlite_rows, sqlite_peak, n_tokens):
     admin = os.environ.get("CLOAKROOM_TEST_POSTGRES_URL")
     if not admin:
         print("engine comparison skipped: no PostgreSQL (run `make bench`, which starts one)")
-        return
+        return []
     if not shutil.which("nginx"):
         sys.exit("nginx is missing: run `make bench` (it installs it)")
     tmp = tempfile.mkdtemp(prefix="cloakroom-engines-")
     results = [("SQLite, 1 instance", sqlite_rows, [sqlite_peak])]
     procs = []
+    public = "http://cloakroom.bench"
     try:
         print("PostgreSQL, 1 instance: seeding…", flush=True)
-        url, tokens = pg_setup(tmp, admin, "bench_one", n_tokens)
+        url, tokens, bound = pg_setup(tmp, admin, "bench_one", n_tokens)
         server, base = start_on(tmp, "one", free_port(), url)
         procs = [server]
-        rows = four(base, scenario_scripts(tmp, "pg1", bench_user(base), tokens))
+        browser = browser_refresh_lines(tmp, "pg1", base, public, bound)
+        rows = five(base, scenario_scripts(tmp, "pg1", bench_user(base), tokens, browser))
         results.append(("PostgreSQL, 1 instance", rows, [rss_kib(server.pid, "VmHWM")]))
         stop(procs)
 
         print("PostgreSQL, 2 instances behind nginx: seeding…", flush=True)
-        url, tokens = pg_setup(tmp, admin, "bench_two", n_tokens)
+        url, tokens, bound = pg_setup(tmp, admin, "bench_two", n_tokens)
         a, base_a = start_on(tmp, "a", free_port(), url)
         b, base_b = start_on(tmp, "b", free_port(), url)
         procs = [a, b]
@@ -311,7 +367,8 @@ http {{
                 break
             except OSError:
                 time.sleep(0.1)
-        rows = four(base, scenario_scripts(tmp, "pg2", bench_user(base), tokens))
+        browser = browser_refresh_lines(tmp, "pg2", base, public, bound)
+        rows = five(base, scenario_scripts(tmp, "pg2", bench_user(base), tokens, browser))
         results.append(("PostgreSQL, 2 instances + nginx", rows, [rss_kib(a.pid, "VmHWM"), rss_kib(b.pid, "VmHWM")]))
     finally:
         stop(procs)
@@ -319,24 +376,41 @@ http {{
 
     print()
     print("engine comparison (same run; ratios against SQLite; 2 cores, so two instances share them)")
-    print(f"{'':34} {'healthz':>16} {'/api/me':>16} {'refresh':>16} {'login':>16}  peak RSS/instance")
-    print(f"{'':34} " + " ".join(f"{'req/s   p99 ms':>16}" for _ in range(4)))
+    print(f"{'':34} " + " ".join(f"{k:>16}" for k in ("healthz", "/api/me", "refresh", "refresh+DPoP", "login"))
+          + "  peak RSS/instance")
+    print(f"{'':34} " + " ".join(f"{'req/s   p99 ms':>16}" for _ in SCENARIOS))
     base_rows = results[0][1]
     for label, rows, peaks in results:
-        cells = " ".join(f"{rows[k]['rps']:7.0f} {rows[k]['p99']:7.2f} " for k in ("healthz", "me", "refresh", "login"))
+        cells = " ".join(f"{rows[k]['rps']:7.0f} {rows[k]['p99']:7.2f} " for k in SCENARIOS)
         print(f"{label:34} {cells} " + ", ".join(f"{p / 1024:.0f} MiB" for p in peaks))
         if rows is not base_rows:
-            ratios = "  ".join(f"{k} {rows[k]['rps'] / base_rows[k]['rps']:.2f}x" for k in ("healthz", "me", "refresh", "login"))
+            ratios = "  ".join(f"{k} {rows[k]['rps'] / base_rows[k]['rps']:.2f}x" for k in SCENARIOS)
             errors = sum(rows[k]["errors"] for k in rows)
             print(f"{'':34} {ratios}   non-2xx {errors}")
-    # Goal: logins at 0.9x or more of what argon2 allows on this machine, on every engine. The
-    # limit is measured in process, through the server's own hasher, in this run.
+    goals = []
+    one, two = results[1][1], results[2][1]
+    b = one["browser"]
+    goals.append(("1. refresh as the browser makes it / healthz, PostgreSQL x1",
+                  f"{b['rps'] / one['healthz']['rps']:.3f}x ({b['rps']:.0f} / {one['healthz']['rps']:.0f} req/s)",
+                  ">= 0.20x", b["rps"] / one["healthz"]["rps"] >= 0.20 and b["errors"] == 0))
+    goals.append(("1. its p99, PostgreSQL x1", f"{b['p99']:.2f} ms", "< 20 ms", b["p99"] < 20))
+    # Two instances on the same two cores cannot double anything; what is ours is refresh
+    # losing more than the proxy and the shared cores cost everything else. So the goal: the
+    # browser's refresh keeps at least the share of its one-instance rate that healthz keeps.
+    keep_h = two["healthz"]["rps"] / one["healthz"]["rps"]
+    keep_r = two["browser"]["rps"] / one["browser"]["rps"]
+    goals.append(("5. PostgreSQL x2 + nginx / x1: refresh+DPoP kept",
+                  f"{keep_r:.2f}x (healthz keeps {keep_h:.2f}x)", ">= healthz's", keep_r >= keep_h))
+    # Logins at 0.9x or more of what argon2 allows on this machine, on every engine. The limit
+    # is measured in process, through the server's own hasher, in this run.
     limit = subprocess.run([DPOP, "argon2", "19456", str(DURATION)], capture_output=True, text=True,
                            check=True).stdout.strip()
     rate = float(re.search(r"([0-9.]+) hashes/s", limit).group(1))
     print(limit)
     for label, rows, _ in results:
-        print(f"login / argon2 limit, {label:31} {rows['login']['rps'] / rate:.2f}x (target >= 0.90)")
+        goals.append((f"3. login / argon2 limit, {label}", f"{rows['login']['rps'] / rate:.2f}x "
+                      f"({rows['login']['rps']:.1f} / {rate:.1f} per s)", ">= 0.90x", rows["login"]["rps"] / rate >= 0.9))
+    return goals
 
 
 def flood_run(binary, tmp, name):
@@ -388,31 +462,37 @@ def main():
     tmp = tempfile.mkdtemp(prefix="cloakroom-bench-")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    # Seed one distinct, valid refresh token per refresh request we may send.
+    # Seed one distinct, valid refresh token per refresh request we may send, of each kind.
     n_tokens = 20000 * DURATION
-    print(f"seeding {n_tokens} sessions…", flush=True)
-    tokens = subprocess.run([SEED, os.path.join(tmp, "data"), str(n_tokens)], capture_output=True, text=True, check=True).stdout.split()
+    print(f"seeding {n_tokens} sessions, and as many DPoP-bound ones…", flush=True)
+    data = os.path.join(tmp, "data")
+    tokens = seed(data, n_tokens)
+    bound = seed(data, n_tokens, "dpop")
     env = dict(os.environ,
-               CLOAKROOM_PORT=str(port), CLOAKROOM_DATA_DIR=os.path.join(tmp, "data"),
+               CLOAKROOM_PORT=str(port), CLOAKROOM_DATA_DIR=data,
                CLOAKROOM_DIST_DIR=os.path.join(tmp, "nodist"),
                CLOAKROOM_AUTH_RATE_PER_MINUTE="100000000", CLOAKROOM_REFRESH_RATE_PER_MINUTE="100000000", CLOAKROOM_LOG="warn")
-    server = subprocess.Popen([SERVER], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
+
+    def start():
+        server = subprocess.Popen([SERVER], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(100):
             try:
                 http("GET", base + "/healthz")
                 break
             except OSError:
                 time.sleep(0.1)
+        return server
+
+    server = start()
+    rows = []
+    phases = []
+
+    def mark(name):
+        phases.append((name, rss_kib(server.pid, "VmRSS"), rss_kib(server.pid, "VmHWM")))
+
+    try:
         access = bench_user(base)
-        s_plain, s_me, s_refresh, s_login = scenario_scripts(tmp, "sqlite", access, tokens)
-
-        rows = []
-        phases = []
-
-        def mark(name):
-            phases.append((name, rss_kib(server.pid, "VmRSS"), rss_kib(server.pid, "VmHWM")))
-
+        s_plain, s_me, s_refresh, _, s_login = scenario_scripts(tmp, "sqlite", access, tokens, "/dev/null")
         mark("start")
         print("healthz…", flush=True)
         healthz = wrk(base + "/healthz", s_plain)
@@ -424,13 +504,28 @@ def main():
         mark("after me")
         print("me with DPoP…", flush=True)
         dpop_lua = dpop_script(tmp, base)
-        me_dpop = served(server.pid, lambda: wrk(base + "/api/me", dpop_lua))
+        # At most 5 s: the server remembers at most 100,000 live proof ids (a minute's), and
+        # past that refuses proofs with 503 (`auth::dpop`), which 8 s at 17k req/s would reach.
+        me_dpop = served(server.pid, lambda: wrk(base + "/api/me", dpop_lua, secs=min(DURATION, 5)))
         rows.append(("GET /api/me (DPoP proof each)", me_dpop))
         mark("after me with DPoP")
+        # The server remembers at most 100,000 live proof ids (a minute's), which the run above
+        # may have filled: the browser's refresh runs on a fresh process, same database.
+        early_peak = rss_kib(server.pid, "VmHWM")
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=20)
+        server = start()
+        mark("restart")
         print("refresh…", flush=True)
-        refresh = wrk(base + "/api/auth/refresh", s_refresh)
-        rows.append(("POST /api/auth/refresh", refresh))
+        refresh = served(server.pid, lambda: wrk(base + "/api/auth/refresh", s_refresh))
+        rows.append(("POST /api/auth/refresh (no proof)", refresh))
         mark("after refresh")
+        print("refresh as the browser makes it…", flush=True)
+        s_browser = scenario_scripts(tmp, "sqlite", access, tokens,
+                                     browser_refresh_lines(tmp, "sqlite", base, base, bound))[3]
+        browser = served(server.pid, lambda: wrk(base + "/api/auth/refresh", s_browser))
+        rows.append(("POST /api/auth/refresh (cookie+DPoP)", browser))
+        mark("after browser refresh")
         print("login…", flush=True)
         login = wrk(base + "/api/auth/login", s_login, conns=4)
         rows.append(("POST /api/auth/login", login))
@@ -443,16 +538,17 @@ def main():
         flood.wait()
         rows.append(("GET /api/me during login flood", me_flood))
         mark("after flood")
-        peak = rss_kib(server.pid, "VmHWM")
+        peak = max(early_peak, rss_kib(server.pid, "VmHWM"))
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=10)
         shutil.rmtree(tmp, ignore_errors=True)
 
     print()
-    print(f"{'scenario':34} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+    print(f"{'scenario':38} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'server CPU/req':>15}")
     for name, r in rows:
-        print(f"{name:34} {r['rps']:10.0f} {r['p50']:8.2f} {r['p99']:8.2f} {r['errors']:8d}")
+        cpu = f"{r['cpu_us']:10.1f} µs" if "cpu_us" in r else ""
+        print(f"{name:38} {r['rps']:10.0f} {r['p50']:8.2f} {r['p99']:8.2f} {r['errors']:8d} {cpu:>15}")
     print()
     print("server memory: " + ", ".join(f"{n} {r / 1024:.0f}/{h / 1024:.0f} MiB (rss/peak)" for n, r, h in phases))
     print(f"me / healthz throughput ratio      {me['rps'] / healthz['rps']:.2f}   (target >= 0.60)")
@@ -462,21 +558,28 @@ def main():
     cost = subprocess.run([DPOP, "cost", "3000"], capture_output=True, text=True, check=True).stdout
     verify_us = float(re.search(r"verify_strict \(one Ed25519 signature\)\s+([0-9.]+)", cost).group(1))
     overhead = me_dpop["cpu_us"] - me["cpu_us"]
-    print(f"server CPU per request             Bearer {me['cpu_us']:.1f} µs, DPoP {me_dpop['cpu_us']:.1f} µs")
-    print(f"DPoP overhead / verify_strict      {overhead:.1f} / {verify_us:.1f} µs = {overhead / verify_us:.2f}x "
-          f"(target <= 1.25x)")
     print("in-process (bench-dpop cost):")
     print("".join("  " + l + "\n" for l in cost.splitlines()), end="")
-    print(f"refresh req/s                      {refresh['rps']:.0f}   (target >= 5000)")
     print(f"me p99 during login flood          {me_flood['p99']:.2f} ms (target < 20 ms)")
-    # Goal: under 64 MiB outside the login flood. The flood's own peak is set by argon2: each
-    # hash thread holds m KiB (19 MiB by default) while it hashes, on top of the base.
-    before_login = next(h for n, _, h in phases if n == "after refresh")
+    goals = []
+    for label, r in (("refresh as the browser makes it (cookie + proof with nonce)", browser),
+                     ("refresh without a proof (second line)", refresh)):
+        goals.append((f"1. {label} / healthz, SQLite",
+                      f"{r['rps'] / healthz['rps']:.3f}x ({r['rps']:.0f} / {healthz['rps']:.0f} req/s)",
+                      ">= 0.25x", r["rps"] / healthz["rps"] >= 0.25 and r["errors"] == 0))
+        goals.append(("1. its p99, SQLite", f"{r['p99']:.2f} ms", "< 20 ms", r["p99"] < 20))
+    goals.append(("2. DPoP overhead / one verify_strict",
+                  f"{overhead:.1f} / {verify_us:.1f} µs = {overhead / verify_us:.2f}x "
+                  f"(server CPU per request: Bearer {me['cpu_us']:.1f}, DPoP {me_dpop['cpu_us']:.1f} µs)",
+                  "<= 1.25x", overhead / verify_us <= 1.25))
+    # Under 64 MiB outside the login flood. The flood's own peak is set by argon2: each hash
+    # thread holds m KiB (19 MiB by default) while it hashes, on top of the base.
+    outside = max(h for n, _, h in phases if n in ("after me with DPoP", "after browser refresh"))
     threads = os.cpu_count() or 1
-    print(f"server peak RSS outside logins     {before_login / 1024:.1f} MiB (target < 64 MiB)")
+    goals.append(("4. server peak RSS outside logins", f"{outside / 1024:.1f} MiB", "< 64 MiB", outside / 1024 < 64))
     print(f"server peak RSS with logins        {peak / 1024:.1f} MiB: the base plus argon2's 19 MiB "
-          f"x {threads} hash threads ({before_login / 1024:.0f} + {19 * threads} = "
-          f"{before_login / 1024 + 19 * threads:.0f} MiB at most)")
+          f"x {threads} hash threads ({outside / 1024:.0f} + {19 * threads} = "
+          f"{outside / 1024 + 19 * threads:.0f} MiB at most)")
     print()
     print(f"login flood: {FLOOD_CONNS} concurrent connections posting wrong logins, {DURATION} s")
     tmp2 = tempfile.mkdtemp(prefix="cloakroom-flood-")
@@ -489,11 +592,16 @@ def main():
             print_flood("baseline build", before)
     finally:
         shutil.rmtree(tmp2, ignore_errors=True)
-    if refresh["requests"] > len(tokens):
-        print("WARNING: the refresh run used more requests than seeded tokens; raise the seed count")
+    for r, n in ((refresh, len(tokens)), (browser, len(bound))):
+        if r["requests"] > n:
+            print("WARNING: a refresh run used more requests than seeded tokens; raise the seed count")
     print()
-    engine_comparison({"healthz": healthz, "me": me, "refresh": refresh, "login": login}, peak,
-                      int(os.environ.get("BENCH_PG_TOKENS", str(8000 * DURATION))))
+    goals += engine_comparison({"healthz": healthz, "me": me, "refresh": refresh, "browser": browser, "login": login},
+                               peak, int(os.environ.get("BENCH_PG_TOKENS", str(8000 * DURATION))))
+    print()
+    print(f"#21's goals, this run ({DURATION} s per scenario, {os.cpu_count()} cores):")
+    for name, figure, target, held in goals:
+        print(f"  {'held  ' if held else 'MISSED'} {name:62} {figure:52} target {target}")
 
 
 if __name__ == "__main__":

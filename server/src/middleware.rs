@@ -14,10 +14,8 @@ use crate::{error::ApiError, state::AppState};
 /// Every API answer carries the current DPoP nonce (RFC 9449 §9), so a client always has it
 /// before it needs it and is refused for a stale one only after a long pause.
 pub async fn dpop_nonce_header(State(state): State<AppState>, mut res: Response) -> Response {
-    if let Some(nonce) = state.dpop_nonces.current(state.clock.now()) {
-        if let Ok(v) = HeaderValue::from_str(&nonce) {
-            res.headers_mut().insert("dpop-nonce", v);
-        }
+    if let Some(nonce) = state.dpop_nonces.header(state.clock.now()) {
+        res.headers_mut().insert("dpop-nonce", nonce);
     }
     res
 }

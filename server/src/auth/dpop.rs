@@ -107,6 +107,18 @@ struct ProofClaims {
 pub struct Nonces {
     key: [u8; 32],
     period: i64,
+    /// The last period asked about, with its nonce and the one before: every API answer hands
+    /// the nonce out and every DPoP request checks one, so it is worked out once per period
+    /// instead of once or twice per request. Keyed by the period, so a clock that moves back
+    /// (a test clock) gets the right one.
+    memo: Mutex<Option<Memo>>,
+}
+
+struct Memo {
+    period: i64,
+    current: String,
+    previous: String,
+    header: axum::http::HeaderValue,
 }
 
 impl Nonces {
@@ -115,6 +127,31 @@ impl Nonces {
         Nonces {
             key,
             period: period.as_secs() as i64,
+            memo: Mutex::default(),
+        }
+    }
+
+    /// `f` of period `n`'s memo, worked out if the memo is of another period.
+    fn with_memo<T>(&self, n: i64, f: impl FnOnce(&Memo) -> T) -> T {
+        let fresh = || {
+            let current = self.of(n);
+            Memo {
+                period: n,
+                header: axum::http::HeaderValue::from_str(&current)
+                    .expect("base64url is a valid header value"),
+                current,
+                previous: self.of(n - 1),
+            }
+        };
+        match self.memo.lock() {
+            Ok(mut memo) => {
+                if memo.as_ref().is_none_or(|m| m.period != n) {
+                    *memo = Some(fresh());
+                }
+                f(memo.as_ref().expect("filled above"))
+            }
+            // A panic while the lock was held: work it out without the memo.
+            Err(_) => f(&fresh()),
         }
     }
 
@@ -128,7 +165,13 @@ impl Nonces {
 
     /// The nonce to hand out at `now`; `None` when nonces are off.
     pub fn current(&self, now: i64) -> Option<String> {
-        (self.period > 0).then(|| self.of(now.div_euclid(self.period)))
+        (self.period > 0)
+            .then(|| self.with_memo(now.div_euclid(self.period), |m| m.current.clone()))
+    }
+
+    /// [`Nonces::current`] as the `DPoP-Nonce` header's value.
+    pub fn header(&self, now: i64) -> Option<axum::http::HeaderValue> {
+        (self.period > 0).then(|| self.with_memo(now.div_euclid(self.period), |m| m.header.clone()))
     }
 
     /// Whether `presented` is accepted at `now`: the current nonce or the previous period's
@@ -137,8 +180,11 @@ impl Nonces {
         if self.period <= 0 {
             return true;
         }
-        let n = now.div_euclid(self.period);
-        presented.is_some_and(|p| p == self.of(n) || p == self.of(n - 1))
+        presented.is_some_and(|p| {
+            self.with_memo(now.div_euclid(self.period), |m| {
+                p == m.current || p == m.previous
+            })
+        })
     }
 }
 
@@ -618,8 +664,23 @@ mod tests {
             "nobody without the key can work one out"
         );
         assert_eq!(first.len(), 24);
+        // The memo is per period: a clock moving back and forth gets each period's own.
+        assert_eq!(at(0), n.of(0));
+        assert_eq!(at(95), n.of(3));
+        assert!(n.accepts(Some(&n.of(2)), 95));
+        assert!(
+            !n.accepts(Some(&n.of(3)), 59),
+            "a later period's nonce, after the memo held it"
+        );
+        assert_eq!(
+            at(10),
+            n.of(0),
+            "back to period 0 after period 3 was memoised"
+        );
+        assert_eq!(n.header(40).unwrap(), n.of(1).as_str());
         let off = Nonces::new([7; 32], std::time::Duration::ZERO);
         assert_eq!(off.current(0), None);
+        assert_eq!(off.header(0), None);
         assert!(off.accepts(None, 0));
     }
 

@@ -5,12 +5,17 @@
 //!     bench-dpop login  <seed-hex> <url> <keys> <iat>            one login proof per key
 //!     bench-dpop proofs <seed-hex> <url> <per-key> <iat> [nonce] < tokens
 //!                                                      "token proof" lines, keys in turn
+//!     bench-dpop refresh <seed-hex> <url> <keys> <iat> [nonce] < cookies
+//!                                                      "cookie proof" lines, keys in turn
 //!
 //!     bench-dpop cost <n>                           in-process cost of each step of a DPoP check
 //!     bench-dpop argon2 <m-kib> <secs>              password hashes per second, in process
 //!
 //! `tokens` has key i's access token on line i (from logging in with its proof); `nonce` is the
-//! server's current `DPoP-Nonce` (the run must end within two nonce periods). `cost` prints the
+//! server's current `DPoP-Nonce` (the run must end within two nonce periods). `refresh` pairs
+//! each refresh cookie of DPoP-bound sessions (`bench-seed … dpop`) with a POST proof for the
+//! refresh URL, as a browser's refresh carries (the cookie is not bound to a key: any of the
+//! `keys` will do, each used for at most 1,000 proofs). `cost` prints the
 //! microseconds of one Ed25519 `verify_strict` and of each step the server takes for a proof
 //! (`auth::dpop::verify`, the replay cache, the nonce), each the median of 5 runs of `n`, so the
 //! figures come from one run on one machine (`make bench` prints them beside the HTTP ones).
@@ -217,7 +222,7 @@ fn main() -> anyhow::Result<()> {
         cost(args.get(1).map_or(Ok(2000), |n| n.parse())?);
         return Ok(());
     }
-    let usage = "usage: bench-dpop login|proofs <seed> <url> <n> <iat> [nonce]";
+    let usage = "usage: bench-dpop login|proofs|refresh <seed> <url> <n> <iat> [nonce]";
     anyhow::ensure!(args.len() == 5 || args.len() == 6, "{usage}");
     let nonce = args.get(5).map(String::as_str);
     let (seed, url, n, iat): (&str, &str, usize, i64) =
@@ -240,6 +245,18 @@ fn main() -> anyhow::Result<()> {
                 for (k, t) in keys.iter().zip(&tokens) {
                     writeln!(out, "{t} {}", proof(k, "GET", url, iat, Some(t), nonce))?;
                 }
+            }
+        }
+        "refresh" => {
+            let keys: Vec<SigningKey> = (0..n).map(|i| key(seed, i)).collect();
+            for (i, cookie) in std::io::stdin().lock().lines().enumerate() {
+                let k = &keys[i % n];
+                writeln!(
+                    out,
+                    "{} {}",
+                    cookie?,
+                    proof(k, "POST", url, iat, None, nonce)
+                )?;
             }
         }
         _ => anyhow::bail!("{usage}"),

@@ -1,7 +1,10 @@
 //! Seeds a database for `make bench`: one user and N sessions, printing each session's refresh
 //! token on its own line. Goes through the same store functions as login, minus argon2.
 //!
-//!     bench-seed <data-dir | database-url> <count> > tokens.txt
+//!     bench-seed <data-dir | database-url> <count> [dpop] > tokens.txt
+//!
+//! `dpop`: the sessions are DPoP-bound, as a browser's are (its login carried a proof), so each
+//! refresh must carry a proof too: the browser's path.
 
 use cloakroom::{auth::refresh, store};
 
@@ -12,6 +15,13 @@ async fn main() -> anyhow::Result<()> {
         .next()
         .ok_or_else(|| anyhow::anyhow!("usage: bench-seed <data-dir> <count>"))?;
     let count: usize = args.next().unwrap_or_else(|| "1000".into()).parse()?;
+    let dpop_bound = match args.next().as_deref() {
+        None => false,
+        Some("dpop") => true,
+        Some(other) => {
+            anyhow::bail!("unknown option {other:?}: usage: bench-seed <data-dir> <count> [dpop]")
+        }
+    };
     // A data directory (SQLite) or a database URL (`make bench` seeds PostgreSQL too).
     let db = if dir.contains("://") {
         store::Db::connect(&store::Location::parse(&dir)?).await?
@@ -52,7 +62,7 @@ async fn main() -> anyhow::Result<()> {
                 user_id: &user.id,
                 password_hash: &user.password_hash,
                 persistent: true,
-                dpop_bound: false,
+                dpop_bound,
                 user_agent: Some("bench"),
                 ip: None,
                 oidc: None,

@@ -239,7 +239,11 @@ impl Db {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(LOCK_WAIT);
+        // No ping before each acquire (sqlx's default): it checks that the other end of a
+        // network connection is still there, and an in-process SQLite connection has none. It
+        // cost a round trip to SQLite's thread before every transaction and every read.
         let write = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(1)
             .acquire_timeout(ACQUIRE_WAIT)
             .connect_with(opts.clone())
@@ -250,6 +254,7 @@ impl Db {
             .await
             .context("running migrations")?;
         let read = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(4)
             .connect_with(opts.read_only(true))
             .await?;
