@@ -15,6 +15,7 @@
 use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
+use super::checkpoint::Wake;
 use super::sessions::{insert_tokens_in, rotate_current_in, rotate_in, Lifetimes, RefreshOutcome};
 use super::Conn;
 
@@ -36,14 +37,18 @@ pub struct Rotator {
 
 impl Rotator {
     /// Starts the writer task on the current runtime; it ends when every `Rotator` is dropped.
-    pub fn spawn(write: SqlitePool) -> Self {
-        Self::spawn_with_handle(write).0
+    /// `checkpoint` is woken after each batch's commit (`store::checkpoint`).
+    pub fn spawn(write: SqlitePool, checkpoint: Option<Wake>) -> Self {
+        Self::spawn_with_handle(write, checkpoint).0
     }
 
     /// As [`Rotator::spawn`], with the writer task's handle (a test waits for it to end).
-    fn spawn_with_handle(write: SqlitePool) -> (Self, tokio::task::JoinHandle<()>) {
+    fn spawn_with_handle(
+        write: SqlitePool,
+        checkpoint: Option<Wake>,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        let task = tokio::spawn(run(write, rx));
+        let task = tokio::spawn(run(write, rx, checkpoint));
         (Self { tx }, task)
     }
 
@@ -69,11 +74,14 @@ impl Rotator {
     }
 }
 
-async fn run(write: SqlitePool, mut rx: mpsc::Receiver<Job>) {
+async fn run(write: SqlitePool, mut rx: mpsc::Receiver<Job>, checkpoint: Option<Wake>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         match apply(&write, &batch).await {
             Ok(outcomes) => {
+                if let Some(c) = &checkpoint {
+                    c.commit();
+                }
                 for (job, outcome) in batch.drain(..).zip(outcomes) {
                     let _ = job.reply.send(Ok(outcome));
                 }
@@ -324,12 +332,46 @@ mod tests {
         assert!(matches!(next, RefreshOutcome::Rotated(_)), "{next:?}");
     }
 
+    /// `store::checkpoint`: the writer checkpoints only every `WRITER_EVERY` pages (the WAL's
+    /// bound), and between its checkpoints a rotation's pages reach the database file all the
+    /// same, copied there by the checkpointer the rotation woke. (Polled with a bound, not
+    /// timed: the checkpointer runs when the runtime gets to it.)
+    #[tokio::test]
+    async fn a_rotation_s_pages_are_copied_into_the_database_file_off_the_writer_s_path() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let (db, write) = one_session(&dir).await;
+        let every: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
+            .fetch_one(&write)
+            .await
+            .unwrap();
+        assert_eq!(every, i64::from(crate::store::checkpoint::WRITER_EVERY));
+        let file = dir.path().join("cloakroom.db");
+        // Whatever setting the session up left in the WAL is copied first, so from here only a
+        // checkpoint of the rotation's pages can change the file (in WAL mode nothing else
+        // writes it).
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&write)
+            .await
+            .unwrap();
+        let before = std::fs::read(&file).unwrap();
+        let next = sessions::rotate(&db, &h(0), &h(1), 5, LIFE).await.unwrap();
+        assert!(matches!(next, RefreshOutcome::Rotated(_)), "{next:?}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::fs::read(&file).unwrap() == before {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the rotation's pages never reached the database file"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// The writer task ends once the last `Rotator` is gone (it does not spin on a closed
     /// channel).
     #[tokio::test]
     async fn the_writer_ends_with_the_last_rotator() {
         let pool = sqlx::SqlitePool::connect("sqlite::memory:").await.unwrap();
-        let (rotator, task) = super::Rotator::spawn_with_handle(pool);
+        let (rotator, task) = super::Rotator::spawn_with_handle(pool, None);
         let copy = rotator.clone();
         drop(rotator);
         drop(copy);
