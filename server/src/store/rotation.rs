@@ -332,7 +332,7 @@ mod tests {
         assert!(matches!(next, RefreshOutcome::Rotated(_)), "{next:?}");
     }
 
-    /// `store::checkpoint`: the writer checkpoints only every `WRITER_EVERY` pages (the WAL's
+    /// `store::checkpoint`: the writer checkpoints every `WRITER_EVERY` pages (the WAL's
     /// bound), and between its checkpoints a rotation's pages reach the database file all the
     /// same, copied there by the checkpointer the rotation woke. (Polled with a bound, not
     /// timed: the checkpointer runs when the runtime gets to it.)
@@ -344,7 +344,12 @@ mod tests {
             .fetch_one(&write)
             .await
             .unwrap();
+        // The writer's own checkpoint is the WAL's bound: on, and no later than SQLite's 1,000.
         assert_eq!(every, i64::from(crate::store::checkpoint::WRITER_EVERY));
+        assert!(
+            (1..=1_000).contains(&every),
+            "the writer's checkpoint bounds the WAL: {every}"
+        );
         let file = dir.path().join("cloakroom.db");
         // Whatever setting the session up left in the WAL is copied first, so from here only a
         // checkpoint of the rotation's pages can change the file (in WAL mode nothing else
