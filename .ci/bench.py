@@ -177,17 +177,27 @@ request = function()
   return wrk.format("POST", nil, {{["Cookie"] = "__Host-cloakroom_refresh=" .. t, ["X-Requested-With"] = "cloakroom"}}, nil)
 end
 """ + REPORT_LUA)
-    s_browser = write(os.path.join(tmp, f"{tag}-refresh-browser.lua"), f"""
+    s_browser = paired_script(os.path.join(tmp, f"{tag}-refresh-browser.lua"), browser,
+                              'wrk.format("POST", nil, {["Cookie"] = "__Host-cloakroom_refresh=" .. r[1], '
+                              '["X-Requested-With"] = "cloakroom", ["DPoP"] = r[2]}, nil)')
+    return s_plain, s_me, s_refresh, s_browser, s_login
+
+
+def paired_script(path, lines, request):
+    """A wrk script sending one request per "a b" line of the file `lines`, no line twice (each
+    of the two threads takes every other line), made by the Lua expression `request` from the
+    line's two words `r[1]` and `r[2]`."""
+    return write(path, f"""
 local counter = 0
 function setup(thread)
   thread:set("id", counter); counter = counter + 1
 end
 function init(args)
   reqs = {{}}; local i = 0
-  for line in io.lines("{browser}") do
+  for line in io.lines("{lines}") do
     if i % 2 == id then
-      local c, p = line:match("^(%S+) (%S+)$")
-      table.insert(reqs, {{c, p}})
+      local a, b = line:match("^(%S+) (%S+)$")
+      table.insert(reqs, {{a, b}})
     end
     i = i + 1
   end
@@ -196,11 +206,16 @@ end
 request = function()
   n = n + 1
   local r = reqs[n] or {{"exhausted", "exhausted"}}
-  return wrk.format("POST", nil, {{["Cookie"] = "__Host-cloakroom_refresh=" .. r[1],
-    ["X-Requested-With"] = "cloakroom", ["DPoP"] = r[2]}}, nil)
+  return {request}
 end
 """ + REPORT_LUA)
-    return s_plain, s_me, s_refresh, s_browser, s_login
+
+
+def current_nonce(base):
+    """The server's current DPoP nonce (every API answer carries it): good for a run that ends
+    well within two nonce periods."""
+    with urllib.request.urlopen(base + "/api/problems/invalid-token", timeout=10) as r:
+        return r.headers.get("DPoP-Nonce") or ""
 
 
 def browser_refresh_lines(tmp, tag, base, public, cookies):
@@ -208,8 +223,7 @@ def browser_refresh_lines(tmp, tag, base, public, cookies):
     dpop`) plus a fresh proof for POST `public`/api/auth/refresh carrying the server's current
     nonce, one per request, made before the run (wrk cannot sign) by as many keys as keep each
     under the server's 1,000 live proofs per key."""
-    with urllib.request.urlopen(base + "/api/problems/invalid-token", timeout=10) as r:
-        nonce = r.headers.get("DPoP-Nonce") or ""
+    nonce = current_nonce(base)
     keys = len(cookies) // 900 + 1
     lines = subprocess.run([DPOP, "refresh", os.urandom(16).hex(), public + "/api/auth/refresh", str(keys),
                             str(int(time.time()))] + ([nonce] if nonce else []),
@@ -232,35 +246,12 @@ def dpop_script(tmp, base):
                        headers={"DPoP": p})
         tokens.append(json.loads(body)["access_token"])
     per_key = min(900, 25000 * DURATION // keys + 1)
-    # The server's current DPoP nonce (every API answer carries it): good for this run, which
-    # ends well within two nonce periods.
-    with urllib.request.urlopen(base + "/api/problems/invalid-token", timeout=10) as r:
-        nonce = r.headers.get("DPoP-Nonce") or ""
+    nonce = current_nonce(base)
     lines = subprocess.run([DPOP, "proofs", seed, base + "/api/me", str(per_key), iat] + ([nonce] if nonce else []),
                            input="\n".join(tokens) + "\n", capture_output=True, text=True, check=True).stdout
     proof_file = write(os.path.join(tmp, "dpop-proofs.txt"), lines)
-    return write(os.path.join(tmp, "dpop-me.lua"), f"""
-local counter = 0
-function setup(thread)
-  thread:set("id", counter); counter = counter + 1
-end
-function init(args)
-  reqs = {{}}; local i = 0
-  for line in io.lines("{proof_file}") do
-    if i % 2 == id then
-      local t, p = line:match("^(%S+) (%S+)$")
-      table.insert(reqs, {{t, p}})
-    end
-    i = i + 1
-  end
-  n = 0
-end
-request = function()
-  n = n + 1
-  local r = reqs[n] or {{"exhausted", "exhausted"}}
-  return wrk.format("GET", nil, {{["Authorization"] = "DPoP " .. r[1], ["DPoP"] = r[2]}}, nil)
-end
-""" + REPORT_LUA)
+    return paired_script(os.path.join(tmp, "dpop-me.lua"), proof_file,
+                         'wrk.format("GET", nil, {["Authorization"] = "DPoP " .. r[1], ["DPoP"] = r[2]}, nil)')
 
 
 def bench_user(base):
@@ -468,20 +459,9 @@ def main():
     data = os.path.join(tmp, "data")
     tokens = seed(data, n_tokens)
     bound = seed(data, n_tokens, "dpop")
-    env = dict(os.environ,
-               CLOAKROOM_PORT=str(port), CLOAKROOM_DATA_DIR=data,
-               CLOAKROOM_DIST_DIR=os.path.join(tmp, "nodist"),
-               CLOAKROOM_AUTH_RATE_PER_MINUTE="100000000", CLOAKROOM_REFRESH_RATE_PER_MINUTE="100000000", CLOAKROOM_LOG="warn")
 
     def start():
-        server = subprocess.Popen([SERVER], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(100):
-            try:
-                http("GET", base + "/healthz")
-                break
-            except OSError:
-                time.sleep(0.1)
-        return server
+        return start_server(SERVER, tmp, "data", port)[0]
 
     server = start()
     rows = []

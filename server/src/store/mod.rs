@@ -246,8 +246,8 @@ impl Db {
         // No ping before each acquire (sqlx's default): it checks that the other end of a
         // network connection is still there, and an in-process SQLite connection has none. It
         // cost a round trip to SQLite's thread before every transaction and every read.
-        let write = SqlitePoolOptions::new()
-            .test_before_acquire(false)
+        let pool = || SqlitePoolOptions::new().test_before_acquire(false);
+        let write = pool()
             .max_connections(1)
             .acquire_timeout(ACQUIRE_WAIT)
             .connect_with(
@@ -260,16 +260,11 @@ impl Db {
             .run(&write)
             .await
             .context("running migrations")?;
-        let read = SqlitePoolOptions::new()
-            .test_before_acquire(false)
+        let read = pool()
             .max_connections(4)
             .connect_with(opts.clone().read_only(true))
             .await?;
-        let checkpoints = SqlitePoolOptions::new()
-            .test_before_acquire(false)
-            .max_connections(1)
-            .connect_with(opts)
-            .await?;
+        let checkpoints = pool().max_connections(1).connect_with(opts).await?;
         // Refresh A/B against the writer checkpointing alone (2026-12-06, 4 alternating rounds
         // on the 2-core dev machine): 1.06x req/s without a proof, 1.04x with one, p99 with one
         // 16.7 -> 12.2 ms.
