@@ -134,7 +134,7 @@ bench: client
 	cd end2end && node perf/reload.mjs
 
 # A flame graph of the server under wrk on one endpoint (ENDPOINT=healthz|me|me-dpop|refresh|
-# login, PROFILE_SECS=5): target/profile/$(ENDPOINT).svg. The `profiling` build is the release
+# refresh-dpop|login, PROFILE_SECS=5): target/profile/$(ENDPOINT).svg. The `profiling` build is the release
 # build with line tables (Cargo.toml), so perf names inlined frames.
 ENDPOINT ?= refresh
 profile:

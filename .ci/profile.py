@@ -3,7 +3,8 @@
 
 Starts the `profiling` build of the server (the release build plus line tables, so inlined
 frames have names) on loopback with a throw-away database, drives ENDPOINT with wrk for
-PROFILE_SECS seconds (bench.py's scripts: healthz, me, me-dpop, refresh, login), records the
+PROFILE_SECS seconds (bench.py's scripts: healthz, me, me-dpop, refresh, refresh-dpop (the
+browser's refresh: cookie plus proof with the nonce), login), records the
 server's stacks with `perf record --call-graph dwarf` meanwhile, and folds them with inferno
 (crates.io) into an SVG a browser opens: target/profile/ENDPOINT.svg, or PROFILE_OUT. Prints
 the run's rate beside the SVG's path. A measurement: it asserts nothing.
@@ -21,7 +22,7 @@ ROOT = bench.ROOT
 PROFILED = os.path.join(ROOT, "target/profiling/cloakroom")
 SEED = os.path.join(ROOT, "target/profiling/bench-seed")
 DPOP = os.path.join(ROOT, "target/profiling/bench-dpop")
-ENDPOINTS = ("healthz", "me", "me-dpop", "refresh", "login")
+ENDPOINTS = ("healthz", "me", "me-dpop", "refresh", "refresh-dpop", "login")
 
 
 def main():
@@ -38,21 +39,27 @@ def main():
     tmp = tempfile.mkdtemp(prefix="cloakroom-profile-")
     try:
         port = bench.free_port()
-        tokens = []
-        if endpoint == "refresh":
-            # One distinct, valid refresh token per request, as `make bench` seeds them.
+        tokens, bound = [], []
+        if endpoint.startswith("refresh"):
+            # One distinct, valid refresh token per request, as `make bench` seeds them (of
+            # DPoP-bound sessions for the browser's path).
             n = 20000 * secs
-            tokens = subprocess.run([SEED, os.path.join(tmp, "data"), str(n)], capture_output=True,
+            extra = ["dpop"] if endpoint == "refresh-dpop" else []
+            seeded = subprocess.run([SEED, os.path.join(tmp, "data"), str(n)] + extra, capture_output=True,
                                     text=True, check=True).stdout.split()
+            (bound if extra else tokens).extend(seeded)
         server, base = bench.start_server(PROFILED, tmp, "data", port)
         try:
             access = bench.bench_user(base)
-            s_plain, s_me, s_refresh, s_login = bench.scenario_scripts(tmp, "profile", access, tokens)
+            browser = bench.browser_refresh_lines(tmp, "profile", base, base, bound) if bound else os.devnull
+            s_plain, s_me, s_refresh, s_browser, s_login = bench.scenario_scripts(tmp, "profile", access, tokens,
+                                                                                  browser)
             script, path, conns = {
                 "healthz": (s_plain, "/healthz", 16),
                 "me": (s_me, "/api/me", 16),
                 "me-dpop": (None, "/api/me", 16),
                 "refresh": (s_refresh, "/api/auth/refresh", 16),
+                "refresh-dpop": (s_browser, "/api/auth/refresh", 16),
                 "login": (s_login, "/api/auth/login", 4),
             }[endpoint]
             if endpoint == "me-dpop":
