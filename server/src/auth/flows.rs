@@ -5,7 +5,12 @@ use api_types::ProblemType;
 use std::net::IpAddr;
 
 use crate::{
-    auth::{device, password::HashError, refresh, throttle::Budget},
+    auth::{
+        device,
+        password::HashError,
+        refresh,
+        throttle::{Budget, Reservation, Success},
+    },
     domain::{Password, Username},
     error::{ApiError, ApiResult},
     state::AppState,
@@ -33,6 +38,29 @@ pub async fn check_password(
     password: &str,
     device: Option<&str>,
 ) -> ApiResult<UserRow> {
+    let (user, success) = check_password_for_session(state, ip, username, password, device).await?;
+    give_back(state, success).await?;
+    Ok(user)
+}
+
+/// Gives a right password's attempt back in a transaction of its own (when no session is
+/// made to give it back in).
+pub async fn give_back(state: &AppState, success: Option<Success>) -> ApiResult<()> {
+    if let Some(s) = success {
+        store::throttle::settle(&state.db, &s.budget, &s.how).await?;
+    }
+    Ok(())
+}
+
+/// [`check_password`] for a login, which gives the right password's attempt back in the
+/// transaction that creates its session: pass the [`Success`] to [`start_session`].
+pub async fn check_password_for_session(
+    state: &AppState,
+    ip: IpAddr,
+    username: &str,
+    password: &str,
+    device: Option<&str>,
+) -> ApiResult<(UserRow, Option<Success>)> {
     state.auth_ip_limiter.check(ip)?;
     let now = state.clock.now();
     // A malformed username can never match an account, so guessing it is pointless and it has
@@ -84,12 +112,7 @@ pub async fn check_password(
         )
         .await?;
     match user.filter(|_| ok) {
-        Some(user) => {
-            if let Some(r) = reservation {
-                r.succeeded().await?;
-            }
-            Ok(user)
-        }
+        Some(user) => Ok((user, reservation.map(Reservation::success))),
         None => {
             if let Some(r) = reservation {
                 r.failed();
@@ -130,7 +153,9 @@ pub fn device_cookie(state: &AppState, user: &UserRow) -> String {
 }
 
 /// Starts a session for `user`; returns it with its first refresh token (plaintext, to hand to
-/// the client exactly once).
+/// the client exactly once). `password`: the settlement of the login's right password
+/// ([`check_password_for_session`]), given back in the session's own commit.
+#[allow(clippy::too_many_arguments)]
 pub async fn start_session(
     state: &AppState,
     user: &UserRow,
@@ -139,6 +164,7 @@ pub async fn start_session(
     oidc: Option<store::sessions::OidcOrigin<'_>>,
     user_agent: Option<&str>,
     ip: IpAddr,
+    password: Option<Success>,
 ) -> ApiResult<(SessionGrant, String)> {
     let token = refresh::generate();
     let ip = ip.to_string();
@@ -151,9 +177,10 @@ pub async fn start_session(
         ip: Some(&ip),
         oidc,
     };
-    let grant = store::sessions::create(
+    let grant = store::sessions::create_settling(
         &state.db,
         &new,
+        password.as_ref().map(|s| (s.budget.as_str(), &s.how)),
         &user.username,
         &user.roles,
         &token.hash,

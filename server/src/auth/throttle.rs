@@ -146,13 +146,7 @@ impl LoginThrottle {
 
 /// Gives back one attempt made at `at`: the password was right (or was never checked).
 async fn refund(db: &Db, budget: &Budget, at: i64) -> sqlx::Result<()> {
-    store::throttle::update(db, &budget.key(), at, |mut times| {
-        if let Some(i) = times.iter().rposition(|t| *t == at) {
-            times.remove(i);
-        }
-        (times, ())
-    })
-    .await
+    store::throttle::settle(db, &budget.key(), &store::throttle::Settle::Refund(at)).await
 }
 
 /// One reserved login attempt (see `LoginThrottle::reserve`).
@@ -172,13 +166,36 @@ impl Reservation {
 
     /// The password was right: the attempt is given back, and on the owner's own device every
     /// earlier typo is forgiven too.
-    pub async fn succeeded(mut self) -> sqlx::Result<()> {
+    pub async fn succeeded(self) -> sqlx::Result<()> {
+        let db = self.db.clone();
+        let s = self.success();
+        store::throttle::settle(&db, &s.budget, &s.how).await
+    }
+
+    /// The password was right, and the caller gives the attempt back in a transaction of its
+    /// own (a login, in the commit that creates its session: one durable commit fewer). The
+    /// reservation is settled from here on: a [`Success`] dropped unapplied leaves the attempt
+    /// counted, the safe side (a login that failed after its password was checked costs its
+    /// owner one attempt, and can never hand an attacker a free one).
+    pub fn success(mut self) -> Success {
         self.settled = true;
-        match &self.budget {
-            Budget::Device(_) => store::throttle::clear(&self.db, &self.budget.key()).await,
-            Budget::Account(_) => refund(&self.db, &self.budget, self.at).await,
+        Success {
+            budget: self.budget.key(),
+            how: match self.budget {
+                Budget::Device(_) => store::throttle::Settle::Clear,
+                Budget::Account(_) => store::throttle::Settle::Refund(self.at),
+            },
         }
     }
+}
+
+/// A right password's settlement of its reserved attempt, for the caller to apply inside its
+/// own transaction (`store::throttle::settle_in`; see [`Reservation::success`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Success {
+    /// The budget's key in the store.
+    pub budget: String,
+    pub how: store::throttle::Settle,
 }
 
 impl Drop for Reservation {
@@ -350,6 +367,58 @@ mod tests {
         assert!(
             t.reserve(&acct("bob"), 5).await.is_err(),
             "two failures charged"
+        );
+    }
+
+    /// A login gives its right password's attempt back in the commit that creates its session
+    /// (`store::sessions::create_settling`), and not at all when no session is made (the
+    /// password changed while it was checked: the login is refused as wrong).
+    #[tokio::test]
+    async fn a_login_s_attempt_is_given_back_with_its_session_and_only_with_it() {
+        use crate::store::{sessions, users};
+        let (t, _dir) = throttle(2).await;
+        let life = sessions::Lifetimes {
+            refresh_idle: 60,
+            session_max: 600,
+            reuse_grace: 10,
+        };
+        let login = |name: &'static str, hash: &'static str, at: i64| {
+            let t = &t;
+            async move {
+                let users::CreateUser::Created(user) =
+                    users::create(&t.db, name, "the-hash", 0).await.unwrap()
+                else {
+                    unreachable!("a fresh name")
+                };
+                let success = t.reserve(&acct(name), at).await.unwrap().success();
+                let new = sessions::NewSession {
+                    user_id: &user.id,
+                    password_hash: hash,
+                    persistent: false,
+                    dpop_bound: false,
+                    user_agent: None,
+                    ip: None,
+                    oidc: None,
+                };
+                let budget = Some((success.budget.as_str(), &success.how));
+                sessions::create_settling(&t.db, &new, budget, name, "", &[at as u8; 32], at, life)
+                    .await
+                    .unwrap()
+            }
+        };
+        // Bob's password is right and his session is made: his attempt is given back, so after
+        // one earlier failure he still has one guess left.
+        t.reserve(&acct("bob"), 1).await.unwrap().failed();
+        assert!(login("bob", "the-hash", 2).await.is_some());
+        t.reserve(&acct("bob"), 3).await.unwrap().failed();
+        assert!(t.reserve(&acct("bob"), 4).await.is_err(), "two failures");
+        // Carol's password changed meanwhile (her row no longer holds the hash that was
+        // checked): no session, and the attempt stays counted.
+        t.reserve(&acct("carol"), 1).await.unwrap().failed();
+        assert!(login("carol", "an-older-hash", 2).await.is_none());
+        assert!(
+            t.reserve(&acct("carol"), 3).await.is_err(),
+            "a failure and the refused login"
         );
     }
 

@@ -150,6 +150,7 @@ async fn change_password(
             None,
             meta.user_agent.as_deref(),
             meta.ip,
+            None,
         )
         .await?;
         Ok::<_, ApiError>((grant, refresh))

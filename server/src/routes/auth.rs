@@ -117,7 +117,7 @@ async fn login(
     // The proof first: a bad one must not spend a password guess.
     let jkt = bound_key(&state, &headers, uri.path())?;
     let device = state.cookies.read_device(&headers);
-    let user = flows::check_password(
+    let (user, password) = flows::check_password_for_session(
         &state,
         meta.ip,
         &body.username,
@@ -126,15 +126,21 @@ async fn login(
     )
     .await?;
     // The password was right: now the proof's jti is recorded (a replayed proof is refused
-    // before any session exists).
-    let jkt = bind(&state, jkt).await?;
+    // before any session exists, and the right password's attempt is given back all the same).
+    let jkt = match bind(&state, jkt).await {
+        Ok(jkt) => jkt,
+        Err(e) => {
+            flows::give_back(&state, password).await?;
+            return Err(e);
+        }
+    };
     browser_signed_in(
         &state,
         &meta,
         &user,
         body.remember,
         jkt.as_deref(),
-        "password",
+        Via::Password(password),
     )
     .await
 }
@@ -142,14 +148,14 @@ async fn login(
 /// A browser that proved who it is (a password or a passkey) gets its session: the access
 /// token (bound to `jkt` when its request carried a proof), the refresh cookie and a device
 /// cookie. From here on this browser's login attempts have a guess budget of their own
-/// (`auth::device`). `via` names the proof, for the log line.
+/// (`auth::device`). `via`: the proof.
 pub(crate) async fn browser_signed_in(
     state: &AppState,
     meta: &ClientMeta,
     user: &crate::store::users::UserRow,
     remember: bool,
     jkt: Option<&str>,
-    via: &'static str,
+    via: Via,
 ) -> ApiResult<Response> {
     let (grant, cookies) =
         browser_session(state, meta, user, remember, jkt.is_some(), None, via).await?;
@@ -161,6 +167,26 @@ pub(crate) async fn browser_signed_in(
     Ok(res)
 }
 
+/// How a browser proved who it is.
+pub(crate) enum Via {
+    /// A password, with the settlement of its reserved attempt (`flows::start_session` gives
+    /// it back in the session's own commit).
+    Password(Option<crate::auth::throttle::Success>),
+    Passkey,
+    Oidc,
+}
+
+impl Via {
+    /// For the log line.
+    fn name(&self) -> &'static str {
+        match self {
+            Via::Password(_) => "password",
+            Via::Passkey => "passkey",
+            Via::Oidc => "oidc",
+        }
+    }
+}
+
 /// The session of a browser that proved who it is, and the two cookies that carry it: the
 /// refresh cookie and a device cookie. `dpop_bound`: every refresh of it must carry a proof.
 pub(crate) async fn browser_session(
@@ -170,8 +196,13 @@ pub(crate) async fn browser_session(
     remember: bool,
     dpop_bound: bool,
     oidc: Option<crate::store::sessions::OidcOrigin<'_>>,
-    via: &'static str,
+    via: Via,
 ) -> ApiResult<(crate::store::sessions::SessionGrant, [HeaderValue; 2])> {
+    let name = via.name();
+    let password = match via {
+        Via::Password(settle) => settle,
+        Via::Passkey | Via::Oidc => None,
+    };
     let (grant, refresh) = flows::start_session(
         state,
         user,
@@ -180,10 +211,11 @@ pub(crate) async fn browser_session(
         oidc,
         meta.user_agent.as_deref(),
         meta.ip,
+        password,
     )
     .await?;
     let now = state.clock.now();
-    tracing::info!(user = %grant.user_id, session = %grant.session_id, via, "logged in");
+    tracing::info!(user = %grant.user_id, session = %grant.session_id, via = name, "logged in");
     let cookies = [
         state.cookies.set(
             &refresh,

@@ -416,10 +416,17 @@ async fn signed_in(
         issuer,
         sid: who.sid.as_deref(),
     };
-    let (grant, cookies) =
-        super::auth::browser_session(state, meta, &user, who.remember, true, Some(origin), "oidc")
-            .await
-            .map_err(failed)?;
+    let (grant, cookies) = super::auth::browser_session(
+        state,
+        meta,
+        &user,
+        who.remember,
+        true,
+        Some(origin),
+        super::auth::Via::Oidc,
+    )
+    .await
+    .map_err(failed)?;
     store::events::record(
         &state.db,
         now,

@@ -313,7 +313,7 @@ async fn login_finish(
         &user,
         body.remember,
         jkt.as_deref(),
-        "passkey",
+        super::auth::Via::Passkey,
     )
     .await?;
     // The spent ceremony's cookie goes.

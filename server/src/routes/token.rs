@@ -44,7 +44,9 @@ async fn obtain(
 ) -> ApiResult<Json<TokenPair>> {
     let _permit = flows::credential_permit(&state)?;
     // Non-browser clients keep no device cookie: their guesses count against the account.
-    let user = flows::check_password(&state, meta.ip, &body.username, &body.password, None).await?;
+    let (user, password) =
+        flows::check_password_for_session(&state, meta.ip, &body.username, &body.password, None)
+            .await?;
     let (g, refresh) = flows::start_session(
         &state,
         &user,
@@ -53,6 +55,7 @@ async fn obtain(
         None,
         meta.user_agent.as_deref(),
         meta.ip,
+        password,
     )
     .await?;
     let access = sessions::tokens_for(&state, &g, state.clock.now(), None)?;

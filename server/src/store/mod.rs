@@ -45,6 +45,10 @@ pub struct Db {
     full: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
+/// How long a PostgreSQL connection may have waited in the pool and still be used without a
+/// ping (`Db::open_postgres`).
+const PG_FRESH: Duration = Duration::from_secs(1);
+
 /// How long a write waits for a lock another process or transaction holds before it gives up
 /// and the client is told "busy, nothing saved, retry" (503). SQLite: every write of this
 /// process goes through one connection, so only another process (the CLI, a backup) can hold
@@ -302,6 +306,20 @@ impl Db {
             ]);
         let pool = PgPoolOptions::new()
             .max_connections(16)
+            // A connection can be closed under the pool: PostgreSQL restarted, a pooler or
+            // `idle_session_timeout` dropped it while idle. One that waited in the pool for a
+            // while is pinged before use, and replaced when the ping fails. One handed back
+            // moment ago is used as it is: sqlx's default pinged every connection before every
+            // transaction, a round trip (two context switches, a backend's wake-up) for each
+            // of a login's several statements. If it died in that moment (a restart under
+            // load), its statement fails and the request is answered 503 `database-busy` with
+            // `Retry-After`, as any statement cut off by the restart is.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    Ok(meta.idle_for < PG_FRESH || sqlx::Connection::ping(conn).await.is_ok())
+                })
+            })
             .acquire_timeout(ACQUIRE_WAIT)
             .connect_with(opts)
             .await

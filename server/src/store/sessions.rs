@@ -79,6 +79,24 @@ pub async fn create(
     now: i64,
     life: Lifetimes,
 ) -> sqlx::Result<Option<SessionGrant>> {
+    create_settling(db, new, None, username, roles, token_hash, now, life).await
+}
+
+/// [`create`], also settling a login's guess budget (`budget`'s key and how) in the same
+/// transaction: the right password's attempt is given back in the commit that creates its
+/// session, and not at all when no session is made (the password changed meanwhile: the
+/// login is refused as wrong, and its attempt stays counted).
+#[allow(clippy::too_many_arguments)]
+pub async fn create_settling(
+    db: &Db,
+    new: &NewSession<'_>,
+    budget: Option<(&str, &super::throttle::Settle)>,
+    username: &str,
+    roles: &str,
+    token_hash: &[u8],
+    now: i64,
+    life: Lifetimes,
+) -> sqlx::Result<Option<SessionGrant>> {
     let id = uuid::Uuid::new_v4().to_string();
     let expires_at = now + life.session_max;
     let token_expires = (now + life.refresh_idle).min(expires_at);
@@ -121,6 +139,11 @@ pub async fn create(
                 .bind(token_expires)
                 .execute(&mut *tx)
                 .await?;
+            // After the user's row: no transaction holds a budget's row while it waits for a
+            // user's (a reservation takes the budget's alone), so none waits in a cycle.
+            if let Some((key, how)) = budget {
+                super::throttle::settle_in(&mut Conn::of(&mut tx), key, how).await?;
+            }
             tx.commit().await?;
         }
         current.is_some()

@@ -487,7 +487,7 @@ async fn a_bad_proof_on_login_spends_no_password_guess() {
 /// Where else a token is accepted, a bound one is not a Bearer token either: logout with a
 /// lifted bound token as Bearer ends nothing, and the simplejwt verify route does not vouch
 /// for it. A refused proof takes no place in the replay cache; a replayed login proof makes no
-/// session.
+/// session, and costs the password's owner no attempt.
 #[tokio::test]
 async fn a_lifted_bound_token_opens_no_side_door() {
     let Bound {
@@ -552,6 +552,13 @@ async fn a_lifted_bound_token_opens_no_side_door() {
         .unwrap()
         .len();
     assert_eq!(after, sessions);
+    // Its password was right: the attempt it reserved was given back, no session or not (a
+    // retried request costs its owner no guess).
+    assert_eq!(
+        app.state.login_throttle.len().await.unwrap(),
+        0,
+        "no attempt left counted"
+    );
 }
 
 /// A session that began with a proof stays bound: a refresh without one (a script borrowing
