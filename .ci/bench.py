@@ -298,8 +298,25 @@ def five(base, scripts):
         "me": wrk(base + "/api/me", s_me),
         "refresh": wrk(base + "/api/auth/refresh", s_refresh),
         "browser": wrk(base + "/api/auth/refresh", s_browser),
-        "login": wrk(base + "/api/auth/login", s_login, conns=4),
+        "login": logins(base, s_login),
     }
+
+
+def argon2_limit(secs):
+    """Password hashes per second through the server's own hasher, in process (bench-dpop)."""
+    out = subprocess.run([DPOP, "argon2", "19456", str(secs)], capture_output=True, text=True, check=True).stdout
+    return float(re.search(r"([0-9.]+) hashes/s", out).group(1))
+
+
+def logins(base, script):
+    """The login run, with the argon2 limit measured just before and just after it ("limit",
+    their mean): this machine's speed drifts by several percent over minutes, so only a limit
+    taken around the run is its limit."""
+    half = max(DURATION // 2, 2)
+    before = argon2_limit(half)
+    r = wrk(base + "/api/auth/login", script, conns=4)
+    r["limit"] = (before + argon2_limit(half)) / 2
+    return r
 
 
 def seed(target, n_tokens, *extra):
@@ -421,14 +438,12 @@ http {{
     goals.append(("5. PostgreSQL x2 + nginx / x1: refresh+DPoP kept",
                   f"{keep_r:.2f}x (healthz keeps {keep_h:.2f}x)", ">= healthz's", keep_r >= keep_h))
     # Logins at 0.9x or more of what argon2 allows on this machine, on every engine. The limit
-    # is measured in process, through the server's own hasher, in this run.
-    limit = subprocess.run([DPOP, "argon2", "19456", str(DURATION)], capture_output=True, text=True,
-                           check=True).stdout.strip()
-    rate = float(re.search(r"([0-9.]+) hashes/s", limit).group(1))
-    print(limit)
+    # is measured in process, through the server's own hasher, around each login run (`logins`).
     for label, rows, _ in results:
-        goals.append((f"3. login / argon2 limit, {label}", f"{rows['login']['rps'] / rate:.2f}x "
-                      f"({rows['login']['rps']:.1f} / {rate:.1f} per s)", ">= 0.90x", rows["login"]["rps"] / rate >= 0.9))
+        login = rows["login"]
+        goals.append((f"3. login / argon2 limit, {label}", f"{login['rps'] / login['limit']:.2f}x "
+                      f"({login['rps']:.1f} / {login['limit']:.1f} per s)", ">= 0.90x",
+                      login["rps"] / login["limit"] >= 0.9))
     return goals
 
 
@@ -541,7 +556,7 @@ def main():
         rows.append(("POST /api/auth/refresh (cookie+DPoP)", browser))
         mark("after browser refresh")
         print("login…", flush=True)
-        login = wrk(base + "/api/auth/login", s_login, conns=4)
+        login = logins(base, s_login)
         rows.append(("POST /api/auth/login", login))
         mark("after login")
         print("me during a login flood…", flush=True)
