@@ -207,77 +207,86 @@ const FAST_ROTATION_ONE: &str = concat!(
     fast_rotation_returning!()
 );
 
-/// The fast path of [`rotate_in`] for many tokens presented at `now`, in one statement (the
-/// SQLite group commit's step 2, `store::rotation`): each that is current, unexpired and of a
-/// live session is marked rotated and comes back once, however often it is in `hashes`. The
-/// others are left as they are, for [`rotate_in`] to tell why.
-///
-/// The list is padded to a power of two by repeating its last hash (a repeat changes nothing),
-/// so at most nine statement texts exist for every batch size up to 256, and the one write
-/// connection's statement cache keeps them beside its other statements instead of being
-/// churned by a text per size.
+/// The SQLite group commit's step 1 (`store::rotation`; docs/security.md, "How rotations are
+/// written") for the tokens presented at `now`, as (token, successor) pairs, in one query text:
+/// one round trip to SQLite's thread. `begin` puts `BEGIN IMMEDIATE` in front, for the batch's
+/// first clock reading. Each presented token that is current, unexpired, of a live session and
+/// not itself a successor in `pairs` gets its successor written (living until `refresh_idle`
+/// from now, or its session's end if sooner), then is marked rotated and comes back once,
+/// however often it is in `pairs`. Returns those rows and how many successors were written,
+/// which the caller checks are as many. SQLite stops at the first statement that fails, so on
+/// an error the transaction may be open: the caller rolls back.
 pub(super) async fn rotate_current_in(
     conn: &mut sqlx::SqliteConnection,
-    hashes: &[&[u8]],
+    begin: bool,
+    pairs: &[(&[u8], &[u8])],
     now: i64,
-) -> sqlx::Result<Vec<FastRotation>> {
-    let Some(&last) = hashes.last() else {
-        return Ok(Vec::new());
+    refresh_idle: i64,
+) -> sqlx::Result<(Vec<FastRotation>, u64)> {
+    use futures_util::TryStreamExt;
+    use sqlx::Either;
+    let Some(&last) = pairs.last() else {
+        return Ok((Vec::new(), 0));
     };
-    let size = hashes.len().next_power_of_two();
-    let list = (0..size)
-        .map(|i| format!("${}", i + 2))
+    // Padded to a power of two (with repeats of the last pair, which change nothing), so a
+    // handful of texts serve every batch size and stay in sqlx's statement cache.
+    let size = pairs.len().next_power_of_two();
+    let values = (0..size)
+        .map(|i| format!("(${}, ${})", 2 * i + 3, 2 * i + 4))
         .collect::<Vec<_>>()
         .join(", ");
+    // `$1` is now and `$2` the successors' idle lifetime in both statements (sqlx binds `$N`
+    // to the query's Nth argument in every statement of the text). The `INSERT` goes first and
+    // reads the parents' rows as they are; the `UPDATE` then marks the same rows rotated:
+    // both leave out every token that is itself one of these successors, which the `INSERT`
+    // has just made current.
     let sql = format!(
         concat!(
+            "{begin}",
+            "WITH b(old, new) AS (VALUES {values})
+             INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at)
+             SELECT DISTINCT b.new, t.session_id, $1, MIN($1 + $2, s.expires_at)
+               FROM b JOIN refresh_tokens t ON t.token_hash = b.old
+                      JOIN sessions s ON s.id = t.session_id
+              WHERE t.rotated_at IS NULL AND t.expires_at > $1
+                AND s.revoked_at IS NULL AND s.expires_at > $1
+                AND b.old NOT IN (SELECT new FROM b);
+             WITH b(old, new) AS (VALUES {values}) ",
             fast_rotation!(),
-            "token_hash IN ({list})",
+            "token_hash IN (SELECT old FROM b) AND token_hash NOT IN (SELECT new FROM b)",
             fast_rotation_returning!()
         ),
-        list = list
+        begin = if begin { "BEGIN IMMEDIATE; " } else { "" },
+        values = values
     );
-    let mut q = sqlx::query_as(&sql).bind(now);
-    for h in hashes
+    let mut q = sqlx::query(&sql).bind(now).bind(refresh_idle);
+    for (old, new) in pairs
         .iter()
-        .chain(std::iter::repeat_n(&last, size - hashes.len()))
+        .chain(std::iter::repeat_n(&last, size - pairs.len()))
     {
-        q = q.bind(*h);
+        q = q.bind(*old).bind(*new);
     }
-    q.fetch_all(conn).await
-}
-
-/// Inserts the current tokens `rows` (hash, session, issued at, expires at): one statement per
-/// power of two in their count, largest first (13 rows: 8, 4 and 1), for the statement cache's
-/// sake as above (the group commit's step 3).
-pub(super) async fn insert_tokens_in(
-    conn: &mut sqlx::SqliteConnection,
-    rows: &[([u8; 32], String, i64, i64)],
-) -> sqlx::Result<()> {
-    let mut rest = rows;
-    while !rest.is_empty() {
-        let (chunk, tail) = rest.split_at(1 << rest.len().ilog2());
-        rest = tail;
-        let values = (0..chunk.len())
-            .map(|i| {
-                format!(
-                    "(${}, ${}, ${}, ${})",
-                    4 * i + 1,
-                    4 * i + 2,
-                    4 * i + 3,
-                    4 * i + 4
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(concat!(insert_tokens!(), "{values}"), values = values);
-        let mut q = sqlx::query(&sql);
-        for (hash, session, issued, expires) in chunk {
-            q = q.bind(&hash[..]).bind(session).bind(*issued).bind(*expires);
+    let mut rows = Vec::new();
+    let mut done = Vec::new();
+    // Several statements in one prepared query are SQLite's alone among sqlx's drivers, and
+    // sqlx 0.8 marks that deprecated (its issue 3108) while it still supports it; `raw_sql`,
+    // its suggestion, takes no bound arguments, and these are tokens. Should a later sqlx drop
+    // it, every rotation fails at once, and so does every rotation test.
+    #[allow(deprecated)]
+    let mut results = q.fetch_many(conn);
+    while let Some(r) = results.try_next().await? {
+        match r {
+            Either::Left(d) => done.push(d.rows_affected()),
+            Either::Right(row) => rows.push(FastRotation::from_row(&row)?),
         }
-        q.execute(&mut *conn).await?;
     }
-    Ok(())
+    // One result per statement: [BEGIN,] the INSERT's, the UPDATE's.
+    let [.., written, _] = done[..] else {
+        return Err(sqlx::Error::Protocol(
+            "the batch's statements did not all complete".into(),
+        ));
+    };
+    Ok((rows, written))
 }
 
 #[derive(Debug, FromRow)]
