@@ -89,13 +89,15 @@ async fn run(write: SqlitePool, mut rx: mpsc::Receiver<Job>, checkpoint: Option<
         // Batches queued while one was written go on the same connection, without handing it
         // back in between: sqlx pings a connection on its way back to the pool, and the next
         // `acquire` waits for that round trip (measured: a third of a batch's time under
-        // load). After `HOLD` batches in a row it goes back all the same, so a login, logout
-        // or note waiting for the one write connection gets its turn.
+        // load). After `HOLD` batches in a row, or `HOLD_FOR`, whichever comes first, it goes
+        // back all the same, so a login, logout or note waiting for the one write connection
+        // gets its turn (a single slow batch, 256 replays say, is still a single batch).
+        let since = tokio::time::Instant::now();
         for held in 1.. {
             let applied = apply(&mut conn, &batch).await;
             let failed = applied.is_err();
             answer(&mut batch, applied, checkpoint.as_ref());
-            if failed || held == HOLD || rx.is_empty() {
+            if failed || held == HOLD || since.elapsed() >= HOLD_FOR || rx.is_empty() {
                 break;
             }
             rx.recv_many(&mut batch, MAX_BATCH).await;
@@ -103,8 +105,10 @@ async fn run(write: SqlitePool, mut rx: mpsc::Receiver<Job>, checkpoint: Option<
     }
 }
 
-/// Most batches written in a row on the write connection before it goes back to the pool.
+/// Most batches written in a row on the write connection before it goes back to the pool...
 const HOLD: usize = 8;
+/// ...and the longest it is kept for them.
+const HOLD_FOR: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// Answers every job of `batch` (and empties it): each its own outcome, or each the same kind
 /// of failure (busy, full, other), so each answers as honestly as a rotation of its own would
@@ -137,23 +141,50 @@ async fn apply(
     conn: &mut PoolConnection<Sqlite>,
     batch: &[Job],
 ) -> sqlx::Result<Vec<RefreshOutcome>> {
-    let applied = apply_in(conn, batch).await;
+    // The transaction is opened by the batch's own text, not by sqlx, so sqlx would hand the
+    // connection back with it still open. Should this future be dropped or unwind before the
+    // batch ends (`COMMIT`, or `ROLLBACK` below), the connection is closed instead, which
+    // rolls the transaction back.
+    let mut open = OpenTransaction(Some(conn));
+    let applied = apply_in(open.conn(), batch).await;
     if applied.is_err() {
-        // The transaction was opened by the batch's own text, not by sqlx, so sqlx would hand
-        // the connection back with it still open: rolled back here. If even that fails, the
-        // connection is closed and the pool opens a fresh one, never hands out a connection in
-        // the middle of a transaction.
-        match sqlx::query("ROLLBACK").execute(&mut **conn).await {
+        // Rolled back here. If even that fails, the connection is closed and the pool opens a
+        // fresh one: it never hands out a connection in the middle of a transaction.
+        match sqlx::query("ROLLBACK").execute(&mut **open.conn()).await {
             Ok(_) => {}
-            // SQLite's words when the batch failed at its `BEGIN`: nothing to roll back.
+            // SQLite's words when nothing is open: the batch failed at its `BEGIN`, or SQLite
+            // rolled back on its own (a full disk, an I/O error).
             Err(e) if e.to_string().contains("no transaction is active") => {}
             Err(e) => {
                 tracing::error!(error = %e, "rolling back a failed rotation batch failed");
-                conn.close_on_drop();
+                return applied;
             }
         }
     }
+    open.ended();
     applied
+}
+
+/// The write connection while a batch's transaction may be open: closed when dropped unless
+/// [`OpenTransaction::ended`] said the transaction ended.
+struct OpenTransaction<'a>(Option<&'a mut PoolConnection<Sqlite>>);
+
+impl OpenTransaction<'_> {
+    fn conn(&mut self) -> &mut PoolConnection<Sqlite> {
+        self.0.as_mut().expect("not ended")
+    }
+
+    fn ended(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for OpenTransaction<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            conn.close_on_drop();
+        }
+    }
 }
 
 /// Steps 1 to 3 of the batch on the write connection (docs/security.md, "How rotations are
@@ -182,10 +213,10 @@ async fn apply_in(
             .map(|&i| (&batch[i].old_hash[..], &batch[i].new_hash[..]))
             .collect();
         let (rotated, written) = rotate_current_in(conn, k == 0, &pairs, now, idle).await?;
-        // The `INSERT` and the `UPDATE` select the same rows by construction. Were they ever
-        // to differ, a token would be rotated with no successor (its owner's next refresh
-        // would read as theft) or a successor would live beside its current parent: the batch
-        // fails instead, rolls back, and every request in it may retry.
+        // The `INSERT` writes the successors of exactly the rows the `UPDATE` rotated. Were
+        // their numbers ever to differ, a token would be rotated with no successor (its
+        // owner's next refresh would read as theft), or a successor would be written twice:
+        // the batch fails instead, rolls back, and every request in it may retry.
         if written != rotated.len() as u64 {
             return Err(sqlx::Error::Protocol(
                 "a batch wrote a different number of successors than it rotated tokens".into(),
@@ -434,9 +465,80 @@ mod tests {
         }
     }
 
-    /// A batch that fails inside its one round trip (here the successor's `INSERT`, refused by
-    /// a trigger) rotates nothing and leaves no transaction open on the write connection: the
-    /// same tokens then rotate in the next batch.
+    /// docs/security.md, "How rotations are written": a replay of a token queued in the same
+    /// batch as the current token it was rotated into, past the grace window, in either order.
+    /// The current token rotates first (step 1), so the replay finds its successor used: theft,
+    /// and the session ends. (Were the current token left for later, the replay would find its
+    /// successor never presented and be handed it as a lost answer.)
+    #[tokio::test]
+    async fn a_replay_beside_the_token_it_was_rotated_into_is_theft() {
+        for replay_first in [true, false] {
+            let dir = tempfile::TempDir::new().unwrap();
+            let (db, write) = one_session(&dir).await;
+            assert!(matches!(
+                batch(&write, &[(0, 1, 0)]).await[..],
+                [RefreshOutcome::Rotated(_)]
+            ));
+            let t = LIFE.reuse_grace + 1;
+            let jobs = if replay_first {
+                [(0, 1, t), (1, 2, t)]
+            } else {
+                [(1, 2, t), (0, 1, t)]
+            };
+            let out = batch(&write, &jobs).await;
+            let (replay, current) = if replay_first {
+                (&out[0], &out[1])
+            } else {
+                (&out[1], &out[0])
+            };
+            assert!(
+                matches!(replay, RefreshOutcome::Reused { .. }),
+                "replay first: {replay_first}: {replay:?}"
+            );
+            assert!(matches!(current, RefreshOutcome::Rotated(_)), "{current:?}");
+            let later = sessions::rotate(&db, &h(2), &h(3), t + 1, LIFE)
+                .await
+                .unwrap();
+            assert!(matches!(later, RefreshOutcome::Invalid), "{later:?}");
+        }
+    }
+
+    /// A batch whose future is dropped while its transaction is open (cancelled, or the task
+    /// torn down) does not hand the write connection back mid-transaction: the connection is
+    /// closed, which rolls back, and the next batch runs on a fresh one.
+    #[tokio::test]
+    async fn a_batch_dropped_mid_way_leaves_no_transaction_open() {
+        use sqlx::Connection;
+        let dir = tempfile::TempDir::new().unwrap();
+        let (_db, write) = one_session(&dir).await;
+        let jobs: Vec<super::Job> = vec![super::Job {
+            old_hash: h(0),
+            new_hash: h(1),
+            now: 5,
+            life: LIFE,
+            reply: tokio::sync::oneshot::channel().0,
+        }];
+        // Another connection holds the write lock, so the batch's `BEGIN IMMEDIATE` waits in
+        // SQLite's thread while the batch's future is polled once and dropped; once the lock is
+        // let go, that `BEGIN` opens the transaction, with nobody left to end it.
+        let url = format!("sqlite://{}", dir.path().join("cloakroom.db").display());
+        let mut holder = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut holder)
+            .await
+            .unwrap();
+        let mut conn = write.acquire().await.unwrap();
+        let cut = futures_util::FutureExt::now_or_never(super::apply(&mut conn, &jobs));
+        assert!(cut.is_none(), "the batch was cut off");
+        drop(conn);
+        sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
+        let out = batch(&write, &[(0, 1, 6)]).await;
+        assert!(matches!(out[..], [RefreshOutcome::Rotated(_)]), "{out:?}");
+    }
+
+    /// A batch that fails inside its one round trip (here the successors' `INSERT`, refused by
+    /// a trigger, after the `UPDATE` marked both tokens rotated) rotates nothing and leaves no
+    /// transaction open on the write connection: the same tokens then rotate in the next batch.
     #[tokio::test]
     async fn a_batch_failing_in_its_first_round_trip_rolls_back_and_the_writer_goes_on() {
         let dir = tempfile::TempDir::new().unwrap();

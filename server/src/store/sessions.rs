@@ -210,12 +210,12 @@ const FAST_ROTATION_ONE: &str = concat!(
 /// The SQLite group commit's step 1 (`store::rotation`; docs/security.md, "How rotations are
 /// written") for the tokens presented at `now`, as (token, successor) pairs, in one query text:
 /// one round trip to SQLite's thread. `begin` puts `BEGIN IMMEDIATE` in front, for the batch's
-/// first clock reading. Each presented token that is current, unexpired, of a live session and
-/// not itself a successor in `pairs` gets its successor written (living until `refresh_idle`
-/// from now, or its session's end if sooner), then is marked rotated and comes back once,
-/// however often it is in `pairs`. Returns those rows and how many successors were written,
-/// which the caller checks are as many. SQLite stops at the first statement that fails, so on
-/// an error the transaction may be open: the caller rolls back.
+/// first clock reading. Each presented token that is current, unexpired and of a live session
+/// is marked rotated and comes back once, however often it is in `pairs`; then the successor
+/// of each token so rotated is written (living until `refresh_idle` from now, or its session's
+/// end if sooner). Returns those rows and how many successors were written, which the caller
+/// checks are as many. SQLite stops at the first statement that fails, so on an error the
+/// transaction may be open: the caller rolls back.
 pub(super) async fn rotate_current_in(
     conn: &mut sqlx::SqliteConnection,
     begin: bool,
@@ -226,7 +226,10 @@ pub(super) async fn rotate_current_in(
     use futures_util::TryStreamExt;
     use sqlx::Either;
     let Some(&last) = pairs.last() else {
-        return Ok((Vec::new(), 0));
+        // (The batch's first reading is never empty: this would skip its `BEGIN`.)
+        return Err(sqlx::Error::Protocol(
+            "a batch's reading without tokens".into(),
+        ));
     };
     // Padded to a power of two (with repeats of the last pair, which change nothing), so a
     // handful of texts serve every batch size and stay in sqlx's statement cache.
@@ -236,25 +239,26 @@ pub(super) async fn rotate_current_in(
         .collect::<Vec<_>>()
         .join(", ");
     // `$1` is now and `$2` the successors' idle lifetime in both statements (sqlx binds `$N`
-    // to the query's Nth argument in every statement of the text). The `INSERT` goes first and
-    // reads the parents' rows as they are; the `UPDATE` then marks the same rows rotated:
-    // both leave out every token that is itself one of these successors, which the `INSERT`
-    // has just made current.
+    // to the query's Nth argument in every statement of the text). The `UPDATE` rotates the
+    // current tokens first, as a rotation of its own does. The `INSERT` then writes the
+    // successors of exactly those: the presented tokens rotated at this reading whose
+    // successor does not exist yet (one rotated earlier at the same reading got its successor
+    // in the same transaction as its rotation). A successor presented beside its parent did
+    // not exist when the `UPDATE` ran: it is left for step 2, and rotates there.
     let sql = format!(
         concat!(
-            "{begin}",
-            "WITH b(old, new) AS (VALUES {values})
+            "{begin}WITH b(old, new) AS (VALUES {values}) ",
+            fast_rotation!(),
+            "token_hash IN (SELECT old FROM b)",
+            fast_rotation_returning!(),
+            ";
+             WITH b(old, new) AS (VALUES {values})
              INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at)
              SELECT DISTINCT b.new, t.session_id, $1, MIN($1 + $2, s.expires_at)
                FROM b JOIN refresh_tokens t ON t.token_hash = b.old
                       JOIN sessions s ON s.id = t.session_id
-              WHERE t.rotated_at IS NULL AND t.expires_at > $1
-                AND s.revoked_at IS NULL AND s.expires_at > $1
-                AND b.old NOT IN (SELECT new FROM b);
-             WITH b(old, new) AS (VALUES {values}) ",
-            fast_rotation!(),
-            "token_hash IN (SELECT old FROM b) AND token_hash NOT IN (SELECT new FROM b)",
-            fast_rotation_returning!()
+              WHERE t.rotated_at = $1
+                AND NOT EXISTS (SELECT 1 FROM refresh_tokens n WHERE n.token_hash = b.new)"
         ),
         begin = if begin { "BEGIN IMMEDIATE; " } else { "" },
         values = values
@@ -280,13 +284,14 @@ pub(super) async fn rotate_current_in(
             Either::Right(row) => rows.push(FastRotation::from_row(&row)?),
         }
     }
-    // One result per statement: [BEGIN,] the INSERT's, the UPDATE's.
-    let [.., written, _] = done[..] else {
-        return Err(sqlx::Error::Protocol(
+    // One result per statement, `BEGIN` included: [BEGIN,] the UPDATE's, the INSERT's.
+    match done[..] {
+        [_, _, written] if begin => Ok((rows, written)),
+        [_, written] if !begin => Ok((rows, written)),
+        _ => Err(sqlx::Error::Protocol(
             "the batch's statements did not all complete".into(),
-        ));
-    };
-    Ok((rows, written))
+        )),
+    }
 }
 
 #[derive(Debug, FromRow)]
