@@ -190,8 +190,9 @@ impl Reservation {
 }
 
 /// A right password's settlement of its reserved attempt, for the caller to apply inside its
-/// own transaction (`store::throttle::settle_in`; see [`Reservation::success`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// own transaction (`store::throttle::settle_in`; see [`Reservation::success`]). Not `Clone`:
+/// applied once, by whoever holds it.
+#[derive(Debug, PartialEq, Eq)]
 pub struct Success {
     /// The budget's key in the store.
     pub budget: String,

@@ -130,7 +130,10 @@ async fn login(
     let jkt = match bind(&state, jkt).await {
         Ok(jkt) => jkt,
         Err(e) => {
-            flows::give_back(&state, password).await?;
+            // The proof's refusal is the answer, whatever becomes of the give-back.
+            if let Err(g) = flows::give_back(&state, password).await {
+                tracing::warn!(error = ?g, "giving back a right password's attempt failed");
+            }
             return Err(e);
         }
     };

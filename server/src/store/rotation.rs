@@ -6,7 +6,7 @@
 //! transaction per refresh (BEGIN, lookup, swap, COMMIT, each a round trip to SQLite's thread
 //! plus a WAL append), one writer task takes every rotation queued at that moment and applies
 //! them inside a single transaction: the current tokens all at once (the transaction's start,
-//! an `INSERT` of their successors and an `UPDATE` marking them rotated, sent as one text in
+//! an `UPDATE` marking them rotated and an `INSERT` of their successors, sent as one text in
 //! one round trip to SQLite's thread), then the rest one by one, each seeing the effects of
 //! everything before it (a duplicate of a token rotated a moment ago is the repeat case and gets
 //! the same successor), then `COMMIT`.
@@ -214,10 +214,10 @@ async fn apply_in(
             .collect();
         let (rotated, written) = rotate_current_in(conn, k == 0, &pairs, now, idle).await?;
         // The `INSERT` writes the successors of exactly the rows the `UPDATE` rotated. Were
-        // their numbers ever to differ, a token would be rotated with no successor (its
-        // owner's next refresh would read as theft), or a successor would be written twice:
-        // the batch fails instead, rolls back, and every request in it may retry.
-        if written != rotated.len() as u64 {
+        // they ever to differ, a token would be rotated with no successor (its owner's next
+        // refresh would read as theft), or a successor would be written for a token not
+        // rotated now: the batch fails instead, rolls back, and every request in it may retry.
+        if written.len() != rotated.len() {
             return Err(sqlx::Error::Protocol(
                 "a batch wrote a different number of successors than it rotated tokens".into(),
             ));
@@ -233,6 +233,11 @@ async fn apply_in(
                     "a rotated token matches no request of its batch".into(),
                 ));
             };
+            if !written.iter().any(|w| w[..] == batch[i].new_hash[..]) {
+                return Err(sqlx::Error::Protocol(
+                    "a token was rotated in a batch without its successor".into(),
+                ));
+            }
             let expires = (now + idle).min(f.session_expires_at);
             out[i] = Some(RefreshOutcome::Rotated(f.grant(expires)));
         }

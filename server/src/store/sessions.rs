@@ -162,9 +162,8 @@ pub async fn create_settling(
     }))
 }
 
-/// The start of an insert of refresh tokens, before its rows: one text for the single-row
-/// insert and the group commit's multi-row ones (a macro, so that `concat!` builds the
-/// single-row text at compile time).
+/// The start of an insert of refresh tokens, before its rows (a macro, so that `concat!` builds
+/// the single-row text at compile time).
 macro_rules! insert_tokens {
     () => {
         "INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at) VALUES "
@@ -213,8 +212,8 @@ const FAST_ROTATION_ONE: &str = concat!(
 /// first clock reading. Each presented token that is current, unexpired and of a live session
 /// is marked rotated and comes back once, however often it is in `pairs`; then the successor
 /// of each token so rotated is written (living until `refresh_idle` from now, or its session's
-/// end if sooner). Returns those rows and how many successors were written, which the caller
-/// checks are as many. SQLite stops at the first statement that fails, so on an error the
+/// end if sooner). Returns those rows and the successors written, which the caller checks are
+/// exactly the rotated tokens' own. SQLite stops at the first statement that fails, so on an error the
 /// transaction may be open: the caller rolls back.
 pub(super) async fn rotate_current_in(
     conn: &mut sqlx::SqliteConnection,
@@ -222,7 +221,7 @@ pub(super) async fn rotate_current_in(
     pairs: &[(&[u8], &[u8])],
     now: i64,
     refresh_idle: i64,
-) -> sqlx::Result<(Vec<FastRotation>, u64)> {
+) -> sqlx::Result<(Vec<FastRotation>, Vec<Vec<u8>>)> {
     use futures_util::TryStreamExt;
     use sqlx::Either;
     let Some(&last) = pairs.last() else {
@@ -258,7 +257,8 @@ pub(super) async fn rotate_current_in(
                FROM b JOIN refresh_tokens t ON t.token_hash = b.old
                       JOIN sessions s ON s.id = t.session_id
               WHERE t.rotated_at = $1
-                AND NOT EXISTS (SELECT 1 FROM refresh_tokens n WHERE n.token_hash = b.new)"
+                AND NOT EXISTS (SELECT 1 FROM refresh_tokens n WHERE n.token_hash = b.new)
+             RETURNING token_hash"
         ),
         begin = if begin { "BEGIN IMMEDIATE; " } else { "" },
         values = values
@@ -271,7 +271,11 @@ pub(super) async fn rotate_current_in(
         q = q.bind(*old).bind(*new);
     }
     let mut rows = Vec::new();
+    let mut written = Vec::new();
     let mut done = Vec::new();
+    // Rows come before their statement's result: the `UPDATE`'s until its result, then the
+    // `INSERT`'s.
+    let update_ends = if begin { 2 } else { 1 };
     // Several statements in one prepared query are SQLite's alone among sqlx's drivers, and
     // sqlx 0.8 marks that deprecated (its issue 3108) while it still supports it; `raw_sql`,
     // its suggestion, takes no bound arguments, and these are tokens. Should a later sqlx drop
@@ -281,17 +285,19 @@ pub(super) async fn rotate_current_in(
     while let Some(r) = results.try_next().await? {
         match r {
             Either::Left(d) => done.push(d.rows_affected()),
-            Either::Right(row) => rows.push(FastRotation::from_row(&row)?),
+            Either::Right(row) if done.len() < update_ends => {
+                rows.push(FastRotation::from_row(&row)?)
+            }
+            Either::Right(row) => written.push(sqlx::Row::try_get::<Vec<u8>, _>(&row, 0)?),
         }
     }
-    // One result per statement, `BEGIN` included: [BEGIN,] the UPDATE's, the INSERT's.
-    match done[..] {
-        [_, _, written] if begin => Ok((rows, written)),
-        [_, written] if !begin => Ok((rows, written)),
-        _ => Err(sqlx::Error::Protocol(
+    // One result per statement, `BEGIN` included.
+    if done.len() != update_ends + 1 {
+        return Err(sqlx::Error::Protocol(
             "the batch's statements did not all complete".into(),
-        )),
+        ));
     }
+    Ok((rows, written))
 }
 
 #[derive(Debug, FromRow)]
