@@ -307,10 +307,9 @@ mod tests {
         grant.await.unwrap().unwrap().session_id
     }
 
-    /// The batch `jobs` (old token, successor, now) applied as the writer applies one.
-    async fn batch(write: &sqlx::SqlitePool, jobs: &[(u8, u8, i64)]) -> Vec<RefreshOutcome> {
-        let jobs: Vec<super::Job> = jobs
-            .iter()
+    /// The jobs (old token, successor, now) of a batch, whose answers nobody awaits.
+    fn jobs(list: &[(u8, u8, i64)]) -> Vec<super::Job> {
+        list.iter()
             .map(|&(old, new, now)| super::Job {
                 old_hash: h(old),
                 new_hash: h(new),
@@ -318,9 +317,13 @@ mod tests {
                 life: LIFE,
                 reply: tokio::sync::oneshot::channel().0,
             })
-            .collect();
+            .collect()
+    }
+
+    /// The batch `list` (old token, successor, now) applied as the writer applies one.
+    async fn batch(write: &sqlx::SqlitePool, list: &[(u8, u8, i64)]) -> Vec<RefreshOutcome> {
         let mut conn = write.acquire().await.unwrap();
-        super::apply(&mut conn, &jobs).await.unwrap()
+        super::apply(&mut conn, &jobs(list)).await.unwrap()
     }
 
     /// docs/security.md, "How rotations are written": a replay that revokes a session, queued in
@@ -516,13 +519,7 @@ mod tests {
         use sqlx::Connection;
         let dir = tempfile::TempDir::new().unwrap();
         let (_db, write) = one_session(&dir).await;
-        let jobs: Vec<super::Job> = vec![super::Job {
-            old_hash: h(0),
-            new_hash: h(1),
-            now: 5,
-            life: LIFE,
-            reply: tokio::sync::oneshot::channel().0,
-        }];
+        let jobs = jobs(&[(0, 1, 5)]);
         // Another connection holds the write lock, so the batch's `BEGIN IMMEDIATE` waits in
         // SQLite's thread while the batch's future is polled once and dropped; once the lock is
         // let go, that `BEGIN` opens the transaction, with nobody left to end it.
@@ -557,18 +554,10 @@ mod tests {
         .execute(&write)
         .await
         .unwrap();
-        let jobs: Vec<super::Job> = [(0u8, 1u8), (10, 11)]
-            .iter()
-            .map(|&(old, new)| super::Job {
-                old_hash: h(old),
-                new_hash: h(new),
-                now: 5,
-                life: LIFE,
-                reply: tokio::sync::oneshot::channel().0,
-            })
-            .collect();
         let mut conn = write.acquire().await.unwrap();
-        assert!(super::apply(&mut conn, &jobs).await.is_err());
+        assert!(super::apply(&mut conn, &jobs(&[(0, 1, 5), (10, 11, 5)]))
+            .await
+            .is_err());
         drop(conn);
         sqlx::query("DROP TRIGGER refuse")
             .execute(&write)
