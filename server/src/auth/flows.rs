@@ -47,7 +47,7 @@ pub async fn check_password(
 /// made to give it back in).
 pub async fn give_back(state: &AppState, success: Option<Success>) -> ApiResult<()> {
     if let Some(s) = success {
-        store::throttle::settle(&state.db, &s.budget, &s.how).await?;
+        s.apply(&state.db).await?;
     }
     Ok(())
 }

@@ -164,19 +164,12 @@ impl Reservation {
         self.settled = true;
     }
 
-    /// The password was right: the attempt is given back, and on the owner's own device every
-    /// earlier typo is forgiven too.
-    pub async fn succeeded(self) -> sqlx::Result<()> {
-        let db = self.db.clone();
-        let s = self.success();
-        store::throttle::settle(&db, &s.budget, &s.how).await
-    }
-
-    /// The password was right, and the caller gives the attempt back in a transaction of its
-    /// own (a login, in the commit that creates its session: one durable commit fewer). The
-    /// reservation is settled from here on: a [`Success`] dropped unapplied leaves the attempt
-    /// counted, the safe side (a login that failed after its password was checked costs its
-    /// owner one attempt, and can never hand an attacker a free one).
+    /// The password was right: the attempt is to be given back, and on the owner's own device
+    /// every earlier typo forgiven too, by [`Success::apply`] or inside the caller's own
+    /// transaction (a login, in the commit that creates its session: one durable commit
+    /// fewer). The reservation is settled from here on: a [`Success`] dropped unapplied leaves
+    /// the attempt counted, the safe side (a login that failed after its password was checked
+    /// costs its owner one attempt, and can never hand an attacker a free one).
     pub fn success(mut self) -> Success {
         self.settled = true;
         Success {
@@ -197,6 +190,13 @@ pub struct Success {
     /// The budget's key in the store.
     pub budget: String,
     pub how: store::throttle::Settle,
+}
+
+impl Success {
+    /// Applies the settlement in a transaction of its own.
+    pub async fn apply(self, db: &Db) -> sqlx::Result<()> {
+        store::throttle::settle(db, &self.budget, &self.how).await
+    }
 }
 
 impl Drop for Reservation {
@@ -356,7 +356,8 @@ mod tests {
         t.reserve(&acct("bob"), 2)
             .await
             .unwrap()
-            .succeeded()
+            .success()
+            .apply(&t.db)
             .await
             .unwrap();
         drop(t.reserve(&acct("bob"), 3).await.unwrap());
@@ -431,7 +432,13 @@ mod tests {
         assert!(t.reserve(&acct("bob"), 3).await.is_err());
         let dev = Budget::Device("d1".into());
         t.reserve(&dev, 3).await.unwrap().failed();
-        t.reserve(&dev, 4).await.unwrap().succeeded().await.unwrap();
+        t.reserve(&dev, 4)
+            .await
+            .unwrap()
+            .success()
+            .apply(&t.db)
+            .await
+            .unwrap();
         t.reserve(&dev, 5).await.unwrap().failed();
         t.reserve(&dev, 6).await.unwrap().failed();
         assert!(t.reserve(&dev, 7).await.is_err());

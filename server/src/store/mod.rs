@@ -309,7 +309,7 @@ impl Db {
             // A connection can be closed under the pool: PostgreSQL restarted, a pooler or
             // `idle_session_timeout` dropped it while idle. One that waited in the pool for a
             // while is pinged before use, and replaced when the ping fails. One handed back
-            // moment ago is used as it is: sqlx's default pinged every connection before every
+            // a moment ago is used as it is: sqlx's default pinged every connection before every
             // transaction, a round trip (two context switches, a backend's wake-up) for each
             // of a login's several statements. If it died in that moment (a restart under
             // load), its statement fails and the request is answered 503 `database-busy` with

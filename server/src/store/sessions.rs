@@ -162,15 +162,8 @@ pub async fn create_settling(
     }))
 }
 
-/// The start of an insert of refresh tokens, before its rows (a macro, so that `concat!` builds
-/// the single-row text at compile time).
-macro_rules! insert_tokens {
-    () => {
-        "INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at) VALUES "
-    };
-}
-
-const INSERT_TOKEN: &str = concat!(insert_tokens!(), "($1, $2, $3, $4)");
+const INSERT_TOKEN: &str =
+    "INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)";
 
 /// The fast path's statement up to the token it is for (`$1` is now): a current, unexpired
 /// token of a live session is marked rotated...
@@ -213,8 +206,8 @@ const FAST_ROTATION_ONE: &str = concat!(
 /// is marked rotated and comes back once, however often it is in `pairs`; then the successor
 /// of each token so rotated is written (living until `refresh_idle` from now, or its session's
 /// end if sooner). Returns those rows and the successors written, which the caller checks are
-/// exactly the rotated tokens' own. SQLite stops at the first statement that fails, so on an error the
-/// transaction may be open: the caller rolls back.
+/// exactly the rotated tokens' own. SQLite stops at the first statement that fails, so on an
+/// error the transaction may be open: the caller rolls back.
 pub(super) async fn rotate_current_in(
     conn: &mut sqlx::SqliteConnection,
     begin: bool,
@@ -272,7 +265,7 @@ pub(super) async fn rotate_current_in(
     }
     let mut rows = Vec::new();
     let mut written = Vec::new();
-    let mut done = Vec::new();
+    let mut done = 0;
     // Rows come before their statement's result: the `UPDATE`'s until its result, then the
     // `INSERT`'s.
     let update_ends = if begin { 2 } else { 1 };
@@ -284,15 +277,13 @@ pub(super) async fn rotate_current_in(
     let mut results = q.fetch_many(conn);
     while let Some(r) = results.try_next().await? {
         match r {
-            Either::Left(d) => done.push(d.rows_affected()),
-            Either::Right(row) if done.len() < update_ends => {
-                rows.push(FastRotation::from_row(&row)?)
-            }
+            Either::Left(_) => done += 1,
+            Either::Right(row) if done < update_ends => rows.push(FastRotation::from_row(&row)?),
             Either::Right(row) => written.push(sqlx::Row::try_get::<Vec<u8>, _>(&row, 0)?),
         }
     }
     // One result per statement, `BEGIN` included.
-    if done.len() != update_ends + 1 {
+    if done != update_ends + 1 {
         return Err(sqlx::Error::Protocol(
             "the batch's statements did not all complete".into(),
         ));
