@@ -41,16 +41,18 @@ impl Rotator {
     /// Starts the writer task on the current runtime; it ends when every `Rotator` is dropped.
     /// `checkpoint` is woken after each batch's commit (`store::checkpoint`).
     pub fn spawn(write: SqlitePool, checkpoint: Option<Wake>) -> Self {
-        Self::spawn_with_handle(write, checkpoint).0
+        Self::spawn_with_handle(write, checkpoint, HOLD).0
     }
 
-    /// As [`Rotator::spawn`], with the writer task's handle (a test waits for it to end).
+    /// As [`Rotator::spawn`], with the writer task's handle (a test waits for it to end) and
+    /// its hold on the connection (tests try each bound alone).
     fn spawn_with_handle(
         write: SqlitePool,
         checkpoint: Option<Wake>,
+        hold: Hold,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        let task = tokio::spawn(run(write, rx, checkpoint));
+        let task = tokio::spawn(run(write, rx, checkpoint, hold));
         (Self { tx }, task)
     }
 
@@ -76,7 +78,7 @@ impl Rotator {
     }
 }
 
-async fn run(write: SqlitePool, mut rx: mpsc::Receiver<Job>, checkpoint: Option<Wake>) {
+async fn run(write: SqlitePool, mut rx: mpsc::Receiver<Job>, checkpoint: Option<Wake>, hold: Hold) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let mut conn = match write.acquire().await {
@@ -89,15 +91,17 @@ async fn run(write: SqlitePool, mut rx: mpsc::Receiver<Job>, checkpoint: Option<
         // Batches queued while one was written go on the same connection, without handing it
         // back in between: sqlx pings a connection on its way back to the pool, and the next
         // `acquire` waits for that round trip (measured: a third of a batch's time under
-        // load). After `HOLD` batches in a row, or `HOLD_FOR`, whichever comes first, it goes
+        // load). After `HOLD`'s batches in a row, or its time, whichever comes first, it goes
         // back all the same, so a login, logout or note waiting for the one write connection
-        // gets its turn (a single slow batch, 256 replays say, is still a single batch).
+        // gets its turn (a single slow batch, 256 replays say, is still a single batch; sqlx's
+        // pool hands a returned connection to the longest waiter, so the writer's next
+        // `acquire` queues behind them).
         let since = tokio::time::Instant::now();
         for held in 1.. {
             let applied = apply(&mut conn, &batch).await;
             let failed = applied.is_err();
             answer(&mut batch, applied, checkpoint.as_ref());
-            if failed || held == HOLD || since.elapsed() >= HOLD_FOR || rx.is_empty() {
+            if failed || held >= hold.batches || since.elapsed() >= hold.time || rx.is_empty() {
                 break;
             }
             rx.recv_many(&mut batch, MAX_BATCH).await;
@@ -105,10 +109,18 @@ async fn run(write: SqlitePool, mut rx: mpsc::Receiver<Job>, checkpoint: Option<
     }
 }
 
-/// Most batches written in a row on the write connection before it goes back to the pool...
-const HOLD: usize = 8;
-/// ...and the longest it is kept for them.
-const HOLD_FOR: std::time::Duration = std::time::Duration::from_millis(5);
+/// How long the writer keeps the write connection for batches queued meanwhile: at most
+/// `batches` in a row, for at most `time`.
+#[derive(Clone, Copy)]
+struct Hold {
+    batches: usize,
+    time: std::time::Duration,
+}
+
+const HOLD: Hold = Hold {
+    batches: 8,
+    time: std::time::Duration::from_millis(5),
+};
 
 /// Answers every job of `batch` (and empties it): each its own outcome, or each the same kind
 /// of failure (busy, full, other), so each answers as honestly as a rotation of its own would
@@ -609,12 +621,106 @@ mod tests {
         }
     }
 
+    /// A writer waiting for the one write connection (a login, a logout, a note) gets its turn
+    /// while rotations keep coming: the rotation writer hands the connection back after its
+    /// hold's batches in a row, or its time, whichever comes first. Each bound is tried alone
+    /// (the other out of reach), under a stream of 3,000 rotations, more than 8 full batches.
+    #[tokio::test]
+    async fn a_waiting_writer_gets_its_turn_within_the_hold_s_batches() {
+        let hold = super::Hold {
+            batches: super::HOLD.batches,
+            time: std::time::Duration::from_secs(3600),
+        };
+        let (done, total) = turn_of_a_waiting_writer(hold).await;
+        // The writer was waiting before the hold's first batch was answered, so at most
+        // `HOLD.batches` full batches went before it.
+        assert!(
+            done <= super::HOLD.batches * super::MAX_BATCH && done < total,
+            "{done} of {total} rotations went before the waiting writer"
+        );
+    }
+
+    /// As above, the time bound alone: 3,000 rotations take longer than a millisecond.
+    #[tokio::test]
+    async fn a_waiting_writer_gets_its_turn_within_the_hold_s_time() {
+        let hold = super::Hold {
+            batches: usize::MAX,
+            time: std::time::Duration::from_millis(1),
+        };
+        let (done, total) = turn_of_a_waiting_writer(hold).await;
+        assert!(
+            done < total,
+            "all {total} rotations went before the waiting writer"
+        );
+    }
+
+    /// 3,000 sessions' tokens rotated through a writer with `hold`, and another writer that
+    /// starts waiting for the connection once the first rotation is answered: how many
+    /// rotations were committed when it got the connection, and how many there were.
+    async fn turn_of_a_waiting_writer(hold: super::Hold) -> (usize, usize) {
+        const N: usize = 3000;
+        let dir = tempfile::TempDir::new().unwrap();
+        let (_db, write) = one_session(&dir).await;
+        let token = |i: usize| -> [u8; 32] { format!("{i:032}").as_bytes().try_into().unwrap() };
+        let successor =
+            |i: usize| -> [u8; 32] { format!("n{i:031}").as_bytes().try_into().unwrap() };
+        let mut tx = write.begin().await.unwrap();
+        for i in 0..N {
+            sqlx::query(
+                "INSERT INTO sessions (id, user_id, created_at, expires_at, persistent)
+                 SELECT $1, id, 0, 1000000, 0 FROM users",
+            )
+            .bind(format!("s{i}"))
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+            sqlx::query(super::super::sessions::INSERT_TOKEN)
+                .bind(&token(i)[..])
+                .bind(format!("s{i}"))
+                .bind(0)
+                .bind(1_000_000)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+        let (rotator, _task) = super::Rotator::spawn_with_handle(write.clone(), None, hold);
+        let (answered, mut first) = tokio::sync::mpsc::unbounded_channel();
+        let rotations: Vec<_> = (0..N)
+            .map(|i| {
+                let (rotator, answered) = (rotator.clone(), answered.clone());
+                tokio::spawn(async move {
+                    let out = rotator.rotate(token(i), successor(i), 5, LIFE).await;
+                    let _ = answered.send(());
+                    out
+                })
+            })
+            .collect();
+        first.recv().await.unwrap();
+        // The writer holds the connection now (it answers a batch before handing it back, and
+        // more are queued): this acquire waits for its turn.
+        let mut conn = write.acquire().await.unwrap();
+        let done: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM refresh_tokens WHERE rotated_at IS NOT NULL")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+        drop(conn);
+        for r in rotations {
+            assert!(matches!(
+                r.await.unwrap().unwrap(),
+                RefreshOutcome::Rotated(_)
+            ));
+        }
+        (done as usize, N)
+    }
+
     /// The writer task ends once the last `Rotator` is gone (it does not spin on a closed
     /// channel).
     #[tokio::test]
     async fn the_writer_ends_with_the_last_rotator() {
         let pool = sqlx::SqlitePool::connect("sqlite::memory:").await.unwrap();
-        let (rotator, task) = super::Rotator::spawn_with_handle(pool, None);
+        let (rotator, task) = super::Rotator::spawn_with_handle(pool, None, super::HOLD);
         let copy = rotator.clone();
         drop(rotator);
         drop(copy);

@@ -162,7 +162,7 @@ pub async fn create_settling(
     }))
 }
 
-const INSERT_TOKEN: &str =
+pub(super) const INSERT_TOKEN: &str =
     "INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)";
 
 /// The fast path's statement up to the token it is for (`$1` is now): a current, unexpired
