@@ -191,6 +191,22 @@ macro_rules! fast_rotation_returning {
     };
 }
 
+/// PostgreSQL's fast path for one token (`$2`) in one statement: the rotation, and its
+/// successor (`$3`) written from the row the `UPDATE` returned, expiring after `$4` seconds idle
+/// or with its session, whichever is first (as [`rotate_in`]'s fast path). A data-modifying
+/// `WITH` runs to completion whether or not the outer query reads it.
+pub(super) const FAST_ROTATION_PG: &str = concat!(
+    "WITH r AS (",
+    fast_rotation!(),
+    "token_hash = $2",
+    fast_rotation_returning!(),
+    "), successor AS (
+       INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at)
+       SELECT $3, r.session_id, $1, LEAST($1 + $4, r.session_expires_at) FROM r
+     )
+     SELECT * FROM r"
+);
+
 /// The fast path for one token (`$2`), a text fixed at compile time: nothing is formatted per
 /// rotation.
 const FAST_ROTATION_ONE: &str = concat!(
@@ -369,6 +385,22 @@ pub async fn rotate(
     match &db.engine {
         Engine::Sqlite(e) => e.rotator.rotate(*old_hash, *new_hash, now, life).await,
         Engine::Postgres(e) => {
+            // The common case in one statement, its own transaction (docs/security.md, "How
+            // rotations are written"): the token rotated and its successor written, or neither.
+            let fast: Option<FastRotation> = sqlx::query_as(FAST_ROTATION_PG)
+                .bind(now)
+                .bind(&old_hash[..])
+                .bind(&new_hash[..])
+                .bind(life.refresh_idle)
+                .fetch_optional(&e.pool)
+                .await?;
+            if let Some(f) = fast {
+                let token_expires = (now + life.refresh_idle).min(f.session_expires_at);
+                return Ok(RefreshOutcome::Rotated(f.grant(token_expires)));
+            }
+            // Not current, or a concurrent presentation rotated it first: why is decided in a
+            // transaction, as before (its own fast path runs again, and rotates a token that
+            // became current a moment ago, a successor committed since, as it always did).
             let mut tx = e.pool.begin().await?;
             let out = rotate_in(&mut Conn::of(&mut tx), old_hash, new_hash, now, life).await?;
             tx.commit().await?;
