@@ -374,7 +374,8 @@ pub enum RefreshOutcome {
 /// Presents refresh token `old_hash`; on success it is replaced by `new_hash`, which must be the
 /// hash of its deterministic successor (`auth::refresh::successor`): that is how a repeat finds
 /// out whether the successor has been used. On SQLite it runs in the group-commit writer
-/// (`store::rotation`); on PostgreSQL in a transaction of its own.
+/// (`store::rotation`); on PostgreSQL as one statement when the token is current
+/// ([`FAST_ROTATION_PG`]), else in a transaction of its own ([`rotate_in`]).
 pub async fn rotate(
     db: &Db,
     old_hash: &[u8; 32],
