@@ -103,9 +103,44 @@ pub async fn create_settling(
     // The check is an update (the user's last login time), so it holds the user's row until
     // commit on PostgreSQL (a row lock, stronger than the `FOR SHARE` it replaced) and costs
     // no statement of its own.
-    let made = with_pool!(db, write, p => {
-        let mut tx = p.begin().await?;
-        let current: Option<i32> = sqlx::query_scalar(
+    let made = match &db.engine {
+        // PostgreSQL: the check, the session and its first token in one statement (its rows
+        // are written only if the check's `UPDATE` found the user with that password). With a
+        // budget to settle, that statement and the settlement share a transaction, the user's
+        // row taken first as below; without one (a passkey, a provider's sign-in) the
+        // statement is its own transaction: one round trip instead of five.
+        Engine::Postgres(e) => {
+            let insert = sqlx::query_scalar::<_, i64>(CREATE_SESSION_PG)
+                .bind(new.user_id)
+                .bind(new.password_hash)
+                .bind(now)
+                .bind(&id)
+                .bind(expires_at)
+                .bind(new.persistent)
+                .bind(new.dpop_bound)
+                .bind(new.user_agent)
+                .bind(new.ip)
+                .bind(new.oidc.map(|o| o.issuer))
+                .bind(new.oidc.and_then(|o| o.sid))
+                .bind(token_hash)
+                .bind(token_expires);
+            match budget {
+                None => insert.fetch_one(&e.pool).await? == 1,
+                Some((key, how)) => {
+                    let mut tx = e.pool.begin().await?;
+                    let made = insert.fetch_one(&mut *tx).await? == 1;
+                    if made {
+                        super::throttle::settle_in(&mut Conn::of(&mut tx), key, how).await?;
+                        tx.commit().await?;
+                    }
+                    made
+                }
+            }
+        }
+        Engine::Sqlite(e) => {
+            let p = &e.write;
+            let mut tx = p.begin().await?;
+            let current: Option<i32> = sqlx::query_scalar(
             "UPDATE users SET last_login_at = $3 WHERE id = $1 AND password_hash = $2 RETURNING 1",
         )
             .bind(new.user_id)
@@ -113,10 +148,10 @@ pub async fn create_settling(
             .bind(now)
             .fetch_optional(&mut *tx)
             .await?;
-        // The password changed (or the account went) since it was checked: no session, and
-        // the transaction ends unused.
-        if current.is_some() {
-            sqlx::query(
+            // The password changed (or the account went) since it was checked: no session, and
+            // the transaction ends unused.
+            if current.is_some() {
+                sqlx::query(
                 "INSERT INTO sessions (id, user_id, created_at, expires_at, persistent, dpop_bound, user_agent, ip, oidc_issuer, oidc_sid)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             )
@@ -132,22 +167,23 @@ pub async fn create_settling(
             .bind(new.oidc.and_then(|o| o.sid))
             .execute(&mut *tx)
             .await?;
-            sqlx::query(INSERT_TOKEN)
-                .bind(token_hash)
-                .bind(&id)
-                .bind(now)
-                .bind(token_expires)
-                .execute(&mut *tx)
-                .await?;
-            // After the user's row: no transaction holds a budget's row while it waits for a
-            // user's (a reservation takes the budget's alone), so none waits in a cycle.
-            if let Some((key, how)) = budget {
-                super::throttle::settle_in(&mut Conn::of(&mut tx), key, how).await?;
+                sqlx::query(INSERT_TOKEN)
+                    .bind(token_hash)
+                    .bind(&id)
+                    .bind(now)
+                    .bind(token_expires)
+                    .execute(&mut *tx)
+                    .await?;
+                // After the user's row: no transaction holds a budget's row while it waits for a
+                // user's (a reservation takes the budget's alone), so none waits in a cycle.
+                if let Some((key, how)) = budget {
+                    super::throttle::settle_in(&mut Conn::of(&mut tx), key, how).await?;
+                }
+                tx.commit().await?;
             }
-            tx.commit().await?;
+            current.is_some()
         }
-        current.is_some()
-    });
+    };
     if !made {
         return Ok(None);
     }
@@ -161,6 +197,20 @@ pub async fn create_settling(
         refresh_expires_at: token_expires,
     }))
 }
+
+/// [`create_settling`]'s statement on PostgreSQL: the user's row updated if it still has the
+/// checked password (`$1`, `$2`), and only then the session and its first token; the count of
+/// users updated (0 or 1).
+const CREATE_SESSION_PG: &str = "WITH u AS (
+       UPDATE users SET last_login_at = $3 WHERE id = $1 AND password_hash = $2 RETURNING id
+     ), s AS (
+       INSERT INTO sessions (id, user_id, created_at, expires_at, persistent, dpop_bound, user_agent, ip, oidc_issuer, oidc_sid)
+       SELECT $4, u.id, $3, $5, $6, $7, $8, $9, $10, $11 FROM u RETURNING id
+     ), t AS (
+       INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at)
+       SELECT $12, s.id, $3, $13 FROM s
+     )
+     SELECT COUNT(*) FROM u";
 
 pub(super) const INSERT_TOKEN: &str =
     "INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)";
