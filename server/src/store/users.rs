@@ -169,7 +169,15 @@ pub async fn delete_account(
     with_pool!(db, write, p => {
         let mut tx = p.begin().await?;
         let admins: Vec<String> = sqlx::query_scalar(&lock_admins).fetch_all(&mut *tx).await?;
-        let me: Option<bool> = sqlx::query_scalar(&format!("SELECT {ADMIN} FROM users WHERE id = $1"))
+        // The account's own row, locked (PostgreSQL) before its sessions are revoked: a login
+        // making a session meanwhile waits for it (its insert is conditional on an update of
+        // this row) and then finds the account gone. Without the lock, a session made after
+        // the revocation's snapshot would be removed by the delete's cascade unrevoked, and its
+        // access token would pass on every instance until it expired.
+        let me: Option<bool> = sqlx::query_scalar(&format!(
+            "SELECT {ADMIN} FROM users WHERE id = $1{}",
+            super::row_update_lock(db)
+        ))
             .bind(user_id)
             .fetch_optional(&mut *tx)
             .await?;
