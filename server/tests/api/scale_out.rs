@@ -1097,30 +1097,11 @@ async fn a_login_racing_a_password_change_on_postgres_gets_no_session() {
         .execute(&mut other)
         .await
         .unwrap();
-    let now = app.state.clock.now();
-    let life = app.state.lifetimes();
-    let task = {
-        let (db, user) = (db.clone(), user.clone());
-        tokio::spawn(async move {
-            let new = cloakroom::store::sessions::NewSession {
-                user_id: &user.id,
-                password_hash: &user.password_hash,
-                persistent: true,
-                dpop_bound: false,
-                user_agent: None,
-                ip: None,
-                oidc: None,
-            };
-            cloakroom::store::sessions::create(&db, &new, &user.username, "", &[9u8; 32], now, life)
-                .await
-                .unwrap()
-                .is_some()
-        })
-    };
+    let task = session_insert(&app, &user);
     lock_wait_or_done(&url, &task, "the insert", 1).await;
     sqlx::query("COMMIT").execute(&mut other).await.unwrap();
     assert!(
-        !task.await.unwrap(),
+        task.await.unwrap().is_none(),
         "a session was made on the old password"
     );
 }
@@ -1152,7 +1133,6 @@ async fn a_login_racing_its_account_s_deletion_on_postgres_leaves_no_session_unr
         .await
         .unwrap();
     let now = app.state.clock.now();
-    let life = app.state.lifetimes();
     let deletion = {
         let (db, id) = (db.clone(), user.id.clone());
         tokio::spawn(async move {
@@ -1163,23 +1143,7 @@ async fn a_login_racing_its_account_s_deletion_on_postgres_leaves_no_session_unr
     };
     lock_wait_or_done(&url, &deletion, "the deletion", 1).await;
     assert!(!deletion.is_finished(), "the deletion was not held");
-    let login = {
-        let (db, user) = (db.clone(), user.clone());
-        tokio::spawn(async move {
-            let new = cloakroom::store::sessions::NewSession {
-                user_id: &user.id,
-                password_hash: &user.password_hash,
-                persistent: true,
-                dpop_bound: false,
-                user_agent: None,
-                ip: None,
-                oidc: None,
-            };
-            cloakroom::store::sessions::create(&db, &new, &user.username, "", &[9u8; 32], now, life)
-                .await
-                .unwrap()
-        })
-    };
+    let login = session_insert(&app, &user);
     lock_wait_or_done(&url, &login, "the login's insert", 2).await;
     sqlx::query("COMMIT").execute(&mut other).await.unwrap();
     let cloakroom::store::users::Deleted::Deleted(revoked) = deletion.await.unwrap() else {
@@ -1192,6 +1156,31 @@ async fn a_login_racing_its_account_s_deletion_on_postgres_leaves_no_session_unr
             grant.session_id
         );
     }
+}
+
+/// A login's session insert for `user`, on the password hash it was read with, run as a task
+/// (a test holds a lock it may wait for): the session, or none if the insert found the hash
+/// changed or the account gone.
+fn session_insert(
+    app: &TestApp,
+    user: &cloakroom::store::users::UserRow,
+) -> tokio::task::JoinHandle<Option<cloakroom::store::sessions::SessionGrant>> {
+    let (db, user) = (app.state.db.clone(), user.clone());
+    let (now, life) = (app.state.clock.now(), app.state.lifetimes());
+    tokio::spawn(async move {
+        let new = cloakroom::store::sessions::NewSession {
+            user_id: &user.id,
+            password_hash: &user.password_hash,
+            persistent: true,
+            dpop_bound: false,
+            user_agent: None,
+            ip: None,
+            oidc: None,
+        };
+        cloakroom::store::sessions::create(&db, &new, &user.username, "", &[9u8; 32], now, life)
+            .await
+            .unwrap()
+    })
 }
 
 /// Returns once `waiters` sessions of the test database wait on a lock, or `task` has
