@@ -107,8 +107,10 @@ pub async fn create_settling(
         // PostgreSQL: the check, the session and its first token in one statement (its rows
         // are written only if the check's `UPDATE` found the user with that password). With a
         // budget to settle, that statement and the settlement share a transaction, the user's
-        // row taken first as below; without one (a passkey, a provider's sign-in) the
-        // statement is its own transaction: one round trip instead of five.
+        // row taken first: no transaction holds a budget's row while it waits for a user's (a
+        // reservation takes the budget's alone), so none waits in a cycle. Without one (a
+        // passkey, a provider's sign-in) the statement is its own transaction: one round trip
+        // instead of five.
         Engine::Postgres(e) => {
             let insert = sqlx::query_scalar::<_, i64>(CREATE_SESSION_PG)
                 .bind(new.user_id)
@@ -141,8 +143,8 @@ pub async fn create_settling(
             let p = &e.write;
             let mut tx = p.begin().await?;
             let current: Option<i32> = sqlx::query_scalar(
-            "UPDATE users SET last_login_at = $3 WHERE id = $1 AND password_hash = $2 RETURNING 1",
-        )
+                "UPDATE users SET last_login_at = $3 WHERE id = $1 AND password_hash = $2 RETURNING 1",
+            )
             .bind(new.user_id)
             .bind(new.password_hash)
             .bind(now)
@@ -152,21 +154,21 @@ pub async fn create_settling(
             // the transaction ends unused.
             if current.is_some() {
                 sqlx::query(
-                "INSERT INTO sessions (id, user_id, created_at, expires_at, persistent, dpop_bound, user_agent, ip, oidc_issuer, oidc_sid)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            )
-            .bind(&id)
-            .bind(new.user_id)
-            .bind(now)
-            .bind(expires_at)
-            .bind(new.persistent)
-            .bind(new.dpop_bound)
-            .bind(new.user_agent)
-            .bind(new.ip)
-            .bind(new.oidc.map(|o| o.issuer))
-            .bind(new.oidc.and_then(|o| o.sid))
-            .execute(&mut *tx)
-            .await?;
+                    "INSERT INTO sessions (id, user_id, created_at, expires_at, persistent, dpop_bound, user_agent, ip, oidc_issuer, oidc_sid)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(&id)
+                .bind(new.user_id)
+                .bind(now)
+                .bind(expires_at)
+                .bind(new.persistent)
+                .bind(new.dpop_bound)
+                .bind(new.user_agent)
+                .bind(new.ip)
+                .bind(new.oidc.map(|o| o.issuer))
+                .bind(new.oidc.and_then(|o| o.sid))
+                .execute(&mut *tx)
+                .await?;
                 sqlx::query(INSERT_TOKEN)
                     .bind(token_hash)
                     .bind(&id)
@@ -174,8 +176,7 @@ pub async fn create_settling(
                     .bind(token_expires)
                     .execute(&mut *tx)
                     .await?;
-                // After the user's row: no transaction holds a budget's row while it waits for a
-                // user's (a reservation takes the budget's alone), so none waits in a cycle.
+                // After the user's row, as on PostgreSQL (SQLite has one writer anyway).
                 if let Some((key, how)) = budget {
                     super::throttle::settle_in(&mut Conn::of(&mut tx), key, how).await?;
                 }
